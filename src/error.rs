@@ -1,0 +1,317 @@
+//! Every error type of postbox, one enum per family of operations.
+//!
+//! Send errors hand the message back: every variant that did not leave the
+//! message in the mailbox carries the whole [`Message`], header included, and
+//! `into_message()` returns it. The one exception says so in its name:
+//! `Unconfirmed(receipt)` means the message *was* queued (it is in the mailbox,
+//! not lost) but the requested confirmation did not come; the [`Receipt`]
+//! follows it from there.
+//!
+//! `Debug` is written by hand so that `T: Debug` is not required, and the
+//! messages are lowercase, as in std and crossbeam.
+
+use std::fmt;
+
+use thiserror::Error;
+
+use crate::message::Message;
+use crate::receipt::Receipt;
+
+/// Writes `Variant(..)` for a variant that holds a message, without `T: Debug`.
+macro_rules! debug_variants {
+    ($ty:ident { $($variant:ident),* }) => {
+        impl<T> fmt::Debug for $ty<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self {
+                    $($ty::$variant(_) => f.write_str(concat!(stringify!($variant), "(..)")),)*
+                    $ty::Unconfirmed(receipt) => f.debug_tuple("Unconfirmed").field(receipt).finish(),
+                }
+            }
+        }
+
+        impl<T> $ty<T> {
+            /// Returns the message that was handed back, or `None` for
+            /// `Unconfirmed`, whose message is still in the mailbox.
+            pub fn into_message(self) -> Option<Message<T>> {
+                match self {
+                    $($ty::$variant(m) => Some(m),)*
+                    $ty::Unconfirmed(_) => None,
+                }
+            }
+
+            /// The message that was handed back, if any (see `into_message`).
+            pub fn message(&self) -> Option<&Message<T>> {
+                match self {
+                    $($ty::$variant(m) => Some(m),)*
+                    $ty::Unconfirmed(_) => None,
+                }
+            }
+
+            /// Returns the body of the message that was handed back, if any.
+            pub fn into_inner(self) -> Option<T> {
+                self.into_message().map(Message::into_body)
+            }
+
+            /// Whether the mailbox could no longer carry messages.
+            pub fn is_closed(&self) -> bool {
+                matches!(self, $ty::Closed(_))
+            }
+
+            /// Whether the message was queued but the confirmation did not come.
+            pub fn is_unconfirmed(&self) -> bool {
+                matches!(self, $ty::Unconfirmed(_))
+            }
+        }
+    };
+}
+
+/// The error of a non-blocking send ([`Sender::try_send`](crate::Sender::try_send)).
+#[derive(Error)]
+pub enum TrySendError<T> {
+    /// The mailbox had no room and the call was not allowed to wait.
+    #[error("sending on a full mailbox")]
+    Full(Message<T>),
+    /// The mailbox is closed: every receiver is gone, or it was closed explicitly.
+    #[error("sending on a closed mailbox")]
+    Closed(Message<T>),
+    /// The body is longer than the mailbox's `max_body_len`.
+    #[error("message body is longer than the mailbox allows")]
+    TooLong(Message<T>),
+    /// The priority is outside the priority mailbox's levels.
+    #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
+    InvalidPriority(Message<T>),
+    /// The message was queued, but a requested confirmation did not come at once.
+    #[error("message was queued but not confirmed")]
+    Unconfirmed(Receipt),
+}
+debug_variants!(TrySendError {
+    Full,
+    Closed,
+    TooLong,
+    InvalidPriority
+});
+
+impl<T> TrySendError<T> {
+    /// Whether the mailbox was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, TrySendError::Full(_))
+    }
+}
+
+/// The error of a blocking send ([`Sender::send`](crate::Sender::send)).
+#[derive(Error)]
+pub enum SendError<T> {
+    /// The mailbox is closed: every receiver is gone, or it was closed explicitly.
+    #[error("sending on a closed mailbox")]
+    Closed(Message<T>),
+    /// The body is longer than the mailbox's `max_body_len`.
+    #[error("message body is longer than the mailbox allows")]
+    TooLong(Message<T>),
+    /// The priority is outside the priority mailbox's levels.
+    #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
+    InvalidPriority(Message<T>),
+    /// The message was queued, but it was dropped before a receiver took it, so
+    /// the requested confirmation can never come.
+    #[error("message was queued but dropped before a receiver took it")]
+    Unconfirmed(Receipt),
+}
+debug_variants!(SendError {
+    Closed,
+    TooLong,
+    InvalidPriority
+});
+
+/// The error of a send that may wait a bounded time, or whose wait is chosen at
+/// run time ([`Sender::send_timeout`](crate::Sender::send_timeout),
+/// [`Sender::send_with`](crate::Sender::send_with)).
+#[derive(Error)]
+pub enum SendTimeoutError<T> {
+    /// The mailbox had no room and the call was not allowed to wait
+    /// ([`Wait::NonBlocking`](crate::Wait::NonBlocking)).
+    #[error("sending on a full mailbox")]
+    Full(Message<T>),
+    /// The mailbox had no room until the deadline.
+    #[error("timed out waiting for room in the mailbox")]
+    Timeout(Message<T>),
+    /// The mailbox is closed: every receiver is gone, or it was closed explicitly.
+    #[error("sending on a closed mailbox")]
+    Closed(Message<T>),
+    /// The body is longer than the mailbox's `max_body_len`.
+    #[error("message body is longer than the mailbox allows")]
+    TooLong(Message<T>),
+    /// The priority is outside the priority mailbox's levels.
+    #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
+    InvalidPriority(Message<T>),
+    /// The message was queued, but the requested confirmation did not come
+    /// before the deadline (or the message was dropped before a receiver took it:
+    /// the receipt's state tells which).
+    #[error("message was queued but not confirmed in time")]
+    Unconfirmed(Receipt),
+}
+debug_variants!(SendTimeoutError {
+    Full,
+    Timeout,
+    Closed,
+    TooLong,
+    InvalidPriority
+});
+
+impl<T> SendTimeoutError<T> {
+    /// Whether the mailbox was full and the call could not wait.
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendTimeoutError::Full(_))
+    }
+
+    /// Whether the deadline passed before there was room.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout(_))
+    }
+}
+
+impl<T> From<SendError<T>> for SendTimeoutError<T> {
+    fn from(err: SendError<T>) -> Self {
+        match err {
+            SendError::Closed(m) => SendTimeoutError::Closed(m),
+            SendError::TooLong(m) => SendTimeoutError::TooLong(m),
+            SendError::InvalidPriority(m) => SendTimeoutError::InvalidPriority(m),
+            SendError::Unconfirmed(r) => SendTimeoutError::Unconfirmed(r),
+        }
+    }
+}
+
+impl<T> From<TrySendError<T>> for SendTimeoutError<T> {
+    fn from(err: TrySendError<T>) -> Self {
+        match err {
+            TrySendError::Full(m) => SendTimeoutError::Full(m),
+            TrySendError::Closed(m) => SendTimeoutError::Closed(m),
+            TrySendError::TooLong(m) => SendTimeoutError::TooLong(m),
+            TrySendError::InvalidPriority(m) => SendTimeoutError::InvalidPriority(m),
+            TrySendError::Unconfirmed(r) => SendTimeoutError::Unconfirmed(r),
+        }
+    }
+}
+
+/// The error of a blocking receive: the mailbox is closed and empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[error("receiving on a closed and empty mailbox")]
+pub struct RecvError;
+
+/// The error of a non-blocking receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum TryRecvError {
+    /// No message is waiting right now.
+    #[error("receiving on an empty mailbox")]
+    Empty,
+    /// The mailbox is closed and empty: no message will ever arrive.
+    #[error("receiving on a closed and empty mailbox")]
+    Closed,
+}
+
+impl TryRecvError {
+    /// Whether no message was waiting.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryRecvError::Empty)
+    }
+
+    /// Whether the mailbox is closed and empty.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TryRecvError::Closed)
+    }
+}
+
+/// The error of a receive that may wait a bounded time, or whose wait is chosen
+/// at run time. A [`Wait::NonBlocking`](crate::Wait::NonBlocking) receive is a
+/// zero timeout: finding the mailbox empty is `Timeout`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum RecvTimeoutError {
+    /// No message arrived before the deadline.
+    #[error("timed out waiting on an empty mailbox")]
+    Timeout,
+    /// The mailbox is closed and empty: no message will ever arrive.
+    #[error("receiving on a closed and empty mailbox")]
+    Closed,
+}
+
+impl RecvTimeoutError {
+    /// Whether the deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, RecvTimeoutError::Timeout)
+    }
+
+    /// Whether the mailbox is closed and empty.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, RecvTimeoutError::Closed)
+    }
+}
+
+impl From<RecvError> for TryRecvError {
+    fn from(_: RecvError) -> Self {
+        TryRecvError::Closed
+    }
+}
+
+impl From<RecvError> for RecvTimeoutError {
+    fn from(_: RecvError) -> Self {
+        RecvTimeoutError::Closed
+    }
+}
+
+/// The error of waiting on a [`Receipt`](crate::Receipt).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum ReceiptError {
+    /// The message was not taken by a receiver before the deadline.
+    #[error("timed out waiting for the message to be received")]
+    Timeout,
+    /// The message was dropped before a receiver took it (its mailbox lost its
+    /// last receiver while the message was queued).
+    #[error("message was dropped before a receiver took it")]
+    Closed,
+}
+
+/// The error a [`Queue`](crate::Queue) backend returns from a push. It always
+/// hands the message back.
+#[derive(Error)]
+pub enum PushError<T> {
+    /// No room, and the push was not allowed to wait.
+    #[error("queue is full")]
+    Full(Message<T>),
+    /// No room until the deadline.
+    #[error("timed out waiting for room in the queue")]
+    Timeout(Message<T>),
+    /// The queue is closed.
+    #[error("queue is closed")]
+    Closed(Message<T>),
+}
+
+impl<T> PushError<T> {
+    /// Returns the message that was not pushed.
+    pub fn into_message(self) -> Message<T> {
+        match self {
+            PushError::Full(m) | PushError::Timeout(m) | PushError::Closed(m) => m,
+        }
+    }
+}
+
+impl<T> fmt::Debug for PushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PushError::Full(_) => "Full(..)",
+            PushError::Timeout(_) => "Timeout(..)",
+            PushError::Closed(_) => "Closed(..)",
+        })
+    }
+}
+
+/// The error a [`Queue`](crate::Queue) backend returns from a pop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum PopError {
+    /// Nothing queued, and the pop was not allowed to wait.
+    #[error("queue is empty")]
+    Empty,
+    /// Nothing queued until the deadline.
+    #[error("timed out waiting on an empty queue")]
+    Timeout,
+    /// The queue is closed and empty.
+    #[error("queue is closed and empty")]
+    Closed,
+}

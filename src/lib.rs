@@ -1,0 +1,183 @@
+//! In-process message passing between threads, with every option of the classic
+//! message-passing design space chosen per mailbox and per call.
+//!
+//! # The design map
+//!
+//! The operating-systems textbook lists the design issues of message passing;
+//! this is where each option lives in postbox.
+//!
+//! | design issue | option | postbox |
+//! | --- | --- | --- |
+//! | synchronization | non-blocking send | [`Sender::try_send`], [`Wait::NonBlocking`]: enqueue or `Full(msg)` at once |
+//! | | blocking send (until there is room) | [`Sender::send`], [`send_timeout`](Sender::send_timeout), [`send_deadline`](Sender::send_deadline) |
+//! | | blocking send (until received: rendezvous) | [`Confirm::Received`]; a capacity-0 mailbox is a true rendezvous |
+//! | | test for arrival (sender) | [`Sender::send_tracked`] returns a [`Receipt`] |
+//! | | blocking / non-blocking receive | [`Receiver::recv`], [`try_recv`](Receiver::try_recv), [`recv_timeout`](Receiver::recv_timeout), [`recv_with`](Receiver::recv_with) |
+//! | | test for arrival (receiver) | [`Receiver::is_empty`], [`len`](Receiver::len), [`try_recv`](Receiver::try_recv) |
+//! | addressing | indirect, one-to-one / many-to-many | [`Mailbox`]: cloneable [`Sender`]s and [`Receiver`]s (competing consumers) |
+//! | | static association | handles built in code and passed around |
+//! | message format | header + body | [`Message`]: [`Header`] (id, source, priority, correlation id, reply-to, redeliveries, expiry) + any body `T` |
+//! | | fixed / variable length | any `T`; [`MailboxBuilder::max_body_len`] refuses longer bodies ([`BodyLen`]) |
+//! | queueing discipline | FIFO / priority | one [`Queue`] trait: [`Fifo`] (crossbeam-channel), [`Priority`] (levels, FIFO within a level), or your own |
+//!
+//! Direct addressing (processes with pids), ports, broadcast topics, the
+//! `PostOffice` registry for dynamic association, and consumer
+//! acknowledgements build on these pieces.
+//!
+//! # Quick start
+//!
+//! ```
+//! use postbox::{Mailbox, Message};
+//! use std::thread;
+//!
+//! // A bounded priority mailbox: 10 levels, backpressure at 64 queued jobs.
+//! let (tx, rx) = Mailbox::<String>::builder().priority(10).capacity(64).build();
+//!
+//! let worker = thread::spawn(move || {
+//!     let mut done = Vec::new();
+//!     for msg in rx.iter() {            // ends when every sender is gone
+//!         done.push(msg.into_body());
+//!     }
+//!     done
+//! });
+//!
+//! tx.send("free profile".to_string()).unwrap();                       // priority 0
+//! tx.send(Message::new("paid profile".to_string()).priority(9)).unwrap();
+//! drop(tx);
+//! assert_eq!(worker.join().unwrap().len(), 2);
+//! ```
+//!
+//! # Synchronization
+//!
+//! Send and receive each come blocking, non-blocking and bounded by a timeout
+//! or deadline; [`Wait`] picks one at run time, and a handle can carry a default
+//! ([`Sender::with_wait`], used by [`Sender::post`]).
+//!
+//! **Blocking send, blocking receive (rendezvous).** With capacity 0 a send
+//! completes only when a receiver takes the message. On any other capacity,
+//! [`Confirm::Received`] gives the same guarantee:
+//!
+//! ```
+//! use postbox::{Confirm, Mailbox, Wait};
+//! use std::thread;
+//!
+//! let (tx, rx) = Mailbox::<u32>::builder().rendezvous().build();
+//! let receiver = thread::spawn(move || rx.recv().unwrap().into_body());
+//! tx.send(42).unwrap(); // returns once the receiver has it
+//! assert_eq!(receiver.join().unwrap(), 42);
+//!
+//! let (tx, rx) = Mailbox::<u32>::builder().unbounded().build();
+//! let receiver = thread::spawn(move || rx.recv().unwrap().into_body());
+//! tx.send_with(7, Wait::Blocking, Confirm::Received).unwrap();
+//! assert_eq!(receiver.join().unwrap(), 7);
+//! ```
+//!
+//! **Non-blocking send, blocking receive.** The sender goes on at once; a full
+//! mailbox hands the message back instead of waiting:
+//!
+//! ```
+//! use postbox::{Mailbox, TrySendError};
+//!
+//! let (tx, rx) = Mailbox::<u32>::builder().capacity(2).build();
+//! tx.try_send(1).unwrap();
+//! tx.try_send(2).unwrap();
+//! match tx.try_send(3) {
+//!     Err(TrySendError::Full(msg)) => assert_eq!(msg.into_body(), 3), // not lost
+//!     other => panic!("expected Full, got {other:?}"),
+//! }
+//! assert_eq!(rx.recv().unwrap().into_body(), 1);
+//! ```
+//!
+//! **Non-blocking send, non-blocking receive.** Neither side waits:
+//!
+//! ```
+//! use postbox::{Mailbox, TryRecvError};
+//!
+//! let (tx, rx) = Mailbox::<&str>::builder().build();
+//! assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+//! tx.try_send("ping").unwrap();
+//! assert!(!rx.is_empty()); // test for arrival
+//! assert_eq!(rx.try_recv().unwrap().into_body(), "ping");
+//! ```
+//!
+//! **Test for arrival on the sender's side.** A tracked send returns a
+//! [`Receipt`]:
+//!
+//! ```
+//! use postbox::Mailbox;
+//! use std::time::Duration;
+//!
+//! let (tx, rx) = Mailbox::<u32>::builder().build();
+//! let receipt = tx.send_tracked(5).unwrap();
+//! assert!(!receipt.is_delivered());
+//! rx.recv().unwrap();
+//! assert!(receipt.wait_timeout(Duration::from_secs(1)).is_ok());
+//! ```
+//!
+//! # Message format
+//!
+//! A [`Message`] is a [`Header`] and a body. Sends accept a plain body too.
+//! Bodies that know their length can be limited per mailbox:
+//!
+//! ```
+//! use postbox::{Mailbox, Message, SendError};
+//!
+//! let (tx, rx) = Mailbox::<String>::builder().max_body_len(8).build();
+//! tx.send(Message::new("short".to_string()).correlation_id(1)).unwrap();
+//! let err = tx.send("far too long".to_string()).unwrap_err();
+//! assert!(matches!(err, SendError::TooLong(_)));
+//! let msg = rx.recv().unwrap();
+//! assert_eq!(msg.header().correlation_id(), Some(1));
+//! assert_eq!(msg.header().source(), None); // plain mailbox sends have no source
+//! ```
+//!
+//! # Queueing discipline
+//!
+//! FIFO by default; priority mailboxes hand out the highest priority first
+//! (a higher number is more urgent, as in RabbitMQ) and keep equal priorities
+//! in arrival order:
+//!
+//! ```
+//! use postbox::{Mailbox, Message};
+//!
+//! let (tx, rx) = Mailbox::<&str>::builder().priority(3).build();
+//! tx.send(Message::new("low a").priority(0)).unwrap();
+//! tx.send(Message::new("high").priority(2)).unwrap();
+//! tx.send(Message::new("low b").priority(0)).unwrap();
+//! let order: Vec<&str> = rx.try_iter().map(|m| m.into_body()).collect();
+//! assert_eq!(order, ["high", "low a", "low b"]);
+//!
+//! // Outside the levels: refused, message handed back.
+//! assert!(tx.try_send(Message::new("?").priority(3)).is_err());
+//! ```
+//!
+//! # Nothing is lost silently
+//!
+//! A message is received, handed back in an error, returned by
+//! [`Receiver::close`], or counted as dropped in [`MailboxStats`] when its
+//! mailbox's last receiver goes away.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod error;
+mod mailbox;
+mod message;
+pub mod queue;
+mod receipt;
+mod stats;
+mod sync;
+mod wait;
+
+pub use crate::error::{
+    PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
+    TryRecvError, TrySendError,
+};
+pub use crate::mailbox::{
+    IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Sender, TryIter, DEFAULT_CAPACITY,
+};
+pub use crate::message::{BodyLen, Header, Message, MessageId, Pid};
+pub use crate::queue::{Fifo, Priority, Queue};
+pub use crate::receipt::{Receipt, ReceiptState};
+pub use crate::stats::MailboxStats;
+pub use crate::wait::{Confirm, Wait};

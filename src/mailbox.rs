@@ -1,0 +1,1087 @@
+//! Mailboxes: indirect addressing through cloneable [`Sender`] and [`Receiver`]
+//! handles over any [`Queue`] backend.
+//!
+//! A mailbox is many-to-many: clone the sender for more producers, clone the
+//! receiver for competing consumers (each message goes to exactly one of them).
+//!
+//! # Closing
+//!
+//! - When every receiver is gone, sends fail with `Closed` and hand the message
+//!   back. Messages still queued are dropped and counted in
+//!   [`MailboxStats::dropped`]; their receipts say
+//!   [`Dropped`](crate::ReceiptState::Dropped). Dropping the last receiver is
+//!   the user's own act: call [`Receiver::close`] first to take them back.
+//! - When every sender is gone, receivers still get what is queued, then
+//!   `Closed`.
+//! - [`Receiver::close`] closes explicitly: blocked senders wake with `Closed`,
+//!   and the queued messages are returned to the caller.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{fence, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{
+    PopError, PushError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+use crate::message::{BodyLen, Message, MessageId};
+use crate::queue::{Fifo, Priority, Queue};
+use crate::receipt::{Receipt, Tracker};
+use crate::stats::{HandleCounters, MailboxStats, Tally};
+use crate::sync::{AtomicU64, AtomicUsize};
+use crate::wait::{Confirm, Deadline, Wait};
+
+/// The capacity of a mailbox whose builder was not given one: bounded, so that
+/// a fast producer meets backpressure instead of exhausting memory.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// Message ids are handed to sender handles in blocks of this many, so that the
+/// shared id counter is touched once per block rather than once per message.
+const ID_BLOCK: u64 = 4096;
+
+/// Every 32nd send of a handle samples the queue length for `peak_len`.
+const PEAK_SAMPLE_MASK: u64 = 31;
+
+/// The entry point for building mailboxes: `Mailbox::<T>::builder()`.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::Mailbox;
+///
+/// // Many-to-many FIFO with backpressure at 1024 queued jobs.
+/// let (tx, rx) = Mailbox::<String>::builder().fifo().capacity(1024).build();
+/// tx.send("render profile 7".to_string()).unwrap();
+/// assert_eq!(rx.recv().unwrap().into_body(), "render profile 7");
+///
+/// // Priority levels 0..10, unbounded: the most urgent message leaves first.
+/// let (tx, rx) = Mailbox::<&str>::builder().priority(10).unbounded().build();
+/// tx.send("free").unwrap();
+/// tx.send(postbox::Message::new("paid").priority(9)).unwrap();
+/// assert_eq!(rx.recv().unwrap().into_body(), "paid");
+/// ```
+pub struct Mailbox<T> {
+    _types: PhantomData<fn() -> T>,
+}
+
+impl<T: Send> Mailbox<T> {
+    /// A builder: FIFO, bounded at [`DEFAULT_CAPACITY`], until told otherwise.
+    pub fn builder() -> MailboxBuilder<T> {
+        MailboxBuilder::new()
+    }
+}
+
+impl<T> fmt::Debug for Mailbox<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Mailbox")
+    }
+}
+
+/// The longest accepted body, and how to measure a body.
+type BodyLimit<T> = (usize, fn(&T) -> usize);
+
+/// Which backend the builder will build.
+enum BackendChoice<T> {
+    Fifo,
+    Priority(u8),
+    Custom(Box<dyn Queue<T>>),
+}
+
+/// Builds a mailbox: backend, capacity, limits. Get one from
+/// [`Mailbox::builder`].
+///
+/// The builder is one type whatever the backend, so the backend can be chosen
+/// at run time.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Mailbox, TrySendError};
+///
+/// let urgent = true;
+/// let builder = Mailbox::<Vec<u8>>::builder().capacity(2).max_body_len(4);
+/// let builder = if urgent { builder.priority(3) } else { builder.fifo() };
+/// let (tx, rx) = builder.build();
+///
+/// // Too long: refused, message handed back.
+/// let err = tx.try_send(vec![0; 5]).unwrap_err();
+/// assert!(matches!(err, TrySendError::TooLong(_)));
+/// assert_eq!(err.into_inner(), Some(vec![0; 5]));
+/// assert_eq!(rx.capacity(), Some(2));
+/// ```
+pub struct MailboxBuilder<T> {
+    /// The queueing discipline.
+    backend: BackendChoice<T>,
+    /// `None` = unbounded; ignored by custom backends (they bring their own).
+    capacity: Option<usize>,
+    /// The longest accepted body and how to measure one.
+    max_body_len: Option<BodyLimit<T>>,
+}
+
+impl<T: Send> MailboxBuilder<T> {
+    fn new() -> MailboxBuilder<T> {
+        MailboxBuilder {
+            backend: BackendChoice::Fifo,
+            capacity: Some(DEFAULT_CAPACITY),
+            max_body_len: None,
+        }
+    }
+
+    /// First in, first out (the default), on crossbeam-channel.
+    #[must_use]
+    pub fn fifo(mut self) -> Self {
+        self.backend = BackendChoice::Fifo;
+        self
+    }
+
+    /// Priority order with `levels` levels: priorities `0..levels` are
+    /// accepted, a higher number is more urgent, equal priorities stay FIFO.
+    /// A message outside the levels is refused with `InvalidPriority`.
+    /// `levels` 0 is taken as 1.
+    #[must_use]
+    pub fn priority(mut self, levels: u8) -> Self {
+        self.backend = BackendChoice::Priority(levels.max(1));
+        self
+    }
+
+    /// Your own queueing discipline. The queue's own capacity applies; the
+    /// builder's `capacity` / `unbounded` are ignored for it.
+    #[must_use]
+    pub fn backend<Q: Queue<T> + 'static>(mut self, queue: Q) -> Self {
+        self.backend = BackendChoice::Custom(Box::new(queue));
+        self
+    }
+
+    /// Holds at most `capacity` messages; 0 makes a rendezvous, where a send
+    /// completes only when a receiver takes the message.
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Same as `capacity(0)`: every send meets a receiver.
+    #[must_use]
+    pub fn rendezvous(self) -> Self {
+        self.capacity(0)
+    }
+
+    /// No capacity limit: sends never wait for room. Use with care: nothing
+    /// then slows a producer that outruns its consumers.
+    #[must_use]
+    pub fn unbounded(mut self) -> Self {
+        self.capacity = None;
+        self
+    }
+
+    /// Refuses bodies longer than `max` (in the body type's [`BodyLen`] unit)
+    /// with `TooLong`, handing the message back.
+    #[must_use]
+    pub fn max_body_len(mut self, max: usize) -> Self
+    where
+        T: BodyLen,
+    {
+        self.max_body_len = Some((max, <T as BodyLen>::body_len));
+        self
+    }
+
+    /// Builds the mailbox and returns its first sender and receiver.
+    pub fn build(self) -> (Sender<T>, Receiver<T>) {
+        let queue = match self.backend {
+            BackendChoice::Fifo => match self.capacity {
+                Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
+                None => Backend::Fifo(Fifo::unbounded()),
+            },
+            BackendChoice::Priority(levels) => {
+                Backend::Priority(Priority::new(levels, self.capacity))
+            }
+            BackendChoice::Custom(queue) => Backend::Custom(queue),
+        };
+        let levels = queue.priority_levels();
+        let core = Arc::new(Core {
+            queue,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+            max_body_len: self.max_body_len,
+            levels,
+            next_id_block: AtomicU64::new(ID_BLOCK),
+            sent: Tally::default(),
+            received: Tally::default(),
+            peak_len: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        });
+        let sender = Sender::attach(Arc::clone(&core));
+        let receiver = Receiver::attach(core);
+        (sender, receiver)
+    }
+}
+
+impl<T> fmt::Debug for MailboxBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match &self.backend {
+            BackendChoice::Fifo => "fifo".to_string(),
+            BackendChoice::Priority(levels) => format!("priority({levels})"),
+            BackendChoice::Custom(_) => "custom".to_string(),
+        };
+        f.debug_struct("MailboxBuilder")
+            .field("backend", &backend)
+            .field("capacity", &self.capacity)
+            .field("max_body_len", &self.max_body_len.map(|(max, _)| max))
+            .finish()
+    }
+}
+
+/// The built-in backends are matched statically, so that the FIFO fast path is
+/// crossbeam's own code, inlined; only custom backends pay a virtual call.
+enum Backend<T: Send> {
+    Fifo(Fifo<T>),
+    Priority(Priority<T>),
+    Custom(Box<dyn Queue<T>>),
+}
+
+macro_rules! dispatch {
+    ($backend:expr, $q:ident => $body:expr) => {
+        match $backend {
+            Backend::Fifo($q) => $body,
+            Backend::Priority($q) => $body,
+            Backend::Custom($q) => $body,
+        }
+    };
+}
+
+impl<T: Send> Backend<T> {
+    #[inline]
+    fn push(&self, msg: Message<T>, deadline: Deadline) -> Result<(), PushError<T>> {
+        dispatch!(self, q => match deadline {
+            Deadline::Now => q.try_push(msg),
+            Deadline::At(at) => q.push(msg, Some(at)),
+            Deadline::Never => q.push(msg, None),
+        })
+    }
+
+    #[inline]
+    fn pop(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
+        dispatch!(self, q => match deadline {
+            Deadline::Now => q.try_pop(),
+            Deadline::At(at) => q.pop(Some(at)),
+            Deadline::Never => q.pop(None),
+        })
+    }
+
+    fn len(&self) -> usize {
+        dispatch!(self, q => q.len())
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        dispatch!(self, q => q.capacity())
+    }
+
+    fn close(&self) -> bool {
+        dispatch!(self, q => q.close())
+    }
+
+    fn is_closed(&self) -> bool {
+        dispatch!(self, q => q.is_closed())
+    }
+
+    fn priority_levels(&self) -> Option<u8> {
+        dispatch!(self, q => q.priority_levels())
+    }
+}
+
+/// What all handles of one mailbox share.
+struct Core<T: Send> {
+    /// The messages.
+    queue: Backend<T>,
+    /// Live sender handles; the last one to go closes the mailbox.
+    senders: AtomicUsize,
+    /// Live receiver handles; the last one to go closes the mailbox and drops
+    /// what is left (counted).
+    receivers: AtomicUsize,
+    /// The longest accepted body and how to measure one.
+    max_body_len: Option<BodyLimit<T>>,
+    /// `Some(n)`: priorities must be below `n`.
+    levels: Option<u8>,
+    /// The start of the next unclaimed block of message ids.
+    next_id_block: AtomicU64,
+    /// Messages accepted, counted per sender handle.
+    sent: Tally,
+    /// Messages taken, counted per receiver handle.
+    received: Tally,
+    /// The highest sampled queue length.
+    peak_len: AtomicUsize,
+    /// Messages dropped because no receiver was left to take them.
+    dropped: AtomicU64,
+}
+
+impl<T: Send> Core<T> {
+    /// Hands out the next id from the handle's block, claiming a new block from
+    /// the shared counter when the old one is used up.
+    ///
+    /// Usually one uncontended compare-and-swap on the handle's own cache line:
+    /// the shared counter is touched once per `ID_BLOCK` messages.
+    fn next_id(&self, local: &HandleCounters) -> MessageId {
+        let mut cur = local.id_cursor.load(Ordering::Relaxed);
+        loop {
+            // A cursor on a block boundary means "block used up" (or none yet).
+            let (id, next) = if cur % ID_BLOCK != 0 {
+                (cur, cur + 1)
+            } else {
+                let block = self.next_id_block.fetch_add(ID_BLOCK, Ordering::Relaxed);
+                (block, block + 1)
+            };
+            match local.id_cursor.compare_exchange_weak(
+                cur,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return MessageId::from_raw(id),
+                // Another thread shares this handle and moved the cursor: retry
+                // (a claimed block may go unused; ids stay unique).
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Drops every queued message, counting each. Used once no receiver is
+    /// left; receipts of tracked messages turn `Dropped` as their links drop.
+    fn sweep(&self) {
+        while let Ok(msg) = self.queue.pop(Deadline::Now) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            drop(msg);
+        }
+    }
+
+    fn stats(&self) -> MailboxStats {
+        MailboxStats {
+            sent: self.sent.total(),
+            received: self.received.total(),
+            len: self.queue.len(),
+            peak_len: self.peak_len.load(Ordering::Relaxed),
+            dropped: self.dropped.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<T: Send> Drop for Core<T> {
+    fn drop(&mut self) {
+        // Every handle is gone. A send that raced with the last receiver's
+        // sweep may have left a message behind: it is dropped here, and its
+        // receipt (if any) says so.
+        dispatch!(&self.queue, q => {
+            q.close();
+            while q.try_pop().is_ok() {}
+        });
+    }
+}
+
+/// The sending half of a mailbox. Clone it for more producers.
+///
+/// Every send accepts a plain body or a [`Message`]. The mailbox gives the
+/// message a fresh id (unique within the mailbox) and clears any source: only
+/// direct sends from a process carry one.
+///
+/// | method | waits for room | returns |
+/// | --- | --- | --- |
+/// | [`send`](Sender::send) | yes | `SendError` |
+/// | [`try_send`](Sender::try_send) | no | `TrySendError` (`Full`) |
+/// | [`send_timeout`](Sender::send_timeout) / [`send_deadline`](Sender::send_deadline) | until then | `SendTimeoutError` (`Timeout`) |
+/// | [`send_with`](Sender::send_with) | as told | `SendTimeoutError` |
+/// | [`post`](Sender::post) | as the handle's defaults say | `SendTimeoutError` |
+/// | [`send_tracked`](Sender::send_tracked) | yes | a [`Receipt`] |
+///
+/// All of them apply the handle's default [`Confirm`] (set with
+/// [`with_confirm`](Sender::with_confirm)) except `send_with` and
+/// `send_tracked`, which say their own.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Mailbox, TrySendError};
+/// use std::thread;
+///
+/// let (tx, rx) = Mailbox::<u64>::builder().capacity(1).build();
+/// let producers: Vec<_> = (0..3)
+///     .map(|p| {
+///         let tx = tx.clone();
+///         thread::spawn(move || tx.send(p).unwrap()) // waits for room
+///     })
+///     .collect();
+/// drop(tx);
+/// let mut got: Vec<u64> = rx.iter().map(|m| m.into_body()).collect();
+/// for p in producers { p.join().unwrap(); }
+/// got.sort();
+/// assert_eq!(got, [0, 1, 2]);
+/// ```
+pub struct Sender<T: Send> {
+    /// The shared mailbox.
+    core: Arc<Core<T>>,
+    /// This handle's send count and id cursor.
+    local: Arc<HandleCounters>,
+    /// The wait `post` uses.
+    wait: Wait,
+    /// The confirmation every send except `send_with` / `send_tracked` uses.
+    confirm: Confirm,
+}
+
+impl<T: Send> Sender<T> {
+    fn attach(core: Arc<Core<T>>) -> Sender<T> {
+        let local = core.sent.register();
+        Sender {
+            core,
+            local,
+            wait: Wait::Blocking,
+            confirm: Confirm::Queued,
+        }
+    }
+
+    /// Validates a message and stamps it for this mailbox: a fresh id, no
+    /// source (only process sends carry one), no receipt link left over from an
+    /// earlier delivery of a forwarded message.
+    fn stamp(&self, msg: impl Into<Message<T>>) -> Result<Message<T>, SendTimeoutError<T>> {
+        let mut msg = msg.into();
+        if let Some((max, len_of)) = self.core.max_body_len {
+            if len_of(msg.body()) > max {
+                return Err(SendTimeoutError::TooLong(msg));
+            }
+        }
+        if let Some(levels) = self.core.levels {
+            if msg.header().priority() >= levels {
+                return Err(SendTimeoutError::InvalidPriority(msg));
+            }
+        }
+        let id = self.core.next_id(&self.local);
+        let header = msg.header_mut();
+        header.set_id(id);
+        header.set_source(None);
+        drop(header.take_tracker());
+        Ok(msg)
+    }
+
+    /// Pushes a stamped message and counts it.
+    fn deliver(&self, msg: Message<T>, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
+        let tracked = msg.header().is_tracked();
+        if let Err(err) = self.core.queue.push(msg, deadline) {
+            return Err(self.refused(err));
+        }
+        let n = self.local.bump();
+        if n & PEAK_SAMPLE_MASK == 0 {
+            self.core
+                .peak_len
+                .fetch_max(self.core.queue.len(), Ordering::Relaxed);
+        }
+        if tracked {
+            // The last receiver may have swept the queue just before our push
+            // landed. For untracked messages the next failing send or the
+            // mailbox's drop sweeps the straggler; a tracked sender may be
+            // waiting on it, so settle it now. The fence orders our push before
+            // the reads below, pairing with the one in `Receiver::drop`.
+            fence(Ordering::SeqCst);
+            if self.core.receivers.load(Ordering::SeqCst) == 0 && self.core.queue.is_closed() {
+                self.core.sweep();
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a backend refusal into the caller's error, taking any receipt
+    /// link off the message handed back (that send never happened).
+    fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
+        match err {
+            PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
+            PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
+            PushError::Closed(m) => {
+                if self.core.receivers.load(Ordering::SeqCst) == 0 {
+                    // Receivers are gone: settle any message that slipped in
+                    // after the last receiver's sweep (cold path).
+                    self.core.sweep();
+                }
+                SendTimeoutError::Closed(untracked(m))
+            }
+        }
+    }
+
+    /// The one primitive every public send wraps: wait up to `deadline` for
+    /// room, then for the confirmation asked for.
+    fn send_inner(
+        &self,
+        msg: impl Into<Message<T>>,
+        deadline: Deadline,
+        confirm: Confirm,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let mut msg = self.stamp(msg)?;
+        match confirm {
+            Confirm::Queued => self.deliver(msg, deadline),
+            Confirm::Received => {
+                let receipt = track(&mut msg);
+                self.deliver(msg, deadline)?;
+                receipt
+                    .wait_until(deadline)
+                    .map_err(|_| SendTimeoutError::Unconfirmed(receipt))
+            }
+        }
+    }
+
+    /// Sends, waiting as long as it takes for room (backpressure).
+    ///
+    /// Fails with `Closed` (message handed back) if the mailbox is or becomes
+    /// closed while waiting; with the handle's `Confirm::Received`, also waits
+    /// until a receiver has taken the message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, SendError};
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().build();
+    /// tx.send("job").unwrap();
+    /// drop(rx);
+    /// let err = tx.send("late job").unwrap_err();
+    /// assert!(matches!(err, SendError::Closed(_)));
+    /// assert_eq!(err.into_inner(), Some("late job"));
+    /// ```
+    pub fn send(&self, msg: impl Into<Message<T>>) -> Result<(), SendError<T>> {
+        self.send_inner(msg, Deadline::Never, self.confirm)
+            .map_err(blocking_error)
+    }
+
+    /// Sends if there is room now, never waiting: the non-blocking send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, TrySendError};
+    ///
+    /// let (tx, _rx) = Mailbox::<u8>::builder().capacity(1).build();
+    /// assert!(tx.try_send(1).is_ok());
+    /// let err = tx.try_send(2).unwrap_err();
+    /// assert!(err.is_full());
+    /// assert_eq!(err.into_inner(), Some(2));
+    /// ```
+    pub fn try_send(&self, msg: impl Into<Message<T>>) -> Result<(), TrySendError<T>> {
+        self.send_inner(msg, Deadline::Now, self.confirm)
+            .map_err(|err| match err {
+                SendTimeoutError::Full(m) | SendTimeoutError::Timeout(m) => TrySendError::Full(m),
+                SendTimeoutError::Closed(m) => TrySendError::Closed(m),
+                SendTimeoutError::TooLong(m) => TrySendError::TooLong(m),
+                SendTimeoutError::InvalidPriority(m) => TrySendError::InvalidPriority(m),
+                SendTimeoutError::Unconfirmed(r) => TrySendError::Unconfirmed(r),
+            })
+    }
+
+    /// Sends, waiting at most `timeout` for room (and for the confirmation, if
+    /// the handle asks for one). A timeout too large to represent waits forever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, SendTimeoutError};
+    /// use std::time::Duration;
+    ///
+    /// let (tx, _rx) = Mailbox::<u8>::builder().capacity(1).build();
+    /// tx.send(1).unwrap();
+    /// let err = tx.send_timeout(2, Duration::from_millis(10)).unwrap_err();
+    /// assert!(err.is_timeout());
+    /// ```
+    pub fn send_timeout(
+        &self,
+        msg: impl Into<Message<T>>,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError<T>> {
+        self.send_inner(msg, Deadline::after(timeout), self.confirm)
+    }
+
+    /// Sends, waiting until `deadline` at the latest.
+    pub fn send_deadline(
+        &self,
+        msg: impl Into<Message<T>>,
+        deadline: Instant,
+    ) -> Result<(), SendTimeoutError<T>> {
+        self.send_inner(msg, Deadline::At(deadline), self.confirm)
+    }
+
+    /// Sends with the wait and the confirmation chosen for this call.
+    ///
+    /// `Confirm::Received` is the textbook blocking send: it returns only when a
+    /// receiver has taken the message. The wait bounds the whole call; if the
+    /// message was queued but not taken in time, the error is `Unconfirmed`
+    /// with the message's [`Receipt`] (the message stays queued).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Confirm, Mailbox, Wait};
+    /// use std::thread;
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().unbounded().build();
+    /// let worker = thread::spawn(move || rx.recv().unwrap().into_body());
+    /// // Returns only once the worker holds the message, even though the
+    /// // mailbox is unbounded.
+    /// tx.send_with("hello", Wait::Blocking, Confirm::Received).unwrap();
+    /// assert_eq!(worker.join().unwrap(), "hello");
+    /// ```
+    pub fn send_with(
+        &self,
+        msg: impl Into<Message<T>>,
+        wait: Wait,
+        confirm: Confirm,
+    ) -> Result<(), SendTimeoutError<T>> {
+        self.send_inner(msg, wait.deadline(), confirm)
+    }
+
+    /// Sends with this handle's default wait and confirmation (see
+    /// [`with_wait`](Sender::with_wait) and [`with_confirm`](Sender::with_confirm)):
+    /// configure a handle once, hand it to code that just posts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, Wait};
+    ///
+    /// let (tx, _rx) = Mailbox::<u8>::builder().capacity(1).build();
+    /// let tx = tx.with_wait(Wait::NonBlocking);
+    /// assert!(tx.post(1).is_ok());
+    /// assert!(tx.post(2).unwrap_err().is_full()); // never waits
+    /// ```
+    pub fn post(&self, msg: impl Into<Message<T>>) -> Result<(), SendTimeoutError<T>> {
+        self.send_inner(msg, self.wait.deadline(), self.confirm)
+    }
+
+    /// Sends, waiting for room, and returns a [`Receipt`] that tells when a
+    /// receiver has taken the message: the sender-side test for arrival.
+    /// Only tracked sends pay for the receipt.
+    pub fn send_tracked(&self, msg: impl Into<Message<T>>) -> Result<Receipt, SendError<T>> {
+        let mut msg = self.stamp(msg).map_err(blocking_error)?;
+        let receipt = track(&mut msg);
+        self.deliver(msg, Deadline::Never).map_err(blocking_error)?;
+        Ok(receipt)
+    }
+
+    /// Sets the wait that [`post`](Sender::post) uses (default: blocking).
+    #[must_use]
+    pub fn with_wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Sets the confirmation that `send`, `try_send`, `send_timeout`,
+    /// `send_deadline` and `post` wait for (default: `Queued`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Confirm, Mailbox, ReceiptState, SendTimeoutError};
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = Mailbox::<u8>::builder().build();
+    /// let tx = tx.with_confirm(Confirm::Received);
+    /// // Nobody receives: the message is queued but not confirmed.
+    /// match tx.send_timeout(7, Duration::from_millis(10)) {
+    ///     Err(SendTimeoutError::Unconfirmed(receipt)) => {
+    ///         assert_eq!(receipt.state(), ReceiptState::Queued);
+    ///         assert_eq!(rx.recv().unwrap().into_body(), 7); // not lost
+    ///         assert!(receipt.is_delivered());
+    ///     }
+    ///     other => panic!("expected Unconfirmed, got {other:?}"),
+    /// }
+    /// ```
+    #[must_use]
+    pub fn with_confirm(mut self, confirm: Confirm) -> Self {
+        self.confirm = confirm;
+        self
+    }
+
+    /// The wait [`post`](Sender::post) uses.
+    pub fn wait_mode(&self) -> Wait {
+        self.wait
+    }
+
+    /// The confirmation this handle's sends wait for.
+    pub fn confirm_mode(&self) -> Confirm {
+        self.confirm
+    }
+
+    /// How many messages are queued.
+    pub fn len(&self) -> usize {
+        self.core.queue.len()
+    }
+
+    /// Whether no message is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a bounded mailbox is at capacity (never for unbounded).
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
+    /// The most messages the mailbox holds, or `None` if unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        self.core.queue.capacity()
+    }
+
+    /// Whether the mailbox is closed (sends will fail with `Closed`).
+    pub fn is_closed(&self) -> bool {
+        self.core.queue.is_closed()
+    }
+
+    /// The mailbox's counters.
+    pub fn stats(&self) -> MailboxStats {
+        self.core.stats()
+    }
+
+    /// Whether both handles belong to the same mailbox.
+    pub fn same_mailbox(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+
+    /// Drops this handle (the same as `drop(sender)`, named for readability).
+    pub fn disconnect(self) {}
+}
+
+/// Narrows the error of a send without deadline to its own family.
+fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
+    match err {
+        SendTimeoutError::TooLong(m) => SendError::TooLong(m),
+        SendTimeoutError::InvalidPriority(m) => SendError::InvalidPriority(m),
+        SendTimeoutError::Unconfirmed(r) => SendError::Unconfirmed(r),
+        // Without a deadline the backend never reports Full or Timeout.
+        SendTimeoutError::Closed(m) | SendTimeoutError::Full(m) | SendTimeoutError::Timeout(m) => {
+            SendError::Closed(m)
+        }
+    }
+}
+
+/// Attaches a receipt to a stamped message.
+fn track<T>(msg: &mut Message<T>) -> Receipt {
+    let tracker = Arc::new(Tracker::new(msg.header().id()));
+    msg.header_mut().set_tracker(Arc::clone(&tracker));
+    Receipt::new(tracker)
+}
+
+/// Takes any receipt link off a message handed back to its sender.
+fn untracked<T>(mut msg: Message<T>) -> Message<T> {
+    drop(msg.header_mut().take_tracker());
+    msg
+}
+
+impl<T: Send> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.core.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            core: Arc::clone(&self.core),
+            local: self.core.sent.register(),
+            wait: self.wait,
+            confirm: self.confirm,
+        }
+    }
+}
+
+impl<T: Send> Drop for Sender<T> {
+    fn drop(&mut self) {
+        self.core.sent.retire(&self.local);
+        if self.core.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // Last sender: receivers drain what is queued, then see Closed.
+            self.core.queue.close();
+        }
+    }
+}
+
+impl<T: Send> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .field("wait", &self.wait)
+            .field("confirm", &self.confirm)
+            .finish()
+    }
+}
+
+/// The receiving half of a mailbox. Clone it for competing consumers: each
+/// message goes to exactly one receiver.
+///
+/// | method | waits for a message | returns |
+/// | --- | --- | --- |
+/// | [`recv`](Receiver::recv) | yes | `RecvError` (closed and empty) |
+/// | [`try_recv`](Receiver::try_recv) | no | `TryRecvError` (`Empty` / `Closed`) |
+/// | [`recv_timeout`](Receiver::recv_timeout) / [`recv_deadline`](Receiver::recv_deadline) | until then | `RecvTimeoutError` |
+/// | [`recv_with`](Receiver::recv_with) | as told | `RecvTimeoutError` |
+///
+/// The test for arrival on this side: [`is_empty`](Receiver::is_empty),
+/// [`len`](Receiver::len), [`try_recv`](Receiver::try_recv).
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Mailbox, TryRecvError};
+///
+/// let (tx, rx) = Mailbox::<u32>::builder().build();
+/// assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+/// tx.send(1).unwrap();
+/// tx.send(2).unwrap();
+/// drop(tx);
+/// // Senders gone: what is queued is still delivered, then Closed.
+/// let bodies: Vec<u32> = rx.iter().map(|m| m.into_body()).collect();
+/// assert_eq!(bodies, [1, 2]);
+/// assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Closed);
+/// ```
+pub struct Receiver<T: Send> {
+    /// The shared mailbox.
+    core: Arc<Core<T>>,
+    /// This handle's receive count.
+    local: Arc<HandleCounters>,
+}
+
+impl<T: Send> Receiver<T> {
+    fn attach(core: Arc<Core<T>>) -> Receiver<T> {
+        let local = core.received.register();
+        Receiver { core, local }
+    }
+
+    /// The one receive primitive every public receive wraps.
+    #[inline]
+    fn recv_inner(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
+        let mut msg = self.core.queue.pop(deadline)?;
+        self.taken(&mut msg);
+        Ok(msg)
+    }
+
+    /// Counts a message this handle took and settles its receipt.
+    #[inline]
+    fn taken(&self, msg: &mut Message<T>) {
+        self.local.bump();
+        if let Some(link) = msg.header_mut().take_tracker() {
+            link.0.mark_received();
+        }
+    }
+
+    /// Receives, waiting as long as it takes. Fails only when the mailbox is
+    /// closed and empty.
+    pub fn recv(&self) -> Result<Message<T>, RecvError> {
+        self.recv_inner(Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Receives if a message is queued now, never waiting.
+    pub fn try_recv(&self) -> Result<Message<T>, TryRecvError> {
+        self.recv_inner(Deadline::Now).map_err(|err| match err {
+            PopError::Closed => TryRecvError::Closed,
+            PopError::Empty | PopError::Timeout => TryRecvError::Empty,
+        })
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, RecvTimeoutError};
+    /// use std::time::Duration;
+    ///
+    /// let (_tx, rx) = Mailbox::<u8>::builder().build();
+    /// let err = rx.recv_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(err, RecvTimeoutError::Timeout);
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_with(Wait::Timeout(timeout))
+    }
+
+    /// Receives, waiting until `deadline` at the latest.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_with(Wait::Deadline(deadline))
+    }
+
+    /// Receives with the wait chosen for this call. A non-blocking wait that
+    /// finds the mailbox empty fails with `Timeout` (a zero timeout).
+    pub fn recv_with(&self, wait: Wait) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_inner(wait.deadline()).map_err(|err| match err {
+            PopError::Closed => RecvTimeoutError::Closed,
+            PopError::Empty | PopError::Timeout => RecvTimeoutError::Timeout,
+        })
+    }
+
+    /// A blocking iterator: yields messages until the mailbox is closed and empty.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { receiver: self }
+    }
+
+    /// A non-blocking iterator: yields the messages queued now, then stops.
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { receiver: self }
+    }
+
+    /// Closes the mailbox and returns what was still queued.
+    ///
+    /// Blocked and later senders fail with `Closed` and get their message back;
+    /// other receivers get `Closed` once the mailbox is empty. The returned
+    /// messages count as received (their receipts say `Received`). A send that
+    /// raced with the close may still land afterwards: `recv` / `try_iter` on
+    /// any receiver still hand it out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, SendError};
+    ///
+    /// let (tx, rx) = Mailbox::<u32>::builder().build();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// let left: Vec<u32> = rx.close().into_iter().map(|m| m.into_body()).collect();
+    /// assert_eq!(left, [1, 2]);
+    /// assert!(matches!(tx.send(3), Err(SendError::Closed(_))));
+    /// assert!(rx.recv().is_err());
+    /// ```
+    pub fn close(&self) -> Vec<Message<T>> {
+        self.core.queue.close();
+        self.try_iter().collect()
+    }
+
+    /// How many messages are queued.
+    pub fn len(&self) -> usize {
+        self.core.queue.len()
+    }
+
+    /// Whether no message is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a bounded mailbox is at capacity (never for unbounded).
+    pub fn is_full(&self) -> bool {
+        self.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
+    /// The most messages the mailbox holds, or `None` if unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        self.core.queue.capacity()
+    }
+
+    /// Whether the mailbox is closed. Queued messages can still be received.
+    pub fn is_closed(&self) -> bool {
+        self.core.queue.is_closed()
+    }
+
+    /// The mailbox's counters.
+    pub fn stats(&self) -> MailboxStats {
+        self.core.stats()
+    }
+
+    /// Whether both handles belong to the same mailbox.
+    pub fn same_mailbox(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.core, &other.core)
+    }
+
+    /// Drops this handle (the same as `drop(receiver)`, named for readability).
+    pub fn disconnect(self) {}
+}
+
+impl<T: Send> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.core.receivers.fetch_add(1, Ordering::Relaxed);
+        Receiver::attach(Arc::clone(&self.core))
+    }
+}
+
+impl<T: Send> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        self.core.received.retire(&self.local);
+        if self.core.receivers.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Last receiver: nobody can take what is queued. Close first (so
+            // blocked senders wake and new sends fail), then drop the leftovers,
+            // counted. Tracked senders re-check after their push (see `enqueue`).
+            self.core.queue.close();
+            fence(Ordering::SeqCst);
+            self.core.sweep();
+        }
+    }
+}
+
+impl<T: Send> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// A blocking iterator over a [`Receiver`]; see [`Receiver::iter`].
+pub struct Iter<'a, T: Send> {
+    receiver: &'a Receiver<T>,
+}
+
+impl<T: Send> Iterator for Iter<'_, T> {
+    type Item = Message<T>;
+
+    fn next(&mut self) -> Option<Message<T>> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl<T: Send> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Iter { .. }")
+    }
+}
+
+/// A non-blocking iterator over a [`Receiver`]; see [`Receiver::try_iter`].
+pub struct TryIter<'a, T: Send> {
+    receiver: &'a Receiver<T>,
+}
+
+impl<T: Send> Iterator for TryIter<'_, T> {
+    type Item = Message<T>;
+
+    fn next(&mut self) -> Option<Message<T>> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+impl<T: Send> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TryIter { .. }")
+    }
+}
+
+/// An owning blocking iterator over a [`Receiver`].
+pub struct IntoIter<T: Send> {
+    receiver: Receiver<T>,
+}
+
+impl<T: Send> Iterator for IntoIter<T> {
+    type Item = Message<T>;
+
+    fn next(&mut self) -> Option<Message<T>> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl<T: Send> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IntoIter { .. }")
+    }
+}
+
+impl<'a, T: Send> IntoIterator for &'a Receiver<T> {
+    type Item = Message<T>;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T: Send> IntoIterator for Receiver<T> {
+    type Item = Message<T>;
+    type IntoIter = IntoIter<T>;
+
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { receiver: self }
+    }
+}

@@ -1,0 +1,437 @@
+//! Messages: a [`Header`] and a body.
+//!
+//! The header is kept small on purpose. Channels move whole slots, so every byte
+//! of header is copied on every send and receive: the fields read on the hot path
+//! (id, priority, redelivery count) live inline, and the rarely used ones (source,
+//! correlation id, reply-to, expiry, the receipt link) sit behind one
+//! `Option<Box<..>>` that costs nothing until a sender sets one of them.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::receipt::Tracker;
+
+/// The identity of a message, unique within the mailbox that assigned it.
+///
+/// A mailbox assigns a fresh id to every message a [`Sender`](crate::Sender)
+/// accepts. A message that has never been sent has the id `MessageId::UNSENT`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
+pub struct MessageId(u64);
+
+impl MessageId {
+    /// The id of a message that no mailbox has accepted yet.
+    pub const UNSENT: MessageId = MessageId(0);
+
+    /// The id as a number (0 for [`MessageId::UNSENT`]).
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    pub(crate) fn from_raw(raw: u64) -> MessageId {
+        MessageId(raw)
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// The identity of a process, used by direct addressing.
+///
+/// `Pid` is a plain number: cheap to copy, compare, hash and print.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct Pid(u64);
+
+impl Pid {
+    /// A pid from a raw number. Process registries hand these out; building one
+    /// by hand is useful in tests and for bridging to other systems.
+    pub const fn from_u64(raw: u64) -> Pid {
+        Pid(raw)
+    }
+
+    /// The pid as a number.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.0)
+    }
+}
+
+/// The rarely used header fields, boxed so that plain messages stay small.
+#[derive(Default)]
+struct HeaderExt {
+    /// Who sent the message, set only by direct (process) sends.
+    source: Option<Pid>,
+    /// Ties a reply to its request.
+    correlation_id: Option<u64>,
+    /// Where a reply should go.
+    reply_to: Option<Pid>,
+    /// After this instant the message should not be delivered.
+    expires_at: Option<Instant>,
+    /// The sender's receipt, present only for tracked sends. Not cloned.
+    tracker: Option<TrackerLink>,
+}
+
+impl Clone for HeaderExt {
+    fn clone(&self) -> Self {
+        HeaderExt {
+            source: self.source,
+            correlation_id: self.correlation_id,
+            reply_to: self.reply_to,
+            expires_at: self.expires_at,
+            // A receipt follows one message: a copy is a different message.
+            tracker: None,
+        }
+    }
+}
+
+/// The message's link to its sender's [`Receipt`](crate::Receipt).
+///
+/// Dropping the link before the message was received tells the receipt that
+/// the message will never arrive, whatever path dropped it (a custom backend,
+/// a closed mailbox, an error handed back and thrown away), so a waiting sender
+/// is never left hanging.
+pub(crate) struct TrackerLink(pub(crate) Arc<Tracker>);
+
+impl Drop for TrackerLink {
+    fn drop(&mut self) {
+        self.0.mark_undelivered();
+    }
+}
+
+/// The header of a [`Message`]: its id, origin, priority and delivery metadata.
+#[derive(Clone, Default)]
+pub struct Header {
+    /// Assigned by the mailbox on send; 0 until then.
+    id: u64,
+    /// How many times this message was handed out again after a failed attempt.
+    redeliveries: u32,
+    /// Higher is more urgent; ignored by FIFO mailboxes.
+    priority: u8,
+    /// Everything else, allocated only when used.
+    ext: Option<Box<HeaderExt>>,
+}
+
+impl Header {
+    /// The message id; [`MessageId::UNSENT`] until a mailbox accepts the message.
+    pub fn id(&self) -> MessageId {
+        MessageId(self.id)
+    }
+
+    /// The pid of the process that sent the message, if it was sent by a process
+    /// through direct addressing. Plain mailbox sends have no source.
+    pub fn source(&self) -> Option<Pid> {
+        self.ext.as_ref().and_then(|e| e.source)
+    }
+
+    /// The priority: 0 is the least urgent, and higher numbers are more urgent.
+    pub fn priority(&self) -> u8 {
+        self.priority
+    }
+
+    /// The correlation id the sender set, if any.
+    pub fn correlation_id(&self) -> Option<u64> {
+        self.ext.as_ref().and_then(|e| e.correlation_id)
+    }
+
+    /// The pid replies should go to, if the sender set one.
+    pub fn reply_to(&self) -> Option<Pid> {
+        self.ext.as_ref().and_then(|e| e.reply_to)
+    }
+
+    /// How many times the message was delivered again after a failed attempt
+    /// (0 on first delivery).
+    pub fn redeliveries(&self) -> u32 {
+        self.redeliveries
+    }
+
+    /// The instant after which the message is stale, if it has a time to live.
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.ext.as_ref().and_then(|e| e.expires_at)
+    }
+
+    /// Whether the message's time to live has run out at `now`.
+    pub fn is_expired_at(&self, now: Instant) -> bool {
+        self.expires_at().is_some_and(|at| now >= at)
+    }
+
+    /// Whether a sender is tracking this message with a receipt.
+    pub fn is_tracked(&self) -> bool {
+        self.ext.as_ref().is_some_and(|e| e.tracker.is_some())
+    }
+
+    fn ext_mut(&mut self) -> &mut HeaderExt {
+        self.ext.get_or_insert_with(Box::default)
+    }
+
+    pub(crate) fn set_id(&mut self, id: MessageId) {
+        self.id = id.0;
+    }
+
+    pub(crate) fn set_source(&mut self, source: Option<Pid>) {
+        if source.is_some() || self.ext.is_some() {
+            self.ext_mut().source = source;
+        }
+    }
+
+    pub(crate) fn set_tracker(&mut self, tracker: Arc<Tracker>) {
+        self.ext_mut().tracker = Some(TrackerLink(tracker));
+    }
+
+    /// Takes the receipt link out so that its receipt can be updated. Cheap when
+    /// the message is not tracked: one branch on a field already in cache.
+    pub(crate) fn take_tracker(&mut self) -> Option<TrackerLink> {
+        match &mut self.ext {
+            Some(ext) => ext.tracker.take(),
+            None => None,
+        }
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Header");
+        d.field("id", &self.id())
+            .field("priority", &self.priority)
+            .field("redeliveries", &self.redeliveries);
+        if let Some(ext) = &self.ext {
+            d.field("source", &ext.source)
+                .field("correlation_id", &ext.correlation_id)
+                .field("reply_to", &ext.reply_to)
+                .field("expires_at", &ext.expires_at)
+                .field("tracked", &ext.tracker.is_some());
+        }
+        d.finish()
+    }
+}
+
+/// A message: a [`Header`] and a body of any type `T`.
+///
+/// Every send accepts either a plain body or a `Message` (`impl Into<Message<T>>`),
+/// so a caller only builds a `Message` when it wants to set header fields.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::Message;
+/// use std::time::Duration;
+///
+/// let m = Message::new("resize photo 17")
+///     .priority(7)
+///     .correlation_id(42)
+///     .ttl(Duration::from_secs(30));
+/// assert_eq!(m.header().priority(), 7);
+/// assert_eq!(m.header().correlation_id(), Some(42));
+/// assert!(m.header().expires_at().is_some());
+/// assert_eq!(*m.body(), "resize photo 17");
+/// let (header, body) = m.into_parts();
+/// assert_eq!(header.redeliveries(), 0);
+/// assert_eq!(body, "resize photo 17");
+/// ```
+#[derive(Clone)]
+pub struct Message<T> {
+    header: Header,
+    body: T,
+}
+
+impl<T> Message<T> {
+    /// A message with this body and a default header (priority 0, no metadata).
+    pub fn new(body: T) -> Message<T> {
+        Message {
+            header: Header::default(),
+            body,
+        }
+    }
+
+    /// Rebuilds a message from a header and a body (see [`Message::into_parts`]).
+    pub fn from_parts(header: Header, body: T) -> Message<T> {
+        Message { header, body }
+    }
+
+    /// Sets the priority: higher is more urgent. A priority mailbox built with
+    /// `priority(levels)` accepts `0..levels`; FIFO mailboxes ignore it.
+    #[must_use]
+    pub fn priority(mut self, priority: u8) -> Message<T> {
+        self.header.priority = priority;
+        self
+    }
+
+    /// Sets a correlation id, for matching replies to requests.
+    #[must_use]
+    pub fn correlation_id(mut self, id: u64) -> Message<T> {
+        self.header.ext_mut().correlation_id = Some(id);
+        self
+    }
+
+    /// Names the process replies should go to.
+    #[must_use]
+    pub fn reply_to(mut self, pid: Pid) -> Message<T> {
+        self.header.ext_mut().reply_to = Some(pid);
+        self
+    }
+
+    /// Gives the message a time to live counted from now. A duration too large
+    /// to represent means "never expires".
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Message<T> {
+        self.header.ext_mut().expires_at = Instant::now().checked_add(ttl);
+        self
+    }
+
+    /// Sets the instant after which the message is stale.
+    #[must_use]
+    pub fn expires_at(mut self, at: Instant) -> Message<T> {
+        self.header.ext_mut().expires_at = Some(at);
+        self
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The header, mutably (only the fields a user may set are reachable).
+    pub(crate) fn header_mut(&mut self) -> &mut Header {
+        &mut self.header
+    }
+
+    /// The body.
+    pub fn body(&self) -> &T {
+        &self.body
+    }
+
+    /// The body, mutably.
+    pub fn body_mut(&mut self) -> &mut T {
+        &mut self.body
+    }
+
+    /// Consumes the message and returns its body.
+    pub fn into_body(self) -> T {
+        self.body
+    }
+
+    /// Consumes the message and returns its header and body.
+    pub fn into_parts(self) -> (Header, T) {
+        (self.header, self.body)
+    }
+}
+
+impl<T> From<T> for Message<T> {
+    fn from(body: T) -> Message<T> {
+        Message::new(body)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Message<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("header", &self.header)
+            .field("body", &self.body)
+            .finish()
+    }
+}
+
+/// A body that can report its length, so a mailbox can enforce
+/// [`max_body_len`](crate::MailboxBuilder::max_body_len).
+///
+/// The unit is the type's natural one: bytes for byte buffers and strings,
+/// elements for vectors. Implement it for your own types to use length limits.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::BodyLen;
+///
+/// struct Frame { payload: Vec<u8> }
+/// impl BodyLen for Frame {
+///     fn body_len(&self) -> usize { self.payload.len() }
+/// }
+/// assert_eq!(Frame { payload: vec![0; 3] }.body_len(), 3);
+/// assert_eq!("héllo".body_len(), 6); // bytes
+/// ```
+pub trait BodyLen {
+    /// The body's length in the type's natural unit.
+    fn body_len(&self) -> usize;
+}
+
+impl BodyLen for String {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl BodyLen for &str {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl BodyLen for Box<str> {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl BodyLen for &[u8] {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl BodyLen for Box<[u8]> {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T> BodyLen for Vec<T> {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<T> BodyLen for std::collections::VecDeque<T> {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl BodyLen for Arc<[u8]> {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+impl BodyLen for Arc<str> {
+    fn body_len(&self) -> usize {
+        self.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_path_message_is_small() {
+        // id (8) + box pointer (8) + redeliveries (4) + priority (1), padded.
+        assert_eq!(std::mem::size_of::<Header>(), 24);
+        assert_eq!(std::mem::size_of::<Message<u64>>(), 32);
+    }
+
+    #[test]
+    fn clone_does_not_carry_the_receipt() {
+        let tracker = Arc::new(Tracker::new(MessageId(5)));
+        let mut m = Message::new(1u8);
+        m.header_mut().set_tracker(tracker);
+        assert!(m.header().is_tracked());
+        assert!(!m.clone().header().is_tracked());
+    }
+}

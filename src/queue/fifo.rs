@@ -1,0 +1,209 @@
+//! The FIFO backend: crossbeam-channel underneath, with a close signal.
+//!
+//! crossbeam disconnects a channel only when every sender or every receiver is
+//! dropped; a mailbox must also close on demand (`Receiver::close`, and later
+//! destruction by name) while handles still exist. So the backend keeps both
+//! channel ends and a second, empty channel whose only sender is dropped on
+//! close: a blocked caller waits in a `Select` over the data channel and that
+//! close signal, and wakes the moment either is ready.
+//!
+//! The fast path is the plain channel: a closed-flag check, then crossbeam's
+//! `try_send` / `try_recv`. Only when that fails does a caller spin briefly and
+//! then build a `Select`; without the spin, a bounded(1) ping-pong would pay a
+//! park/unpark round trip (about 10 us) on every message.
+
+use std::fmt;
+use std::time::Instant;
+
+use crossbeam_channel as cb;
+
+use crate::error::{PopError, PushError};
+use crate::message::Message;
+use crate::queue::Queue;
+use crate::sync::{backoff, AtomicBool, Mutex, SPIN_LIMIT};
+use std::sync::atomic::Ordering;
+
+/// The FIFO queueing discipline: messages leave in the order they arrived.
+///
+/// Capacity 0 is a true rendezvous (a send completes only when a receiver takes
+/// the message), `bounded(n)` holds up to `n`, `unbounded()` grows as needed.
+/// Usually built through [`MailboxBuilder::fifo`](crate::MailboxBuilder::fifo);
+/// public so that custom backends can wrap it.
+pub struct Fifo<T> {
+    /// The data channel's sending end (kept for the queue's whole life).
+    tx: cb::Sender<Message<T>>,
+    /// The data channel's receiving end.
+    rx: cb::Receiver<Message<T>>,
+    /// Set once by `close`; checked before every push.
+    closed: AtomicBool,
+    /// The close signal's only sender: taken and dropped on close, which
+    /// disconnects `close_rx` and wakes every `Select` waiting on it.
+    close_tx: Mutex<Option<cb::Sender<()>>>,
+    /// Never carries a message; becomes ready (disconnected) on close.
+    close_rx: cb::Receiver<()>,
+}
+
+impl<T: Send> Fifo<T> {
+    /// A FIFO queue holding at most `capacity` messages (0: rendezvous).
+    pub fn bounded(capacity: usize) -> Fifo<T> {
+        Fifo::with_channel(cb::bounded(capacity))
+    }
+
+    /// A FIFO queue without a capacity limit.
+    pub fn unbounded() -> Fifo<T> {
+        Fifo::with_channel(cb::unbounded())
+    }
+
+    /// A rendezvous queue: every push waits for a pop (same as `bounded(0)`).
+    pub fn rendezvous() -> Fifo<T> {
+        Fifo::bounded(0)
+    }
+
+    fn with_channel((tx, rx): (cb::Sender<Message<T>>, cb::Receiver<Message<T>>)) -> Fifo<T> {
+        let (close_tx, close_rx) = cb::bounded(0);
+        Fifo {
+            tx,
+            rx,
+            closed: AtomicBool::new(false),
+            close_tx: Mutex::new(Some(close_tx)),
+            close_rx,
+        }
+    }
+
+    fn push_blocking(
+        &self,
+        mut msg: Message<T>,
+        deadline: Option<Instant>,
+    ) -> Result<(), PushError<T>> {
+        for step in 0..SPIN_LIMIT {
+            backoff(step);
+            msg = match self.try_push(msg) {
+                Err(PushError::Full(m)) => m,
+                done => return done,
+            };
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Err(PushError::Timeout(msg));
+            }
+        }
+        let mut sel = cb::Select::new();
+        let data = sel.send(&self.tx);
+        sel.recv(&self.close_rx);
+        let oper = match deadline {
+            None => sel.select(),
+            Some(at) => match sel.select_deadline(at) {
+                Ok(oper) => oper,
+                Err(_) => return Err(PushError::Timeout(msg)),
+            },
+        };
+        if oper.index() == data {
+            // The queue may have closed while we were parked; the mailbox sweeps
+            // a message that lands in a closed queue, so sending is still right.
+            oper.send(&self.tx, msg)
+                .map_err(|cb::SendError(m)| PushError::Closed(m))
+        } else {
+            // The close signal: it only ever disconnects.
+            let _ = oper.recv(&self.close_rx);
+            Err(PushError::Closed(msg))
+        }
+    }
+
+    fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
+        for step in 0..SPIN_LIMIT {
+            backoff(step);
+            match self.try_pop() {
+                Err(PopError::Empty) => {}
+                done => return done,
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Err(PopError::Timeout);
+            }
+        }
+        let mut sel = cb::Select::new();
+        let data = sel.recv(&self.rx);
+        sel.recv(&self.close_rx);
+        let oper = match deadline {
+            None => sel.select(),
+            Some(at) => match sel.select_deadline(at) {
+                Ok(oper) => oper,
+                Err(_) => return Err(PopError::Timeout),
+            },
+        };
+        if oper.index() == data {
+            oper.recv(&self.rx).map_err(|_| PopError::Closed)
+        } else {
+            let _ = oper.recv(&self.close_rx);
+            // Closed, but what was queued before the close is still ours to hand out.
+            self.rx.try_recv().map_err(|_| PopError::Closed)
+        }
+    }
+}
+
+impl<T: Send> Queue<T> for Fifo<T> {
+    fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(PushError::Closed(msg));
+        }
+        self.tx.try_send(msg).map_err(|err| match err {
+            cb::TrySendError::Full(m) => PushError::Full(m),
+            cb::TrySendError::Disconnected(m) => PushError::Closed(m),
+        })
+    }
+
+    fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+        match self.try_push(msg) {
+            Err(PushError::Full(msg)) => self.push_blocking(msg, deadline),
+            done => done,
+        }
+    }
+
+    fn try_pop(&self) -> Result<Message<T>, PopError> {
+        match self.rx.try_recv() {
+            Ok(msg) => Ok(msg),
+            Err(cb::TryRecvError::Empty) if self.closed.load(Ordering::Acquire) => {
+                // Look once more after seeing the flag: a message pushed before
+                // the close may have landed after our first look.
+                self.rx.try_recv().map_err(|_| PopError::Closed)
+            }
+            Err(cb::TryRecvError::Empty) => Err(PopError::Empty),
+            Err(cb::TryRecvError::Disconnected) => Err(PopError::Closed),
+        }
+    }
+
+    fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
+        match self.try_pop() {
+            Err(PopError::Empty) => self.pop_blocking(deadline),
+            done => done,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.rx.len()
+    }
+
+    fn capacity(&self) -> Option<usize> {
+        self.tx.capacity()
+    }
+
+    fn close(&self) -> bool {
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first {
+            // Dropping the only close sender wakes every Select waiting on it.
+            drop(self.close_tx.lock().take());
+        }
+        first
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl<T> fmt::Debug for Fifo<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fifo")
+            .field("len", &self.rx.len())
+            .field("capacity", &self.tx.capacity())
+            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .finish()
+    }
+}

@@ -1,0 +1,174 @@
+//! The queueing discipline: one [`Queue`] trait, with a FIFO and a priority
+//! backend, and room for yours.
+//!
+//! Everything above this seam (handles, ids, receipts, statistics, closing)
+//! works the same for every backend; a backend only stores messages, blocks
+//! callers until there is room or a message, and wakes them all on close.
+//!
+//! | backend | order | capacities | engine |
+//! | --- | --- | --- | --- |
+//! | [`Fifo`] | arrival | 0 (rendezvous), bounded, unbounded | crossbeam-channel |
+//! | [`Priority`] | highest priority first, FIFO within a level | 0, bounded, unbounded | per-level queues + bitmap under one lock |
+//! | your own | yours | yours | yours ([`MailboxBuilder::backend`](crate::MailboxBuilder::backend)) |
+
+mod fifo;
+mod priority;
+
+pub use fifo::Fifo;
+pub use priority::Priority;
+
+use std::time::Instant;
+
+use crate::error::{PopError, PushError};
+use crate::message::Message;
+
+/// A message store that a mailbox can sit on: the seam between postbox's
+/// handles and a queueing discipline.
+///
+/// Implement it to plug your own ordering into a normal mailbox (see
+/// `examples/custom_backend.rs`, a deadline-ordered queue). The mailbox does
+/// everything else: ids, validation, receipts, statistics, and the rules of
+/// closing when the last sender or receiver goes.
+///
+/// # Contract
+///
+/// - `try_push` / `try_pop` never block. `push` / `pop` block until they can
+///   proceed, until `deadline` (`None` = no limit), or until the queue is closed.
+/// - A push that fails hands the message back in the [`PushError`].
+/// - [`close`](Queue::close) is idempotent and wakes every blocked caller at
+///   once. After it, pushes fail with [`PushError::Closed`]; pops still return
+///   what is queued and then fail with [`PopError::Closed`]. A push racing with
+///   `close` may still land: the mailbox sweeps such stragglers.
+/// - `len` may be approximate while other threads are active, exact when quiet.
+/// - The queue must not drop messages it has accepted, except when it is itself
+///   dropped (the mailbox drains it before that).
+///
+/// The trait grows by default methods only (so implementations outside this
+/// crate keep compiling): requeue at the front for redelivery, expiry sweeps,
+/// selective receive by header predicate, and readiness hooks for `Select` and
+/// async wakers are planned that way.
+///
+/// # Examples
+///
+/// A LIFO stack, the smallest useful backend (unbounded, and its blocking pop
+/// simply polls; see `examples/custom_backend.rs` for a complete one):
+///
+/// ```
+/// use postbox::{Mailbox, Message, PopError, PushError, Queue};
+/// use std::sync::Mutex;
+/// use std::time::Instant;
+///
+/// #[derive(Default)]
+/// struct Lifo<T> { items: Mutex<(Vec<Message<T>>, bool)> }
+///
+/// impl<T: Send> Queue<T> for Lifo<T> {
+///     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+///         let mut g = self.items.lock().unwrap();
+///         if g.1 { return Err(PushError::Closed(msg)); }
+///         g.0.push(msg);
+///         Ok(())
+///     }
+///     fn push(&self, msg: Message<T>, _deadline: Option<Instant>) -> Result<(), PushError<T>> {
+///         self.try_push(msg) // never full
+///     }
+///     fn try_pop(&self) -> Result<Message<T>, PopError> {
+///         let mut g = self.items.lock().unwrap();
+///         match g.0.pop() {
+///             Some(m) => Ok(m),
+///             None if g.1 => Err(PopError::Closed),
+///             None => Err(PopError::Empty),
+///         }
+///     }
+///     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
+///         loop {
+///             match self.try_pop() {
+///                 Err(PopError::Empty) if deadline.map_or(true, |d| Instant::now() < d) => {
+///                     std::thread::yield_now()
+///                 }
+///                 Err(PopError::Empty) => return Err(PopError::Timeout),
+///                 other => return other,
+///             }
+///         }
+///     }
+///     fn len(&self) -> usize { self.items.lock().unwrap().0.len() }
+///     fn capacity(&self) -> Option<usize> { None }
+///     fn close(&self) -> bool { !std::mem::replace(&mut self.items.lock().unwrap().1, true) }
+///     fn is_closed(&self) -> bool { self.items.lock().unwrap().1 }
+/// }
+///
+/// let (tx, rx) = Mailbox::<u32>::builder().backend(Lifo::default()).build();
+/// for n in 1..=3 { tx.send(n).unwrap(); }
+/// let order: Vec<u32> = rx.try_iter().map(|m| m.into_body()).collect();
+/// assert_eq!(order, [3, 2, 1]);
+/// ```
+pub trait Queue<T>: Send + Sync {
+    /// Stores the message if there is room now; never blocks.
+    fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>>;
+
+    /// Stores the message, waiting for room until `deadline` (`None`: no limit).
+    fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>>;
+
+    /// Takes the next message if one is queued; never blocks.
+    fn try_pop(&self) -> Result<Message<T>, PopError>;
+
+    /// Takes the next message, waiting until `deadline` (`None`: no limit).
+    fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError>;
+
+    /// How many messages are queued.
+    fn len(&self) -> usize;
+
+    /// Whether no message is queued.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most messages the queue holds, or `None` if unbounded.
+    fn capacity(&self) -> Option<usize>;
+
+    /// Closes the queue and wakes every blocked caller. Returns `true` if this
+    /// call closed it, `false` if it was already closed.
+    fn close(&self) -> bool;
+
+    /// Whether the queue is closed.
+    fn is_closed(&self) -> bool;
+
+    /// The number of priority levels the queue orders by (`Some(n)`: it accepts
+    /// priorities `0..n`), or `None` if it ignores priorities. The mailbox
+    /// refuses messages outside the levels with `InvalidPriority`.
+    fn priority_levels(&self) -> Option<u8> {
+        None
+    }
+}
+
+impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
+    fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        (**self).try_push(msg)
+    }
+    fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+        (**self).push(msg, deadline)
+    }
+    fn try_pop(&self) -> Result<Message<T>, PopError> {
+        (**self).try_pop()
+    }
+    fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
+        (**self).pop(deadline)
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn is_empty(&self) -> bool {
+        (**self).is_empty()
+    }
+    fn capacity(&self) -> Option<usize> {
+        (**self).capacity()
+    }
+    fn close(&self) -> bool {
+        (**self).close()
+    }
+    fn is_closed(&self) -> bool {
+        (**self).is_closed()
+    }
+    fn priority_levels(&self) -> Option<u8> {
+        (**self).priority_levels()
+    }
+}

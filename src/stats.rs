@@ -1,0 +1,102 @@
+//! Per-mailbox statistics, kept cheap enough to leave on.
+//!
+//! A shared counter bumped by every sender would bounce one cache line between
+//! all producer cores on every message. Instead each handle counts on a cache
+//! line of its own, and reading the statistics sums the live handles' counters
+//! and the totals that dropped handles left behind.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::sync::{AtomicU64, Mutex};
+
+/// A snapshot of a mailbox's counters, from
+/// [`Sender::stats`](crate::Sender::stats) or
+/// [`Receiver::stats`](crate::Receiver::stats).
+///
+/// Every message a mailbox accepted is counted exactly once as received or
+/// dropped, or is still in `len`: `sent == received + dropped + len` once the
+/// mailbox is quiet. New counters may be added, so the struct is
+/// `#[non_exhaustive]`.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::Mailbox;
+///
+/// let (tx, rx) = Mailbox::<u32>::builder().capacity(8).build();
+/// for n in 0..5 { tx.send(n).unwrap(); }
+/// rx.recv().unwrap();
+/// let stats = rx.stats();
+/// assert_eq!((stats.sent, stats.received, stats.len), (5, 1, 4));
+/// assert_eq!(stats.sent, stats.received + stats.dropped + stats.len as u64);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MailboxStats {
+    /// Messages the mailbox accepted.
+    pub sent: u64,
+    /// Messages receivers took (including those handed back by `close`).
+    pub received: u64,
+    /// Messages queued now.
+    pub len: usize,
+    /// The highest queue length seen. Sampled: every 32nd send of each sender
+    /// handle reads the length, so a short spike between samples can be missed.
+    pub peak_len: usize,
+    /// Messages dropped because the last receiver went away while they were
+    /// queued (see [`Receiver::close`](crate::Receiver::close) to take them
+    /// back instead).
+    pub dropped: u64,
+}
+
+/// One handle's counters, on a cache line of its own.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct HandleCounters {
+    /// Messages this handle sent or received.
+    pub(crate) count: AtomicU64,
+    /// The next message id this handle hands out (senders only; see
+    /// `Core::next_id`).
+    pub(crate) id_cursor: AtomicU64,
+}
+
+impl HandleCounters {
+    pub(crate) fn bump(&self) -> u64 {
+        self.count.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The sum of a family of handle counters, live and retired.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Counts left by handles that were dropped.
+    retired: AtomicU64,
+    /// The counters of live handles; locked only when a handle is created or
+    /// dropped and when statistics are read.
+    live: Mutex<Vec<Arc<HandleCounters>>>,
+}
+
+impl Tally {
+    pub(crate) fn register(&self) -> Arc<HandleCounters> {
+        let counters = Arc::new(HandleCounters::default());
+        self.live.lock().push(Arc::clone(&counters));
+        counters
+    }
+
+    pub(crate) fn retire(&self, counters: &Arc<HandleCounters>) {
+        let mut live = self.live.lock();
+        if let Some(i) = live.iter().position(|c| Arc::ptr_eq(c, counters)) {
+            live.swap_remove(i);
+        }
+        // Under the lock, so a concurrent `total` sees the count exactly once.
+        self.retired
+            .fetch_add(counters.count.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    pub(crate) fn total(&self) -> u64 {
+        let live = self.live.lock();
+        live.iter()
+            .map(|c| c.count.load(Ordering::Relaxed))
+            .fold(self.retired.load(Ordering::Relaxed), u64::wrapping_add)
+    }
+}

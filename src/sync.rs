@@ -1,0 +1,160 @@
+//! The synchronization primitives postbox's own code uses, behind one facade so
+//! that loom can stand in for parking_lot and std atomics (`RUSTFLAGS="--cfg loom"`).
+//!
+//! The API is the small common subset both sides support: a mutex whose `lock`
+//! cannot fail, a condition variable that takes the guard by value, and atomics.
+//! Under loom, time does not exist, so a deadline wait is modelled as a wait that
+//! may end at any moment (loom explores the wake-up; tests under loom use
+//! untimed operations). Spinning is turned off under loom: it only multiplies the
+//! interleavings without adding any.
+
+#[cfg(not(loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    use std::time::Instant;
+
+    /// A mutex (parking_lot's).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of a locked [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A condition variable (parking_lot's).
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Condvar {
+            Condvar(parking_lot::Condvar::new())
+        }
+
+        /// Waits until notified, or until `deadline` if there is one. Returns the
+        /// guard and whether the deadline passed.
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            mut guard: MutexGuard<'a, T>,
+            deadline: Option<Instant>,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let timed_out = match deadline {
+                None => {
+                    self.0.wait(&mut guard);
+                    false
+                }
+                Some(at) => self.0.wait_until(&mut guard, at).timed_out(),
+            };
+            (guard, timed_out)
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    /// How many times a waiter checks for progress before it parks.
+    pub(crate) const SPIN_LIMIT: u32 = 10;
+
+    /// One step of a short backoff before parking: busy-spin at first, then let
+    /// another thread run. Parking costs a system call on both sides (about
+    /// 10 us here); most waits in a busy mailbox end sooner than that.
+    pub(crate) fn backoff(step: u32) {
+        if step < 6 {
+            for _ in 0..(1u32 << step) {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+#[cfg(loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    use std::time::Instant;
+
+    /// A mutex (loom's).
+    #[derive(Debug)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of a locked [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Mutex<T> {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            // Poisoning cannot happen in a loom model that does not panic.
+            match self.0.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            }
+        }
+    }
+
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Mutex::new(T::default())
+        }
+    }
+
+    /// A condition variable (loom's).
+    #[derive(Debug)]
+    pub(crate) struct Condvar(loom::sync::Condvar);
+
+    impl Default for Condvar {
+        fn default() -> Self {
+            Condvar::new()
+        }
+    }
+
+    impl Condvar {
+        pub(crate) fn new() -> Condvar {
+            Condvar(loom::sync::Condvar::new())
+        }
+
+        pub(crate) fn wait_until<'a, T>(
+            &self,
+            guard: MutexGuard<'a, T>,
+            _deadline: Option<Instant>,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let guard = match self.0.wait(guard) {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            (guard, false)
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+
+    pub(crate) const SPIN_LIMIT: u32 = 0;
+
+    pub(crate) fn backoff(_step: u32) {
+        loom::thread::yield_now();
+    }
+}
+
+pub(crate) use imp::*;
