@@ -37,9 +37,11 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// a fast producer meets backpressure instead of exhausting memory.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// Message ids are handed to sender handles in blocks of this many, so that the
-/// shared id counter is touched once per block rather than once per message.
-const ID_BLOCK: u64 = 4096;
+/// Message ids are handed to sender handles in blocks of 2^32: a handle numbers
+/// its messages from its own block with the same uncontended `fetch_add` that
+/// counts its sends, and touches the shared block counter once per handle (and
+/// once more per 2^32 sends). Ids stay unique until 2^32 blocks are used.
+const ID_BLOCK_BITS: u32 = 32;
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
 const PEAK_SAMPLE_MASK: u64 = 31;
@@ -206,7 +208,7 @@ impl<T: Send> MailboxBuilder<T> {
             receivers: AtomicUsize::new(1),
             max_body_len: self.max_body_len,
             levels,
-            next_id_block: AtomicU64::new(ID_BLOCK),
+            next_id_block: AtomicU64::new(1 << ID_BLOCK_BITS),
             sent: Tally::default(),
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),
@@ -317,33 +319,57 @@ struct Core<T: Send> {
 }
 
 impl<T: Send> Core<T> {
-    /// Hands out the next id from the handle's block, claiming a new block from
-    /// the shared counter when the old one is used up.
-    ///
-    /// Usually one uncontended compare-and-swap on the handle's own cache line:
-    /// the shared counter is touched once per `ID_BLOCK` messages.
-    fn next_id(&self, local: &HandleCounters) -> MessageId {
-        let mut cur = local.id_cursor.load(Ordering::Relaxed);
-        loop {
-            // A cursor on a block boundary means "block used up" (or none yet).
-            let (id, next) = if cur % ID_BLOCK != 0 {
-                (cur, cur + 1)
-            } else {
-                let block = self.next_id_block.fetch_add(ID_BLOCK, Ordering::Relaxed);
-                (block, block + 1)
-            };
-            match local.id_cursor.compare_exchange_weak(
-                cur,
-                next,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return MessageId::from_raw(id),
-                // Another thread shares this handle and moved the cursor: retry
-                // (a claimed block may go unused; ids stay unique).
-                Err(actual) => cur = actual,
+    /// Claims a fresh block of message ids. Block 0 is never handed out, so
+    /// no message gets the id `MessageId::UNSENT`.
+    fn claim_id_block(&self) -> u64 {
+        self.next_id_block
+            .fetch_add(1 << ID_BLOCK_BITS, Ordering::Relaxed)
+    }
+
+    /// The id of the handle's `seq`-th message: its block base plus the offset.
+    #[inline]
+    fn id_for(&self, local: &HandleCounters, seq: u64) -> MessageId {
+        let offset = seq & ((1 << ID_BLOCK_BITS) - 1);
+        let base = match seq >> ID_BLOCK_BITS {
+            0 => local.id_base,
+            epoch => self.later_id_base(local, epoch),
+        };
+        MessageId::from_raw(base.wrapping_add(offset))
+    }
+
+    /// The base of a handle's later id block: once per 2^32 sends of a handle.
+    #[cold]
+    fn later_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
+        let mut later = local.later_id_bases.lock();
+        while (later.len() as u64) < epoch {
+            later.push(self.claim_id_block());
+        }
+        // The loop above made `epoch - 1` a valid index; the fallback only
+        // keeps this free of panicking paths.
+        let index = usize::try_from(epoch - 1).unwrap_or(usize::MAX);
+        later
+            .get(index)
+            .copied()
+            .unwrap_or_else(|| self.claim_id_block())
+    }
+
+    /// The limit a message breaks, if any.
+    #[inline]
+    fn violated_limit(&self, msg: &Message<T>) -> Option<Limit> {
+        if let Some((max, len_of)) = self.max_body_len {
+            if len_of(msg.body()) > max {
+                return Some(Limit::BodyLen);
             }
         }
+        match self.levels {
+            Some(levels) if msg.header().priority() >= levels => Some(Limit::Priority),
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    fn sample_peak(&self) {
+        self.peak_len.fetch_max(self.queue.len(), Ordering::Relaxed);
     }
 
     /// Drops every queued message, counting each. Used once no receiver is
@@ -429,7 +455,7 @@ pub struct Sender<T: Send> {
 
 impl<T: Send> Sender<T> {
     fn attach(core: Arc<Core<T>>) -> Sender<T> {
-        let local = core.sent.register();
+        let local = core.sent.register(core.claim_id_block());
         Sender {
             core,
             local,
@@ -438,89 +464,112 @@ impl<T: Send> Sender<T> {
         }
     }
 
-    /// Validates a message and stamps it for this mailbox: a fresh id, no
-    /// source (only process sends carry one), no receipt link left over from an
-    /// earlier delivery of a forwarded message.
-    fn stamp(&self, msg: impl Into<Message<T>>) -> Result<Message<T>, SendTimeoutError<T>> {
-        let mut msg = msg.into();
-        if let Some((max, len_of)) = self.core.max_body_len {
-            if len_of(msg.body()) > max {
-                return Err(SendTimeoutError::TooLong(msg));
-            }
-        }
-        if let Some(levels) = self.core.levels {
-            if msg.header().priority() >= levels {
-                return Err(SendTimeoutError::InvalidPriority(msg));
-            }
-        }
-        let id = self.core.next_id(&self.local);
-        let header = msg.header_mut();
-        header.set_id(id);
-        header.set_source(None);
-        drop(header.take_tracker());
-        Ok(msg)
-    }
-
-    /// Pushes a stamped message and counts it.
-    fn deliver(&self, msg: Message<T>, deadline: Deadline) -> Result<(), SendTimeoutError<T>> {
-        let tracked = msg.header().is_tracked();
-        if let Err(err) = self.core.queue.push(msg, deadline) {
-            return Err(self.refused(err));
-        }
-        let n = self.local.bump();
-        if n & PEAK_SAMPLE_MASK == 0 {
-            self.core
-                .peak_len
-                .fetch_max(self.core.queue.len(), Ordering::Relaxed);
-        }
-        if tracked {
-            // The last receiver may have swept the queue just before our push
-            // landed. For untracked messages the next failing send or the
-            // mailbox's drop sweeps the straggler; a tracked sender may be
-            // waiting on it, so settle it now. The fence orders our push before
-            // the reads below, pairing with the one in `Receiver::drop`.
-            fence(Ordering::SeqCst);
-            if self.core.receivers.load(Ordering::SeqCst) == 0 && self.core.queue.is_closed() {
-                self.core.sweep();
-            }
-        }
-        Ok(())
-    }
-
-    /// Turns a backend refusal into the caller's error, taking any receipt
-    /// link off the message handed back (that send never happened).
-    fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
-        match err {
-            PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
-            PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
-            PushError::Closed(m) => {
-                if self.core.receivers.load(Ordering::SeqCst) == 0 {
-                    // Receivers are gone: settle any message that slipped in
-                    // after the last receiver's sweep (cold path).
-                    self.core.sweep();
-                }
-                SendTimeoutError::Closed(untracked(m))
-            }
-        }
-    }
-
-    /// The one primitive every public send wraps: wait up to `deadline` for
-    /// room, then for the confirmation asked for.
+    /// The one primitive every public send wraps: validate, stamp, push with
+    /// `deadline`, then wait (within the same deadline) for the confirmation
+    /// asked for.
+    ///
+    /// The untracked path is kept small enough to inline: the message should
+    /// stay in registers from the caller to crossbeam's slot, and every cold
+    /// case (refusals, receipts, peak sampling) lives in a separate function.
+    #[inline]
     fn send_inner(
         &self,
         msg: impl Into<Message<T>>,
         deadline: Deadline,
         confirm: Confirm,
     ) -> Result<(), SendTimeoutError<T>> {
-        let mut msg = self.stamp(msg)?;
+        let mut msg = msg.into();
+        if let Some(limit) = self.core.violated_limit(&msg) {
+            return Err(limit.refuse(msg));
+        }
+        let seq = self.stamp(&mut msg);
         match confirm {
-            Confirm::Queued => self.deliver(msg, deadline),
-            Confirm::Received => {
-                let receipt = track(&mut msg);
-                self.deliver(msg, deadline)?;
-                receipt
-                    .wait_until(deadline)
-                    .map_err(|_| SendTimeoutError::Unconfirmed(receipt))
+            Confirm::Queued => self.deliver(msg, seq, deadline),
+            Confirm::Received => self.deliver_confirmed(msg, seq, deadline),
+        }
+    }
+
+    /// Counts the send and numbers the message with one uncontended RMW (a
+    /// refusal later takes the count back), and stamps the header. Returns the
+    /// message's sequence number within this handle.
+    #[inline]
+    fn stamp(&self, msg: &mut Message<T>) -> u64 {
+        let seq = self.local.bump();
+        msg.header_mut().stamp(self.core.id_for(&self.local, seq));
+        seq
+    }
+
+    /// Pushes a stamped message.
+    #[inline]
+    fn deliver(
+        &self,
+        msg: Message<T>,
+        seq: u64,
+        deadline: Deadline,
+    ) -> Result<(), SendTimeoutError<T>> {
+        match self.core.queue.push(msg, deadline) {
+            Ok(()) => {
+                if seq & PEAK_SAMPLE_MASK == 0 {
+                    self.core.sample_peak();
+                }
+                Ok(())
+            }
+            Err(err) => Err(self.refused(err)),
+        }
+    }
+
+    /// Delivers with a receipt attached and waits, until `deadline`, for a
+    /// receiver to take the message.
+    #[inline(never)]
+    fn deliver_confirmed(
+        &self,
+        msg: Message<T>,
+        seq: u64,
+        deadline: Deadline,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let receipt = self.deliver_tracked(msg, seq, deadline)?;
+        receipt
+            .wait_until(deadline)
+            .map_err(|_| SendTimeoutError::Unconfirmed(receipt))
+    }
+
+    /// Attaches a receipt and delivers the message.
+    fn deliver_tracked(
+        &self,
+        mut msg: Message<T>,
+        seq: u64,
+        deadline: Deadline,
+    ) -> Result<Receipt, SendTimeoutError<T>> {
+        let receipt = track(&mut msg);
+        self.deliver(msg, seq, deadline)?;
+        // The last receiver may have swept the queue just before our push
+        // landed. An untracked straggler is swept by the next refused send or
+        // the mailbox's drop; a tracked sender may be waiting on its receipt,
+        // so settle it now. The fence orders our push before the reads below,
+        // pairing with the one in `Receiver::drop`.
+        fence(Ordering::SeqCst);
+        if self.core.receivers.load(Ordering::SeqCst) == 0 && self.core.queue.is_closed() {
+            self.core.sweep();
+        }
+        Ok(receipt)
+    }
+
+    /// Turns a backend refusal into the caller's error, taking any receipt
+    /// link off the message handed back (that send never happened).
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
+        self.local.refused.fetch_add(1, Ordering::Relaxed);
+        match err {
+            PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
+            PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
+            PushError::Closed(m) => {
+                if self.core.receivers.load(Ordering::SeqCst) == 0 {
+                    // Receivers are gone: settle any message that slipped in
+                    // after the last receiver's sweep.
+                    self.core.sweep();
+                }
+                SendTimeoutError::Closed(untracked(m))
             }
         }
     }
@@ -654,10 +703,13 @@ impl<T: Send> Sender<T> {
     /// receiver has taken the message: the sender-side test for arrival.
     /// Only tracked sends pay for the receipt.
     pub fn send_tracked(&self, msg: impl Into<Message<T>>) -> Result<Receipt, SendError<T>> {
-        let mut msg = self.stamp(msg).map_err(blocking_error)?;
-        let receipt = track(&mut msg);
-        self.deliver(msg, Deadline::Never).map_err(blocking_error)?;
-        Ok(receipt)
+        let mut msg = msg.into();
+        if let Some(limit) = self.core.violated_limit(&msg) {
+            return Err(blocking_error(limit.refuse(msg)));
+        }
+        let seq = self.stamp(&mut msg);
+        self.deliver_tracked(msg, seq, Deadline::Never)
+            .map_err(blocking_error)
     }
 
     /// Sets the wait that [`post`](Sender::post) uses (default: blocking).
@@ -743,6 +795,26 @@ impl<T: Send> Sender<T> {
     pub fn disconnect(self) {}
 }
 
+/// A mailbox limit that a message can break.
+#[derive(Clone, Copy, Debug)]
+enum Limit {
+    /// `max_body_len`.
+    BodyLen,
+    /// The priority levels.
+    Priority,
+}
+
+impl Limit {
+    /// The error that refuses `msg` for breaking this limit.
+    #[cold]
+    fn refuse<T>(self, msg: Message<T>) -> SendTimeoutError<T> {
+        match self {
+            Limit::BodyLen => SendTimeoutError::TooLong(msg),
+            Limit::Priority => SendTimeoutError::InvalidPriority(msg),
+        }
+    }
+}
+
 /// Narrows the error of a send without deadline to its own family.
 fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
     match err {
@@ -774,7 +846,7 @@ impl<T: Send> Clone for Sender<T> {
         self.core.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             core: Arc::clone(&self.core),
-            local: self.core.sent.register(),
+            local: self.core.sent.register(self.core.claim_id_block()),
             wait: self.wait,
             confirm: self.confirm,
         }
@@ -840,7 +912,7 @@ pub struct Receiver<T: Send> {
 
 impl<T: Send> Receiver<T> {
     fn attach(core: Arc<Core<T>>) -> Receiver<T> {
-        let local = core.received.register();
+        let local = core.received.register(0);
         Receiver { core, local }
     }
 

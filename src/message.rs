@@ -24,6 +24,7 @@ impl MessageId {
     pub const UNSENT: MessageId = MessageId(0);
 
     /// The id as a number (0 for [`MessageId::UNSENT`]).
+    #[inline]
     pub fn as_u64(self) -> u64 {
         self.0
     }
@@ -121,6 +122,7 @@ pub struct Header {
 
 impl Header {
     /// The message id; [`MessageId::UNSENT`] until a mailbox accepts the message.
+    #[inline]
     pub fn id(&self) -> MessageId {
         MessageId(self.id)
     }
@@ -132,6 +134,7 @@ impl Header {
     }
 
     /// The priority: 0 is the least urgent, and higher numbers are more urgent.
+    #[inline]
     pub fn priority(&self) -> u8 {
         self.priority
     }
@@ -148,6 +151,7 @@ impl Header {
 
     /// How many times the message was delivered again after a failed attempt
     /// (0 on first delivery).
+    #[inline]
     pub fn redeliveries(&self) -> u32 {
         self.redeliveries
     }
@@ -163,6 +167,7 @@ impl Header {
     }
 
     /// Whether a sender is tracking this message with a receipt.
+    #[inline]
     pub fn is_tracked(&self) -> bool {
         self.ext.as_ref().is_some_and(|e| e.tracker.is_some())
     }
@@ -171,13 +176,22 @@ impl Header {
         self.ext.get_or_insert_with(Box::default)
     }
 
-    pub(crate) fn set_id(&mut self, id: MessageId) {
+    /// Stamps the header for a mailbox send: a fresh id, no source (only
+    /// process sends carry one) and no receipt link left from an earlier
+    /// delivery. The common case, a header without extension, is one store.
+    #[inline]
+    pub(crate) fn stamp(&mut self, id: MessageId) {
         self.id = id.0;
+        if self.ext.is_some() {
+            self.scrub();
+        }
     }
 
-    pub(crate) fn set_source(&mut self, source: Option<Pid>) {
-        if source.is_some() || self.ext.is_some() {
-            self.ext_mut().source = source;
+    #[cold]
+    fn scrub(&mut self) {
+        if let Some(ext) = &mut self.ext {
+            ext.source = None;
+            drop(ext.tracker.take());
         }
     }
 
@@ -187,6 +201,7 @@ impl Header {
 
     /// Takes the receipt link out so that its receipt can be updated. Cheap when
     /// the message is not tracked: one branch on a field already in cache.
+    #[inline]
     pub(crate) fn take_tracker(&mut self) -> Option<TrackerLink> {
         match &mut self.ext {
             Some(ext) => ext.tracker.take(),

@@ -50,19 +50,42 @@ pub struct MailboxStats {
 }
 
 /// One handle's counters, on a cache line of its own.
+///
+/// For a sender, `count` is also the handle's message sequence: one
+/// uncontended `fetch_add` per send both counts the send and numbers the
+/// message (see `Core::next_id`); sends the queue then refused are subtracted
+/// through `refused`, on the cold path.
 #[repr(align(64))]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HandleCounters {
-    /// Messages this handle sent or received.
+    /// Messages this handle stamped (senders) or took (receivers).
     pub(crate) count: AtomicU64,
-    /// The next message id this handle hands out (senders only; see
-    /// `Core::next_id`).
-    pub(crate) id_cursor: AtomicU64,
+    /// Stamped messages that the queue refused (senders only).
+    pub(crate) refused: AtomicU64,
+    /// The first id of this handle's first block of message ids (senders only).
+    pub(crate) id_base: u64,
+    /// Bases of later id blocks, claimed one per 2^32 sends (senders only).
+    pub(crate) later_id_bases: Mutex<Vec<u64>>,
 }
 
 impl HandleCounters {
+    fn new(id_base: u64) -> HandleCounters {
+        HandleCounters {
+            count: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            id_base,
+            later_id_bases: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts one more message and returns the count before it.
     pub(crate) fn bump(&self) -> u64 {
         self.count.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn net(&self) -> u64 {
+        let count = self.count.load(Ordering::Relaxed);
+        count.wrapping_sub(self.refused.load(Ordering::Relaxed))
     }
 }
 
@@ -77,8 +100,10 @@ pub(crate) struct Tally {
 }
 
 impl Tally {
-    pub(crate) fn register(&self) -> Arc<HandleCounters> {
-        let counters = Arc::new(HandleCounters::default());
+    /// Registers a new handle; `id_base` is its first block of message ids
+    /// (0 for receivers, which hand out none).
+    pub(crate) fn register(&self, id_base: u64) -> Arc<HandleCounters> {
+        let counters = Arc::new(HandleCounters::new(id_base));
         self.live.lock().push(Arc::clone(&counters));
         counters
     }
@@ -89,14 +114,13 @@ impl Tally {
             live.swap_remove(i);
         }
         // Under the lock, so a concurrent `total` sees the count exactly once.
-        self.retired
-            .fetch_add(counters.count.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.retired.fetch_add(counters.net(), Ordering::Relaxed);
     }
 
     pub(crate) fn total(&self) -> u64 {
         let live = self.live.lock();
         live.iter()
-            .map(|c| c.count.load(Ordering::Relaxed))
+            .map(|c| c.net())
             .fold(self.retired.load(Ordering::Relaxed), u64::wrapping_add)
     }
 }

@@ -70,6 +70,7 @@ impl<T: Send> Fifo<T> {
         }
     }
 
+    #[inline(never)]
     fn push_blocking(
         &self,
         mut msg: Message<T>,
@@ -107,6 +108,7 @@ impl<T: Send> Fifo<T> {
         }
     }
 
+    #[inline(never)]
     fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
         for step in 0..SPIN_LIMIT {
             backoff(step);
@@ -139,6 +141,7 @@ impl<T: Send> Fifo<T> {
 }
 
 impl<T: Send> Queue<T> for Fifo<T> {
+    #[inline]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(PushError::Closed(msg));
@@ -149,6 +152,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         })
     }
 
+    #[inline]
     fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
         match self.try_push(msg) {
             Err(PushError::Full(msg)) => self.push_blocking(msg, deadline),
@@ -156,6 +160,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         }
     }
 
+    #[inline]
     fn try_pop(&self) -> Result<Message<T>, PopError> {
         match self.rx.try_recv() {
             Ok(msg) => Ok(msg),
@@ -169,6 +174,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         }
     }
 
+    #[inline]
     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
         match self.try_pop() {
             Err(PopError::Empty) => self.pop_blocking(deadline),
