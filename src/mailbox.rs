@@ -26,7 +26,7 @@ use crate::error::{
     PopError, PushError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
-use crate::message::{BodyLen, Message, MessageId};
+use crate::message::{BodyLen, Message, MessageId, MAX_MESSAGE_ID};
 use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Receipt, Tracker};
 use crate::stats::{HandleCounters, MailboxStats, Tally};
@@ -37,11 +37,12 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// a fast producer meets backpressure instead of exhausting memory.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// Message ids are handed to sender handles in blocks of 2^32: a handle numbers
+/// Message ids are handed to sender handles in blocks of 2^28: a handle numbers
 /// its messages from its own block with the same uncontended `fetch_add` that
-/// counts its sends, and touches the shared block counter once per handle (and
-/// once more per 2^32 sends). Ids stay unique until 2^32 blocks are used.
-const ID_BLOCK_BITS: u32 = 32;
+/// counts its sends, and touches the shared block counter once when it is
+/// created (and once more per 2^28 sends). Ids are 56-bit, so 2^28 blocks
+/// are handed out before the numbering wraps.
+const ID_BLOCK_BITS: u32 = 28;
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
 const PEAK_SAMPLE_MASK: u64 = 31;
@@ -322,8 +323,16 @@ impl<T: Send> Core<T> {
     /// Claims a fresh block of message ids. Block 0 is never handed out, so
     /// no message gets the id `MessageId::UNSENT`.
     fn claim_id_block(&self) -> u64 {
-        self.next_id_block
-            .fetch_add(1 << ID_BLOCK_BITS, Ordering::Relaxed)
+        loop {
+            let block = self
+                .next_id_block
+                .fetch_add(1 << ID_BLOCK_BITS, Ordering::Relaxed)
+                & MAX_MESSAGE_ID;
+            // After the numbering wraps, skip block 0 again.
+            if block != 0 {
+                return block;
+            }
+        }
     }
 
     /// The id of the handle's `seq`-th message: its block base plus the offset.
@@ -334,10 +343,10 @@ impl<T: Send> Core<T> {
             0 => local.id_base,
             epoch => self.later_id_base(local, epoch),
         };
-        MessageId::from_raw(base.wrapping_add(offset))
+        MessageId::from_raw(base.wrapping_add(offset) & MAX_MESSAGE_ID)
     }
 
-    /// The base of a handle's later id block: once per 2^32 sends of a handle.
+    /// The base of a handle's later id block: once per 2^28 sends of a handle.
     #[cold]
     fn later_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
         let mut later = local.later_id_bases.lock();
@@ -369,7 +378,12 @@ impl<T: Send> Core<T> {
 
     #[inline(never)]
     fn sample_peak(&self) {
-        self.peak_len.fetch_max(self.queue.len(), Ordering::Relaxed);
+        let len = self.queue.len();
+        // Read before writing: a write to this shared line on every sample
+        // would bounce it between producer cores for nothing.
+        if len > self.peak_len.load(Ordering::Relaxed) {
+            self.peak_len.fetch_max(len, Ordering::Relaxed);
+        }
     }
 
     /// Drops every queued message, counting each. Used once no receiver is

@@ -14,6 +14,9 @@ use crate::receipt::Tracker;
 
 /// The identity of a message, unique within the mailbox that assigned it.
 ///
+/// Ids are 56-bit numbers (the header keeps them in one word with the
+/// priority), so they stay unique until 2^56 ids have been handed out.
+///
 /// A mailbox assigns a fresh id to every message a [`Sender`](crate::Sender)
 /// accepts. A message that has never been sent has the id `MessageId::UNSENT`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
@@ -76,6 +79,8 @@ struct HeaderExt {
     reply_to: Option<Pid>,
     /// After this instant the message should not be delivered.
     expires_at: Option<Instant>,
+    /// How many times the message was handed out again (rare, so kept here).
+    redeliveries: u32,
     /// The sender's receipt, present only for tracked sends. Not cloned.
     tracker: Option<TrackerLink>,
 }
@@ -87,6 +92,7 @@ impl Clone for HeaderExt {
             correlation_id: self.correlation_id,
             reply_to: self.reply_to,
             expires_at: self.expires_at,
+            redeliveries: self.redeliveries,
             // A receipt follows one message: a copy is a different message.
             tracker: None,
         }
@@ -110,21 +116,25 @@ impl Drop for TrackerLink {
 /// The header of a [`Message`]: its id, origin, priority and delivery metadata.
 #[derive(Clone, Default)]
 pub struct Header {
-    /// Assigned by the mailbox on send; 0 until then.
-    id: u64,
-    /// How many times this message was handed out again after a failed attempt.
-    redeliveries: u32,
-    /// Higher is more urgent; ignored by FIFO mailboxes.
-    priority: u8,
+    /// The id (assigned by the mailbox on send; 0 until then) in the high 56
+    /// bits and the priority in the low 8: one word, because channels copy
+    /// whole messages and every byte of header costs on every send.
+    meta: u64,
     /// Everything else, allocated only when used.
     ext: Option<Box<HeaderExt>>,
 }
+
+/// Bits of `Header::meta` below the id.
+const PRIORITY_BITS: u32 = 8;
+
+/// The largest message id a header can hold (ids are 56-bit numbers).
+pub(crate) const MAX_MESSAGE_ID: u64 = u64::MAX >> PRIORITY_BITS;
 
 impl Header {
     /// The message id; [`MessageId::UNSENT`] until a mailbox accepts the message.
     #[inline]
     pub fn id(&self) -> MessageId {
-        MessageId(self.id)
+        MessageId(self.meta >> PRIORITY_BITS)
     }
 
     /// The pid of the process that sent the message, if it was sent by a process
@@ -136,7 +146,8 @@ impl Header {
     /// The priority: 0 is the least urgent, and higher numbers are more urgent.
     #[inline]
     pub fn priority(&self) -> u8 {
-        self.priority
+        // Truncation keeps exactly the low byte: the priority.
+        self.meta as u8
     }
 
     /// The correlation id the sender set, if any.
@@ -153,7 +164,7 @@ impl Header {
     /// (0 on first delivery).
     #[inline]
     pub fn redeliveries(&self) -> u32 {
-        self.redeliveries
+        self.ext.as_ref().map_or(0, |e| e.redeliveries)
     }
 
     /// The instant after which the message is stale, if it has a time to live.
@@ -181,7 +192,7 @@ impl Header {
     /// delivery. The common case, a header without extension, is one store.
     #[inline]
     pub(crate) fn stamp(&mut self, id: MessageId) {
-        self.id = id.0;
+        self.meta = (id.0 << PRIORITY_BITS) | (self.meta & 0xff);
         if self.ext.is_some() {
             self.scrub();
         }
@@ -214,8 +225,8 @@ impl fmt::Debug for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Header");
         d.field("id", &self.id())
-            .field("priority", &self.priority)
-            .field("redeliveries", &self.redeliveries);
+            .field("priority", &self.priority())
+            .field("redeliveries", &self.redeliveries());
         if let Some(ext) = &self.ext {
             d.field("source", &ext.source)
                 .field("correlation_id", &ext.correlation_id)
@@ -274,7 +285,7 @@ impl<T> Message<T> {
     /// `priority(levels)` accepts `0..levels`; FIFO mailboxes ignore it.
     #[must_use]
     pub fn priority(mut self, priority: u8) -> Message<T> {
-        self.header.priority = priority;
+        self.header.meta = (self.header.meta & !0xff) | u64::from(priority);
         self
     }
 
@@ -436,9 +447,20 @@ mod tests {
 
     #[test]
     fn hot_path_message_is_small() {
-        // id (8) + box pointer (8) + redeliveries (4) + priority (1), padded.
-        assert_eq!(std::mem::size_of::<Header>(), 24);
-        assert_eq!(std::mem::size_of::<Message<u64>>(), 32);
+        // id and priority in one word, plus the extension pointer.
+        assert_eq!(std::mem::size_of::<Header>(), 16);
+        assert_eq!(std::mem::size_of::<Message<u64>>(), 24);
+    }
+
+    #[test]
+    fn id_and_priority_share_a_word_without_clobbering() {
+        let mut m = Message::new(()).priority(200);
+        m.header_mut().stamp(MessageId(MAX_MESSAGE_ID));
+        assert_eq!(m.header().id(), MessageId(MAX_MESSAGE_ID));
+        assert_eq!(m.header().priority(), 200);
+        let m = m.priority(3);
+        assert_eq!(m.header().id(), MessageId(MAX_MESSAGE_ID));
+        assert_eq!(m.header().priority(), 3);
     }
 
     #[test]

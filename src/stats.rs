@@ -64,7 +64,7 @@ pub(crate) struct HandleCounters {
     pub(crate) refused: AtomicU64,
     /// The first id of this handle's first block of message ids (senders only).
     pub(crate) id_base: u64,
-    /// Bases of later id blocks, claimed one per 2^32 sends (senders only).
+    /// Bases of later id blocks, claimed one per 2^28 sends (senders only).
     pub(crate) later_id_bases: Mutex<Vec<u64>>,
 }
 
