@@ -214,6 +214,8 @@ impl<T: Send> MailboxBuilder<T> {
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            found_full: AtomicU64::new(0),
+            waiting_sends: AtomicU64::new(0),
         });
         let sender = Sender::attach(Arc::clone(&core));
         let receiver = Receiver::attach(core);
@@ -256,12 +258,12 @@ macro_rules! dispatch {
 
 impl<T: Send> Backend<T> {
     #[inline]
-    fn push(&self, msg: Message<T>, deadline: Deadline) -> Result<(), PushError<T>> {
-        dispatch!(self, q => match deadline {
-            Deadline::Now => q.try_push(msg),
-            Deadline::At(at) => q.push(msg, Some(at)),
-            Deadline::Never => q.push(msg, None),
-        })
+    fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        dispatch!(self, q => q.try_push(msg))
+    }
+
+    fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+        dispatch!(self, q => q.push(msg, deadline))
     }
 
     #[inline]
@@ -317,6 +319,10 @@ struct Core<T: Send> {
     peak_len: AtomicUsize,
     /// Messages dropped because no receiver was left to take them.
     dropped: AtomicU64,
+    /// Sends that found the mailbox full (and waited, or were refused).
+    found_full: AtomicU64,
+    /// Stamped sends now waiting for room: not sent yet.
+    waiting_sends: AtomicU64,
 }
 
 impl<T: Send> Core<T> {
@@ -362,6 +368,32 @@ impl<T: Send> Core<T> {
             .unwrap_or_else(|| self.claim_id_block())
     }
 
+    /// Pushes without waiting if there is room; otherwise counts that the
+    /// mailbox was found full (backpressure made visible) and waits as told.
+    #[inline]
+    fn push(&self, msg: Message<T>, deadline: Deadline) -> Result<(), PushError<T>> {
+        match self.queue.try_push(msg) {
+            Err(PushError::Full(msg)) => self.push_when_full(msg, deadline),
+            done => done,
+        }
+    }
+
+    #[inline(never)]
+    fn push_when_full(&self, msg: Message<T>, deadline: Deadline) -> Result<(), PushError<T>> {
+        self.found_full.fetch_add(1, Ordering::Relaxed);
+        let at = match deadline {
+            Deadline::Now => return Err(PushError::Full(msg)),
+            Deadline::At(at) => Some(at),
+            Deadline::Never => None,
+        };
+        // The sender counted this message when it stamped it; while it waits
+        // for room it is not sent yet, so statistics subtract it.
+        self.waiting_sends.fetch_add(1, Ordering::Relaxed);
+        let pushed = self.queue.push(msg, at);
+        self.waiting_sends.fetch_sub(1, Ordering::Relaxed);
+        pushed
+    }
+
     /// The limit a message breaks, if any.
     #[inline]
     fn violated_limit(&self, msg: &Message<T>) -> Option<Limit> {
@@ -396,12 +428,19 @@ impl<T: Send> Core<T> {
     }
 
     fn stats(&self) -> MailboxStats {
+        let len = self.queue.len();
         MailboxStats {
-            sent: self.sent.total(),
+            sent: self
+                .sent
+                .total()
+                .saturating_sub(self.waiting_sends.load(Ordering::Relaxed)),
             received: self.received.total(),
-            len: self.queue.len(),
-            peak_len: self.peak_len.load(Ordering::Relaxed),
+            len,
+            // The length now is a sample too: a mailbox read before its
+            // first sampled send still reports a true peak.
+            peak_len: self.peak_len.load(Ordering::Relaxed).max(len),
             dropped: self.dropped.load(Ordering::Relaxed),
+            found_full: self.found_full.load(Ordering::Relaxed),
         }
     }
 }
@@ -521,7 +560,7 @@ impl<T: Send> Sender<T> {
         seq: u64,
         deadline: Deadline,
     ) -> Result<(), SendTimeoutError<T>> {
-        match self.core.queue.push(msg, deadline) {
+        match self.core.push(msg, deadline) {
             Ok(()) => {
                 if seq & PEAK_SAMPLE_MASK == 0 {
                     self.core.sample_peak();

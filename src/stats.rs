@@ -41,8 +41,12 @@ pub struct MailboxStats {
     /// Messages queued now.
     pub len: usize,
     /// The highest queue length seen. Sampled: every 32nd send of each sender
-    /// handle reads the length, so a short spike between samples can be missed.
+    /// handle, and every read of the statistics, reads the length, so a short
+    /// spike between samples can be missed.
     pub peak_len: usize,
+    /// Sends that found the mailbox full: they waited for room (backpressure)
+    /// or, when they could not wait, were refused with `Full`.
+    pub found_full: u64,
     /// Messages dropped because the last receiver went away while they were
     /// queued (see [`Receiver::close`](crate::Receiver::close) to take them
     /// back instead).

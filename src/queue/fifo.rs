@@ -5,7 +5,9 @@
 //! destruction by name) while handles still exist. So the backend keeps both
 //! channel ends and a second, empty channel whose only sender is dropped on
 //! close: a blocked caller waits in a `Select` over the data channel and that
-//! close signal, and wakes the moment either is ready.
+//! close signal, and wakes the moment either is ready. Buffered queues wait
+//! for readiness and then retry (so a close always wins over room that the
+//! close itself freed); rendezvous queues must select a real operation.
 //!
 //! The fast path is the plain channel: a closed-flag check, then crossbeam's
 //! `try_send` / `try_recv`. Only when that fails does a caller spin briefly and
@@ -86,6 +88,43 @@ impl<T: Send> Fifo<T> {
                 return Err(PushError::Timeout(msg));
             }
         }
+        if self.tx.capacity() == Some(0) {
+            return self.push_rendezvous(msg, deadline);
+        }
+        loop {
+            // Wait until there is room or the queue closes, without taking a
+            // slot: if both happen at once, closing must win, or a sender woken
+            // by a close that drained the queue would slip its message in.
+            let mut sel = cb::Select::new();
+            sel.send(&self.tx);
+            sel.recv(&self.close_rx);
+            let ready = match deadline {
+                None => Ok(sel.ready()),
+                Some(at) => sel.ready_deadline(at),
+            };
+            if ready.is_err() {
+                return Err(PushError::Timeout(msg));
+            }
+            // try_push checks the closed flag first; Full means another sender
+            // took the room we were woken for: wait again.
+            msg = match self.try_push(msg) {
+                Err(PushError::Full(m)) => m,
+                done => return done,
+            };
+        }
+    }
+
+    /// A rendezvous send must be a real select operation: on a zero-capacity
+    /// channel a receiver can only pair with a registered sender, so waiting
+    /// for readiness alone would let two waiting sides miss each other. If a
+    /// closing receiver drains the channel, it takes this message through that
+    /// pairing and hands it to its caller, so nothing is lost either way.
+    #[inline(never)]
+    fn push_rendezvous(
+        &self,
+        msg: Message<T>,
+        deadline: Option<Instant>,
+    ) -> Result<(), PushError<T>> {
         let mut sel = cb::Select::new();
         let data = sel.send(&self.tx);
         sel.recv(&self.close_rx);
@@ -97,8 +136,6 @@ impl<T: Send> Fifo<T> {
             },
         };
         if oper.index() == data {
-            // The queue may have closed while we were parked; the mailbox sweeps
-            // a message that lands in a closed queue, so sending is still right.
             oper.send(&self.tx, msg)
                 .map_err(|cb::SendError(m)| PushError::Closed(m))
         } else {
@@ -120,6 +157,33 @@ impl<T: Send> Fifo<T> {
                 return Err(PopError::Timeout);
             }
         }
+        if self.tx.capacity() == Some(0) {
+            return self.pop_rendezvous(deadline);
+        }
+        loop {
+            let mut sel = cb::Select::new();
+            sel.recv(&self.rx);
+            sel.recv(&self.close_rx);
+            let ready = match deadline {
+                None => Ok(sel.ready()),
+                Some(at) => sel.ready_deadline(at),
+            };
+            if ready.is_err() {
+                return Err(PopError::Timeout);
+            }
+            // Empty means another receiver took the message we were woken
+            // for; after a close, try_pop still hands out what is queued.
+            match self.try_pop() {
+                Err(PopError::Empty) => {}
+                done => return done,
+            }
+        }
+    }
+
+    /// A rendezvous receive registers a real operation, so that a sender
+    /// waiting for readiness or trying without waiting can pair with it.
+    #[inline(never)]
+    fn pop_rendezvous(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
         let mut sel = cb::Select::new();
         let data = sel.recv(&self.rx);
         sel.recv(&self.close_rx);
