@@ -1,1 +1,670 @@
-fn main() {}
+//! Throughput of postbox mailboxes against their peers, measured in one run.
+//!
+//! Each group is one shape (who sends, who receives) at one capacity; the
+//! benchmarks inside a group are the peers, so their numbers come from the same
+//! run on the same machine:
+//!
+//! | id | what |
+//! | --- | --- |
+//! | `crossbeam` | raw crossbeam-channel (`bounded(n)` / `unbounded()`) |
+//! | `crossbeam_message` | crossbeam-channel carrying `postbox::Message<u64>`, no mailbox |
+//! | `std` | `std::sync::mpsc` (`sync_channel(n)` / `channel()`); no mpmc |
+//! | `flume` | flume (`bounded(n)` / `unbounded()`) |
+//! | `postbox_fifo` | a postbox FIFO mailbox |
+//! | `postbox_prio` | a postbox priority mailbox (8 levels), every message priority 0 |
+//! | `postbox_prio_mixed` | the same, priorities cycling through 0..8 (buffered capacities) |
+//! | `heap` | `Mutex<BinaryHeap<(prio, Reverse(seq), value)>>` + two condvars, priority 0 |
+//! | `heap_mixed` | the same, priorities cycling through 0..8 (buffered capacities) |
+//!
+//! An iteration moves `n` `u64` messages (`Throughput::Elements(n)`); threads
+//! are spawned once per sample and released together by a barrier, and only the
+//! transfer is timed (`iter_custom`). `benches/ratios.py` turns criterion's
+//! output into ns per message and ratios against the peers.
+//!
+//! Extra groups: `pingpong_bounded1` (one message bounced between two threads
+//! over two bounded(1) channels; an element is one round trip),
+//! `send_overhead` (one thread, send then receive, untracked vs tracked), and
+//! `id_contention` (four producers on one unbounded mailbox, with cloned
+//! handles and with one shared handle).
+//!
+//! Run: `cargo bench --bench throughput` (add a filter such as `spsc_` to run
+//! some groups only).
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hint::black_box;
+use std::sync::{mpsc, Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+use parking_lot::{Condvar, Mutex};
+use postbox::{Mailbox, Message};
+
+/// Priority levels of the postbox priority mailboxes under test.
+const LEVELS: u8 = 8;
+
+/// The sending half of a channel under test.
+trait Tx: Clone + Send {
+    /// Sends, waiting for room; panics if the channel is closed.
+    fn put(&self, v: u64);
+}
+
+/// The receiving half of a channel under test.
+trait Rx: Send + Sized {
+    /// Receives, waiting for a message; panics if the channel is closed.
+    fn take(&self) -> u64;
+
+    /// A second receiver on the same channel, if the channel allows several.
+    fn dup(&self) -> Option<Self>;
+}
+
+impl Tx for crossbeam_channel::Sender<u64> {
+    fn put(&self, v: u64) {
+        self.send(v).unwrap();
+    }
+}
+
+impl Rx for crossbeam_channel::Receiver<u64> {
+    fn take(&self) -> u64 {
+        self.recv().unwrap()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+}
+
+impl Tx for mpsc::Sender<u64> {
+    fn put(&self, v: u64) {
+        self.send(v).unwrap();
+    }
+}
+
+impl Tx for mpsc::SyncSender<u64> {
+    fn put(&self, v: u64) {
+        self.send(v).unwrap();
+    }
+}
+
+impl Rx for mpsc::Receiver<u64> {
+    fn take(&self) -> u64 {
+        self.recv().unwrap()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        None
+    }
+}
+
+impl Tx for flume::Sender<u64> {
+    fn put(&self, v: u64) {
+        self.send(v).unwrap();
+    }
+}
+
+impl Rx for flume::Receiver<u64> {
+    fn take(&self) -> u64 {
+        self.recv().unwrap()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+}
+
+impl Tx for postbox::Sender<u64> {
+    fn put(&self, v: u64) {
+        self.send(v).unwrap();
+    }
+}
+
+impl Rx for postbox::Receiver<u64> {
+    fn take(&self) -> u64 {
+        self.recv().unwrap().into_body()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        Some(self.clone())
+    }
+}
+
+/// Raw crossbeam-channel carrying whole postbox messages: what a mailbox
+/// costs over crossbeam beyond the bigger slot.
+#[derive(Clone)]
+struct CbMessageTx(crossbeam_channel::Sender<Message<u64>>);
+
+impl Tx for CbMessageTx {
+    fn put(&self, v: u64) {
+        self.0.send(Message::new(v)).unwrap();
+    }
+}
+
+/// The receiving half of [`CbMessageTx`].
+struct CbMessageRx(crossbeam_channel::Receiver<Message<u64>>);
+
+impl Rx for CbMessageRx {
+    fn take(&self) -> u64 {
+        self.0.recv().unwrap().into_body()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        Some(CbMessageRx(self.0.clone()))
+    }
+}
+
+fn crossbeam_message(cap: Cap) -> (CbMessageTx, CbMessageRx) {
+    let (tx, rx) = match cap {
+        Some(n) => crossbeam_channel::bounded(n),
+        None => crossbeam_channel::unbounded(),
+    };
+    (CbMessageTx(tx), CbMessageRx(rx))
+}
+
+/// A postbox sender that gives its messages priorities cycling through the levels.
+#[derive(Clone)]
+struct MixedTx(postbox::Sender<u64>);
+
+impl Tx for MixedTx {
+    fn put(&self, v: u64) {
+        let prio = (v % u64::from(LEVELS)) as u8;
+        self.0.send(Message::new(v).priority(prio)).unwrap();
+    }
+}
+
+/// One handle shared by every producer thread (no clone per thread).
+struct SharedTx<S>(Arc<S>);
+
+impl<S> Clone for SharedTx<S> {
+    fn clone(&self) -> Self {
+        SharedTx(Arc::clone(&self.0))
+    }
+}
+
+impl<S: Tx + Sync> Tx for SharedTx<S> {
+    fn put(&self, v: u64) {
+        self.0.put(v);
+    }
+}
+
+/// The baseline priority queue: a binary heap under one lock, two condition
+/// variables, a notify on every push and every pop. Highest priority first,
+/// FIFO within a priority (the sequence number breaks ties).
+struct HeapQueue {
+    /// The entries and the next sequence number.
+    state: Mutex<HeapState>,
+    /// Receivers wait here while the heap is empty.
+    not_empty: Condvar,
+    /// Senders wait here while the heap is full.
+    not_full: Condvar,
+    /// The most entries held, `None` for unbounded.
+    cap: Option<usize>,
+}
+
+/// What the baseline's lock protects.
+struct HeapState {
+    /// (priority, earlier first, value).
+    heap: BinaryHeap<(u8, Reverse<u64>, u64)>,
+    /// The sequence number of the next push.
+    seq: u64,
+}
+
+impl HeapQueue {
+    fn new(cap: Option<usize>) -> HeapQueue {
+        HeapQueue {
+            state: Mutex::new(HeapState {
+                heap: BinaryHeap::new(),
+                seq: 0,
+            }),
+            not_empty: Condvar::new(),
+            not_full: Condvar::new(),
+            cap,
+        }
+    }
+
+    fn push(&self, prio: u8, v: u64) {
+        let mut state = self.state.lock();
+        if let Some(cap) = self.cap {
+            while state.heap.len() >= cap {
+                self.not_full.wait(&mut state);
+            }
+        }
+        let seq = state.seq;
+        state.seq += 1;
+        state.heap.push((prio, Reverse(seq), v));
+        drop(state);
+        self.not_empty.notify_one();
+    }
+
+    fn pop(&self) -> u64 {
+        let mut state = self.state.lock();
+        loop {
+            if let Some((_, _, v)) = state.heap.pop() {
+                drop(state);
+                self.not_full.notify_one();
+                return v;
+            }
+            self.not_empty.wait(&mut state);
+        }
+    }
+}
+
+/// The baseline's sending half; `mixed` cycles priorities through 0..LEVELS.
+#[derive(Clone)]
+struct HeapTx {
+    queue: Arc<HeapQueue>,
+    mixed: bool,
+}
+
+impl Tx for HeapTx {
+    fn put(&self, v: u64) {
+        let prio = if self.mixed {
+            (v % u64::from(LEVELS)) as u8
+        } else {
+            0
+        };
+        self.queue.push(prio, v);
+    }
+}
+
+/// The baseline's receiving half.
+struct HeapRx(Arc<HeapQueue>);
+
+impl Rx for HeapRx {
+    fn take(&self) -> u64 {
+        self.0.pop()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        Some(HeapRx(Arc::clone(&self.0)))
+    }
+}
+
+fn heap_channel(cap: Option<usize>, mixed: bool) -> (HeapTx, HeapRx) {
+    let queue = Arc::new(HeapQueue::new(cap));
+    let rx = HeapRx(Arc::clone(&queue));
+    (HeapTx { queue, mixed }, rx)
+}
+
+/// A channel capacity: `Some(n)` bounded (0 = rendezvous), `None` unbounded.
+type Cap = Option<usize>;
+
+fn cap_name(cap: Cap) -> String {
+    match cap {
+        Some(n) => format!("cap{n}"),
+        None => "unbounded".to_string(),
+    }
+}
+
+/// Who sends and who receives.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// One thread: send a batch of this many, then receive them, repeat.
+    Seq(u64),
+    /// Producer threads and consumer threads.
+    Threads { producers: usize, consumers: usize },
+}
+
+/// Messages per iteration at a capacity: rendezvous and bounded(1) transfers
+/// cost a thread hand-off each, so they get fewer.
+fn messages(cap: Cap) -> u64 {
+    match cap {
+        Some(0) => 2_000,
+        Some(1) => 10_000,
+        _ => 32_000,
+    }
+}
+
+/// Part `i` of `total` split in `k` near-equal parts.
+fn share(total: u64, k: usize, i: usize) -> u64 {
+    let k = k as u64;
+    total / k + u64::from((i as u64) < total % k)
+}
+
+/// Moves `total` messages through a fresh channel in the given shape and
+/// returns the time the transfer took.
+fn run<T: Tx, R: Rx>(shape: Shape, total: u64, make: &impl Fn() -> (T, R)) -> Duration {
+    let (tx, rx) = make();
+    match shape {
+        Shape::Seq(batch) => {
+            let mut sum = 0u64;
+            let mut done = 0;
+            let start = Instant::now();
+            while done < total {
+                let k = batch.min(total - done);
+                for i in 0..k {
+                    tx.put(done + i);
+                }
+                for _ in 0..k {
+                    sum = sum.wrapping_add(rx.take());
+                }
+                done += k;
+            }
+            let elapsed = start.elapsed();
+            black_box(sum);
+            elapsed
+        }
+        Shape::Threads {
+            producers,
+            consumers,
+        } => {
+            let mut receivers = Vec::with_capacity(consumers);
+            for _ in 1..consumers {
+                receivers.push(rx.dup().expect("this channel has one receiver only"));
+            }
+            receivers.push(rx);
+            let barrier = Barrier::new(producers + consumers + 1);
+            let barrier = &barrier;
+            let start = thread::scope(|s| {
+                for p in 0..producers {
+                    let tx = tx.clone();
+                    let count = share(total, producers, p);
+                    s.spawn(move || {
+                        barrier.wait();
+                        for i in 0..count {
+                            tx.put(i);
+                        }
+                    });
+                }
+                for (c, rx) in receivers.into_iter().enumerate() {
+                    // Each consumer takes a fixed share, so none waits for a
+                    // close and the counts add up to exactly what was sent.
+                    let count = share(total, consumers, c);
+                    s.spawn(move || {
+                        barrier.wait();
+                        let mut sum = 0u64;
+                        for _ in 0..count {
+                            sum = sum.wrapping_add(rx.take());
+                        }
+                        black_box(sum);
+                    });
+                }
+                barrier.wait();
+                Instant::now()
+            });
+            start.elapsed()
+        }
+    }
+}
+
+/// Adds one peer to a group.
+fn peer<T: Tx, R: Rx>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    shape: Shape,
+    n: u64,
+    make: impl Fn() -> (T, R),
+) {
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| run(shape, iters * n, &make))
+    });
+}
+
+fn postbox_fifo(cap: Cap) -> (postbox::Sender<u64>, postbox::Receiver<u64>) {
+    let builder = Mailbox::<u64>::builder().fifo();
+    match cap {
+        Some(n) => builder.capacity(n),
+        None => builder.unbounded(),
+    }
+    .build()
+}
+
+fn postbox_prio(cap: Cap) -> (postbox::Sender<u64>, postbox::Receiver<u64>) {
+    let builder = Mailbox::<u64>::builder().priority(LEVELS);
+    match cap {
+        Some(n) => builder.capacity(n),
+        None => builder.unbounded(),
+    }
+    .build()
+}
+
+fn crossbeam(
+    cap: Cap,
+) -> (
+    crossbeam_channel::Sender<u64>,
+    crossbeam_channel::Receiver<u64>,
+) {
+    match cap {
+        Some(n) => crossbeam_channel::bounded(n),
+        None => crossbeam_channel::unbounded(),
+    }
+}
+
+fn flume_channel(cap: Cap) -> (flume::Sender<u64>, flume::Receiver<u64>) {
+    match cap {
+        Some(n) => flume::bounded(n),
+        None => flume::unbounded(),
+    }
+}
+
+/// One group: one shape at one capacity, every peer that supports it.
+fn shape_group(c: &mut Criterion, shape_name: &str, shape: Shape, cap: Cap) {
+    let n = messages(cap);
+    let mut g = c.benchmark_group(format!("{shape_name}_{}", cap_name(cap)));
+    g.throughput(Throughput::Elements(n));
+    g.sampling_mode(SamplingMode::Flat);
+    let many_receivers = matches!(shape, Shape::Threads { consumers, .. } if consumers > 1);
+    let buffered = cap.map_or(true, |n| n > 1);
+
+    peer(&mut g, "crossbeam", shape, n, || crossbeam(cap));
+    peer(&mut g, "crossbeam_message", shape, n, || {
+        crossbeam_message(cap)
+    });
+    if !many_receivers {
+        match cap {
+            Some(k) => peer(&mut g, "std", shape, n, || mpsc::sync_channel(k)),
+            None => peer(&mut g, "std", shape, n, mpsc::channel::<u64>),
+        }
+    }
+    peer(&mut g, "flume", shape, n, || flume_channel(cap));
+    peer(&mut g, "postbox_fifo", shape, n, || postbox_fifo(cap));
+    peer(&mut g, "postbox_prio", shape, n, || postbox_prio(cap));
+    if buffered {
+        peer(&mut g, "postbox_prio_mixed", shape, n, || {
+            let (tx, rx) = postbox_prio(cap);
+            (MixedTx(tx), rx)
+        });
+    }
+    // The baseline has no rendezvous.
+    if cap != Some(0) {
+        peer(&mut g, "heap", shape, n, || heap_channel(cap, false));
+    }
+    if buffered {
+        peer(&mut g, "heap_mixed", shape, n, || heap_channel(cap, true));
+    }
+    g.finish();
+}
+
+fn shapes(c: &mut Criterion) {
+    for cap in [Some(0), Some(1), Some(1024), None] {
+        let batch = match cap {
+            // Sending before receiving would deadlock on a rendezvous.
+            Some(0) => None,
+            Some(k) => Some(k as u64),
+            None => Some(messages(cap)),
+        };
+        if let Some(batch) = batch {
+            shape_group(c, "seq", Shape::Seq(batch), cap);
+        }
+        let threads = [
+            ("spsc", 1, 1),
+            ("mpsc2", 2, 1),
+            ("mpsc4", 4, 1),
+            ("mpmc2x2", 2, 2),
+        ];
+        for (name, producers, consumers) in threads {
+            let shape = Shape::Threads {
+                producers,
+                consumers,
+            };
+            shape_group(c, name, shape, cap);
+        }
+    }
+}
+
+/// Bounces one message between two threads over two channels made by `make`,
+/// `total` round trips; returns the time taken.
+fn ping_pong<T: Tx, R: Rx>(total: u64, make: &impl Fn() -> (T, R)) -> Duration {
+    let (ping_tx, ping_rx) = make();
+    let (pong_tx, pong_rx) = make();
+    let barrier = Barrier::new(2);
+    let barrier = &barrier;
+    thread::scope(|s| {
+        s.spawn(move || {
+            barrier.wait();
+            for _ in 0..total {
+                let v = ping_rx.take();
+                pong_tx.put(v + 1);
+            }
+        });
+        barrier.wait();
+        let start = Instant::now();
+        for i in 0..total {
+            ping_tx.put(i);
+            black_box(pong_rx.take());
+        }
+        start.elapsed()
+    })
+}
+
+fn pingpong(c: &mut Criterion) {
+    /// Round trips per iteration.
+    const TRIPS: u64 = 5_000;
+    let mut g = c.benchmark_group("pingpong_bounded1");
+    g.throughput(Throughput::Elements(TRIPS));
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| ping_pong(iters * TRIPS, &|| crossbeam(Some(1))))
+    });
+    g.bench_function("std", |b| {
+        b.iter_custom(|iters| ping_pong(iters * TRIPS, &|| mpsc::sync_channel(1)))
+    });
+    g.bench_function("flume", |b| {
+        b.iter_custom(|iters| ping_pong(iters * TRIPS, &|| flume_channel(Some(1))))
+    });
+    g.bench_function("postbox_fifo", |b| {
+        b.iter_custom(|iters| ping_pong(iters * TRIPS, &|| postbox_fifo(Some(1))))
+    });
+    g.bench_function("postbox_prio", |b| {
+        b.iter_custom(|iters| ping_pong(iters * TRIPS, &|| postbox_prio(Some(1))))
+    });
+    g.bench_function("heap", |b| {
+        b.iter_custom(|iters| ping_pong(iters * TRIPS, &|| heap_channel(Some(1), false)))
+    });
+    g.finish();
+}
+
+/// One thread, one message at a time: send then receive, so the queue stays
+/// empty and only the per-message cost of each side shows.
+fn send_overhead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("send_overhead");
+    g.throughput(Throughput::Elements(1));
+    for cap in [Some(1024), None] {
+        let name = cap_name(cap);
+
+        let (tx, rx) = crossbeam(cap);
+        g.bench_function(format!("crossbeam_{name}"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                tx.send(i).unwrap();
+                black_box(rx.recv().unwrap())
+            })
+        });
+
+        let (tx, rx) = crossbeam_message(cap);
+        g.bench_function(format!("crossbeam_message_{name}"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                tx.put(i);
+                black_box(rx.take())
+            })
+        });
+
+        let (tx, rx) = postbox_fifo(cap);
+        g.bench_function(format!("fifo_{name}"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                tx.send(i).unwrap();
+                black_box(rx.recv().unwrap().into_body())
+            })
+        });
+        g.bench_function(format!("fifo_tracked_{name}"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                let receipt = tx.send_tracked(i).unwrap();
+                let v = rx.recv().unwrap().into_body();
+                black_box(receipt);
+                black_box(v)
+            })
+        });
+
+        let (tx, rx) = postbox_prio(cap);
+        g.bench_function(format!("prio_{name}"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                tx.send(i).unwrap();
+                black_box(rx.recv().unwrap().into_body())
+            })
+        });
+        g.bench_function(format!("prio_tracked_{name}"), |b| {
+            let mut i = 0u64;
+            b.iter(|| {
+                i += 1;
+                let receipt = tx.send_tracked(i).unwrap();
+                let v = rx.recv().unwrap().into_body();
+                black_box(receipt);
+                black_box(v)
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Four producers into one unbounded mailbox: a cloned handle per producer
+/// (ids come from each handle's own block) against one handle shared by all
+/// four (they contend on its id cursor and counter).
+fn id_contention(c: &mut Criterion) {
+    let n = messages(None);
+    let shape = Shape::Threads {
+        producers: 4,
+        consumers: 1,
+    };
+    let mut g = c.benchmark_group("id_contention");
+    g.throughput(Throughput::Elements(n));
+    g.sampling_mode(SamplingMode::Flat);
+    peer(&mut g, "crossbeam_cloned", shape, n, || crossbeam(None));
+    peer(&mut g, "crossbeam_shared", shape, n, || {
+        let (tx, rx) = crossbeam(None);
+        (SharedTx(Arc::new(tx)), rx)
+    });
+    peer(&mut g, "postbox_fifo_cloned", shape, n, || {
+        postbox_fifo(None)
+    });
+    peer(&mut g, "postbox_fifo_shared", shape, n, || {
+        let (tx, rx) = postbox_fifo(None);
+        (SharedTx(Arc::new(tx)), rx)
+    });
+    g.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = shapes, pingpong, send_overhead, id_contention
+}
+criterion_main!(benches);

@@ -37,12 +37,13 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// a fast producer meets backpressure instead of exhausting memory.
 pub const DEFAULT_CAPACITY: usize = 1024;
 
-/// Message ids are handed to sender handles in blocks of 2^28: a handle numbers
+/// Message ids are handed to sender handles in blocks of 2^16: a handle numbers
 /// its messages from its own block with the same uncontended `fetch_add` that
 /// counts its sends, and touches the shared block counter once when it is
-/// created (and once more per 2^28 sends). Ids are 56-bit, so 2^28 blocks
-/// are handed out before the numbering wraps.
-const ID_BLOCK_BITS: u32 = 28;
+/// created and once more per 2^16 sends. Ids are 56-bit, so 2^40 blocks are
+/// handed out (a trillion handle creations, or 2^56 messages) before the
+/// numbering wraps.
+const ID_BLOCK_BITS: u32 = 16;
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
 const PEAK_SAMPLE_MASK: u64 = 31;
@@ -158,7 +159,9 @@ impl<T: Send> MailboxBuilder<T> {
     }
 
     /// Holds at most `capacity` messages; 0 makes a rendezvous, where a send
-    /// completes only when a receiver takes the message.
+    /// completes only when a receiver takes the message. FIFO mailboxes
+    /// allocate their slots up front and lower a capacity above
+    /// [`Fifo::MAX_CAPACITY`] to it; `capacity()` reports the real bound.
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity);
@@ -352,20 +355,21 @@ impl<T: Send> Core<T> {
         MessageId::from_raw(base.wrapping_add(offset) & MAX_MESSAGE_ID)
     }
 
-    /// The base of a handle's later id block: once per 2^28 sends of a handle.
+    /// The base of a handle's later id block: once per 2^16 sends of a handle.
     #[cold]
     fn later_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
-        let mut later = local.later_id_bases.lock();
-        while (later.len() as u64) < epoch {
-            later.push(self.claim_id_block());
+        let mut current = local.later_id_block.lock();
+        if epoch > current.0 {
+            *current = (epoch, self.claim_id_block());
         }
-        // The loop above made `epoch - 1` a valid index; the fallback only
-        // keeps this free of panicking paths.
-        let index = usize::try_from(epoch - 1).unwrap_or(usize::MAX);
-        later
-            .get(index)
-            .copied()
-            .unwrap_or_else(|| self.claim_id_block())
+        if epoch == current.0 {
+            current.1
+        } else {
+            // A thread sharing this handle was preempted while others moved
+            // on to a later block: give it a block of its own (ids stay unique;
+            // the rest of that block goes unused).
+            self.claim_id_block()
+        }
     }
 
     /// Pushes without waiting if there is room; otherwise counts that the
@@ -428,18 +432,25 @@ impl<T: Send> Core<T> {
     }
 
     fn stats(&self) -> MailboxStats {
+        // Read what leaves the mailbox before what enters it, so that a
+        // snapshot taken while messages flow never shows more received than
+        // sent (a message can be taken in the instant between a blocked
+        // sender's push and its leaving the waiting count, hence the max).
+        let received = self.received.total();
+        let dropped = self.dropped.load(Ordering::Relaxed);
         let len = self.queue.len();
+        let sent = self
+            .sent
+            .total()
+            .saturating_sub(self.waiting_sends.load(Ordering::Relaxed));
         MailboxStats {
-            sent: self
-                .sent
-                .total()
-                .saturating_sub(self.waiting_sends.load(Ordering::Relaxed)),
-            received: self.received.total(),
+            sent: sent.max(received.saturating_add(dropped)),
+            received,
             len,
             // The length now is a sample too: a mailbox read before its
             // first sampled send still reports a true peak.
             peak_len: self.peak_len.load(Ordering::Relaxed).max(len),
-            dropped: self.dropped.load(Ordering::Relaxed),
+            dropped,
             found_full: self.found_full.load(Ordering::Relaxed),
         }
     }
@@ -888,9 +899,12 @@ fn track<T>(msg: &mut Message<T>) -> Receipt {
     Receipt::new(tracker)
 }
 
-/// Takes any receipt link off a message handed back to its sender.
+/// Takes any receipt link and the id off a message handed back to its sender.
 fn untracked<T>(mut msg: Message<T>) -> Message<T> {
-    drop(msg.header_mut().take_tracker());
+    let header = msg.header_mut();
+    drop(header.take_tracker());
+    // The mailbox did not accept it: it goes back unsent, as it came.
+    header.stamp(MessageId::UNSENT);
     msg
 }
 

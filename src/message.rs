@@ -131,7 +131,8 @@ const PRIORITY_BITS: u32 = 8;
 pub(crate) const MAX_MESSAGE_ID: u64 = u64::MAX >> PRIORITY_BITS;
 
 impl Header {
-    /// The message id; [`MessageId::UNSENT`] until a mailbox accepts the message.
+    /// The message id; [`MessageId::UNSENT`] until a mailbox accepts the
+    /// message (a message handed back in a send error is `UNSENT` again).
     #[inline]
     pub fn id(&self) -> MessageId {
         MessageId(self.meta >> PRIORITY_BITS)

@@ -68,8 +68,9 @@ pub(crate) struct HandleCounters {
     pub(crate) refused: AtomicU64,
     /// The first id of this handle's first block of message ids (senders only).
     pub(crate) id_base: u64,
-    /// Bases of later id blocks, claimed one per 2^28 sends (senders only).
-    pub(crate) later_id_bases: Mutex<Vec<u64>>,
+    /// The handle's latest id block after the first: `(epoch, base)`, where
+    /// epoch `k` numbers sends `k * 2^16 ..` (senders only).
+    pub(crate) later_id_block: Mutex<(u64, u64)>,
 }
 
 impl HandleCounters {
@@ -78,7 +79,7 @@ impl HandleCounters {
             count: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             id_base,
-            later_id_bases: Mutex::new(Vec::new()),
+            later_id_block: Mutex::new((0, 0)),
         }
     }
 

@@ -46,9 +46,17 @@ pub struct Fifo<T> {
 }
 
 impl<T: Send> Fifo<T> {
+    /// The largest capacity a bounded FIFO queue takes (2^20 messages);
+    /// larger requests are lowered to it. Use `unbounded` beyond that.
+    pub const MAX_CAPACITY: usize = 1 << 20;
+
     /// A FIFO queue holding at most `capacity` messages (0: rendezvous).
+    ///
+    /// crossbeam allocates every slot of a bounded channel up front, so a
+    /// capacity above [`Fifo::MAX_CAPACITY`] is lowered to it rather than
+    /// panicking or exhausting memory; `capacity()` reports the real bound.
     pub fn bounded(capacity: usize) -> Fifo<T> {
-        Fifo::with_channel(cb::bounded(capacity))
+        Fifo::with_channel(cb::bounded(capacity.min(Self::MAX_CAPACITY)))
     }
 
     /// A FIFO queue without a capacity limit.

@@ -29,9 +29,11 @@ use crate::sync::{backoff, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, 
 /// [`MailboxBuilder::priority`](crate::MailboxBuilder::priority); public so
 /// that custom backends can wrap it.
 ///
-/// With capacity 0 a push only proceeds when a receiver is waiting for it (a
-/// rendezvous); a receiver that gives up at that moment leaves the message
-/// queued for the next one, so the queue may briefly hold one message.
+/// With capacity 0 a push only proceeds when a receiver is parked in a
+/// blocking receive (a rendezvous); a receiver that gives up at that moment
+/// leaves the message queued for the next one, so the queue may briefly hold
+/// one message. Unlike the FIFO rendezvous, a receiver that only polls
+/// (`try_recv`) never takes the message of a sender blocked in `send`.
 pub struct Priority<T> {
     /// Number of levels (1..=255): priorities `0..levels` are accepted.
     levels: u8,

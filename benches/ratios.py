@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Turns criterion's output of `cargo bench --bench throughput` into markdown
+tables of median ns per message and ratios against the peers.
+
+Usage: python3 benches/ratios.py [CRITERION_DIR ...]
+The directory defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
+Given copies of several runs' criterion directories, it prints the median over
+the runs: of ns per message, and of each run's own ratio (peers are compared
+within a run, then the runs are summarised), with the spread as min-max.
+
+Targets checked (see DESIGN.md and the benchmark's docs):
+  - postbox FIFO <= 1.5x crossbeam on every buffered shape (cap1024, unbounded);
+  - bounded(1) ping-pong: postbox FIFO <= 1.25x crossbeam;
+  - postbox Priority <= 3x crossbeam on every buffered shape;
+  - postbox Priority faster than the Mutex<BinaryHeap> baseline everywhere.
+`crossbeam_message` (crossbeam carrying postbox::Message<u64>) splits the FIFO
+gap into "bigger slot" (crossbeam_message / crossbeam) and "mailbox layer"
+(fifo / crossbeam_message).
+"""
+
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+SHAPES = ["seq", "spsc", "mpsc2", "mpsc4", "mpmc2x2"]
+CAPS = ["cap0", "cap1", "cap1024", "unbounded"]
+BUFFERED = {"cap1024", "unbounded"}
+PEERS = [
+    "crossbeam",
+    "crossbeam_message",
+    "std",
+    "flume",
+    "postbox_fifo",
+    "postbox_prio",
+    "postbox_prio_mixed",
+    "heap",
+    "heap_mixed",
+]
+
+
+def load(root):
+    """{(group, function): (median ns/elem, lower, upper)} for every benchmark."""
+    out = {}
+    for bench in root.glob("*/*/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        est = json.loads((bench.parent / "estimates.json").read_text())
+        elems = (meta.get("throughput") or {}).get("Elements", 1)
+        med = est["median"]
+        ci = med["confidence_interval"]
+        out[(meta["group_id"], meta["function_id"])] = (
+            med["point_estimate"] / elems,
+            ci["lower_bound"] / elems,
+            ci["upper_bound"] / elems,
+        )
+    return out
+
+
+def ns(v):
+    if v is None:
+        return "-"
+    return f"{v:.0f}" if v >= 100 else f"{v:.1f}"
+
+
+def ratio(a, b):
+    if a is None or b is None:
+        return None
+    return a / b
+
+
+def fmt_ratio(r, limit=None, below=False):
+    """A ratio, marked MISS when it breaks `limit` (or is not below it)."""
+    if r is None:
+        return "-"
+    text = f"{r:.2f}"
+    if limit is not None:
+        bad = r >= limit if below else r > limit
+        text += " MISS" if bad else " ok"
+    return text
+
+
+def combine(runs):
+    """{key: [value per run]} from several runs' {key: value}."""
+    out = {}
+    for run in runs:
+        for key, val in run.items():
+            out.setdefault(key, []).append(val[0])
+    return out
+
+
+def fmt_runs(values, limit=None, below=False):
+    """The median of per-run values, its spread, and the target verdict."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    text = fmt_ratio(statistics.median(values), limit, below)
+    if len(values) > 1:
+        text += f" ({min(values):.2f}-{max(values):.2f})"
+    return text
+
+
+def main():
+    roots = [Path(a) for a in sys.argv[1:]]
+    if not roots:
+        roots = [Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "criterion"]
+    runs = [load(root) for root in roots]
+    if not any(runs):
+        sys.exit(f"no criterion results under {roots}")
+    data = combine(runs)
+    groups = {g for g, _ in data}
+
+    def get(group, fn):
+        vals = data.get((group, fn))
+        return statistics.median(vals) if vals else None
+
+    def per_run(group, num, den):
+        """Each run's own ratio num / den for one group."""
+        out = []
+        for run in runs:
+            a, b = run.get((group, num)), run.get((group, den))
+            if a and b:
+                out.append(a[0] / b[0])
+        return out
+
+    print(f"{len(runs)} run(s): median over runs; ratios are per-run ratios, median (min-max)\n")
+    print("### Shapes: median ns per message\n")
+    print("| group | " + " | ".join(PEERS) + " |")
+    print("| --- |" + " ---: |" * len(PEERS))
+    for cap in CAPS:
+        for shape in SHAPES:
+            group = f"{shape}_{cap}"
+            if group not in groups:
+                continue
+            cells = [ns(get(group, p)) for p in PEERS]
+            print(f"| {group} | " + " | ".join(cells) + " |")
+
+    print("\n### Shapes: ratios (target checked where one applies)\n")
+    cols = [
+        ("fifo / crossbeam (<=1.5 buffered)", "postbox_fifo", "crossbeam", 1.5, False, True),
+        ("prio / crossbeam (<=3 buffered)", "postbox_prio", "crossbeam", 3.0, False, True),
+        ("prio / heap (<1)", "postbox_prio", "heap", 1.0, True, False),
+        ("prio_mixed / crossbeam (<=3)", "postbox_prio_mixed", "crossbeam", 3.0, False, True),
+        ("prio_mixed / heap_mixed (<1)", "postbox_prio_mixed", "heap_mixed", 1.0, True, False),
+        ("fifo / crossbeam_message", "postbox_fifo", "crossbeam_message", None, False, False),
+        ("crossbeam_message / crossbeam", "crossbeam_message", "crossbeam", None, False, False),
+        ("fifo / flume", "postbox_fifo", "flume", None, False, False),
+    ]
+    print("| group | " + " | ".join(c[0] for c in cols) + " |")
+    print("| --- |" + " ---: |" * len(cols))
+    for cap in CAPS:
+        buffered = cap in BUFFERED
+        for shape in SHAPES:
+            group = f"{shape}_{cap}"
+            if group not in groups:
+                continue
+            cells = []
+            for _, num, den, limit, below, buffered_only in cols:
+                if buffered_only and not buffered:
+                    limit = None
+                cells.append(fmt_runs(per_run(group, num, den), limit, below))
+            print(f"| {group} | " + " | ".join(cells) + " |")
+
+    extras = [
+        ("pingpong_bounded1", "ns per round trip", "crossbeam"),
+        ("send_overhead", "ns per send + recv, one thread", None),
+        ("id_contention", "ns per message, 4 producers, unbounded", "crossbeam_cloned"),
+    ]
+    for group, unit, base in extras:
+        fns = sorted({fn for g, fn in data if g == group})
+        if not fns:
+            continue
+        print(f"\n### {group} ({unit})\n")
+        print("| benchmark | median ns | ratio (min-max over runs) |")
+        print("| --- | ---: | ---: |")
+        for fn in fns:
+            if group == "send_overhead":
+                base_fn = f"crossbeam_{fn.rsplit('_', 1)[-1]}"
+            else:
+                base_fn = base
+            limit = 1.25 if (group == "pingpong_bounded1" and fn == "postbox_fifo") else None
+            cell = fmt_runs(per_run(group, fn, base_fn), limit) + f" / {base_fn}"
+            if group == "pingpong_bounded1" and fn == "postbox_prio":
+                cell += "; " + fmt_runs(per_run(group, fn, "heap"), 1.0, True) + " / heap"
+            print(f"| {fn} | {ns(get(group, fn))} | {cell} |")
+
+
+if __name__ == "__main__":
+    main()
