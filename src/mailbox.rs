@@ -217,8 +217,6 @@ impl<T: Send> MailboxBuilder<T> {
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
-            found_full: AtomicU64::new(0),
-            waiting_sends: AtomicU64::new(0),
         });
         let sender = Sender::attach(Arc::clone(&core));
         let receiver = Receiver::attach(core);
@@ -243,6 +241,10 @@ impl<T> fmt::Debug for MailboxBuilder<T> {
 
 /// The built-in backends are matched statically, so that the FIFO fast path is
 /// crossbeam's own code, inlined; only custom backends pay a virtual call.
+// One backend per mailbox, built once inside the shared core and never moved:
+// the size of the largest variant costs nothing, and boxing it would add a
+// dependent load to every priority operation.
+#[allow(clippy::large_enum_variant)]
 enum Backend<T: Send> {
     Fifo(Fifo<T>),
     Priority(Priority<T>),
@@ -260,7 +262,7 @@ macro_rules! dispatch {
 }
 
 impl<T: Send> Backend<T> {
-    #[inline]
+    #[inline(always)]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
         dispatch!(self, q => q.try_push(msg))
     }
@@ -322,10 +324,6 @@ struct Core<T: Send> {
     peak_len: AtomicUsize,
     /// Messages dropped because no receiver was left to take them.
     dropped: AtomicU64,
-    /// Sends that found the mailbox full (and waited, or were refused).
-    found_full: AtomicU64,
-    /// Stamped sends now waiting for room: not sent yet.
-    waiting_sends: AtomicU64,
 }
 
 impl<T: Send> Core<T> {
@@ -372,19 +370,30 @@ impl<T: Send> Core<T> {
         }
     }
 
-    /// Pushes without waiting if there is room; otherwise counts that the
-    /// mailbox was found full (backpressure made visible) and waits as told.
-    #[inline]
-    fn push(&self, msg: Message<T>, deadline: Deadline) -> Result<(), PushError<T>> {
+    /// Pushes without waiting if there is room; otherwise counts, on the
+    /// sending handle's own counters, that the mailbox was found full
+    /// (backpressure made visible) and waits as told.
+    #[inline(always)]
+    fn push(
+        &self,
+        msg: Message<T>,
+        deadline: Deadline,
+        local: &HandleCounters,
+    ) -> Result<(), PushError<T>> {
         match self.queue.try_push(msg) {
-            Err(PushError::Full(msg)) => self.push_when_full(msg, deadline),
+            Err(PushError::Full(msg)) => self.push_when_full(msg, deadline, local),
             done => done,
         }
     }
 
     #[inline(never)]
-    fn push_when_full(&self, msg: Message<T>, deadline: Deadline) -> Result<(), PushError<T>> {
-        self.found_full.fetch_add(1, Ordering::Relaxed);
+    fn push_when_full(
+        &self,
+        msg: Message<T>,
+        deadline: Deadline,
+        local: &HandleCounters,
+    ) -> Result<(), PushError<T>> {
+        local.found_full.fetch_add(1, Ordering::Relaxed);
         let at = match deadline {
             Deadline::Now => return Err(PushError::Full(msg)),
             Deadline::At(at) => Some(at),
@@ -392,9 +401,9 @@ impl<T: Send> Core<T> {
         };
         // The sender counted this message when it stamped it; while it waits
         // for room it is not sent yet, so statistics subtract it.
-        self.waiting_sends.fetch_add(1, Ordering::Relaxed);
+        local.waiting.fetch_add(1, Ordering::Relaxed);
         let pushed = self.queue.push(msg, at);
-        self.waiting_sends.fetch_sub(1, Ordering::Relaxed);
+        local.waiting.fetch_sub(1, Ordering::Relaxed);
         pushed
     }
 
@@ -436,22 +445,19 @@ impl<T: Send> Core<T> {
         // snapshot taken while messages flow never shows more received than
         // sent (a message can be taken in the instant between a blocked
         // sender's push and its leaving the waiting count, hence the max).
-        let received = self.received.total();
+        let received = self.received.totals().count;
         let dropped = self.dropped.load(Ordering::Relaxed);
         let len = self.queue.len();
-        let sent = self
-            .sent
-            .total()
-            .saturating_sub(self.waiting_sends.load(Ordering::Relaxed));
+        let sent = self.sent.totals();
         MailboxStats {
-            sent: sent.max(received.saturating_add(dropped)),
+            sent: sent.count.max(received.saturating_add(dropped)),
             received,
             len,
             // The length now is a sample too: a mailbox read before its
             // first sampled send still reports a true peak.
             peak_len: self.peak_len.load(Ordering::Relaxed).max(len),
             dropped,
-            found_full: self.found_full.load(Ordering::Relaxed),
+            found_full: sent.found_full,
         }
     }
 }
@@ -535,7 +541,7 @@ impl<T: Send> Sender<T> {
     /// The untracked path is kept small enough to inline: the message should
     /// stay in registers from the caller to crossbeam's slot, and every cold
     /// case (refusals, receipts, peak sampling) lives in a separate function.
-    #[inline]
+    #[inline(always)]
     fn send_inner(
         &self,
         msg: impl Into<Message<T>>,
@@ -556,7 +562,7 @@ impl<T: Send> Sender<T> {
     /// Counts the send and numbers the message with one uncontended RMW (a
     /// refusal later takes the count back), and stamps the header. Returns the
     /// message's sequence number within this handle.
-    #[inline]
+    #[inline(always)]
     fn stamp(&self, msg: &mut Message<T>) -> u64 {
         let seq = self.local.bump();
         msg.header_mut().stamp(self.core.id_for(&self.local, seq));
@@ -564,14 +570,14 @@ impl<T: Send> Sender<T> {
     }
 
     /// Pushes a stamped message.
-    #[inline]
+    #[inline(always)]
     fn deliver(
         &self,
         msg: Message<T>,
         seq: u64,
         deadline: Deadline,
     ) -> Result<(), SendTimeoutError<T>> {
-        match self.core.push(msg, deadline) {
+        match self.core.push(msg, deadline, &self.local) {
             Ok(()) => {
                 if seq & PEAK_SAMPLE_MASK == 0 {
                     self.core.sample_peak();
@@ -984,7 +990,7 @@ impl<T: Send> Receiver<T> {
     }
 
     /// The one receive primitive every public receive wraps.
-    #[inline]
+    #[inline(always)]
     fn recv_inner(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         let mut msg = self.core.queue.pop(deadline)?;
         self.taken(&mut msg);
@@ -992,7 +998,7 @@ impl<T: Send> Receiver<T> {
     }
 
     /// Counts a message this handle took and settles its receipt.
-    #[inline]
+    #[inline(always)]
     fn taken(&self, msg: &mut Message<T>) {
         self.local.bump();
         if let Some(link) = msg.header_mut().take_tracker() {

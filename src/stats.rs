@@ -66,6 +66,10 @@ pub(crate) struct HandleCounters {
     pub(crate) count: AtomicU64,
     /// Stamped messages that the queue refused (senders only).
     pub(crate) refused: AtomicU64,
+    /// Sends that found the mailbox full (senders only).
+    pub(crate) found_full: AtomicU64,
+    /// Stamped sends now waiting for room, not sent yet (senders only).
+    pub(crate) waiting: AtomicU64,
     /// The first id of this handle's first block of message ids (senders only).
     pub(crate) id_base: u64,
     /// The handle's latest id block after the first: `(epoch, base)`, where
@@ -78,6 +82,8 @@ impl HandleCounters {
         HandleCounters {
             count: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            found_full: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
             id_base,
             later_id_block: Mutex::new((0, 0)),
         }
@@ -88,20 +94,34 @@ impl HandleCounters {
         self.count.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Messages counted, less those refused or still waiting for room.
     fn net(&self) -> u64 {
         let count = self.count.load(Ordering::Relaxed);
-        count.wrapping_sub(self.refused.load(Ordering::Relaxed))
+        count
+            .wrapping_sub(self.refused.load(Ordering::Relaxed))
+            .wrapping_sub(self.waiting.load(Ordering::Relaxed))
     }
 }
 
 /// The sum of a family of handle counters, live and retired.
 #[derive(Debug, Default)]
 pub(crate) struct Tally {
-    /// Counts left by handles that were dropped.
+    /// Net counts left by handles that were dropped.
     retired: AtomicU64,
+    /// `found_full` counts left by handles that were dropped.
+    retired_found_full: AtomicU64,
     /// The counters of live handles; locked only when a handle is created or
     /// dropped and when statistics are read.
     live: Mutex<Vec<Arc<HandleCounters>>>,
+}
+
+/// What a [`Tally`] adds up to.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Totals {
+    /// Net messages counted (sent or received).
+    pub(crate) count: u64,
+    /// Sends that found the mailbox full.
+    pub(crate) found_full: u64,
 }
 
 impl Tally {
@@ -118,14 +138,24 @@ impl Tally {
         if let Some(i) = live.iter().position(|c| Arc::ptr_eq(c, counters)) {
             live.swap_remove(i);
         }
-        // Under the lock, so a concurrent `total` sees the count exactly once.
+        // Under the lock, so a concurrent `totals` sees each count exactly once.
         self.retired.fetch_add(counters.net(), Ordering::Relaxed);
+        self.retired_found_full.fetch_add(
+            counters.found_full.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
     }
 
-    pub(crate) fn total(&self) -> u64 {
+    pub(crate) fn totals(&self) -> Totals {
         let live = self.live.lock();
-        live.iter()
-            .map(|c| c.net())
-            .fold(self.retired.load(Ordering::Relaxed), u64::wrapping_add)
+        let mut totals = Totals {
+            count: self.retired.load(Ordering::Relaxed),
+            found_full: self.retired_found_full.load(Ordering::Relaxed),
+        };
+        for c in live.iter() {
+            totals.count = totals.count.wrapping_add(c.net());
+            totals.found_full += c.found_full.load(Ordering::Relaxed);
+        }
+        totals
     }
 }

@@ -158,3 +158,17 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+/// Keeps a value on cache lines of its own (128 bytes: x86 prefetches lines in
+/// pairs), so that threads hammering a neighbour do not slow down its readers.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> std::ops::Deref for CachePadded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}

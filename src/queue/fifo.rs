@@ -86,6 +86,11 @@ impl<T: Send> Fifo<T> {
         mut msg: Message<T>,
         deadline: Option<Instant>,
     ) -> Result<(), PushError<T>> {
+        if self.tx.capacity() == Some(0) {
+            // No spinning: on a zero-capacity channel a try only succeeds
+            // against a registered partner, so two spinning sides never meet.
+            return self.push_rendezvous(msg, deadline);
+        }
         for step in 0..SPIN_LIMIT {
             backoff(step);
             msg = match self.try_push(msg) {
@@ -95,9 +100,6 @@ impl<T: Send> Fifo<T> {
             if deadline.is_some_and(|at| Instant::now() >= at) {
                 return Err(PushError::Timeout(msg));
             }
-        }
-        if self.tx.capacity() == Some(0) {
-            return self.push_rendezvous(msg, deadline);
         }
         loop {
             // Wait until there is room or the queue closes, without taking a
@@ -155,6 +157,9 @@ impl<T: Send> Fifo<T> {
 
     #[inline(never)]
     fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
+        if self.tx.capacity() == Some(0) {
+            return self.pop_rendezvous(deadline);
+        }
         for step in 0..SPIN_LIMIT {
             backoff(step);
             match self.try_pop() {
@@ -164,9 +169,6 @@ impl<T: Send> Fifo<T> {
             if deadline.is_some_and(|at| Instant::now() >= at) {
                 return Err(PopError::Timeout);
             }
-        }
-        if self.tx.capacity() == Some(0) {
-            return self.pop_rendezvous(deadline);
         }
         loop {
             let mut sel = cb::Select::new();
@@ -213,7 +215,7 @@ impl<T: Send> Fifo<T> {
 }
 
 impl<T: Send> Queue<T> for Fifo<T> {
-    #[inline]
+    #[inline(always)]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(PushError::Closed(msg));
@@ -224,7 +226,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
         match self.try_push(msg) {
             Err(PushError::Full(msg)) => self.push_blocking(msg, deadline),
@@ -232,7 +234,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_pop(&self) -> Result<Message<T>, PopError> {
         match self.rx.try_recv() {
             Ok(msg) => Ok(msg),
@@ -246,7 +248,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
         match self.try_pop() {
             Err(PopError::Empty) => self.pop_blocking(deadline),

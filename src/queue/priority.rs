@@ -19,7 +19,9 @@ use std::time::Instant;
 use crate::error::{PopError, PushError};
 use crate::message::Message;
 use crate::queue::Queue;
-use crate::sync::{backoff, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, SPIN_LIMIT};
+use crate::sync::{
+    backoff, AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, MutexGuard, SPIN_LIMIT,
+};
 
 /// The priority queueing discipline: highest priority first, FIFO within a
 /// priority.
@@ -39,14 +41,15 @@ pub struct Priority<T> {
     levels: u8,
     /// The most messages held, `None` for unbounded.
     capacity: Option<usize>,
-    /// The queues and the waiter counts, changed only under this lock.
-    state: Mutex<State<T>>,
+    /// The queues and the waiter counts, changed only under this lock. On a
+    /// cache line of its own: spinners read `len_hint` without touching it.
+    state: CachePadded<Mutex<State<T>>>,
     /// Receivers park here while the queue is empty.
     not_empty: Condvar,
     /// Senders park here while the queue is full.
     not_full: Condvar,
     /// `state.len`, readable without the lock, for spinning waiters and `len()`.
-    len_hint: AtomicUsize,
+    len_hint: CachePadded<AtomicUsize>,
     /// Mirror of `state.closed` for the lock-free checks.
     closed: AtomicBool,
 }
@@ -68,6 +71,7 @@ struct State<T> {
 }
 
 impl<T> State<T> {
+    #[inline]
     fn push_back(&mut self, msg: Message<T>, levels: u8) {
         // The mailbox validates priorities; clamp anyway so that a direct user
         // of the backend cannot make it index out of bounds.
@@ -77,6 +81,7 @@ impl<T> State<T> {
         self.len += 1;
     }
 
+    #[inline]
     fn pop_highest(&mut self) -> Option<Message<T>> {
         let word = self.occupied.iter().rposition(|&w| w != 0)?;
         let bit = 63 - self.occupied[word].leading_zeros() as usize;
@@ -98,17 +103,17 @@ impl<T> Priority<T> {
         Priority {
             levels,
             capacity,
-            state: Mutex::new(State {
+            state: CachePadded(Mutex::new(State {
                 queues: (0..levels).map(|_| VecDeque::new()).collect(),
                 occupied: [0; 4],
                 len: 0,
                 closed: false,
                 parked_receivers: 0,
                 parked_senders: 0,
-            }),
+            })),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
-            len_hint: AtomicUsize::new(0),
+            len_hint: CachePadded(AtomicUsize::new(0)),
             closed: AtomicBool::new(false),
         }
     }
@@ -118,6 +123,7 @@ impl<T> Priority<T> {
         self.levels
     }
 
+    #[inline]
     fn has_room(&self, state: &State<T>) -> bool {
         match self.capacity {
             None => true,
@@ -128,6 +134,7 @@ impl<T> Priority<T> {
     }
 
     /// Pushes under the lock and wakes one parked receiver if there is one.
+    #[inline]
     fn push_locked(&self, mut state: MutexGuard<'_, State<T>>, msg: Message<T>) {
         state.push_back(msg, self.levels);
         self.len_hint.store(state.len, Ordering::Release);
@@ -139,6 +146,7 @@ impl<T> Priority<T> {
     }
 
     /// Pops under the lock and wakes one parked sender if there is one.
+    #[inline]
     fn pop_locked(&self, mut state: MutexGuard<'_, State<T>>) -> Option<Message<T>> {
         let msg = state.pop_highest()?;
         self.len_hint.store(state.len, Ordering::Release);
@@ -154,13 +162,13 @@ impl<T> Priority<T> {
     fn room_hint(&self) -> bool {
         match self.capacity {
             None => true,
-            Some(0) => false,
             Some(cap) => self.len_hint.load(Ordering::Acquire) < cap,
         }
     }
 }
 
 impl<T: Send> Queue<T> for Priority<T> {
+    #[inline]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
         let state = self.state.lock();
         if state.closed {
@@ -179,7 +187,9 @@ impl<T: Send> Queue<T> for Priority<T> {
             done => return done,
         };
         for step in 0..SPIN_LIMIT {
-            if self.closed.load(Ordering::Acquire) {
+            // A rendezvous has no room to spin for: only a parked receiver
+            // lets a message through.
+            if self.capacity == Some(0) || self.closed.load(Ordering::Acquire) {
                 break;
             }
             if self.room_hint() {
@@ -214,6 +224,7 @@ impl<T: Send> Queue<T> for Priority<T> {
         }
     }
 
+    #[inline]
     fn try_pop(&self) -> Result<Message<T>, PopError> {
         let state = self.state.lock();
         let closed = state.closed;
