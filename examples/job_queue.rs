@@ -614,7 +614,14 @@ fn report(
     let per_worker: Vec<u64> = workers.iter().map(WorkerReport::completed).collect();
     println!("\n  completed per worker (competing consumers): {per_worker:?}");
     println!(
-        "  mailbox stats: sent {}, received {}, dropped {}, len {}, peak_len {} (sampled) of {}",
-        stats.sent, stats.received, stats.dropped, stats.len, stats.peak_len, config.capacity
+        "  mailbox stats: sent {}, received {}, dropped {}, len {}, peak_len {} (sampled) of {}, \
+         found_full {} (try_send refusals plus blocking sends that met a full mailbox again)",
+        stats.sent,
+        stats.received,
+        stats.dropped,
+        stats.len,
+        stats.peak_len,
+        config.capacity,
+        stats.found_full
     );
 }

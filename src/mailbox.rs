@@ -45,6 +45,19 @@ pub const DEFAULT_CAPACITY: usize = 1024;
 /// numbering wraps.
 const ID_BLOCK_BITS: u32 = 16;
 
+/// The bits of a handle's packed id block that hold its epoch.
+const EPOCH_MASK: u64 = (1 << 24) - 1;
+
+/// Packs a block base (a multiple of 2^16 below 2^56) and an epoch into one word.
+fn pack_id_block(base: u64, epoch: u64) -> u64 {
+    ((base >> ID_BLOCK_BITS) << 24) | (epoch & EPOCH_MASK)
+}
+
+/// The block base of a packed id block.
+fn unpack_base(block: u64) -> u64 {
+    (block >> 24) << ID_BLOCK_BITS
+}
+
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
 const PEAK_SAMPLE_MASK: u64 = 31;
 
@@ -343,29 +356,38 @@ impl<T: Send> Core<T> {
     }
 
     /// The id of the handle's `seq`-th message: its block base plus the offset.
-    #[inline]
+    #[inline(always)]
     fn id_for(&self, local: &HandleCounters, seq: u64) -> MessageId {
         let offset = seq & ((1 << ID_BLOCK_BITS) - 1);
-        let base = match seq >> ID_BLOCK_BITS {
-            0 => local.id_base,
-            epoch => self.later_id_base(local, epoch),
+        let epoch = seq >> ID_BLOCK_BITS;
+        let block = local.id_block.load(Ordering::Acquire);
+        let base = if block & EPOCH_MASK == epoch & EPOCH_MASK {
+            unpack_base(block)
+        } else {
+            self.next_id_base(local, epoch)
         };
         MessageId::from_raw(base.wrapping_add(offset) & MAX_MESSAGE_ID)
     }
 
-    /// The base of a handle's later id block: once per 2^16 sends of a handle.
+    /// Moves a handle to its next block of ids: once per 2^16 sends.
     #[cold]
-    fn later_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
-        let mut current = local.later_id_block.lock();
-        if epoch > current.0 {
-            *current = (epoch, self.claim_id_block());
-        }
-        if epoch == current.0 {
-            current.1
+    #[inline(never)]
+    fn next_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
+        let mut current = local.id_epoch.lock();
+        if epoch > *current {
+            let base = self.claim_id_block();
+            *current = epoch;
+            local
+                .id_block
+                .store(pack_id_block(base, epoch), Ordering::Release);
+            base
+        } else if epoch == *current {
+            // Another thread sharing the handle moved it first.
+            unpack_base(local.id_block.load(Ordering::Acquire))
         } else {
             // A thread sharing this handle was preempted while others moved
-            // on to a later block: give it a block of its own (ids stay unique;
-            // the rest of that block goes unused).
+            // on: give it a block of its own (ids stay unique; the rest of that
+            // block goes unused).
             self.claim_id_block()
         }
     }
@@ -525,7 +547,7 @@ pub struct Sender<T: Send> {
 
 impl<T: Send> Sender<T> {
     fn attach(core: Arc<Core<T>>) -> Sender<T> {
-        let local = core.sent.register(core.claim_id_block());
+        let local = core.sent.register(pack_id_block(core.claim_id_block(), 0));
         Sender {
             core,
             local,
@@ -919,7 +941,10 @@ impl<T: Send> Clone for Sender<T> {
         self.core.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             core: Arc::clone(&self.core),
-            local: self.core.sent.register(self.core.claim_id_block()),
+            local: self
+                .core
+                .sent
+                .register(pack_id_block(self.core.claim_id_block(), 0)),
             wait: self.wait,
             confirm: self.confirm,
         }
@@ -1228,5 +1253,45 @@ impl<T: Send> IntoIterator for Receiver<T> {
 
     fn into_iter(self) -> IntoIter<T> {
         IntoIter { receiver: self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Ids stay unique when one handle, shared by two threads, crosses several
+    /// 2^16 id blocks, and when clones number from blocks of their own.
+    #[test]
+    fn ids_unique_across_blocks_and_shared_handles() {
+        const PER_THREAD: u64 = 3 * (1 << ID_BLOCK_BITS) + 17;
+        let (tx, rx) = Mailbox::<u64>::builder().unbounded().build();
+        let clone = tx.clone();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for n in 0..PER_THREAD {
+                        tx.send(n).unwrap();
+                    }
+                });
+            }
+            s.spawn(|| {
+                for n in 0..PER_THREAD {
+                    clone.send(n).unwrap();
+                }
+            });
+        });
+        drop((tx, clone));
+        let mut ids = HashSet::new();
+        for msg in rx.iter() {
+            assert_ne!(msg.header().id(), MessageId::UNSENT);
+            assert!(
+                ids.insert(msg.header().id()),
+                "duplicate id {}",
+                msg.header().id()
+            );
+        }
+        assert_eq!(ids.len() as u64, 3 * PER_THREAD);
     }
 }

@@ -70,22 +70,24 @@ pub(crate) struct HandleCounters {
     pub(crate) found_full: AtomicU64,
     /// Stamped sends now waiting for room, not sent yet (senders only).
     pub(crate) waiting: AtomicU64,
-    /// The first id of this handle's first block of message ids (senders only).
-    pub(crate) id_base: u64,
-    /// The handle's latest id block after the first: `(epoch, base)`, where
-    /// epoch `k` numbers sends `k * 2^16 ..` (senders only).
-    pub(crate) later_id_block: Mutex<(u64, u64)>,
+    /// The handle's current block of message ids (senders only), packed as
+    /// `(base >> 16) << 24 | (epoch & 0xff_ffff)`, where epoch `k` numbers
+    /// the handle's sends `k * 2^16 ..`: one atomic load on the send path.
+    pub(crate) id_block: AtomicU64,
+    /// The full epoch of `id_block`, for the cold path that moves to the next
+    /// block (senders only).
+    pub(crate) id_epoch: Mutex<u64>,
 }
 
 impl HandleCounters {
-    fn new(id_base: u64) -> HandleCounters {
+    fn new(id_block: u64) -> HandleCounters {
         HandleCounters {
             count: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             found_full: AtomicU64::new(0),
             waiting: AtomicU64::new(0),
-            id_base,
-            later_id_block: Mutex::new((0, 0)),
+            id_block: AtomicU64::new(id_block),
+            id_epoch: Mutex::new(0),
         }
     }
 
@@ -125,10 +127,10 @@ pub(crate) struct Totals {
 }
 
 impl Tally {
-    /// Registers a new handle; `id_base` is its first block of message ids
-    /// (0 for receivers, which hand out none).
-    pub(crate) fn register(&self, id_base: u64) -> Arc<HandleCounters> {
-        let counters = Arc::new(HandleCounters::new(id_base));
+    /// Registers a new handle; `id_block` is its first block of message ids,
+    /// packed (0 for receivers, which hand out none).
+    pub(crate) fn register(&self, id_block: u64) -> Arc<HandleCounters> {
+        let counters = Arc::new(HandleCounters::new(id_block));
         self.live.lock().push(Arc::clone(&counters));
         counters
     }
