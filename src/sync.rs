@@ -65,43 +65,6 @@ mod imp {
         }
     }
 
-    /// An unbounded lock-free FIFO (crossbeam-channel's list), used for one
-    /// priority level. The queue owns both ends, so a push cannot fail.
-    #[derive(Debug)]
-    pub(crate) struct LevelQueue<T> {
-        tx: crossbeam_channel::Sender<T>,
-        rx: crossbeam_channel::Receiver<T>,
-    }
-
-    impl<T> LevelQueue<T> {
-        pub(crate) fn new() -> LevelQueue<T> {
-            let (tx, rx) = crossbeam_channel::unbounded();
-            LevelQueue { tx, rx }
-        }
-
-        #[inline]
-        pub(crate) fn push(&self, value: T) {
-            // Sending fails only once every receiver is gone, and `self.rx`
-            // lives as long as this queue: the error branch is unreachable.
-            if let Err(crossbeam_channel::SendError(value)) = self.tx.send(value) {
-                drop(value);
-            }
-        }
-
-        #[inline]
-        pub(crate) fn pop(&self) -> Option<T> {
-            self.rx.try_recv().ok()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.rx.is_empty()
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.rx.len()
-        }
-    }
-
     /// How many times a waiter checks for progress before it parks.
     pub(crate) const SPIN_LIMIT: u32 = 10;
 
@@ -187,32 +150,6 @@ mod imp {
         }
     }
 
-    /// One priority level's FIFO, modelled with loom's mutex.
-    #[derive(Debug)]
-    pub(crate) struct LevelQueue<T>(Mutex<std::collections::VecDeque<T>>);
-
-    impl<T> LevelQueue<T> {
-        pub(crate) fn new() -> LevelQueue<T> {
-            LevelQueue(Mutex::new(std::collections::VecDeque::new()))
-        }
-
-        pub(crate) fn push(&self, value: T) {
-            self.0.lock().push_back(value);
-        }
-
-        pub(crate) fn pop(&self) -> Option<T> {
-            self.0.lock().pop_front()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.0.lock().is_empty()
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.0.lock().len()
-        }
-    }
-
     pub(crate) const SPIN_LIMIT: u32 = 0;
 
     pub(crate) fn backoff(_step: u32) {
@@ -221,17 +158,6 @@ mod imp {
 }
 
 pub(crate) use imp::*;
-
-/// A SeqCst fence where loom needs one to see what the C++ memory model
-/// already guarantees: loom treats SeqCst loads and RMWs as AcqRel, so a
-/// Dekker-style pair (each side writes, then reads the other's flag, all
-/// SeqCst) looks racy to it. Between SeqCst operations the fence changes
-/// nothing, so outside loom it compiles to nothing and costs nothing.
-#[inline(always)]
-pub(crate) fn dekker_fence() {
-    #[cfg(loom)]
-    loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-}
 
 /// Keeps a value on cache lines of its own (128 bytes: x86 prefetches lines in
 /// pairs), so that threads hammering a neighbour do not slow down its readers.
