@@ -57,7 +57,7 @@ pub struct MailboxStats {
 ///
 /// For a sender, `count` is also the handle's message sequence: one
 /// uncontended `fetch_add` per send both counts the send and numbers the
-/// message (see `Core::next_id`); sends the queue then refused are subtracted
+/// message (see `Core::id_for`); sends the queue then refused are subtracted
 /// through `refused`, on the cold path.
 #[repr(align(64))]
 #[derive(Debug)]
