@@ -160,15 +160,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[macro_use]
+mod delegate;
+
+mod dead_letter;
 mod error;
 mod mailbox;
 mod message;
+mod office;
+mod port;
 pub mod queue;
 mod receipt;
+mod signal;
 mod stats;
 mod sync;
 mod wait;
 
+pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetterReason, DeadLetters};
 pub use crate::error::{
     PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,
@@ -177,6 +185,8 @@ pub use crate::mailbox::{
     IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Sender, TryIter, DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message, MessageId, Pid};
+pub use crate::office::PostOffice;
+pub use crate::port::Port;
 pub use crate::queue::{Fifo, Priority, Queue};
 pub use crate::receipt::{Receipt, ReceiptState};
 pub use crate::stats::MailboxStats;

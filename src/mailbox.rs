@@ -22,13 +22,15 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::dead_letter::{DeadLetterReason, Disposal, Sink};
 use crate::error::{
     PopError, PushError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
 };
-use crate::message::{BodyLen, Message, MessageId, MAX_MESSAGE_ID};
+use crate::message::{BodyLen, Message, MessageId, Pid, MAX_MESSAGE_ID};
 use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Receipt, Tracker};
+use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Tally};
 use crate::sync::{AtomicU64, AtomicUsize};
 use crate::wait::{Confirm, Deadline, Wait};
@@ -128,21 +130,28 @@ enum BackendChoice<T> {
 /// assert_eq!(err.into_inner(), Some(vec![0; 5]));
 /// assert_eq!(rx.capacity(), Some(2));
 /// ```
-pub struct MailboxBuilder<T> {
+pub struct MailboxBuilder<T: Send, K = Mailbox<T>> {
     /// The queueing discipline.
     backend: BackendChoice<T>,
     /// `None` = unbounded; ignored by custom backends (they bring their own).
     capacity: Option<usize>,
     /// The longest accepted body and how to measure one.
     max_body_len: Option<BodyLimit<T>>,
+    /// Where undeliverable messages go, if the user named a place.
+    dead_letters: Option<Sender<T>>,
+    /// What `build` makes: a [`Mailbox`] (sender and receiver) or a
+    /// [`Port`](crate::Port).
+    kind: PhantomData<fn() -> K>,
 }
 
-impl<T: Send> MailboxBuilder<T> {
-    fn new() -> MailboxBuilder<T> {
+impl<T: Send, K> MailboxBuilder<T, K> {
+    pub(crate) fn new() -> MailboxBuilder<T, K> {
         MailboxBuilder {
             backend: BackendChoice::Fifo,
             capacity: Some(DEFAULT_CAPACITY),
             max_body_len: None,
+            dead_letters: None,
+            kind: PhantomData,
         }
     }
 
@@ -206,8 +215,48 @@ impl<T: Send> MailboxBuilder<T> {
         self
     }
 
-    /// Builds the mailbox and returns its first sender and receiver.
-    pub fn build(self) -> (Sender<T>, Receiver<T>) {
+    /// Sends what this mailbox cannot deliver (it is destroyed, or its last
+    /// receiver goes away with messages queued) to `dead_letters`, another
+    /// mailbox of the same type. Without it, an office mailbox uses the
+    /// office's [`DeadLetters`](crate::DeadLetters) and a standalone one drops
+    /// and counts them. A full or closed dead-letter mailbox is never waited
+    /// for: the message is then dropped and counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::Port;
+    ///
+    /// let (dead_tx, dead_rx) = postbox::Mailbox::<u32>::builder().unbounded().build();
+    /// let (tx, port) = Port::<u32>::builder().dead_letters(dead_tx).build();
+    /// tx.send(7).unwrap();
+    /// drop(port); // destroys the port: 7 goes to dead letters
+    /// assert_eq!(dead_rx.try_recv().unwrap().into_body(), 7);
+    /// ```
+    #[must_use]
+    pub fn dead_letters(mut self, dead_letters: Sender<T>) -> Self {
+        self.dead_letters = Some(dead_letters);
+        self
+    }
+
+    /// The same settings, building something else.
+    pub(crate) fn into_kind<K2>(self) -> MailboxBuilder<T, K2> {
+        MailboxBuilder {
+            backend: self.backend,
+            capacity: self.capacity,
+            max_body_len: self.max_body_len,
+            dead_letters: self.dead_letters,
+            kind: PhantomData,
+        }
+    }
+
+    /// Builds the mailbox, sending dead letters to the user's sender if one
+    /// was named and to `fallback` otherwise.
+    pub(crate) fn build_with(self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
+        let sink = match self.dead_letters {
+            Some(tx) => Sink::Typed(tx),
+            None => fallback,
+        };
         let queue = match self.backend {
             BackendChoice::Fifo => match self.capacity {
                 Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
@@ -230,6 +279,9 @@ impl<T: Send> MailboxBuilder<T> {
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            dead_lettered: AtomicU64::new(0),
+            sink,
+            watchers: Watchers::default(),
         });
         let sender = Sender::attach(Arc::clone(&core));
         let receiver = Receiver::attach(core);
@@ -237,7 +289,14 @@ impl<T: Send> MailboxBuilder<T> {
     }
 }
 
-impl<T> fmt::Debug for MailboxBuilder<T> {
+impl<T: Send> MailboxBuilder<T, Mailbox<T>> {
+    /// Builds the mailbox and returns its first sender and receiver.
+    pub fn build(self) -> (Sender<T>, Receiver<T>) {
+        self.build_with(Sink::Drop)
+    }
+}
+
+impl<T: Send, K> fmt::Debug for MailboxBuilder<T, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let backend = match &self.backend {
             BackendChoice::Fifo => "fifo".to_string(),
@@ -248,6 +307,7 @@ impl<T> fmt::Debug for MailboxBuilder<T> {
             .field("backend", &backend)
             .field("capacity", &self.capacity)
             .field("max_body_len", &self.max_body_len.map(|(max, _)| max))
+            .field("dead_letters", &self.dead_letters.is_some())
             .finish()
     }
 }
@@ -335,8 +395,15 @@ struct Core<T: Send> {
     received: Tally,
     /// The highest sampled queue length.
     peak_len: AtomicUsize,
-    /// Messages dropped because no receiver was left to take them.
+    /// Messages dropped because no receiver was left to take them and no
+    /// dead-letter place was set.
     dropped: AtomicU64,
+    /// Messages sent to dead letters.
+    dead_lettered: AtomicU64,
+    /// Where undeliverable messages go.
+    sink: Sink<T>,
+    /// Selects waiting on this mailbox.
+    watchers: Watchers,
 }
 
 impl<T: Send> Core<T> {
@@ -421,6 +488,9 @@ impl<T: Send> Core<T> {
             Deadline::At(at) => Some(at),
             Deadline::Never => None,
         };
+        // A rendezvous sender is about to wait for a receiver: tell selects
+        // watching this mailbox, so they come and take the message.
+        self.watchers.notify();
         // The sender counted this message when it stamped it; while it waits
         // for room it is not sent yet, so statistics subtract it.
         local.waiting.fetch_add(1, Ordering::Relaxed);
@@ -453,13 +523,38 @@ impl<T: Send> Core<T> {
         }
     }
 
-    /// Drops every queued message, counting each. Used once no receiver is
-    /// left; receipts of tracked messages turn `Dropped` as their links drop.
+    /// Sends every queued message to dead letters (or drops and counts it).
+    /// Used once no receiver is left; receipts of tracked messages turn
+    /// `Dropped`.
     fn sweep(&self) {
         while let Ok(msg) = self.queue.pop(Deadline::Now) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            drop(msg);
+            self.discard(msg, DeadLetterReason::NoReceivers);
         }
+    }
+
+    /// Sends one message that cannot be delivered where dead letters go, and
+    /// counts it.
+    fn discard(&self, msg: Message<T>, reason: DeadLetterReason) {
+        match self.sink.dispose(msg, reason) {
+            Disposal::DeadLettered => self.dead_lettered.fetch_add(1, Ordering::Relaxed),
+            Disposal::Dropped => self.dropped.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+
+    /// Destroys the mailbox: closes it, so that every blocked and later sender
+    /// and receiver gets `Closed` at once, and sends what was queued to dead
+    /// letters. Idempotent.
+    fn destroy(&self) {
+        self.close();
+        while let Ok(msg) = self.queue.pop(Deadline::Now) {
+            self.discard(msg, DeadLetterReason::Destroyed);
+        }
+    }
+
+    /// Closes the queue and tells waiting selects.
+    fn close(&self) {
+        self.queue.close();
+        self.watchers.notify();
     }
 
     fn stats(&self) -> MailboxStats {
@@ -469,16 +564,22 @@ impl<T: Send> Core<T> {
         // sender's push and its leaving the waiting count, hence the max).
         let received = self.received.totals().count;
         let dropped = self.dropped.load(Ordering::Relaxed);
+        let dead_lettered = self.dead_lettered.load(Ordering::Relaxed);
         let len = self.queue.len();
         let sent = self.sent.totals();
         MailboxStats {
-            sent: sent.count.max(received.saturating_add(dropped)),
+            sent: sent.count.max(
+                received
+                    .saturating_add(dropped)
+                    .saturating_add(dead_lettered),
+            ),
             received,
             len,
             // The length now is a sample too: a mailbox read before its
             // first sampled send still reports a true peak.
             peak_len: self.peak_len.load(Ordering::Relaxed).max(len),
             dropped,
+            dead_lettered,
             found_full: sent.found_full,
         }
     }
@@ -487,12 +588,11 @@ impl<T: Send> Core<T> {
 impl<T: Send> Drop for Core<T> {
     fn drop(&mut self) {
         // Every handle is gone. A send that raced with the last receiver's
-        // sweep may have left a message behind: it is dropped here, and its
-        // receipt (if any) says so.
-        dispatch!(&self.queue, q => {
-            q.close();
-            while q.try_pop().is_ok() {}
-        });
+        // sweep may have left a message behind: it goes where dead letters go.
+        self.queue.close();
+        while let Ok(msg) = self.queue.pop(Deadline::Now) {
+            self.discard(msg, DeadLetterReason::NoReceivers);
+        }
     }
 }
 
@@ -569,12 +669,16 @@ impl<T: Send> Sender<T> {
         msg: impl Into<Message<T>>,
         deadline: Deadline,
         confirm: Confirm,
+        source: Option<Pid>,
     ) -> Result<(), SendTimeoutError<T>> {
         let mut msg = msg.into();
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(limit.refuse(msg));
         }
         let seq = self.stamp(&mut msg);
+        if let Some(pid) = source {
+            msg.header_mut().set_source(pid);
+        }
         match confirm {
             Confirm::Queued => self.deliver(msg, seq, deadline),
             Confirm::Received => self.deliver_confirmed(msg, seq, deadline),
@@ -601,6 +705,7 @@ impl<T: Send> Sender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         match self.core.push(msg, deadline, &self.local) {
             Ok(()) => {
+                self.core.watchers.notify();
                 if seq & PEAK_SAMPLE_MASK == 0 {
                     self.core.sample_peak();
                 }
@@ -685,7 +790,7 @@ impl<T: Send> Sender<T> {
     /// assert_eq!(err.into_inner(), Some("late job"));
     /// ```
     pub fn send(&self, msg: impl Into<Message<T>>) -> Result<(), SendError<T>> {
-        self.send_inner(msg, Deadline::Never, self.confirm)
+        self.send_inner(msg, Deadline::Never, self.confirm, None)
             .map_err(blocking_error)
     }
 
@@ -703,7 +808,7 @@ impl<T: Send> Sender<T> {
     /// assert_eq!(err.into_inner(), Some(2));
     /// ```
     pub fn try_send(&self, msg: impl Into<Message<T>>) -> Result<(), TrySendError<T>> {
-        self.send_inner(msg, Deadline::Now, self.confirm)
+        self.send_inner(msg, Deadline::Now, self.confirm, None)
             .map_err(|err| match err {
                 SendTimeoutError::Full(m) | SendTimeoutError::Timeout(m) => TrySendError::Full(m),
                 SendTimeoutError::Closed(m) => TrySendError::Closed(m),
@@ -732,7 +837,7 @@ impl<T: Send> Sender<T> {
         msg: impl Into<Message<T>>,
         timeout: Duration,
     ) -> Result<(), SendTimeoutError<T>> {
-        self.send_inner(msg, Deadline::after(timeout), self.confirm)
+        self.send_inner(msg, Deadline::after(timeout), self.confirm, None)
     }
 
     /// Sends, waiting until `deadline` at the latest.
@@ -741,7 +846,7 @@ impl<T: Send> Sender<T> {
         msg: impl Into<Message<T>>,
         deadline: Instant,
     ) -> Result<(), SendTimeoutError<T>> {
-        self.send_inner(msg, Deadline::At(deadline), self.confirm)
+        self.send_inner(msg, Deadline::At(deadline), self.confirm, None)
     }
 
     /// Sends with the wait and the confirmation chosen for this call.
@@ -770,7 +875,7 @@ impl<T: Send> Sender<T> {
         wait: Wait,
         confirm: Confirm,
     ) -> Result<(), SendTimeoutError<T>> {
-        self.send_inner(msg, wait.deadline(), confirm)
+        self.send_inner(msg, wait.deadline(), confirm, None)
     }
 
     /// Sends with this handle's default wait and confirmation (see
@@ -788,7 +893,7 @@ impl<T: Send> Sender<T> {
     /// assert!(tx.post(2).unwrap_err().is_full()); // never waits
     /// ```
     pub fn post(&self, msg: impl Into<Message<T>>) -> Result<(), SendTimeoutError<T>> {
-        self.send_inner(msg, self.wait.deadline(), self.confirm)
+        self.send_inner(msg, self.wait.deadline(), self.confirm, None)
     }
 
     /// Sends, waiting for room, and returns a [`Receipt`] that tells when a
@@ -885,6 +990,32 @@ impl<T: Send> Sender<T> {
 
     /// Drops this handle (the same as `drop(sender)`, named for readability).
     pub fn disconnect(self) {}
+
+    /// Sends on behalf of process `source` (direct addressing): the header
+    /// carries `source`, which a plain send cannot set.
+    pub(crate) fn send_from(
+        &self,
+        source: Pid,
+        msg: impl Into<Message<T>>,
+        wait: Wait,
+        confirm: Confirm,
+    ) -> Result<(), SendTimeoutError<T>> {
+        self.send_inner(msg, wait.deadline(), confirm, Some(source))
+    }
+
+    /// Takes the message at the head of the queue (the next one a receiver
+    /// would get) to make room, counting it as dropped. For broadcast
+    /// subscribers that chose to lose old messages rather than block.
+    pub(crate) fn evict_head(&self) -> Option<Message<T>> {
+        let msg = self.core.queue.pop(Deadline::Now).ok()?;
+        self.core.dropped.fetch_add(1, Ordering::Relaxed);
+        Some(msg)
+    }
+
+    /// Destroys the mailbox (see `Core::destroy`).
+    pub(crate) fn destroy(&self) {
+        self.core.destroy();
+    }
 }
 
 /// A mailbox limit that a message can break.
@@ -956,7 +1087,7 @@ impl<T: Send> Drop for Sender<T> {
         self.core.sent.retire(&self.local);
         if self.core.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Last sender: receivers drain what is queued, then see Closed.
-            self.core.queue.close();
+            self.core.close();
         }
     }
 }
@@ -1107,7 +1238,7 @@ impl<T: Send> Receiver<T> {
     /// assert!(rx.recv().is_err());
     /// ```
     pub fn close(&self) -> Vec<Message<T>> {
-        self.core.queue.close();
+        self.core.close();
         self.try_iter().collect()
     }
 
@@ -1148,6 +1279,16 @@ impl<T: Send> Receiver<T> {
 
     /// Drops this handle (the same as `drop(receiver)`, named for readability).
     pub fn disconnect(self) {}
+
+    /// The selects waiting on this mailbox.
+    pub(crate) fn watchers(&self) -> &Watchers {
+        &self.core.watchers
+    }
+
+    /// Destroys the mailbox (see `Core::destroy`).
+    pub(crate) fn destroy(&self) {
+        self.core.destroy();
+    }
 }
 
 impl<T: Send> Clone for Receiver<T> {
@@ -1164,7 +1305,7 @@ impl<T: Send> Drop for Receiver<T> {
             // Last receiver: nobody can take what is queued. Close first (so
             // blocked senders wake and new sends fail), then drop the leftovers,
             // counted. Tracked senders re-check after their push (see `enqueue`).
-            self.core.queue.close();
+            self.core.close();
             fence(Ordering::SeqCst);
             self.core.sweep();
         }

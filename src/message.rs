@@ -207,6 +207,11 @@ impl Header {
         }
     }
 
+    /// Marks the message as sent by process `pid` (direct addressing only).
+    pub(crate) fn set_source(&mut self, pid: Pid) {
+        self.ext_mut().source = Some(pid);
+    }
+
     pub(crate) fn set_tracker(&mut self, tracker: Arc<Tracker>) {
         self.ext_mut().tracker = Some(TrackerLink(tracker));
     }

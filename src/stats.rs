@@ -15,8 +15,8 @@ use crate::sync::{AtomicU64, Mutex};
 /// [`Receiver::stats`](crate::Receiver::stats).
 ///
 /// Every message a mailbox accepted is counted exactly once as received or
-/// dropped, or is still in `len`: `sent == received + dropped + len` once the
-/// mailbox is quiet. New counters may be added, so the struct is
+/// dropped or dead-lettered, or is still in `len`:
+/// `sent == received + dropped + dead_lettered + len` once the mailbox is quiet. New counters may be added, so the struct is
 /// `#[non_exhaustive]`.
 ///
 /// # Examples
@@ -51,6 +51,10 @@ pub struct MailboxStats {
     /// queued (see [`Receiver::close`](crate::Receiver::close) to take them
     /// back instead).
     pub dropped: u64,
+    /// Messages sent to dead letters: the mailbox was destroyed or lost its
+    /// last receiver while they were queued, and it had somewhere to send
+    /// them (a typed dead-letter sender, or its office's store).
+    pub dead_lettered: u64,
 }
 
 /// One handle's counters, on a cache line of its own.

@@ -1,0 +1,87 @@
+//! Receiving handles that wrap a [`Receiver`](crate::Receiver) (ports, topic
+//! subscribers, monitors) share its methods through these macros rather than
+//! through `Deref`, which would also hand out `clone()` and with it a second
+//! receive right.
+
+/// The receiving methods, delegated to the `Receiver` at `self.$field`.
+macro_rules! receive_methods {
+    ($field:ident, $item:ty) => {
+        /// Receives, waiting as long as it takes. Fails only once the source
+        /// is closed and empty.
+        pub fn recv(&self) -> Result<$item, $crate::RecvError> {
+            self.$field.recv()
+        }
+
+        /// Receives if a message is queued now, never waiting.
+        pub fn try_recv(&self) -> Result<$item, $crate::TryRecvError> {
+            self.$field.try_recv()
+        }
+
+        /// Receives, waiting at most `timeout`.
+        pub fn recv_timeout(
+            &self,
+            timeout: std::time::Duration,
+        ) -> Result<$item, $crate::RecvTimeoutError> {
+            self.$field.recv_timeout(timeout)
+        }
+
+        /// Receives, waiting until `deadline` at the latest.
+        pub fn recv_deadline(
+            &self,
+            deadline: std::time::Instant,
+        ) -> Result<$item, $crate::RecvTimeoutError> {
+            self.$field.recv_deadline(deadline)
+        }
+
+        /// Receives with the wait chosen for this call.
+        pub fn recv_with(&self, wait: $crate::Wait) -> Result<$item, $crate::RecvTimeoutError> {
+            self.$field.recv_with(wait)
+        }
+
+        /// A blocking iterator: yields messages until the source is closed and
+        /// empty.
+        pub fn iter(&self) -> $crate::Iter<'_, T> {
+            self.$field.iter()
+        }
+
+        /// A non-blocking iterator: yields the messages queued now, then stops.
+        pub fn try_iter(&self) -> $crate::TryIter<'_, T> {
+            self.$field.try_iter()
+        }
+    };
+}
+
+/// The state queries, delegated to the `Receiver` at `self.$field`.
+macro_rules! status_methods {
+    ($field:ident) => {
+        /// How many messages are queued.
+        pub fn len(&self) -> usize {
+            self.$field.len()
+        }
+
+        /// Whether no message is queued.
+        pub fn is_empty(&self) -> bool {
+            self.$field.is_empty()
+        }
+
+        /// Whether a bounded queue is at capacity (never for unbounded).
+        pub fn is_full(&self) -> bool {
+            self.$field.is_full()
+        }
+
+        /// The most messages the queue holds, or `None` if unbounded.
+        pub fn capacity(&self) -> Option<usize> {
+            self.$field.capacity()
+        }
+
+        /// Whether the queue is closed. Queued messages can still be received.
+        pub fn is_closed(&self) -> bool {
+            self.$field.is_closed()
+        }
+
+        /// The queue's counters.
+        pub fn stats(&self) -> $crate::MailboxStats {
+            self.$field.stats()
+        }
+    };
+}

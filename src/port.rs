@@ -1,0 +1,111 @@
+//! Ports: many-to-one mailboxes whose single receive right belongs to one
+//! owner, and whose lifetime is that owner's.
+
+use std::fmt;
+
+use crate::dead_letter::Sink;
+use crate::mailbox::{MailboxBuilder, Receiver, Sender};
+use crate::message::Message;
+use crate::office::Registration;
+
+/// A many-to-one mailbox owned by its receiver.
+///
+/// Any number of senders, one receive right: `Port` is not `Clone`. The port
+/// lives as long as its owner holds it. Dropping it destroys it: blocked and
+/// later senders get `Closed` with their message back at once, and what was
+/// still queued goes to dead letters (the builder's
+/// [`dead_letters`](MailboxBuilder::dead_letters) sender, or the office's
+/// store for ports made by a [`PostOffice`](crate::PostOffice)), or, for a
+/// standalone port without one, is dropped and counted in
+/// [`MailboxStats::dropped`](crate::MailboxStats::dropped).
+/// [`close`](Port::close) takes the queued messages back instead.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Port, SendError};
+/// use std::thread;
+///
+/// let (tx, port) = Port::<String>::builder().capacity(8).build();
+/// let clients: Vec<_> = (0..3)
+///     .map(|n| {
+///         let tx = tx.clone();
+///         thread::spawn(move || tx.send(format!("hello from {n}")).unwrap())
+///     })
+///     .collect();
+/// for c in clients { c.join().unwrap(); }
+/// assert_eq!(port.try_iter().count(), 3);
+///
+/// drop(port); // the owner is done: the port is gone
+/// assert!(matches!(tx.send("late".to_string()), Err(SendError::Closed(_))));
+/// ```
+pub struct Port<T: Send> {
+    receiver: Receiver<T>,
+    /// The port's name in an office, released when the port drops.
+    registration: Option<Registration>,
+}
+
+impl<T: Send> Port<T> {
+    /// A builder for a port: the same settings as a mailbox (FIFO, bounded at
+    /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY), until told otherwise);
+    /// `build` returns a sender and the port.
+    pub fn builder() -> MailboxBuilder<T, Port<T>> {
+        MailboxBuilder::new()
+    }
+
+    pub(crate) fn from_parts(receiver: Receiver<T>, registration: Option<Registration>) -> Port<T> {
+        Port {
+            receiver,
+            registration,
+        }
+    }
+
+    receive_methods!(receiver, Message<T>);
+    status_methods!(receiver);
+
+    /// Closes the port and returns what was still queued, instead of sending
+    /// it to dead letters when the port drops. Senders get `Closed` from now
+    /// on.
+    pub fn close(&self) -> Vec<Message<T>> {
+        self.receiver.close()
+    }
+
+    /// The office name the port is registered under, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.registration.as_ref().map(Registration::name)
+    }
+
+    /// The port's receiver, for [`Select`](crate::Select) and other
+    /// crate-internal users.
+    pub(crate) fn receiver(&self) -> &Receiver<T> {
+        &self.receiver
+    }
+}
+
+impl<T: Send> MailboxBuilder<T, Port<T>> {
+    /// Builds the port and returns a first sender (clone it for more) and the
+    /// port.
+    pub fn build(self) -> (Sender<T>, Port<T>) {
+        let (tx, rx) = self.build_with(Sink::Drop);
+        (tx, Port::from_parts(rx, None))
+    }
+}
+
+impl<T: Send> Drop for Port<T> {
+    fn drop(&mut self) {
+        // The owner is done with it: the port is destroyed, not merely
+        // deserted, so its leftovers are dead letters even while senders live.
+        self.receiver.destroy();
+    }
+}
+
+impl<T: Send> fmt::Debug for Port<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Port")
+            .field("name", &self.name())
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}

@@ -1,0 +1,117 @@
+//! Readiness signals: how a mailbox tells a [`Select`](crate::Select) that is
+//! waiting on it (among other sources) that something happened.
+//!
+//! A waiting select registers one [`Signal`] with every source's
+//! [`Watchers`]; a send that lands, or a close, raises the signals registered
+//! there. Senders pay one load of a counter that is zero when nobody watches.
+//!
+//! Why no wake-up is lost: the select counts itself in (a SeqCst RMW) before it
+//! polls its sources, and a sender reads the count (SeqCst) after its push. The
+//! built-in backends publish a push through a SeqCst operation (crossbeam's
+//! tail index, or the priority backend's lock, which the select's poll takes
+//! too), so either the poll sees the message or the sender sees the watcher.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::sync::{AtomicUsize, CachePadded, Condvar, Mutex};
+
+/// One waiter's doorbell: raised by any source it watches, lowered by the
+/// waiter before it polls again.
+#[derive(Debug)]
+pub(crate) struct Signal {
+    raised: Mutex<bool>,
+    bell: Condvar,
+}
+
+impl Signal {
+    /// A lowered signal.
+    pub(crate) fn new() -> Signal {
+        Signal {
+            raised: Mutex::new(false),
+            bell: Condvar::new(),
+        }
+    }
+
+    /// Raises the signal and wakes its waiter.
+    pub(crate) fn raise(&self) {
+        let mut raised = self.raised.lock();
+        if !*raised {
+            *raised = true;
+            self.bell.notify_all();
+        }
+    }
+
+    /// Lowers the signal; the waiter does this before polling its sources, so
+    /// a raise during the poll is not lost.
+    pub(crate) fn lower(&self) {
+        *self.raised.lock() = false;
+    }
+
+    /// Waits until the signal is raised or `deadline` passes (`None`: no
+    /// deadline). Returns whether it was raised.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let mut raised = self.raised.lock();
+        while !*raised {
+            let (guard, timed_out) = self.bell.wait_until(raised, deadline);
+            raised = guard;
+            if timed_out {
+                return *raised;
+            }
+        }
+        true
+    }
+}
+
+/// The signals of the selects waiting on one mailbox.
+#[derive(Debug)]
+pub(crate) struct Watchers {
+    /// How many signals are registered. On a line of its own: selects write it
+    /// when they start and stop waiting, and every send reads it.
+    count: CachePadded<AtomicUsize>,
+    list: Mutex<Vec<Arc<Signal>>>,
+}
+
+impl Default for Watchers {
+    fn default() -> Watchers {
+        Watchers {
+            count: CachePadded(AtomicUsize::new(0)),
+            list: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl Watchers {
+    /// Registers a signal to raise on every later send or close.
+    pub(crate) fn watch(&self, signal: &Arc<Signal>) {
+        let mut list = self.list.lock();
+        list.push(Arc::clone(signal));
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Removes a registered signal.
+    pub(crate) fn unwatch(&self, signal: &Arc<Signal>) {
+        let mut list = self.list.lock();
+        if let Some(i) = list.iter().position(|s| Arc::ptr_eq(s, signal)) {
+            list.swap_remove(i);
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Raises every registered signal. Costs one load when nobody watches.
+    #[inline(always)]
+    pub(crate) fn notify(&self) {
+        if self.count.load(Ordering::SeqCst) != 0 {
+            self.notify_all();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn notify_all(&self) {
+        for signal in self.list.lock().iter() {
+            signal.raise();
+        }
+    }
+}
