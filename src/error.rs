@@ -14,7 +14,7 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::message::Message;
+use crate::message::{Message, Pid};
 use crate::receipt::Receipt;
 
 /// Writes `Variant(..)` for a variant that holds a message, without `T: Debug`.
@@ -315,3 +315,154 @@ pub enum PopError {
     #[error("queue is closed and empty")]
     Closed,
 }
+
+/// Why a [`PostOffice`](crate::PostOffice) operation failed.
+///
+/// Type mismatches name the types, not opaque ids, so the message says what
+/// to fix. New failures may be added, so the enum is `#[non_exhaustive]`.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum OfficeError {
+    /// Something is already registered under this name.
+    #[error("the name `{0}` is taken")]
+    NameTaken(String),
+    /// Nothing is registered under this name (never was, or was destroyed).
+    #[error("nothing is registered under `{0}`")]
+    NotFound(String),
+    /// The name is registered with another message type.
+    #[error(
+        "type mismatch: expected messages of type `{expected}`, the mailbox carries `{found}`"
+    )]
+    TypeMismatch {
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// The type the mailbox carries.
+        found: &'static str,
+    },
+    /// The name belongs to a port or a process inbox: its receive right
+    /// belongs to its owner, so no one else can connect a receiver or destroy
+    /// it by name.
+    #[error("`{0}` is owned by its receiver (a port or process inbox)")]
+    ReceiverOwned(String),
+    /// The name belongs to a mailbox, not a process.
+    #[error("`{0}` is a mailbox, not a process")]
+    NotAProcess(String),
+    /// The process does not exist or has ended.
+    #[error("process {0} does not exist or has ended")]
+    NoProcess(Pid),
+    /// The operating system refused to start a thread for a spawned process.
+    #[error("could not start the process's thread: {0}")]
+    Spawn(String),
+}
+
+/// Why [`Process::request`](crate::Process::request) got no reply.
+pub enum RequestError<T> {
+    /// The request was not delivered: the error hands it back.
+    Unsent(SendTimeoutError<T>),
+    /// The request was delivered, but no reply came before the deadline. A
+    /// reply that comes later lands in the requester's inbox like any other
+    /// message.
+    NoReply,
+    /// The requester's own inbox was closed while it waited.
+    Closed,
+}
+
+impl<T> fmt::Display for RequestError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Unsent(err) => write!(f, "request not delivered: {err}"),
+            RequestError::NoReply => f.write_str("no reply before the deadline"),
+            RequestError::Closed => f.write_str("the requester's inbox was closed"),
+        }
+    }
+}
+
+impl<T> fmt::Debug for RequestError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Unsent(err) => f.debug_tuple("Unsent").field(err).finish(),
+            RequestError::NoReply => f.write_str("NoReply"),
+            RequestError::Closed => f.write_str("Closed"),
+        }
+    }
+}
+
+impl<T> std::error::Error for RequestError<T> {}
+
+impl<T> RequestError<T> {
+    /// The request, if it was never delivered.
+    pub fn into_message(self) -> Option<Message<T>> {
+        match self {
+            RequestError::Unsent(err) => err.into_message(),
+            RequestError::NoReply | RequestError::Closed => None,
+        }
+    }
+}
+
+/// Why [`Process::reply`](crate::Process::reply) could not answer. Every
+/// variant hands the reply back.
+pub enum ReplyError<T> {
+    /// The request named no process to reply to (it was not sent with
+    /// `request`, or carried no `reply_to`).
+    NoReplyTo(Message<T>),
+    /// The requester has ended.
+    NoProcess(Message<T>),
+    /// The requester's inbox carries another message type.
+    TypeMismatch {
+        /// The reply's type.
+        expected: &'static str,
+        /// The type the requester's inbox carries.
+        found: &'static str,
+        /// The reply, handed back.
+        message: Message<T>,
+    },
+    /// The requester's inbox refused the reply (closed, or a limit).
+    Unsent(SendError<T>),
+}
+
+impl<T> ReplyError<T> {
+    /// The reply, handed back (`None` only if it was queued but a
+    /// confirmation failed, which `reply` never asks for).
+    pub fn into_message(self) -> Option<Message<T>> {
+        match self {
+            ReplyError::NoReplyTo(m) | ReplyError::NoProcess(m) => Some(m),
+            ReplyError::TypeMismatch { message, .. } => Some(message),
+            ReplyError::Unsent(err) => err.into_message(),
+        }
+    }
+}
+
+impl<T> fmt::Display for ReplyError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::NoReplyTo(_) => f.write_str("the request names no process to reply to"),
+            ReplyError::NoProcess(_) => f.write_str("the requester has ended"),
+            ReplyError::TypeMismatch {
+                expected, found, ..
+            } => write!(
+                f,
+                "type mismatch: the reply is `{expected}`, the requester's inbox carries `{found}`"
+            ),
+            ReplyError::Unsent(err) => write!(f, "reply not delivered: {err}"),
+        }
+    }
+}
+
+impl<T> fmt::Debug for ReplyError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplyError::NoReplyTo(_) => f.write_str("NoReplyTo(..)"),
+            ReplyError::NoProcess(_) => f.write_str("NoProcess(..)"),
+            ReplyError::TypeMismatch {
+                expected, found, ..
+            } => f
+                .debug_struct("TypeMismatch")
+                .field("expected", expected)
+                .field("found", found)
+                .finish_non_exhaustive(),
+            ReplyError::Unsent(err) => f.debug_tuple("Unsent").field(err).finish(),
+        }
+    }
+}
+
+impl<T> std::error::Error for ReplyError<T> {}

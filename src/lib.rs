@@ -169,6 +169,7 @@ mod mailbox;
 mod message;
 mod office;
 mod port;
+mod process;
 pub mod queue;
 mod receipt;
 mod signal;
@@ -178,15 +179,16 @@ mod wait;
 
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetterReason, DeadLetters};
 pub use crate::error::{
-    PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-    TryRecvError, TrySendError,
+    OfficeError, PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, ReplyError,
+    RequestError, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
 pub use crate::mailbox::{
     IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Sender, TryIter, DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message, MessageId, Pid};
-pub use crate::office::PostOffice;
+pub use crate::office::{Owner, PostOffice};
 pub use crate::port::Port;
+pub use crate::process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
 pub use crate::queue::{Fifo, Priority, Queue};
 pub use crate::receipt::{Receipt, ReceiptState};
 pub use crate::stats::MailboxStats;

@@ -239,17 +239,6 @@ impl<T: Send, K> MailboxBuilder<T, K> {
         self
     }
 
-    /// The same settings, building something else.
-    pub(crate) fn into_kind<K2>(self) -> MailboxBuilder<T, K2> {
-        MailboxBuilder {
-            backend: self.backend,
-            capacity: self.capacity,
-            max_body_len: self.max_body_len,
-            dead_letters: self.dead_letters,
-            kind: PhantomData,
-        }
-    }
-
     /// Builds the mailbox, sending dead letters to the user's sender if one
     /// was named and to `fallback` otherwise.
     pub(crate) fn build_with(self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
@@ -1039,7 +1028,7 @@ impl Limit {
 }
 
 /// Narrows the error of a send without deadline to its own family.
-fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
+pub(crate) fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
     match err {
         SendTimeoutError::TooLong(m) => SendError::TooLong(m),
         SendTimeoutError::InvalidPriority(m) => SendError::InvalidPriority(m),
@@ -1288,6 +1277,12 @@ impl<T: Send> Receiver<T> {
     /// Destroys the mailbox (see `Core::destroy`).
     pub(crate) fn destroy(&self) {
         self.core.destroy();
+    }
+
+    /// Sends a message this handle took but that will never be consumed where
+    /// the mailbox's dead letters go (a process's saved messages when it ends).
+    pub(crate) fn dead_letter(&self, msg: Message<T>, reason: DeadLetterReason) {
+        self.core.discard(msg, reason);
     }
 }
 

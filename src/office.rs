@@ -1,19 +1,199 @@
-//! The post office: a registry of named mailboxes and processes (dynamic
-//! association), with ownership-scoped lifetimes and dead letters.
+//! The post office: a registry of named mailboxes, ports and processes
+//! (dynamic association), with lifetimes that follow ownership, and the dead
+//! letters of everything it registered.
+//!
+//! # Lifetimes
+//!
+//! | created with | lives until | then |
+//! | --- | --- | --- |
+//! | [`create`](PostOffice::create), [`Owner::System`] | [`destroy`](PostOffice::destroy) | waiters wake with `Closed`, leftovers go to dead letters, the name is free |
+//! | [`create`](PostOffice::create), [`Owner::Creator`]`(pid)` | `destroy`, or the end of process `pid` (return or panic) | the same |
+//! | [`port`](PostOffice::port) | its [`Port`] is dropped | the same |
+//! | [`process`](PostOffice::process), [`spawn`](PostOffice::spawn) | the [`Process`] is dropped / the closure returns or panics | its inbox and owned mailboxes are destroyed, its name is free, monitors get [`Down`] |
+//!
+//! An office-created mailbox does not close when its last connected sender or
+//! receiver disconnects: the office holds it open so that others can connect
+//! later, as a broker's named queue stays. When the last handle to the office
+//! itself is dropped, the office lets go of its mailboxes: each then lives as
+//! long as the handles already connected to it, like a standalone mailbox
+//! (and, once its last receiver goes, sends its leftovers to the office's dead
+//! letters, which a kept [`DeadLetters`] handle can still read).
+//!
+//! # Locking
+//!
+//! Names and pids live in sharded maps (16 shards, each a reader-writer
+//! lock), so lookups from many threads do not serialize on one lock, and
+//! sending through a [`Sender`] or an [`Address`] never touches the registry.
 
+use std::any::{self, Any};
+use std::collections::HashMap;
 use std::fmt;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use crate::dead_letter::DeadLetters;
+use crate::dead_letter::{DeadLetters, Sink};
+use crate::error::OfficeError;
+use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender};
+use crate::message::Pid;
+use crate::port::Port;
+use crate::process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
+use crate::sync::{AtomicU64, CachePadded, Mutex, RwLock};
 
-/// A registry of named mailboxes, ports and processes.
+/// Who owns an office mailbox, and so how long it lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// The office: the mailbox lives until [`PostOffice::destroy`].
+    System,
+    /// A process: the mailbox is destroyed when that process ends (its
+    /// closure returns or panics, or its [`Process`] is dropped), if it was
+    /// not destroyed before.
+    Creator(Pid),
+}
+
+/// A registry of named mailboxes, ports and processes: dynamic association,
+/// ownership-scoped lifetimes and dead letters.
+///
+/// An office is a value, not global state: two offices never see each other's
+/// names. Clones share the same registry.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Mailbox, OfficeError, Owner, PostOffice};
+///
+/// let office = PostOffice::new();
+/// office.create::<String>("jobs", Mailbox::builder().priority(10), Owner::System)?;
+///
+/// // Anyone who knows the name connects, with the right type.
+/// let tx = office.connect_sender::<String>("jobs")?;
+/// let rx = office.connect_receiver::<String>("jobs")?;
+/// tx.send("render profile 7".to_string()).unwrap();
+/// assert_eq!(rx.recv().unwrap().into_body(), "render profile 7");
+///
+/// let wrong = office.connect_sender::<u64>("jobs").unwrap_err();
+/// assert!(matches!(wrong, OfficeError::TypeMismatch { .. }));
+///
+/// // Destroying wakes everyone with Closed and frees the name.
+/// office.destroy("jobs")?;
+/// assert!(rx.recv().is_err());
+/// assert!(office.connect_sender::<String>("jobs").is_err());
+/// # Ok::<(), OfficeError>(())
+/// ```
 #[derive(Clone)]
 pub struct PostOffice {
     inner: Arc<OfficeInner>,
 }
 
+/// The registry shared by an office's handles.
 pub(crate) struct OfficeInner {
+    names: Shards<Arc<str>, Entry>,
+    processes: Shards<Pid, Arc<ProcessRecord>>,
+    /// The next pid; pids start at 1 and are never reused within an office.
+    next_pid: AtomicU64,
+    /// The next registration number: tells a name's current holder from an
+    /// earlier one that was destroyed and whose name was taken again.
+    next_entry: AtomicU64,
     dead_letters: DeadLetters,
+}
+
+/// A map split over independently locked shards.
+struct Shards<K, V> {
+    hasher: RandomState,
+    shards: Box<[CachePadded<RwLock<HashMap<K, V>>>]>,
+}
+
+const SHARDS: usize = 16;
+
+impl<K: Hash + Eq, V> Shards<K, V> {
+    fn new() -> Shards<K, V> {
+        Shards {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| CachePadded(RwLock::new(HashMap::new())))
+                .collect(),
+        }
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, V>> {
+        // The top bits: the low ones also pick the bucket inside the shard.
+        let hash = self.hasher.hash_one(key);
+        &self.shards[(hash >> 58) as usize % SHARDS]
+    }
+}
+
+/// One registered name.
+#[derive(Clone)]
+struct Entry {
+    /// Which registration this is (see `OfficeInner::next_entry`).
+    id: u64,
+    mailbox: Arc<dyn AnyMailbox>,
+    kind: EntryKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EntryKind {
+    /// Created by `create`: the office holds a receiver too.
+    Owned(Owner),
+    /// A port: the receive right is its owner's.
+    Port,
+    /// A process's inbox.
+    Process(Pid),
+}
+
+/// A registered mailbox with its type erased.
+trait AnyMailbox: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn type_name(&self) -> &'static str;
+    fn destroy(&self);
+}
+
+/// A registered mailbox: the office's sender (shared by every [`Address`] to
+/// it) and, for office-created mailboxes, a receiver that keeps it open.
+pub(crate) struct Named<T: Send> {
+    pub(crate) sender: Arc<Sender<T>>,
+    receiver: Option<Receiver<T>>,
+}
+
+impl<T: Send + 'static> AnyMailbox for Named<T> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn type_name(&self) -> &'static str {
+        any::type_name::<T>()
+    }
+
+    fn destroy(&self) {
+        self.sender.destroy();
+    }
+}
+
+/// A process's pid and inbox, before it is recorded.
+struct ProcessParts<T: Send> {
+    pid: Pid,
+    receiver: Receiver<T>,
+    sender: Arc<Sender<T>>,
+    mailbox: Arc<dyn AnyMailbox>,
+}
+
+/// What the office knows about a live process.
+pub(crate) struct ProcessRecord {
+    pub(crate) pid: Pid,
+    name: Option<Arc<str>>,
+    /// The registration number of its name, if it has one.
+    entry_id: u64,
+    inbox: Arc<dyn AnyMailbox>,
+    state: Mutex<ProcessState>,
+}
+
+#[derive(Default)]
+struct ProcessState {
+    ended: bool,
+    /// `Owner::Creator(pid)` mailboxes: name, registration number, mailbox.
+    owned: Vec<(Arc<str>, u64, Arc<dyn AnyMailbox>)>,
+    /// Monitors to tell when the process ends.
+    monitors: Vec<Sender<Down>>,
 }
 
 impl PostOffice {
@@ -21,15 +201,453 @@ impl PostOffice {
     pub fn new() -> PostOffice {
         PostOffice {
             inner: Arc::new(OfficeInner {
+                names: Shards::new(),
+                processes: Shards::new(),
+                next_pid: AtomicU64::new(1),
+                next_entry: AtomicU64::new(1),
                 dead_letters: DeadLetters::new(),
             }),
         }
     }
 
-    /// The office's dead letters.
+    /// The office's dead letters: what its mailboxes could not deliver and had
+    /// no typed dead-letter sender for.
     pub fn dead_letters(&self) -> DeadLetters {
         self.inner.dead_letters.clone()
     }
+
+    /// Creates a mailbox under `name`, owned by `owner` (see [`Owner`]).
+    /// Connect to it with [`connect_sender`](PostOffice::connect_sender) and
+    /// [`connect_receiver`](PostOffice::connect_receiver).
+    ///
+    /// Fails with `NameTaken` if the name is in use, and `NoProcess` if the
+    /// owning process has ended.
+    pub fn create<T: Send + 'static>(
+        &self,
+        name: &str,
+        builder: MailboxBuilder<T, Mailbox<T>>,
+        owner: Owner,
+    ) -> Result<(), OfficeError> {
+        let owner_record = match owner {
+            Owner::System => None,
+            Owner::Creator(pid) => Some(
+                self.inner
+                    .process_record(pid)
+                    .ok_or(OfficeError::NoProcess(pid))?,
+            ),
+        };
+        let name: Arc<str> = Arc::from(name);
+        let (tx, rx) = builder.build_with(self.sink(&name));
+        let mailbox: Arc<dyn AnyMailbox> = Arc::new(Named {
+            sender: Arc::new(tx),
+            receiver: Some(rx),
+        });
+        let id = self
+            .inner
+            .register(&name, &mailbox, EntryKind::Owned(owner))?;
+        if let Some(record) = owner_record {
+            let mut state = record.state.lock();
+            if state.ended {
+                // The owner ended between the lookup and now.
+                drop(state);
+                self.inner.unregister(&name, id);
+                mailbox.destroy();
+                return Err(OfficeError::NoProcess(record.pid));
+            }
+            state.owned.push((name, id, mailbox));
+        }
+        Ok(())
+    }
+
+    /// Creates a port registered under `name`: anyone can
+    /// [`connect_sender`](PostOffice::connect_sender) to it by name, and only
+    /// the returned [`Port`] receives. Dropping the port destroys it and frees
+    /// the name.
+    pub fn port<T: Send + 'static>(
+        &self,
+        name: &str,
+        builder: MailboxBuilder<T, Port<T>>,
+    ) -> Result<Port<T>, OfficeError> {
+        let name: Arc<str> = Arc::from(name);
+        let (tx, rx) = builder.build_with(self.sink(&name));
+        let mailbox: Arc<dyn AnyMailbox> = Arc::new(Named {
+            sender: Arc::new(tx),
+            receiver: None,
+        });
+        let id = self.inner.register(&name, &mailbox, EntryKind::Port)?;
+        Ok(Port::from_parts(rx, Some(self.registration(name, id))))
+    }
+
+    /// A new sender to the mailbox, port or process inbox named `name`.
+    pub fn connect_sender<T: Send + 'static>(&self, name: &str) -> Result<Sender<T>, OfficeError> {
+        let entry = self.inner.entry(name)?;
+        Ok(Sender::clone(&downcast::<T>(&entry)?.sender))
+    }
+
+    /// A new receiver of the office mailbox named `name` (competing with the
+    /// other receivers). Ports and process inboxes refuse: their receive right
+    /// is their owner's.
+    pub fn connect_receiver<T: Send + 'static>(
+        &self,
+        name: &str,
+    ) -> Result<Receiver<T>, OfficeError> {
+        let entry = self.inner.entry(name)?;
+        match &downcast::<T>(&entry)?.receiver {
+            Some(rx) => Ok(rx.clone()),
+            None => Err(OfficeError::ReceiverOwned(name.to_string())),
+        }
+    }
+
+    /// Destroys the office mailbox named `name`: every blocked and later send
+    /// and receive on it fails with `Closed` at once, the messages still
+    /// queued go to dead letters, and the name is free for reuse.
+    ///
+    /// Ports and process inboxes refuse (`ReceiverOwned`): they end with
+    /// their owner.
+    pub fn destroy(&self, name: &str) -> Result<(), OfficeError> {
+        let entry = {
+            let mut shard = self.inner.names.shard(name).write();
+            match shard.get(name) {
+                None => return Err(OfficeError::NotFound(name.to_string())),
+                Some(entry) if !matches!(entry.kind, EntryKind::Owned(_)) => {
+                    return Err(OfficeError::ReceiverOwned(name.to_string()))
+                }
+                Some(_) => shard.remove(name),
+            }
+        };
+        if let Some(entry) = entry {
+            if let EntryKind::Owned(Owner::Creator(pid)) = entry.kind {
+                if let Some(record) = self.inner.process_record(pid) {
+                    record
+                        .state
+                        .lock()
+                        .owned
+                        .retain(|(_, id, _)| *id != entry.id);
+                }
+            }
+            // Outside the shard lock: destruction wakes threads and may run
+            // user code (dropping bodies, sending to dead letters).
+            entry.mailbox.destroy();
+        }
+        Ok(())
+    }
+
+    /// Whether something is registered under `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.inner.names.shard(name).read().contains_key(name)
+    }
+
+    /// Starts a process named `name` in the calling thread's hands: a pid and
+    /// an inbox (a FIFO port bounded at
+    /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)). The process ends when
+    /// the returned [`Process`] is dropped.
+    pub fn process<T: Send + 'static>(&self, name: &str) -> Result<Process<T>, OfficeError> {
+        self.process_with(name, Port::builder())
+    }
+
+    /// A process without a name: reachable only through its
+    /// [`Address`](Process::address).
+    pub fn anonymous<T: Send + 'static>(&self) -> Process<T> {
+        self.anonymous_with(Port::builder())
+    }
+
+    /// A process without a name, with an inbox built by `inbox`.
+    pub fn anonymous_with<T: Send + 'static>(
+        &self,
+        inbox: MailboxBuilder<T, Port<T>>,
+    ) -> Process<T> {
+        let parts = self.prepare_process(None, inbox);
+        self.finish_process(parts, None)
+    }
+
+    /// Starts a process named `name` with an inbox built by `inbox`
+    /// (backend, capacity, limits).
+    pub fn process_with<T: Send + 'static>(
+        &self,
+        name: &str,
+        inbox: MailboxBuilder<T, Port<T>>,
+    ) -> Result<Process<T>, OfficeError> {
+        let name: Arc<str> = Arc::from(name);
+        let parts = self.prepare_process(Some(&name), inbox);
+        let id = self
+            .inner
+            .register(&name, &parts.mailbox, EntryKind::Process(parts.pid))?;
+        Ok(self.finish_process(parts, Some((name, id))))
+    }
+
+    /// A fresh pid and an inbox for a process.
+    fn prepare_process<T: Send + 'static>(
+        &self,
+        name: Option<&Arc<str>>,
+        inbox: MailboxBuilder<T, Port<T>>,
+    ) -> ProcessParts<T> {
+        let pid = Pid::from_u64(self.inner.next_pid.fetch_add(1, Ordering::Relaxed));
+        let label: Arc<str> = match name {
+            Some(name) => Arc::clone(name),
+            None => Arc::from(pid.to_string()),
+        };
+        let (tx, receiver) = inbox.build_with(self.sink(&label));
+        let sender = Arc::new(tx);
+        let mailbox: Arc<dyn AnyMailbox> = Arc::new(Named {
+            sender: Arc::clone(&sender),
+            receiver: None,
+        });
+        ProcessParts {
+            pid,
+            receiver,
+            sender,
+            mailbox,
+        }
+    }
+
+    /// Records a prepared process (registered under `name` if it has one) and
+    /// hands it out.
+    fn finish_process<T: Send + 'static>(
+        &self,
+        parts: ProcessParts<T>,
+        name: Option<(Arc<str>, u64)>,
+    ) -> Process<T> {
+        let ProcessParts {
+            pid,
+            receiver,
+            sender,
+            mailbox,
+        } = parts;
+        let (record_name, entry_id, registration) = match name {
+            Some((name, id)) => (
+                Some(Arc::clone(&name)),
+                id,
+                Some(self.registration(name, id)),
+            ),
+            None => (None, 0, None),
+        };
+        let record = Arc::new(ProcessRecord {
+            pid,
+            name: record_name,
+            entry_id,
+            inbox: mailbox,
+            state: Mutex::new(ProcessState::default()),
+        });
+        self.inner
+            .processes
+            .shard(&pid)
+            .write()
+            .insert(pid, Arc::clone(&record));
+        Process::new(
+            self.clone(),
+            record,
+            Port::from_parts(receiver, registration),
+            Address::new(pid, sender),
+        )
+    }
+
+    /// Runs a process named `name` on a thread of its own. When `body`
+    /// returns or panics, the process ends: its inbox and every
+    /// `Owner::Creator(pid)` mailbox are destroyed, its name is freed, and its
+    /// monitors get a [`Down`] notice saying how it ended. The handle joins
+    /// the thread.
+    pub fn spawn<T, F>(&self, name: &str, body: F) -> Result<ProcessHandle, OfficeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Process<T>) + Send + 'static,
+    {
+        let process = self.process::<T>(name)?;
+        ProcessHandle::start(process, body)
+    }
+
+    /// Like [`spawn`](PostOffice::spawn), for a process without a name.
+    pub fn spawn_anonymous<T, F>(&self, body: F) -> Result<ProcessHandle, OfficeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Process<T>) + Send + 'static,
+    {
+        ProcessHandle::start(self.anonymous::<T>(), body)
+    }
+
+    /// The address of the process named `name`. Sending through it never
+    /// touches the registry again.
+    pub fn lookup<T: Send + 'static>(&self, name: &str) -> Result<Address<T>, OfficeError> {
+        let entry = self.inner.entry(name)?;
+        let EntryKind::Process(pid) = entry.kind else {
+            return Err(OfficeError::NotAProcess(name.to_string()));
+        };
+        Ok(Address::new(
+            pid,
+            Arc::clone(&downcast::<T>(&entry)?.sender),
+        ))
+    }
+
+    /// The address of process `pid`, if it is alive and its inbox carries `T`.
+    pub fn address_of<T: Send + 'static>(&self, pid: Pid) -> Result<Address<T>, OfficeError> {
+        let record = self
+            .inner
+            .process_record(pid)
+            .ok_or(OfficeError::NoProcess(pid))?;
+        let named =
+            record
+                .inbox
+                .as_any()
+                .downcast_ref::<Named<T>>()
+                .ok_or(OfficeError::TypeMismatch {
+                    expected: any::type_name::<T>(),
+                    found: record.inbox.type_name(),
+                })?;
+        Ok(Address::new(pid, Arc::clone(&named.sender)))
+    }
+
+    /// Whether process `pid` is alive.
+    pub fn is_alive(&self, pid: Pid) -> bool {
+        self.inner.process_record(pid).is_some()
+    }
+
+    /// A monitor of process `pid`: it receives one [`Down`] notice when the
+    /// process ends. A pid that is unknown or already ended gets its notice at
+    /// once, with [`ExitReason::NoProcess`]. Watch more processes with
+    /// [`Monitor::watch`].
+    pub fn monitor(&self, pid: Pid) -> Monitor {
+        let monitor = Monitor::new(self.clone());
+        monitor.watch(pid);
+        monitor
+    }
+
+    /// Adds `monitor` to the process's list, or tells it at once that the
+    /// process is gone.
+    pub(crate) fn add_monitor(&self, pid: Pid, notices: &Sender<Down>) {
+        if let Some(record) = self.inner.process_record(pid) {
+            let mut state = record.state.lock();
+            if !state.ended {
+                state.monitors.push(notices.clone());
+                return;
+            }
+        }
+        // Unbounded: a notice never waits.
+        let _ = notices.try_send(Down::new(pid, ExitReason::NoProcess));
+    }
+
+    /// Ends a process: destroys its inbox and owned mailboxes, frees its name,
+    /// then tells its monitors (last, so that a monitor that restarts the
+    /// process under the same name finds the name free). Idempotent.
+    pub(crate) fn end_process(&self, record: &ProcessRecord, reason: ExitReason) {
+        let (owned, monitors) = {
+            let mut state = record.state.lock();
+            if state.ended {
+                return;
+            }
+            state.ended = true;
+            (
+                std::mem::take(&mut state.owned),
+                std::mem::take(&mut state.monitors),
+            )
+        };
+        self.inner
+            .processes
+            .shard(&record.pid)
+            .write()
+            .remove(&record.pid);
+        record.inbox.destroy();
+        if let Some(name) = &record.name {
+            self.inner.unregister(name, record.entry_id);
+        }
+        for (name, id, mailbox) in owned {
+            self.inner.unregister(&name, id);
+            mailbox.destroy();
+        }
+        for monitor in monitors {
+            let _ = monitor.try_send(Down::new(record.pid, reason.clone()));
+        }
+    }
+
+    /// Where an office mailbox named `name` sends what it cannot deliver.
+    fn sink<T: Send + 'static>(&self, name: &Arc<str>) -> Sink<T> {
+        Sink::office(self.inner.dead_letters.clone(), Arc::clone(name))
+    }
+
+    fn registration(&self, name: Arc<str>, id: u64) -> Registration {
+        Registration {
+            office: Arc::downgrade(&self.inner),
+            name,
+            id,
+        }
+    }
+
+    /// The record of a live process: for replies, which find the requester's
+    /// inbox by pid.
+    pub(crate) fn process_record(&self, pid: Pid) -> Option<Arc<ProcessRecord>> {
+        self.inner.process_record(pid)
+    }
+}
+
+impl ProcessRecord {
+    /// The process's inbox sender, if the inbox carries `T`.
+    pub(crate) fn inbox<T: Send + 'static>(&self) -> Result<&Arc<Sender<T>>, &'static str> {
+        match self.inbox.as_any().downcast_ref::<Named<T>>() {
+            Some(named) => Ok(&named.sender),
+            None => Err(self.inbox.type_name()),
+        }
+    }
+}
+
+impl OfficeInner {
+    /// Registers `mailbox` under `name`; returns its registration number.
+    fn register(
+        &self,
+        name: &Arc<str>,
+        mailbox: &Arc<dyn AnyMailbox>,
+        kind: EntryKind,
+    ) -> Result<u64, OfficeError> {
+        let mut shard = self.names.shard(&**name).write();
+        if shard.contains_key(&**name) {
+            return Err(OfficeError::NameTaken(name.to_string()));
+        }
+        let id = self.next_entry.fetch_add(1, Ordering::Relaxed);
+        shard.insert(
+            Arc::clone(name),
+            Entry {
+                id,
+                mailbox: Arc::clone(mailbox),
+                kind,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Frees `name` if registration `id` still holds it.
+    fn unregister(&self, name: &str, id: u64) {
+        let removed = {
+            let mut shard = self.names.shard(name).write();
+            match shard.get(name) {
+                Some(entry) if entry.id == id => shard.remove(name),
+                _ => None,
+            }
+        };
+        // The entry (and the office's handles in it) drops outside the lock.
+        drop(removed);
+    }
+
+    fn entry(&self, name: &str) -> Result<Entry, OfficeError> {
+        self.names
+            .shard(name)
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| OfficeError::NotFound(name.to_string()))
+    }
+
+    fn process_record(&self, pid: Pid) -> Option<Arc<ProcessRecord>> {
+        self.processes.shard(&pid).read().get(&pid).cloned()
+    }
+}
+
+/// The typed view of an entry, or a mismatch naming both types.
+fn downcast<T: Send + 'static>(entry: &Entry) -> Result<&Named<T>, OfficeError> {
+    entry
+        .mailbox
+        .as_any()
+        .downcast_ref::<Named<T>>()
+        .ok_or(OfficeError::TypeMismatch {
+            expected: any::type_name::<T>(),
+            found: entry.mailbox.type_name(),
+        })
 }
 
 impl Default for PostOffice {
@@ -40,18 +658,39 @@ impl Default for PostOffice {
 
 impl fmt::Debug for PostOffice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostOffice").finish_non_exhaustive()
+        let names: usize = self.inner.names.shards.iter().map(|s| s.read().len()).sum();
+        let processes: usize = self
+            .inner
+            .processes
+            .shards
+            .iter()
+            .map(|s| s.read().len())
+            .sum();
+        f.debug_struct("PostOffice")
+            .field("names", &names)
+            .field("processes", &processes)
+            .field("dead_letters", &self.inner.dead_letters.len())
+            .finish()
     }
 }
 
-/// A name held in an office; released when dropped.
+/// A name held in an office by a port or a process; released when dropped.
 pub(crate) struct Registration {
-    _office: Weak<OfficeInner>,
+    office: Weak<OfficeInner>,
     name: Arc<str>,
+    id: u64,
 }
 
 impl Registration {
     pub(crate) fn name(&self) -> &str {
         &self.name
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(office) = self.office.upgrade() {
+            office.unregister(&self.name, self.id);
+        }
     }
 }

@@ -85,4 +85,14 @@ impl Deadline {
     pub(crate) fn after(timeout: Duration) -> Deadline {
         Wait::Timeout(timeout).deadline()
     }
+
+    /// The same deadline as a [`Wait`], fixed in time: a loop that waits
+    /// several times (selective receive) keeps one deadline across them.
+    pub(crate) fn as_wait(self) -> Wait {
+        match self {
+            Deadline::Now => Wait::NonBlocking,
+            Deadline::At(at) => Wait::Deadline(at),
+            Deadline::Never => Wait::Blocking,
+        }
+    }
 }

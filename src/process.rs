@@ -1,0 +1,697 @@
+//! Direct addressing: processes with pids and inboxes, addresses, selective
+//! receive, request/reply, spawned processes and monitors.
+//!
+//! A [`Process`] is an identity ([`Pid`]) with an inbox (a [`Port`] it owns).
+//! Others reach it through an [`Address`], a cheap typed handle that sends
+//! straight into the inbox without touching the registry. Receiving is
+//! implicit ([`recv`](Process::recv): from anyone) or explicit
+//! ([`recv_from`](Process::recv_from): only from one pid;
+//! [`recv_matching`](Process::recv_matching): any header predicate). Explicit
+//! receive is Erlang's selective receive: messages that do not match are set
+//! aside in the process's save queue, in arrival order, and later receives
+//! look there first, so nothing is lost and order is kept.
+
+use std::any;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::dead_letter::DeadLetterReason;
+use crate::error::{
+    OfficeError, RecvError, RecvTimeoutError, ReplyError, RequestError, SendError,
+    SendTimeoutError, TryRecvError,
+};
+use crate::mailbox::{blocking_error, Receiver, Sender};
+use crate::message::{Header, Message, Pid};
+use crate::office::{PostOffice, ProcessRecord};
+use crate::port::Port;
+use crate::stats::MailboxStats;
+use crate::wait::{Confirm, Deadline, Wait};
+
+/// A process: a [`Pid`] and its own inbox, made by
+/// [`PostOffice::process`], [`PostOffice::anonymous`] or
+/// [`PostOffice::spawn`].
+///
+/// The process ends when this value is dropped (for a spawned process: when
+/// its closure returns or panics). Then its inbox is destroyed (senders get
+/// `Closed` with their message back; what was queued, and what the process
+/// had set aside and never took, goes to the office's dead letters), every
+/// mailbox it owns ([`Owner::Creator`](crate::Owner::Creator)) is destroyed,
+/// its name is freed, and its monitors get a [`Down`] notice.
+///
+/// A process belongs to one thread at a time: it is `Send` but not `Sync`.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::PostOffice;
+///
+/// let office = PostOffice::new();
+/// let alice = office.process::<&str>("alice").unwrap();
+/// let bob = office.process::<&str>("bob").unwrap();
+/// let carol = office.anonymous::<&str>();
+///
+/// alice.send_to(&bob.address(), "from alice").unwrap();
+/// carol.send_to(&office.lookup("bob").unwrap(), "from carol").unwrap();
+///
+/// // Explicit receive: only carol's, alice's waits its turn.
+/// let m = bob.recv_from(carol.pid()).unwrap();
+/// assert_eq!((m.header().source(), m.into_body()), (Some(carol.pid()), "from carol"));
+/// // Implicit receive: from anyone.
+/// let m = bob.recv().unwrap();
+/// assert_eq!((m.header().source(), m.into_body()), (Some(alice.pid()), "from alice"));
+/// ```
+pub struct Process<T: Send + 'static> {
+    office: PostOffice,
+    record: Arc<ProcessRecord>,
+    inbox: Port<T>,
+    address: Address<T>,
+    /// Messages set aside by selective receives, oldest first.
+    saved: RefCell<VecDeque<Message<T>>>,
+    /// The last correlation id this process used for a request.
+    correlation: Cell<u64>,
+    /// Whether a spawned thread ends the process (with the panic message, if
+    /// any) after its closure, rather than this value's drop.
+    spawned: bool,
+}
+
+impl<T: Send + 'static> Process<T> {
+    pub(crate) fn new(
+        office: PostOffice,
+        record: Arc<ProcessRecord>,
+        inbox: Port<T>,
+        address: Address<T>,
+    ) -> Process<T> {
+        Process {
+            office,
+            record,
+            inbox,
+            address,
+            saved: RefCell::new(VecDeque::new()),
+            correlation: Cell::new(0),
+            spawned: false,
+        }
+    }
+
+    /// The process's pid.
+    pub fn pid(&self) -> Pid {
+        self.record.pid
+    }
+
+    /// The name it is registered under, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.inbox.name()
+    }
+
+    /// Its address, to hand to others.
+    pub fn address(&self) -> Address<T> {
+        self.address.clone()
+    }
+
+    /// The office it belongs to.
+    pub fn office(&self) -> &PostOffice {
+        &self.office
+    }
+
+    /// Sends `msg` to `to` (direct, explicit send), waiting for room. The
+    /// header's source is this process's pid, and cannot be set otherwise on
+    /// this path.
+    pub fn send_to<U: Send + 'static>(
+        &self,
+        to: &Address<U>,
+        msg: impl Into<Message<U>>,
+    ) -> Result<(), SendError<U>> {
+        self.send_to_with(to, msg, Wait::Blocking, Confirm::Queued)
+            .map_err(blocking_error)
+    }
+
+    /// Sends `msg` to `to` with the wait and confirmation chosen for this call.
+    pub fn send_to_with<U: Send + 'static>(
+        &self,
+        to: &Address<U>,
+        msg: impl Into<Message<U>>,
+        wait: Wait,
+        confirm: Confirm,
+    ) -> Result<(), SendTimeoutError<U>> {
+        to.sender.send_from(self.pid(), msg, wait, confirm)
+    }
+
+    /// Receives the oldest message from anyone (implicit receive), waiting as
+    /// long as it takes. Fails once the inbox is destroyed and nothing is left.
+    pub fn recv(&self) -> Result<Message<T>, RecvError> {
+        self.recv_with(Wait::Blocking).map_err(|_| RecvError)
+    }
+
+    /// Receives a message from anyone if one is there now.
+    pub fn try_recv(&self) -> Result<Message<T>, TryRecvError> {
+        self.recv_with(Wait::NonBlocking).map_err(try_error)
+    }
+
+    /// Receives a message from anyone, waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_with(Wait::Timeout(timeout))
+    }
+
+    /// Receives a message from anyone, waiting until `deadline` at the latest.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_with(Wait::Deadline(deadline))
+    }
+
+    /// Receives a message from anyone with the wait chosen for this call.
+    pub fn recv_with(&self, wait: Wait) -> Result<Message<T>, RecvTimeoutError> {
+        if let Some(msg) = self.saved.borrow_mut().pop_front() {
+            return Ok(msg);
+        }
+        self.inbox.recv_with(wait)
+    }
+
+    /// Receives the oldest message sent by `pid` (explicit receive), waiting
+    /// as long as it takes; other messages keep their order for later
+    /// receives.
+    pub fn recv_from(&self, pid: Pid) -> Result<Message<T>, RecvError> {
+        self.recv_matching(from(pid))
+    }
+
+    /// Receives a message from `pid` if one is there now.
+    pub fn try_recv_from(&self, pid: Pid) -> Result<Message<T>, TryRecvError> {
+        self.try_recv_matching(from(pid))
+    }
+
+    /// Receives a message from `pid`, waiting at most `timeout`.
+    pub fn recv_from_timeout(
+        &self,
+        pid: Pid,
+        timeout: Duration,
+    ) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_matching_with(from(pid), Wait::Timeout(timeout))
+    }
+
+    /// Receives the oldest message whose header matches `matches`, waiting as
+    /// long as it takes; other messages keep their order for later receives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Message, PostOffice};
+    ///
+    /// let office = PostOffice::new();
+    /// let me = office.anonymous::<&str>();
+    /// let to_me = me.address();
+    /// to_me.send("routine").unwrap();
+    /// to_me.send(Message::new("urgent").priority(9)).unwrap();
+    ///
+    /// let urgent = me.recv_matching(|h| h.priority() > 5).unwrap();
+    /// assert_eq!(urgent.into_body(), "urgent");
+    /// assert_eq!(me.recv().unwrap().into_body(), "routine");
+    /// ```
+    pub fn recv_matching(
+        &self,
+        matches: impl FnMut(&Header) -> bool,
+    ) -> Result<Message<T>, RecvError> {
+        self.recv_matching_with(matches, Wait::Blocking)
+            .map_err(|_| RecvError)
+    }
+
+    /// Receives a matching message if one is there now (it looks through
+    /// everything queued).
+    pub fn try_recv_matching(
+        &self,
+        matches: impl FnMut(&Header) -> bool,
+    ) -> Result<Message<T>, TryRecvError> {
+        self.recv_matching_with(matches, Wait::NonBlocking)
+            .map_err(try_error)
+    }
+
+    /// Receives a matching message, waiting at most `timeout`.
+    pub fn recv_matching_timeout(
+        &self,
+        matches: impl FnMut(&Header) -> bool,
+        timeout: Duration,
+    ) -> Result<Message<T>, RecvTimeoutError> {
+        self.recv_matching_with(matches, Wait::Timeout(timeout))
+    }
+
+    /// Selective receive with the wait chosen for this call: the primitive
+    /// every explicit receive wraps. Looks through the saved messages first,
+    /// then takes from the inbox, setting aside what does not match, until a
+    /// match comes or the wait ends.
+    pub fn recv_matching_with(
+        &self,
+        mut matches: impl FnMut(&Header) -> bool,
+        wait: Wait,
+    ) -> Result<Message<T>, RecvTimeoutError> {
+        {
+            let mut saved = self.saved.borrow_mut();
+            if let Some(i) = saved.iter().position(|m| matches(m.header())) {
+                if let Some(msg) = saved.remove(i) {
+                    return Ok(msg);
+                }
+            }
+        }
+        // One deadline for the whole search, however many messages it skips.
+        let wait = wait.deadline().as_wait();
+        loop {
+            let msg = self.inbox.recv_with(wait)?;
+            if matches(msg.header()) {
+                return Ok(msg);
+            }
+            self.saved.borrow_mut().push_back(msg);
+        }
+    }
+
+    /// Sends a request to `to` and waits, at most `timeout` in all, for the
+    /// reply (the QNX send-receive-reply pattern). The request carries this
+    /// process as `reply_to` and a fresh correlation id; the reply is the
+    /// first message from `to` with that correlation id, and other messages
+    /// that arrive meanwhile keep their order for later receives.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::PostOffice;
+    ///
+    /// let office = PostOffice::new();
+    /// let server = office
+    ///     .spawn::<u64, _>("doubler", |me| {
+    ///         while let Ok(request) = me.recv() {
+    ///             let n = *request.body();
+    ///             me.reply(request.header(), n * 2).unwrap();
+    ///         }
+    ///     })
+    ///     .unwrap();
+    /// let client = office.anonymous::<u64>();
+    /// let doubler = office.lookup::<u64>("doubler").unwrap();
+    /// let reply = client.request(&doubler, 21, std::time::Duration::from_secs(5)).unwrap();
+    /// assert_eq!(reply.into_body(), 42);
+    /// # drop(server);
+    /// ```
+    pub fn request<U: Send + 'static>(
+        &self,
+        to: &Address<U>,
+        msg: impl Into<Message<U>>,
+        timeout: Duration,
+    ) -> Result<Message<T>, RequestError<U>> {
+        let wait = Deadline::after(timeout).as_wait();
+        let correlation = self.correlation.get() + 1;
+        self.correlation.set(correlation);
+        let msg = msg.into().correlation_id(correlation).reply_to(self.pid());
+        self.send_to_with(to, msg, wait, Confirm::Queued)
+            .map_err(RequestError::Unsent)?;
+        let replier = to.pid();
+        self.recv_matching_with(
+            |h| h.correlation_id() == Some(correlation) && h.source() == Some(replier),
+            wait,
+        )
+        .map_err(|err| match err {
+            RecvTimeoutError::Timeout => RequestError::NoReply,
+            RecvTimeoutError::Closed => RequestError::Closed,
+        })
+    }
+
+    /// Replies to a request whose header is `request`: sends `msg` to the
+    /// request's `reply_to` process with the same correlation id, waiting for
+    /// room.
+    pub fn reply<U: Send + 'static>(
+        &self,
+        request: &Header,
+        msg: impl Into<Message<U>>,
+    ) -> Result<(), ReplyError<U>> {
+        let mut msg = msg.into();
+        let Some(requester) = request.reply_to() else {
+            return Err(ReplyError::NoReplyTo(msg));
+        };
+        if let Some(correlation) = request.correlation_id() {
+            msg = msg.correlation_id(correlation);
+        }
+        let Some(record) = self.office.process_record(requester) else {
+            return Err(ReplyError::NoProcess(msg));
+        };
+        let inbox = match record.inbox::<U>() {
+            Ok(inbox) => Arc::clone(inbox),
+            Err(found) => {
+                return Err(ReplyError::TypeMismatch {
+                    expected: any::type_name::<U>(),
+                    found,
+                    message: msg,
+                })
+            }
+        };
+        inbox
+            .send_from(self.pid(), msg, Wait::Blocking, Confirm::Queued)
+            .map_err(|err| ReplyError::Unsent(blocking_error(err)))
+    }
+
+    /// Messages waiting for this process: set aside by selective receives,
+    /// plus queued in the inbox.
+    pub fn len(&self) -> usize {
+        self.saved.borrow().len() + self.inbox.len()
+    }
+
+    /// Whether no message is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The inbox's counters (messages set aside by a selective receive count
+    /// as received).
+    pub fn stats(&self) -> MailboxStats {
+        self.inbox.stats()
+    }
+
+    /// Takes the oldest waiting message without waiting: for
+    /// [`Select`](crate::Select).
+    pub(crate) fn try_take(&self) -> Result<Message<T>, TryRecvError> {
+        self.try_recv()
+    }
+
+    /// The inbox's receiver, for [`Select`](crate::Select).
+    pub(crate) fn receiver(&self) -> &Receiver<T> {
+        self.inbox.receiver()
+    }
+}
+
+impl<T: Send + 'static> Drop for Process<T> {
+    fn drop(&mut self) {
+        // Set-aside messages were taken from the inbox but never consumed:
+        // they are dead letters, not silently gone.
+        for msg in self.saved.get_mut().drain(..) {
+            self.inbox
+                .receiver()
+                .dead_letter(msg, DeadLetterReason::Destroyed);
+        }
+        if !self.spawned {
+            let reason = if thread::panicking() {
+                ExitReason::Panicked("the thread owning the process panicked".to_string())
+            } else {
+                ExitReason::Normal
+            };
+            self.office.end_process(&self.record, reason);
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Process<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid())
+            .field("name", &self.name())
+            .field("waiting", &self.len())
+            .finish()
+    }
+}
+
+/// The header test of `recv_from`.
+fn from(pid: Pid) -> impl FnMut(&Header) -> bool {
+    move |h| h.source() == Some(pid)
+}
+
+/// Narrows a non-blocking receive's error.
+fn try_error(err: RecvTimeoutError) -> TryRecvError {
+    match err {
+        RecvTimeoutError::Timeout => TryRecvError::Empty,
+        RecvTimeoutError::Closed => TryRecvError::Closed,
+    }
+}
+
+/// The typed address of a process: its pid and a way into its inbox.
+///
+/// Cheap to clone (a reference count) and to send through: it holds the
+/// inbox's sender, so no registry lock is taken per message. Sending to a
+/// process that has ended fails with `Closed` and hands the message back.
+///
+/// Sends from a [`Process`] ([`Process::send_to`]) carry the sender's pid;
+/// [`Address::send`] is for threads that are not processes and sends without
+/// a source.
+pub struct Address<T: Send> {
+    pid: Pid,
+    sender: Arc<Sender<T>>,
+}
+
+impl<T: Send> Address<T> {
+    pub(crate) fn new(pid: Pid, sender: Arc<Sender<T>>) -> Address<T> {
+        Address { pid, sender }
+    }
+
+    /// The pid of the process it reaches.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Whether the process has ended (its inbox is closed).
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends without a source (from a thread that is not a process), waiting
+    /// for room.
+    pub fn send(&self, msg: impl Into<Message<T>>) -> Result<(), SendError<T>> {
+        self.sender.send(msg)
+    }
+
+    /// Sends without a source and without waiting.
+    pub fn try_send(&self, msg: impl Into<Message<T>>) -> Result<(), crate::TrySendError<T>> {
+        self.sender.try_send(msg)
+    }
+}
+
+impl<T: Send> Clone for Address<T> {
+    fn clone(&self) -> Self {
+        Address {
+            pid: self.pid,
+            sender: Arc::clone(&self.sender),
+        }
+    }
+}
+
+impl<T: Send> fmt::Debug for Address<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Address")
+            .field("pid", &self.pid)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+/// How a process ended.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// Its closure returned, or its [`Process`] was dropped.
+    Normal,
+    /// It panicked; the panic message.
+    Panicked(String),
+    /// It did not exist, or had already ended, when the monitor was set up.
+    NoProcess,
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal exit"),
+            ExitReason::Panicked(msg) => write!(f, "panicked: {msg}"),
+            ExitReason::NoProcess => f.write_str("no such process"),
+        }
+    }
+}
+
+/// The notice a [`Monitor`] gets when a watched process ends.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Down {
+    pid: Pid,
+    reason: ExitReason,
+}
+
+impl Down {
+    pub(crate) fn new(pid: Pid, reason: ExitReason) -> Down {
+        Down { pid, reason }
+    }
+
+    /// The process that ended.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// How it ended.
+    pub fn reason(&self) -> &ExitReason {
+        &self.reason
+    }
+}
+
+/// Receives a [`Down`] notice for every watched process that ends, in the
+/// order they end. Made by [`PostOffice::monitor`].
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{ExitReason, PostOffice};
+/// use std::time::Duration;
+///
+/// let office = PostOffice::new();
+/// let worker = office
+///     .spawn::<u32, _>("worker", |me| {
+///         let job = me.recv().unwrap().into_body();
+///         assert!(job != 13, "job {job} is poisoned");
+///     })
+///     .unwrap();
+/// let monitor = office.monitor(worker.pid());
+/// office.lookup::<u32>("worker").unwrap().send(13).unwrap();
+///
+/// let down = monitor.recv_timeout(Duration::from_secs(10)).unwrap();
+/// assert_eq!(down.pid(), worker.pid());
+/// assert_eq!(down.reason(), &ExitReason::Panicked("job 13 is poisoned".into()));
+/// assert!(worker.join().is_err());
+/// assert!(!office.contains("worker")); // the name is free again
+/// ```
+pub struct Monitor {
+    office: PostOffice,
+    notices: Sender<Down>,
+    receiver: Receiver<Down>,
+}
+
+impl Monitor {
+    pub(crate) fn new(office: PostOffice) -> Monitor {
+        let (notices, receiver) = crate::Mailbox::builder().unbounded().build();
+        Monitor {
+            office,
+            notices,
+            receiver,
+        }
+    }
+
+    /// Watches one more process; if it is unknown or has ended, the notice
+    /// (with [`ExitReason::NoProcess`]) comes at once.
+    pub fn watch(&self, pid: Pid) {
+        self.office.add_monitor(pid, &self.notices);
+    }
+
+    /// Waits for the next notice. (The monitor holds its own notice sender,
+    /// so this waits forever if no watched process ever ends: prefer
+    /// [`recv_timeout`](Monitor::recv_timeout) where that matters.)
+    pub fn recv(&self) -> Result<Down, RecvError> {
+        self.receiver.recv().map(Message::into_body)
+    }
+
+    /// Takes a notice if one is there now.
+    pub fn try_recv(&self) -> Result<Down, TryRecvError> {
+        self.receiver.try_recv().map(Message::into_body)
+    }
+
+    /// Waits at most `timeout` for the next notice.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Down, RecvTimeoutError> {
+        self.receiver.recv_timeout(timeout).map(Message::into_body)
+    }
+
+    /// Waits until `deadline` at the latest for the next notice.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Down, RecvTimeoutError> {
+        self.receiver
+            .recv_deadline(deadline)
+            .map(Message::into_body)
+    }
+
+    /// The notices' receiver, for [`Select`](crate::Select).
+    pub(crate) fn receiver(&self) -> &Receiver<Down> {
+        &self.receiver
+    }
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("pending", &self.receiver.len())
+            .finish()
+    }
+}
+
+/// A spawned process's thread: its pid, and `join` as for
+/// [`std::thread::JoinHandle`].
+pub struct ProcessHandle {
+    pid: Pid,
+    thread: JoinHandle<()>,
+}
+
+impl ProcessHandle {
+    /// Runs `body` with `process` on a new thread, ending the process with the
+    /// right reason when `body` returns or panics.
+    pub(crate) fn start<T, F>(
+        mut process: Process<T>,
+        body: F,
+    ) -> Result<ProcessHandle, OfficeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Process<T>) + Send + 'static,
+    {
+        process.spawned = true;
+        let pid = process.pid();
+        let office = process.office.clone();
+        let record = Arc::clone(&process.record);
+        let thread_name = match process.name() {
+            Some(name) => name.to_string(),
+            None => pid.to_string(),
+        };
+        let on_thread = {
+            let office = office.clone();
+            let record = Arc::clone(&record);
+            move || {
+                let outcome = panic::catch_unwind(AssertUnwindSafe(move || body(process)));
+                let reason = match &outcome {
+                    Ok(()) => ExitReason::Normal,
+                    Err(payload) => ExitReason::Panicked(panic_message(payload.as_ref())),
+                };
+                office.end_process(&record, reason);
+                if let Err(payload) = outcome {
+                    // `join` reports the panic, as for any thread.
+                    panic::resume_unwind(payload);
+                }
+            }
+        };
+        match thread::Builder::new().name(thread_name).spawn(on_thread) {
+            Ok(thread) => Ok(ProcessHandle { pid, thread }),
+            Err(err) => {
+                // The closure (and the process in it) was dropped unrun.
+                office.end_process(&record, ExitReason::Normal);
+                Err(OfficeError::Spawn(err.to_string()))
+            }
+        }
+    }
+
+    /// The process's pid.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Whether the thread has finished.
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the thread; `Err` carries the panic payload if the process
+    /// panicked (its monitors were told the message already).
+    pub fn join(self) -> thread::Result<()> {
+        self.thread.join()
+    }
+}
+
+impl fmt::Debug for ProcessHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessHandle")
+            .field("pid", &self.pid)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+/// The text of a panic payload (`panic!` with a message gives a `&str` or a
+/// `String`).
+fn panic_message(payload: &(dyn any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic without a message".to_string()
+    }
+}
