@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::sync::{AtomicUsize, CachePadded, Condvar, Mutex};
+use crate::sync::{AtomicUsize, Condvar, Mutex};
 
 /// One waiter's doorbell: raised by any source it watches, lowered by the
 /// waiter before it polls again.
@@ -67,16 +67,17 @@ impl Signal {
 /// The signals of the selects waiting on one mailbox.
 #[derive(Debug)]
 pub(crate) struct Watchers {
-    /// How many signals are registered. On a line of its own: selects write it
-    /// when they start and stop waiting, and every send reads it.
-    count: CachePadded<AtomicUsize>,
+    /// How many signals are registered; every send reads it. Not on a line of
+    /// its own: that would add 256 bytes to every idle mailbox, and it is
+    /// written only when a select starts or stops waiting.
+    count: AtomicUsize,
     list: Mutex<Vec<Arc<Signal>>>,
 }
 
 impl Default for Watchers {
     fn default() -> Watchers {
         Watchers {
-            count: CachePadded(AtomicUsize::new(0)),
+            count: AtomicUsize::new(0),
             list: Mutex::new(Vec::new()),
         }
     }

@@ -1,11 +1,13 @@
 //! The FIFO backend: crossbeam-channel underneath, with a close signal.
 //!
 //! crossbeam disconnects a channel only when every sender or every receiver is
-//! dropped; a mailbox must also close on demand (`Receiver::close`, and later
+//! dropped; a mailbox must also close on demand (`Receiver::close`, and
 //! destruction by name) while handles still exist. So the backend keeps both
 //! channel ends and a second, empty channel whose only sender is dropped on
 //! close: a blocked caller waits in a `Select` over the data channel and that
-//! close signal, and wakes the moment either is ready. Buffered queues wait
+//! close signal, and wakes the moment either is ready. The close signal is
+//! made by the first caller that has to wait, so an idle queue (a million
+//! idle mailboxes) does not pay for it. Buffered queues wait
 //! for readiness and then retry (so a close always wins over room that the
 //! close itself freed); rendezvous queues must select a real operation.
 //!
@@ -38,11 +40,22 @@ pub struct Fifo<T> {
     rx: cb::Receiver<Message<T>>,
     /// Set once by `close`; checked before every push.
     closed: AtomicBool,
-    /// The close signal's only sender: taken and dropped on close, which
-    /// disconnects `close_rx` and wakes every `Select` waiting on it.
-    close_tx: Mutex<Option<cb::Sender<()>>>,
-    /// Never carries a message; becomes ready (disconnected) on close.
-    close_rx: cb::Receiver<()>,
+    /// What blocked callers wait on besides the data channel.
+    close_signal: Mutex<CloseSignal>,
+}
+
+/// The close signal: a channel that never carries a message and whose only
+/// sender is dropped on close, which wakes every `Select` waiting on it.
+enum CloseSignal {
+    /// Nobody has waited yet.
+    Unmade,
+    /// Made for a waiter; `rx` is cloned for later ones.
+    Made {
+        _tx: cb::Sender<()>,
+        rx: cb::Receiver<()>,
+    },
+    /// The queue is closed (the sender, if made, was dropped).
+    Fired,
 }
 
 impl<T: Send> Fifo<T> {
@@ -70,13 +83,30 @@ impl<T: Send> Fifo<T> {
     }
 
     fn with_channel((tx, rx): (cb::Sender<Message<T>>, cb::Receiver<Message<T>>)) -> Fifo<T> {
-        let (close_tx, close_rx) = cb::bounded(0);
         Fifo {
             tx,
             rx,
             closed: AtomicBool::new(false),
-            close_tx: Mutex::new(Some(close_tx)),
-            close_rx,
+            close_signal: Mutex::new(CloseSignal::Unmade),
+        }
+    }
+
+    /// A receiver that becomes ready (disconnected) when the queue closes, or
+    /// `None` if it is closed already. Under the same lock as `close`, so a
+    /// waiter either gets a signal that the close will fire or sees the close.
+    fn close_watch(&self) -> Option<cb::Receiver<()>> {
+        let mut signal = self.close_signal.lock();
+        match &*signal {
+            CloseSignal::Fired => None,
+            CloseSignal::Made { rx, .. } => Some(rx.clone()),
+            CloseSignal::Unmade => {
+                let (tx, rx) = cb::bounded(0);
+                *signal = CloseSignal::Made {
+                    _tx: tx,
+                    rx: rx.clone(),
+                };
+                Some(rx)
+            }
         }
     }
 
@@ -101,13 +131,16 @@ impl<T: Send> Fifo<T> {
                 return Err(PushError::Timeout(msg));
             }
         }
+        let Some(close_rx) = self.close_watch() else {
+            return Err(PushError::Closed(msg));
+        };
         loop {
             // Wait until there is room or the queue closes, without taking a
             // slot: if both happen at once, closing must win, or a sender woken
             // by a close that drained the queue would slip its message in.
             let mut sel = cb::Select::new();
             sel.send(&self.tx);
-            sel.recv(&self.close_rx);
+            sel.recv(&close_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
                 Some(at) => sel.ready_deadline(at),
@@ -135,9 +168,12 @@ impl<T: Send> Fifo<T> {
         msg: Message<T>,
         deadline: Option<Instant>,
     ) -> Result<(), PushError<T>> {
+        let Some(close_rx) = self.close_watch() else {
+            return Err(PushError::Closed(msg));
+        };
         let mut sel = cb::Select::new();
         let data = sel.send(&self.tx);
-        sel.recv(&self.close_rx);
+        sel.recv(&close_rx);
         let oper = match deadline {
             None => sel.select(),
             Some(at) => match sel.select_deadline(at) {
@@ -150,7 +186,7 @@ impl<T: Send> Fifo<T> {
                 .map_err(|cb::SendError(m)| PushError::Closed(m))
         } else {
             // The close signal: it only ever disconnects.
-            let _ = oper.recv(&self.close_rx);
+            let _ = oper.recv(&close_rx);
             Err(PushError::Closed(msg))
         }
     }
@@ -170,10 +206,14 @@ impl<T: Send> Fifo<T> {
                 return Err(PopError::Timeout);
             }
         }
+        let Some(close_rx) = self.close_watch() else {
+            // Closed: what is still queued is handed out, then Closed.
+            return self.try_pop();
+        };
         loop {
             let mut sel = cb::Select::new();
             sel.recv(&self.rx);
-            sel.recv(&self.close_rx);
+            sel.recv(&close_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
                 Some(at) => sel.ready_deadline(at),
@@ -194,9 +234,12 @@ impl<T: Send> Fifo<T> {
     /// waiting for readiness or trying without waiting can pair with it.
     #[inline(never)]
     fn pop_rendezvous(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
+        let Some(close_rx) = self.close_watch() else {
+            return self.rx.try_recv().map_err(|_| PopError::Closed);
+        };
         let mut sel = cb::Select::new();
         let data = sel.recv(&self.rx);
-        sel.recv(&self.close_rx);
+        sel.recv(&close_rx);
         let oper = match deadline {
             None => sel.select(),
             Some(at) => match sel.select_deadline(at) {
@@ -207,7 +250,7 @@ impl<T: Send> Fifo<T> {
         if oper.index() == data {
             oper.recv(&self.rx).map_err(|_| PopError::Closed)
         } else {
-            let _ = oper.recv(&self.close_rx);
+            let _ = oper.recv(&close_rx);
             // Closed, but what was queued before the close is still ours to hand out.
             self.rx.try_recv().map_err(|_| PopError::Closed)
         }
@@ -267,8 +310,9 @@ impl<T: Send> Queue<T> for Fifo<T> {
     fn close(&self) -> bool {
         let first = !self.closed.swap(true, Ordering::AcqRel);
         if first {
-            // Dropping the only close sender wakes every Select waiting on it.
-            drop(self.close_tx.lock().take());
+            // Dropping the only close sender (if one was made) wakes every
+            // Select waiting on it.
+            *self.close_signal.lock() = CloseSignal::Fired;
         }
         first
     }

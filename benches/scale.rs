@@ -1,0 +1,220 @@
+//! Scale: the cost of many idle mailboxes and named processes.
+//!
+//! Prints, for each kind of idle channel, the heap bytes one of them holds
+//! (measured with a counting global allocator), and for the post office the
+//! time to create, look up and destroy a million named processes and
+//! mailboxes, with lookups from one and from two threads.
+//!
+//! Not a criterion benchmark: each figure is one pass over a million objects,
+//! which is already an average. Run: `cargo bench --bench scale` (set
+//! `SCALE_N` to change the million).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::thread;
+use std::time::Instant;
+
+use postbox::{Mailbox, Message, Owner, Port, PostOffice};
+
+/// The system allocator, counting the bytes live on the heap.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the
+// counter is only bookkeeping.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Heap bytes per object: makes `n` with `make`, keeps them, measures.
+fn bytes_each<T>(n: usize, make: impl Fn() -> T) -> f64 {
+    let mut keep = Vec::with_capacity(n);
+    let before = live();
+    for _ in 0..n {
+        keep.push(make());
+    }
+    let after = live();
+    black_box(&keep);
+    (after - before) as f64 / n as f64
+}
+
+fn memory(n: usize) {
+    println!("## Heap bytes per idle channel (sender + receiver), {n} of each\n");
+    println!("| channel | unbounded | bounded(16) | bounded(1024) |");
+    println!("| --- | ---: | ---: | ---: |");
+    // Bounded(1024) channels allocate their slots up front: fewer of them.
+    let big = (n / 100).max(1);
+    let rows: [(&str, [f64; 3]); 6] = [
+        (
+            "crossbeam `u64`",
+            [
+                bytes_each(n, crossbeam_channel::unbounded::<u64>),
+                bytes_each(n, || crossbeam_channel::bounded::<u64>(16)),
+                bytes_each(big, || crossbeam_channel::bounded::<u64>(1024)),
+            ],
+        ),
+        (
+            "crossbeam `Message<u64>`",
+            [
+                bytes_each(n, crossbeam_channel::unbounded::<Message<u64>>),
+                bytes_each(n, || crossbeam_channel::bounded::<Message<u64>>(16)),
+                bytes_each(big, || crossbeam_channel::bounded::<Message<u64>>(1024)),
+            ],
+        ),
+        (
+            "postbox FIFO mailbox",
+            [
+                bytes_each(n, || Mailbox::<u64>::builder().unbounded().build()),
+                bytes_each(n, || Mailbox::<u64>::builder().capacity(16).build()),
+                bytes_each(big, || Mailbox::<u64>::builder().capacity(1024).build()),
+            ],
+        ),
+        (
+            "postbox priority(8) mailbox",
+            [
+                bytes_each(n, || {
+                    Mailbox::<u64>::builder().priority(8).unbounded().build()
+                }),
+                bytes_each(n, || {
+                    Mailbox::<u64>::builder().priority(8).capacity(16).build()
+                }),
+                bytes_each(big, || {
+                    Mailbox::<u64>::builder().priority(8).capacity(1024).build()
+                }),
+            ],
+        ),
+        (
+            "postbox port",
+            [
+                bytes_each(n, || Port::<u64>::builder().unbounded().build()),
+                bytes_each(n, || Port::<u64>::builder().capacity(16).build()),
+                bytes_each(big, || Port::<u64>::builder().capacity(1024).build()),
+            ],
+        ),
+        ("flume `u64`", {
+            [
+                bytes_each(n, flume::unbounded::<u64>),
+                bytes_each(n, || flume::bounded::<u64>(16)),
+                bytes_each(big, || flume::bounded::<u64>(1024)),
+            ]
+        }),
+    ];
+    for (name, [unbounded, b16, b1024]) in rows {
+        println!("| {name} | {unbounded:.0} | {b16:.0} | {b1024:.0} |");
+    }
+    // Where a mailbox's bytes go: the backend alone, without the mailbox core
+    // (ids, statistics, dead letters, select) and handle counters.
+    println!(
+        "| (postbox `Fifo` backend alone) | {:.0} | {:.0} | {:.0} |",
+        bytes_each(n, postbox::Fifo::<u64>::unbounded),
+        bytes_each(n, || postbox::Fifo::<u64>::bounded(16)),
+        bytes_each(big, || postbox::Fifo::<u64>::bounded(1024)),
+    );
+    println!();
+}
+
+/// Seconds since `start`, and per item in ns.
+fn report(what: &str, n: usize, start: Instant) {
+    let s = start.elapsed().as_secs_f64();
+    println!("| {what} | {s:.2} s | {:.0} ns |", s * 1e9 / n as f64);
+}
+
+fn office_scale(n: usize) {
+    println!("## A million names in one office ({n})\n");
+    println!("| step | total | per item |");
+    println!("| --- | ---: | ---: |");
+    let names: Vec<String> = (0..n).map(|i| format!("worker-{i}")).collect();
+
+    let office = PostOffice::new();
+    let before = live();
+    let start = Instant::now();
+    let processes: Vec<_> = names
+        .iter()
+        .map(|name| {
+            office
+                .process_with::<u64>(name, Port::builder().unbounded())
+                .unwrap()
+        })
+        .collect();
+    report("create named processes (unbounded inbox)", n, start);
+    let per_process = (live() - before) as f64 / n as f64;
+
+    let start = Instant::now();
+    for name in &names {
+        black_box(office.lookup::<u64>(name).unwrap());
+    }
+    report("lookup, 1 thread", n, start);
+
+    let start = Instant::now();
+    thread::scope(|s| {
+        for half in names.chunks(n.div_ceil(2)) {
+            let office = &office;
+            s.spawn(move || {
+                for name in half {
+                    black_box(office.lookup::<u64>(name).unwrap());
+                }
+            });
+        }
+    });
+    report("lookup, 2 threads (each half the names)", n, start);
+
+    let start = Instant::now();
+    drop(processes);
+    report("end (drop) the processes", n, start);
+
+    let start = Instant::now();
+    for name in &names {
+        office
+            .create::<u64>(name, Mailbox::builder().unbounded(), Owner::System)
+            .unwrap();
+    }
+    report("create named mailboxes (unbounded)", n, start);
+    let start = Instant::now();
+    for name in &names {
+        black_box(office.connect_sender::<u64>(name).unwrap());
+    }
+    report("connect_sender", n, start);
+    let start = Instant::now();
+    for name in &names {
+        office.destroy(name).unwrap();
+    }
+    report("destroy the mailboxes", n, start);
+    println!(
+        "\nHeap per idle named process (inbox, registry entry, record): {per_process:.0} bytes\n"
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; no other arguments are taken.
+    let n: usize = std::env::var("SCALE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    memory(n);
+    office_scale(n);
+}
