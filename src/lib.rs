@@ -14,15 +14,22 @@
 //! | | test for arrival (sender) | [`Sender::send_tracked`] returns a [`Receipt`] |
 //! | | blocking / non-blocking receive | [`Receiver::recv`], [`try_recv`](Receiver::try_recv), [`recv_timeout`](Receiver::recv_timeout), [`recv_with`](Receiver::recv_with) |
 //! | | test for arrival (receiver) | [`Receiver::is_empty`], [`len`](Receiver::len), [`try_recv`](Receiver::try_recv) |
-//! | addressing | indirect, one-to-one / many-to-many | [`Mailbox`]: cloneable [`Sender`]s and [`Receiver`]s (competing consumers) |
+//! | addressing | direct, explicit send | [`Process::send_to`]`(&`[`Address`]`, msg)`: the header's source is the sender's [`Pid`] |
+//! | | direct, implicit receive | [`Process::recv`]: from anyone; [`Header::source`] says who |
+//! | | direct, explicit receive | [`Process::recv_from`]`(pid)`, [`recv_matching`](Process::recv_matching): selective receive, the others keep their order |
+//! | | indirect, one-to-one / many-to-many | [`Mailbox`]: cloneable [`Sender`]s and [`Receiver`]s (competing consumers) |
+//! | | indirect, many-to-one | [`Port`]: one receive right, not `Clone`; dropping it destroys the port |
+//! | | indirect, one-to-many | TOPIC_ROW |
+//! | | waiting on several sources | SELECT_ROW |
 //! | | static association | handles built in code and passed around |
+//! | | dynamic association | [`PostOffice`]: [`create`](PostOffice::create) by name, [`connect_sender`](PostOffice::connect_sender) / [`connect_receiver`](PostOffice::connect_receiver), [`Sender::disconnect`], [`destroy`](PostOffice::destroy) |
+//! | | ownership | [`Owner::System`] (until `destroy`), [`Owner::Creator`] (until its process ends), receiver-owned [`Port`]s; destruction wakes waiters with `Closed` and sends leftovers to [`DeadLetters`] |
+//! | | request / reply | [`Process::request`], [`Process::reply`] (correlation id and reply-to in the header) |
 //! | message format | header + body | [`Message`]: [`Header`] (id, source, priority, correlation id, reply-to, redeliveries, expiry) + any body `T` |
 //! | | fixed / variable length | any `T`; [`MailboxBuilder::max_body_len`] refuses longer bodies ([`BodyLen`]) |
 //! | queueing discipline | FIFO / priority | one [`Queue`] trait: [`Fifo`] (crossbeam-channel), [`Priority`] (levels, FIFO within a level), or your own |
 //!
-//! Direct addressing (processes with pids), ports, broadcast topics, the
-//! `PostOffice` registry for dynamic association, and consumer
-//! acknowledgements build on these pieces.
+//! Consumer acknowledgements and redelivery build on these pieces next.
 //!
 //! # Quick start
 //!
@@ -151,11 +158,60 @@
 //! assert!(tx.try_send(Message::new("?").priority(3)).is_err());
 //! ```
 //!
+//! # Addressing
+//!
+//! **Direct.** A [`Process`] is a [`Pid`] with an inbox. Others send to its
+//! [`Address`]; it receives from anyone, or only from one pid:
+//!
+//! ```
+//! use postbox::PostOffice;
+//!
+//! let office = PostOffice::new();
+//! let alice = office.process::<&str>("alice").unwrap();
+//! let bob = office.process::<&str>("bob").unwrap();
+//! alice.send_to(&office.lookup("bob").unwrap(), "hi bob").unwrap();
+//! let msg = bob.recv_from(alice.pid()).unwrap();
+//! assert_eq!(msg.header().source(), Some(alice.pid()));
+//! ```
+//!
+//! **Indirect, dynamic, owned.** An office mailbox is found by name and lives
+//! as long as its owner says; a spawned process's mailboxes end with it:
+//!
+//! ```
+//! use postbox::{ExitReason, Mailbox, Owner, PostOffice};
+//! use std::time::Duration;
+//!
+//! let office = PostOffice::new();
+//! let (ready_tx, ready_rx) = Mailbox::<()>::builder().build();
+//! let worker = office
+//!     .spawn::<(), _>("worker", move |me| {
+//!         let office = me.office().clone();
+//!         office
+//!             .create::<u32>("results", Mailbox::builder(), Owner::Creator(me.pid()))
+//!             .unwrap();
+//!         ready_tx.send(()).unwrap();
+//!         me.recv().ok(); // until told to stop
+//!     })
+//!     .unwrap();
+//! let down = office.monitor(worker.pid());
+//! ready_rx.recv().unwrap();
+//! let results = office.connect_receiver::<u32>("results").unwrap();
+//!
+//! office.lookup::<()>("worker").unwrap().send(()).unwrap(); // stop
+//! assert_eq!(down.recv_timeout(Duration::from_secs(10)).unwrap().reason(), &ExitReason::Normal);
+//! assert!(results.recv().is_err()); // the owner ended: the mailbox is gone
+//! assert!(!office.contains("results"));
+//! worker.join().unwrap();
+//! ```
+//!
 //! # Nothing is lost silently
 //!
 //! A message is received, handed back in an error, returned by
-//! [`Receiver::close`], or counted as dropped in [`MailboxStats`] when its
-//! mailbox's last receiver goes away.
+//! [`Receiver::close`] / [`Port::close`], or, when it can no longer be
+//! delivered (its mailbox destroyed, or its last receiver gone), sent to dead
+//! letters: the mailbox's own dead-letter sender, or its office's
+//! [`DeadLetters`] with the reason. Only a standalone mailbox without either
+//! drops such messages, counted in [`MailboxStats::dropped`].
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -1004,6 +1004,11 @@ impl<T: Send> Sender<T> {
     pub(crate) fn destroy(&self) {
         self.core.destroy();
     }
+
+    /// Closes the mailbox for sending; receivers drain what is queued.
+    pub(crate) fn close(&self) {
+        self.core.close();
+    }
 }
 
 /// A mailbox limit that a message can break.

@@ -97,10 +97,13 @@ pub(crate) struct OfficeInner {
     dead_letters: DeadLetters,
 }
 
+/// One independently locked part of a [`Shards`] map.
+type Shard<K, V> = CachePadded<RwLock<HashMap<K, V>>>;
+
 /// A map split over independently locked shards.
 struct Shards<K, V> {
     hasher: RandomState,
-    shards: Box<[CachePadded<RwLock<HashMap<K, V>>>]>,
+    shards: Box<[Shard<K, V>]>,
 }
 
 const SHARDS: usize = 16;
@@ -146,6 +149,7 @@ trait AnyMailbox: Send + Sync {
     fn as_any(&self) -> &dyn Any;
     fn type_name(&self) -> &'static str;
     fn destroy(&self);
+    fn close(&self);
 }
 
 /// A registered mailbox: the office's sender (shared by every [`Address`] to
@@ -166,6 +170,10 @@ impl<T: Send + 'static> AnyMailbox for Named<T> {
 
     fn destroy(&self) {
         self.sender.destroy();
+    }
+
+    fn close(&self) {
+        self.sender.close();
     }
 }
 
@@ -332,6 +340,21 @@ impl PostOffice {
         Ok(())
     }
 
+    /// Closes the office mailbox named `name` for sending, as the last sender
+    /// leaving closes a standalone mailbox: sends fail with `Closed` from now
+    /// on, receivers still get what is queued, then `Closed`. The name stays
+    /// registered until [`destroy`](PostOffice::destroy). This is how
+    /// producers tell consumers "no more work" on a named mailbox, which the
+    /// office otherwise holds open.
+    pub fn close(&self, name: &str) -> Result<(), OfficeError> {
+        let entry = self.inner.entry(name)?;
+        if !matches!(entry.kind, EntryKind::Owned(_)) {
+            return Err(OfficeError::ReceiverOwned(name.to_string()));
+        }
+        entry.mailbox.close();
+        Ok(())
+    }
+
     /// Whether something is registered under `name`.
     pub fn contains(&self, name: &str) -> bool {
         self.inner.names.shard(name).read().contains_key(name)
@@ -455,6 +478,25 @@ impl PostOffice {
         ProcessHandle::start(process, body)
     }
 
+    /// Like [`spawn`](PostOffice::spawn), with `monitor` watching the process
+    /// before its thread starts: no end, however early, goes unreported (with
+    /// `monitor(handle.pid())` after `spawn`, a process that ends first is
+    /// reported as [`ExitReason::NoProcess`]).
+    pub fn spawn_monitored<T, F>(
+        &self,
+        name: &str,
+        monitor: &Monitor,
+        body: F,
+    ) -> Result<ProcessHandle, OfficeError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Process<T>) + Send + 'static,
+    {
+        let process = self.process::<T>(name)?;
+        monitor.watch(process.pid());
+        ProcessHandle::start(process, body)
+    }
+
     /// Like [`spawn`](PostOffice::spawn), for a process without a name.
     pub fn spawn_anonymous<T, F>(&self, body: F) -> Result<ProcessHandle, OfficeError>
     where
@@ -505,7 +547,7 @@ impl PostOffice {
     /// once, with [`ExitReason::NoProcess`]. Watch more processes with
     /// [`Monitor::watch`].
     pub fn monitor(&self, pid: Pid) -> Monitor {
-        let monitor = Monitor::new(self.clone());
+        let monitor = Monitor::new(self);
         monitor.watch(pid);
         monitor
     }

@@ -553,10 +553,14 @@ pub struct Monitor {
 }
 
 impl Monitor {
-    pub(crate) fn new(office: PostOffice) -> Monitor {
+    /// A monitor watching nothing yet: add processes with
+    /// [`watch`](Monitor::watch), or pass it to
+    /// [`PostOffice::spawn_monitored`]. A supervisor keeps one for all its
+    /// workers.
+    pub fn new(office: &PostOffice) -> Monitor {
         let (notices, receiver) = crate::Mailbox::builder().unbounded().build();
         Monitor {
-            office,
+            office: office.clone(),
             notices,
             receiver,
         }
