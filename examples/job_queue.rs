@@ -2,105 +2,52 @@
 //! profile-generation requests are queued to a pool of workers.
 //!
 //! - Producers (the web front end) submit requests into one bounded priority
-//!   mailbox. Urgent and paid requests get higher priorities than free ones.
+//!   mailbox, created in a `PostOffice` under the name "jobs": producers
+//!   `connect_sender("jobs")`, workers `connect_receiver("jobs")`. Urgent and
+//!   paid requests get higher priorities than free ones.
 //! - The mailbox is bounded, so a burst meets backpressure: a producer that
 //!   finds it full blocks until a worker makes room (counted below), instead of
 //!   flooding memory as a non-blocking producer would.
-//! - Workers are competing consumers: cloned receivers, each request goes to
-//!   exactly one of them.
+//! - Workers are spawned processes and competing consumers: each request goes
+//!   to exactly one of them.
+//! - Some uploads are corrupt (`--poison K`) and crash the worker that takes
+//!   one. A supervisor watching the workers with a `Monitor` gets a `Down`
+//!   notice with the panic message and restarts the worker under the same
+//!   name. The request in the crashed worker's hands is lost with it, for now:
+//!   consumer acknowledgements (a later issue) will requeue it instead.
 //! - At the end every request is accounted for, checked exactly: created =
 //!   accepted by the mailbox + handed back at send, and accepted = completed +
-//!   left in the mailbox; the mailbox's own statistics must agree.
+//!   lost to crashes + left in the mailbox; the mailbox's own statistics must
+//!   agree.
 //!
 //! ```text
 //! cargo run --release --example job_queue
-//! cargo run --release --example job_queue -- --jobs 50000 --workers 16 --producers 8 --capacity 64
+//! cargo run --release --example job_queue -- --jobs 50000 --workers 16 --producers 8 --capacity 64 --poison 5
 //! ```
 
+#[path = "support/job_queue_cli.rs"]
+mod cli;
+
+use std::collections::HashMap;
 use std::fmt;
-use std::io::{IsTerminal, Write};
+use std::panic;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use postbox::{Mailbox, MailboxStats, Message, Receiver, RecvTimeoutError, Sender, TrySendError};
+use cli::{percentile, show, show_progress, Config, USAGE};
+use postbox::{
+    ExitReason, Mailbox, MailboxStats, Message, Monitor, Owner, Pid, PostOffice, Process,
+    ProcessHandle, RecvTimeoutError, Sender, TrySendError,
+};
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
 const LEVELS: u8 = 10;
 
-// ---------------------------------------------------------------------------
-// Command line
-// ---------------------------------------------------------------------------
-
-/// What the run looks like; every field has a command-line flag.
-#[derive(Debug, Clone, Copy)]
-struct Config {
-    /// Requests submitted in all (`--jobs`).
-    jobs: u64,
-    /// Worker threads (`--workers`).
-    workers: usize,
-    /// Producer threads (`--producers`).
-    producers: usize,
-    /// Mailbox capacity (`--capacity`).
-    capacity: usize,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            jobs: 20_000,
-            workers: 8,
-            producers: 4,
-            capacity: 256,
-        }
-    }
-}
-
-const USAGE: &str = "\
-usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C]
-
-  --jobs N        requests to submit in all         (default 20000)
-  --workers M     worker threads                    (default 8)
-  --producers P   producer threads                  (default 4)
-  --capacity C    mailbox capacity (backpressure)   (default 256)";
-
-impl Config {
-    /// Parses `--flag value` and `--flag=value` pairs by hand (no dependencies).
-    fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
-        let mut config = Config::default();
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                return Err(String::new());
-            }
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-                None => (arg, None),
-            };
-            let value = match inline.or_else(|| args.next()) {
-                Some(value) => value,
-                None => return Err(format!("{flag} needs a value")),
-            };
-            let number = |min: u64| -> Result<u64, String> {
-                match value.replace('_', "").parse::<u64>() {
-                    Ok(n) if n >= min => Ok(n),
-                    _ => Err(format!(
-                        "{flag} wants a whole number >= {min}, not {value:?}"
-                    )),
-                }
-            };
-            match flag.as_str() {
-                "--jobs" => config.jobs = number(0)?,
-                "--workers" => config.workers = number(1)? as usize,
-                "--producers" => config.producers = number(1)? as usize,
-                "--capacity" => config.capacity = number(0)? as usize,
-                _ => return Err(format!("unknown flag {flag}")),
-            }
-        }
-        Ok(config)
-    }
-}
+/// The request mailbox's name in the office.
+const JOBS: &str = "jobs";
 
 // ---------------------------------------------------------------------------
 // The request
@@ -199,6 +146,8 @@ struct ProfileRequest {
     tier: Tier,
     /// When the front end accepted it, for the queue-wait latency.
     submitted: Instant,
+    /// A corrupt upload: the generator panics on it (`--poison`).
+    corrupt: bool,
 }
 
 impl ProfileRequest {
@@ -238,6 +187,8 @@ struct Progress {
     blocked: AtomicU64,
     /// Requests a worker finished.
     completed: AtomicU64,
+    /// Workers that crashed.
+    crashes: AtomicU64,
 }
 
 // ---------------------------------------------------------------------------
@@ -257,12 +208,13 @@ struct ProducerReport {
     blocked_for: Duration,
 }
 
-/// Submits `count` requests, users numbered from `first_user`.
+/// Submits `count` requests, users numbered from `first_user`; those whose id
+/// is in `poisoned` are corrupt.
 fn producer(
     id: usize,
     tx: Sender<ProfileRequest>,
-    first_user: u64,
-    count: u64,
+    (first_user, count): (u64, u64),
+    poisoned: &[u64],
     progress: &Progress,
 ) -> ProducerReport {
     let mut rng = Rng::new(id as u64 + 1);
@@ -273,6 +225,7 @@ fn producer(
             style: Style::ALL[(rng.next() % Style::ALL.len() as u64) as usize],
             tier: Tier::pick(rng.next()),
             submitted: Instant::now(),
+            corrupt: poisoned.binary_search(&user_id).is_ok(),
         };
         // Try without waiting first, so that backpressure can be counted; the
         // seed's RabbitMQ producer would just fire and forget here.
@@ -304,13 +257,16 @@ fn producer(
 // Workers
 // ---------------------------------------------------------------------------
 
-/// What one worker did: the queue wait of every request it completed, by tier.
+/// What the worker in one slot (`worker-N`, restarts included) did. Shared
+/// with the supervisor: a crashed worker's report survives it.
 #[derive(Debug, Default)]
 struct WorkerReport {
     /// Time from submission to a worker taking it, per tier (`Tier::index`).
     waits: [Vec<Duration>; 3],
     /// The sum of the user ids served, to check that each was served once.
     user_sum: u128,
+    /// The user id of the request being generated now: the one a crash loses.
+    in_hand: Option<u64>,
 }
 
 impl WorkerReport {
@@ -319,76 +275,183 @@ impl WorkerReport {
     }
 }
 
-/// Takes requests until the mailbox is closed and empty.
-fn worker(rx: Receiver<ProfileRequest>, progress: &Progress) -> WorkerReport {
-    let mut report = WorkerReport::default();
+/// One report per worker slot.
+type Reports = Arc<[Mutex<WorkerReport>]>;
+
+/// Locks a report. A worker never panics while holding the lock, but a
+/// poisoned lock would still hold good counts.
+fn lock(report: &Mutex<WorkerReport>) -> MutexGuard<'_, WorkerReport> {
+    report.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A worker process: waits for the supervisor's go (so that the supervisor
+/// watches it before it can crash), connects to the jobs mailbox by name, and
+/// takes requests until the mailbox is destroyed.
+fn worker(me: Process<()>, report: &Mutex<WorkerReport>, progress: &Progress) {
+    if me.recv().is_err() {
+        return;
+    }
+    let Ok(rx) = me.office().connect_receiver::<ProfileRequest>(JOBS) else {
+        return; // destroyed already: the run is over
+    };
     for msg in rx.iter() {
         let request = msg.into_body();
         let waited = request.submitted.elapsed();
+        lock(report).in_hand = Some(request.user_id);
         generate_profile(&request);
+        let mut report = lock(report);
+        report.in_hand = None;
         report.waits[request.tier.index()].push(waited);
         report.user_sum += u128::from(request.user_id);
         progress.completed.fetch_add(1, Ordering::Relaxed);
     }
-    report
 }
 
 /// Stands in for the AI model: sleeps for the style's generation time (the
-/// real one waits on a GPU service).
+/// real one waits on a GPU service), and crashes on a corrupt upload.
 fn generate_profile(request: &ProfileRequest) {
+    assert!(
+        !request.corrupt,
+        "corrupt upload from user {}",
+        request.user_id
+    );
     thread::sleep(request.style.work());
+}
+
+// ---------------------------------------------------------------------------
+// Supervisor
+// ---------------------------------------------------------------------------
+
+/// A crashed worker and its replacement.
+#[derive(Debug)]
+struct Restart {
+    name: String,
+    crashed: Pid,
+    /// The panic message, from `ExitReason::Panicked`.
+    why: String,
+    /// The replacement's pid, `None` if the run was already over.
+    replaced_by: Option<Pid>,
+    at: Duration,
+}
+
+/// What the supervisor saw.
+#[derive(Debug, Default)]
+struct Supervision {
+    restarts: Vec<Restart>,
+    /// User ids of the requests lost with crashed workers.
+    lost: Vec<u64>,
+}
+
+/// Starts `worker-{slot}`; it waits for `go`.
+fn spawn_worker(
+    office: &PostOffice,
+    slot: usize,
+    reports: &Reports,
+    progress: &Arc<Progress>,
+) -> ProcessHandle {
+    let (reports, progress) = (Arc::clone(reports), Arc::clone(progress));
+    office
+        .spawn::<(), _>(&format!("worker-{slot}"), move |me| {
+            worker(me, &reports[slot], &progress)
+        })
+        .expect("the name is free: a crashed worker's name is freed before its Down notice")
+}
+
+/// Lets a watched worker start taking jobs.
+fn go(office: &PostOffice, pid: Pid) {
+    let worker = office
+        .address_of::<()>(pid)
+        .expect("a new worker waits for its go");
+    worker.send(()).expect("its inbox is open");
+}
+
+/// Runs the workers: starts them, restarts any that crash, destroys the jobs
+/// mailbox once the producers are done and it is empty (that ends the
+/// workers), and returns when every worker has ended.
+fn supervise(
+    office: &PostOffice,
+    config: Config,
+    progress: &Arc<Progress>,
+    reports: &Reports,
+    jobs: &Sender<ProfileRequest>,
+    producers_done: impl Fn() -> bool,
+) -> Supervision {
+    let start = Instant::now();
+    let mut live: HashMap<Pid, (usize, ProcessHandle)> = (0..config.workers)
+        .map(|slot| spawn_worker(office, slot, reports, progress))
+        .enumerate()
+        .map(|(slot, handle)| (handle.pid(), (slot, handle)))
+        .collect();
+    // A monitor starts with one pid; watch the others, then let all start.
+    let pids: Vec<Pid> = live.keys().copied().collect();
+    let monitor: Monitor = office.monitor(pids[0]);
+    for &pid in &pids {
+        if pid != pids[0] {
+            monitor.watch(pid);
+        }
+        go(office, pid);
+    }
+
+    let mut seen = Supervision::default();
+    let mut destroyed = false;
+    while !live.is_empty() {
+        match monitor.recv_timeout(Duration::from_millis(5)) {
+            Ok(down) => {
+                let (slot, handle) = live.remove(&down.pid()).expect("one of ours");
+                let _ = handle.join(); // a panic's payload: the notice has its message
+                match down.reason() {
+                    ExitReason::Normal => {}
+                    ExitReason::Panicked(why) => {
+                        progress.crashes.fetch_add(1, Ordering::Relaxed);
+                        seen.lost.extend(lock(&reports[slot]).in_hand.take());
+                        let replaced_by = (!destroyed).then(|| {
+                            let handle = spawn_worker(office, slot, reports, progress);
+                            let pid = handle.pid();
+                            monitor.watch(pid);
+                            go(office, pid);
+                            live.insert(pid, (slot, handle));
+                            pid
+                        });
+                        seen.restarts.push(Restart {
+                            name: format!("worker-{slot}"),
+                            crashed: down.pid(),
+                            why: why.clone(),
+                            replaced_by,
+                            at: start.elapsed(),
+                        });
+                    }
+                    other => panic!("worker {} ended unexpectedly: {other}", down.pid()),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Closed) => unreachable!("a monitor holds its own sender"),
+        }
+        // Office mailboxes stay open without senders (others may connect
+        // later): end the run by destroying it once nothing is left.
+        if !destroyed && producers_done() && jobs.is_empty() {
+            office.destroy(JOBS).expect("created by main");
+            destroyed = true;
+        }
+    }
+    seen
 }
 
 // ---------------------------------------------------------------------------
 // Progress line
 // ---------------------------------------------------------------------------
 
-/// Redraws one status line until `stop` closes: in place (`\r`) on a
-/// terminal, a plain line every half second otherwise (logs, CI).
-fn show_progress(
-    config: Config,
-    progress: &Progress,
-    rx: &Receiver<ProfileRequest>,
-    stop: Receiver<()>,
-) {
-    let start = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let every = if tty {
-        Duration::from_millis(100)
-    } else {
-        Duration::from_millis(500)
-    };
-    let mut err = std::io::stderr().lock();
-    loop {
-        // The stop mailbox doubles as the ticker: a timeout means "redraw",
-        // Closed (main dropped its sender) means "the run is over".
-        let last = match stop.recv_timeout(every) {
-            Err(RecvTimeoutError::Timeout) => false,
-            Ok(_) | Err(RecvTimeoutError::Closed) => true,
-        };
-        let line = format!(
-            "[{:>5.1}s] submitted {:>6}/{}  completed {:>6}  queued {:>4}/{}  blocked sends {:>6}",
-            start.elapsed().as_secs_f64(),
-            progress.submitted.load(Ordering::Relaxed),
-            config.jobs,
-            progress.completed.load(Ordering::Relaxed),
-            rx.len(),
-            config.capacity,
-            progress.blocked.load(Ordering::Relaxed),
-        );
-        let _ = if tty {
-            write!(err, "\r{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = err.flush();
-        if last {
-            break;
-        }
-    }
-    if tty {
-        let _ = writeln!(err);
-    }
+/// The live status line, redrawn by `cli::show_progress`.
+fn status_line(config: Config, progress: &Progress, jobs: &Sender<ProfileRequest>) -> String {
+    format!(
+        "submitted {:>6}/{}  completed {:>6}  queued {:>4}/{}  blocked sends {:>6}  crashes {}",
+        progress.submitted.load(Ordering::Relaxed),
+        config.jobs,
+        progress.completed.load(Ordering::Relaxed),
+        jobs.len(),
+        config.capacity,
+        progress.blocked.load(Ordering::Relaxed),
+        progress.crashes.load(Ordering::Relaxed),
+    )
 }
 
 // ---------------------------------------------------------------------------
@@ -396,9 +459,9 @@ fn show_progress(
 // ---------------------------------------------------------------------------
 
 /// Where every request ended up. Each path is counted once; `check` proves
-/// that nothing was lost. (Acknowledgements and dead letters will add places:
-/// a worker that fails a job nacks it for redelivery, and a job that keeps
-/// failing ends up dead-lettered.)
+/// that nothing went missing unaccounted. (Acknowledgements will change the
+/// places: a crashed worker's request is requeued for redelivery instead of
+/// lost, and one that keeps failing ends up dead-lettered.)
 #[derive(Debug, Default)]
 struct Tally {
     /// Requests the producers created.
@@ -409,7 +472,10 @@ struct Tally {
     handed_back: u64,
     /// Finished by a worker.
     completed: u64,
-    /// Still in the mailbox after the workers stopped (taken back by `close`).
+    /// Taken by a worker that crashed on it: lost with the worker, until
+    /// consumer acks redeliver it.
+    lost_to_crash: u64,
+    /// Still in the mailbox when it was destroyed: the office's dead letters.
     left_in_mailbox: u64,
     /// The sum of the user ids of every request in one of the places above.
     user_sum: u128,
@@ -424,22 +490,15 @@ impl Tally {
         let ids = u128::from(self.created);
         assert_eq!(self.user_sum, ids * ids.saturating_sub(1) / 2);
         assert_eq!(self.created, self.submitted + self.handed_back);
-        assert_eq!(self.submitted, self.completed + self.left_in_mailbox);
+        assert_eq!(
+            self.submitted,
+            self.completed + self.lost_to_crash + self.left_in_mailbox
+        );
         assert_eq!(stats.sent, self.submitted);
-        assert_eq!(stats.received, self.completed + self.left_in_mailbox);
+        assert_eq!(stats.received, self.completed + self.lost_to_crash);
+        assert_eq!(stats.dead_lettered, self.left_in_mailbox);
         assert_eq!(stats.dropped, 0);
     }
-}
-
-/// The nearest-rank percentile of sorted durations (`None` if there are none).
-fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
-}
-
-/// A latency for the table: `-` when there was nothing to measure.
-fn show(d: Option<Duration>) -> String {
-    d.map_or_else(|| "-".to_string(), |d| format!("{d:.2?}"))
 }
 
 // ---------------------------------------------------------------------------
@@ -462,73 +521,91 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "AI profile studio: {} requests, {} producers -> priority mailbox ({} levels, capacity {}) -> {} workers",
-        config.jobs, config.producers, LEVELS, config.capacity, config.workers
+        "AI profile studio: {} requests ({} corrupt), {} producers -> office mailbox {JOBS:?} \
+         (priority, {} levels, capacity {}) -> {} supervised worker processes",
+        config.jobs,
+        config.poisoned_ids().len(),
+        config.producers,
+        LEVELS,
+        config.capacity,
+        config.workers
     );
 
-    let (tx, rx) = Mailbox::<ProfileRequest>::builder()
+    // A worker's panic is reported by the supervisor (`ExitReason::Panicked`
+    // carries its message), so the hook stays quiet for workers; any other
+    // thread's panic is printed as usual.
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let name = thread::current().name().map(str::to_string);
+        if !name.is_some_and(|n| n.starts_with("worker-")) {
+            default_hook(info);
+        }
+    }));
+
+    let office = PostOffice::new();
+    let builder = Mailbox::builder()
         .priority(LEVELS)
-        .capacity(config.capacity)
-        .build();
-    let progress = Progress::default();
+        .capacity(config.capacity);
+    office
+        .create::<ProfileRequest>(JOBS, builder, Owner::System)
+        .expect("a new office has no names");
+    // Main's own handle, for the progress line and the statistics; it sends
+    // nothing.
+    let jobs = office
+        .connect_sender::<ProfileRequest>(JOBS)
+        .expect("created");
+    let progress = Arc::new(Progress::default());
+    let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
+    let poisoned = config.poisoned_ids();
     let (stop_ticker, stop) = Mailbox::<()>::builder().build();
     let start = Instant::now();
 
-    let (producer_reports, worker_reports) = thread::scope(|s| {
-        let progress = &progress;
+    let (producer_reports, supervision) = thread::scope(|s| {
+        let (progress, poisoned, jobs) = (&progress, &poisoned, &jobs);
 
-        let workers: Vec<_> = (0..config.workers)
-            .map(|_| {
-                let rx = rx.clone();
-                s.spawn(move || worker(rx, progress))
-            })
-            .collect();
-
-        // Split the jobs as evenly as possible between the producers.
-        let per = config.jobs / config.producers as u64;
-        let extra = config.jobs % config.producers as u64;
-        let mut first_user = 0;
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
-                let count = per + u64::from((id as u64) < extra);
-                let tx = tx.clone();
-                let first = first_user;
-                first_user += count;
-                s.spawn(move || producer(id, tx, first, count, progress))
+                let tx = office.connect_sender(JOBS).expect("created");
+                let users = config.users_of(id);
+                s.spawn(move || producer(id, tx, users, poisoned, progress))
             })
             .collect();
-        // Only the producers hold senders now: when they finish, the mailbox
-        // closes and the workers drain it and stop.
-        drop(tx);
 
-        let rx = &rx;
-        let ticker = s.spawn(move || show_progress(config, progress, rx, stop));
+        let ticker = s.spawn(move || show_progress(stop, || status_line(config, progress, jobs)));
+
+        let producers_done = || producers.iter().all(|p| p.is_finished());
+        let supervision = supervise(&office, config, progress, &reports, jobs, producers_done);
 
         let producer_reports: Vec<ProducerReport> = producers
             .into_iter()
             .map(|p| p.join().expect("producer panicked"))
             .collect();
-        let worker_reports: Vec<WorkerReport> = workers
-            .into_iter()
-            .map(|w| w.join().expect("worker panicked"))
-            .collect();
         drop(stop_ticker);
         ticker.join().expect("progress line panicked");
-        (producer_reports, worker_reports)
+        (producer_reports, supervision)
     });
     let elapsed = start.elapsed();
 
-    // Anything the workers did not take (none, unless they stopped early) is
-    // handed back by close, not dropped.
-    let left = rx.close();
-    let stats = rx.stats();
+    // What was still queued when the mailbox was destroyed (none, unless the
+    // workers stopped early) went to dead letters, not nowhere.
+    let left = office.dead_letters().drain::<ProfileRequest>();
+    let stats = jobs.stats();
+    let worker_reports: Vec<WorkerReport> = reports
+        .iter()
+        .map(|r| std::mem::take(&mut *lock(r)))
+        .collect();
 
     let handed_back = producer_reports.iter().flat_map(|p| &p.handed_back);
     let user_sum = worker_reports.iter().map(|w| w.user_sum).sum::<u128>()
         + handed_back.map(|r| u128::from(r.user_id)).sum::<u128>()
+        + supervision
+            .lost
+            .iter()
+            .map(|&id| u128::from(id))
+            .sum::<u128>()
         + left
             .iter()
-            .map(|m| u128::from(m.body().user_id))
+            .map(|l| u128::from(l.body().user_id))
             .sum::<u128>();
 
     let tally = Tally {
@@ -539,10 +616,15 @@ fn main() -> ExitCode {
             .map(|p| p.handed_back.len() as u64)
             .sum(),
         completed: worker_reports.iter().map(WorkerReport::completed).sum(),
+        lost_to_crash: supervision.lost.len() as u64,
         left_in_mailbox: left.len() as u64,
         user_sum,
     };
     tally.check(&stats);
+    // Every corrupt request crashed a worker: none was completed.
+    let mut lost = supervision.lost.clone();
+    lost.sort_unstable();
+    assert_eq!(lost, poisoned);
 
     report(
         config,
@@ -550,6 +632,7 @@ fn main() -> ExitCode {
         &tally,
         &producer_reports,
         &worker_reports,
+        &supervision,
         &stats,
     );
     ExitCode::SUCCESS
@@ -562,6 +645,7 @@ fn report(
     tally: &Tally,
     producers: &[ProducerReport],
     workers: &[WorkerReport],
+    supervision: &Supervision,
     stats: &MailboxStats,
 ) {
     println!(
@@ -573,10 +657,33 @@ fn report(
         tally.created, tally.submitted, tally.handed_back
     );
     println!(
-        "                submitted {} = completed {} + left in mailbox {}",
-        tally.submitted, tally.completed, tally.left_in_mailbox
+        "                submitted {} = completed {} + lost to crashes {} + left in mailbox {}",
+        tally.submitted, tally.completed, tally.lost_to_crash, tally.left_in_mailbox
     );
     println!("                (checked: every user id accounted for exactly once)");
+    println!(
+        "                (lost to crashes: the request a worker held when it panicked; \
+         consumer acks will requeue it for redelivery instead)"
+    );
+
+    println!(
+        "\n  worker restarts (supervisor, Monitor): {}",
+        supervision.restarts.len()
+    );
+    for r in &supervision.restarts {
+        let after = match r.replaced_by {
+            Some(pid) => format!("restarted as {} {pid}", r.name),
+            None => "not restarted: the run was over".to_string(),
+        };
+        println!(
+            "    [{:>5.2}s] {} {} panicked: {} -> {after}",
+            r.at.as_secs_f64(),
+            r.name,
+            r.crashed,
+            r.why
+        );
+    }
+    println!();
 
     let blocked: u64 = producers.iter().map(|p| p.blocked_sends).sum();
     let blocked_for: Duration = producers.iter().map(|p| p.blocked_for).sum();
@@ -612,7 +719,9 @@ fn report(
     }
 
     let per_worker: Vec<u64> = workers.iter().map(WorkerReport::completed).collect();
-    println!("\n  completed per worker (competing consumers): {per_worker:?}");
+    println!(
+        "\n  completed per worker slot, restarts included (competing consumers): {per_worker:?}"
+    );
     println!(
         "  mailbox stats: sent {}, received {}, dropped {}, len {}, peak_len {} (sampled) of {}, \
          found_full {} (try_send refusals plus blocking sends that met a full mailbox again)",

@@ -1,0 +1,155 @@
+//! The terminal side of `examples/job_queue.rs`: flags, defaults and usage
+//! (parsed by hand, so the example needs no dependency), the live progress
+//! line, and the latency table's helpers.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use postbox::{Receiver, RecvTimeoutError};
+
+/// What the run looks like; every field has a command-line flag.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Config {
+    /// Requests submitted in all (`--jobs`).
+    pub(crate) jobs: u64,
+    /// Worker processes (`--workers`).
+    pub(crate) workers: usize,
+    /// Producer threads (`--producers`).
+    pub(crate) producers: usize,
+    /// Mailbox capacity (`--capacity`).
+    pub(crate) capacity: usize,
+    /// Corrupt requests, each of which crashes the worker that takes it
+    /// (`--poison`).
+    pub(crate) poison: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            jobs: 20_000,
+            workers: 8,
+            producers: 4,
+            capacity: 256,
+            poison: 2,
+        }
+    }
+}
+
+pub(crate) const USAGE: &str = "\
+usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C] [--poison K]
+
+  --jobs N        requests to submit in all                 (default 20000)
+  --workers M     worker processes                          (default 8)
+  --producers P   producer threads                          (default 4)
+  --capacity C    mailbox capacity (backpressure)           (default 256)
+  --poison K      corrupt requests that crash their worker  (default 2, at most N)";
+
+impl Config {
+    /// Parses `--flag value` and `--flag=value` pairs. `Err("")` asks for the
+    /// usage text (`--help`).
+    pub(crate) fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            if arg == "-h" || arg == "--help" {
+                return Err(String::new());
+            }
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+                None => (arg, None),
+            };
+            let value = match inline.or_else(|| args.next()) {
+                Some(value) => value,
+                None => return Err(format!("{flag} needs a value")),
+            };
+            let number = |min: u64| -> Result<u64, String> {
+                match value.replace('_', "").parse::<u64>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => Err(format!(
+                        "{flag} wants a whole number >= {min}, not {value:?}"
+                    )),
+                }
+            };
+            match flag.as_str() {
+                "--jobs" => config.jobs = number(0)?,
+                "--workers" => config.workers = number(1)? as usize,
+                "--producers" => config.producers = number(1)? as usize,
+                "--capacity" => config.capacity = number(0)? as usize,
+                "--poison" => config.poison = number(0)?,
+                _ => return Err(format!("unknown flag {flag}")),
+            }
+        }
+        config.poison = config.poison.min(config.jobs);
+        Ok(config)
+    }
+
+    /// The users producer `id` submits for, `(first, count)`: the jobs split
+    /// as evenly as possible, in consecutive ranges.
+    pub(crate) fn users_of(&self, id: usize) -> (u64, u64) {
+        let producers = self.producers as u64;
+        let (per, extra, id) = (self.jobs / producers, self.jobs % producers, id as u64);
+        (id * per + id.min(extra), per + u64::from(id < extra))
+    }
+
+    /// The user ids of the corrupt requests, sorted. Spread over the run's
+    /// time: the k-th of K is made by producer `k % producers`, at fraction
+    /// `(2k + 1) / 2K` of its range.
+    pub(crate) fn poisoned_ids(&self) -> Vec<u64> {
+        let k_all = self.poison;
+        let mut ids: Vec<u64> = (0..k_all)
+            .filter_map(|k| {
+                let (first, count) = self.users_of((k % self.producers as u64) as usize);
+                (count > 0).then(|| first + (2 * k + 1) * count / (2 * k_all))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup(); // only with fewer jobs per producer than corrupt ones
+        ids
+    }
+}
+
+/// Redraws the status line `status` makes, after the time elapsed, until
+/// `stop` closes: in place (`\r`) on a terminal, a plain line every half
+/// second otherwise (logs, CI).
+pub(crate) fn show_progress(stop: Receiver<()>, status: impl Fn() -> String) {
+    let start = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty {
+        Duration::from_millis(100)
+    } else {
+        Duration::from_millis(500)
+    };
+    let mut err = std::io::stderr().lock();
+    loop {
+        // The stop mailbox doubles as the ticker: a timeout means "redraw",
+        // Closed (main dropped its sender) means "the run is over".
+        let last = match stop.recv_timeout(every) {
+            Err(RecvTimeoutError::Timeout) => false,
+            Ok(_) | Err(RecvTimeoutError::Closed) => true,
+        };
+        let line = format!("[{:>5.1}s] {}", start.elapsed().as_secs_f64(), status());
+        let _ = if tty {
+            write!(err, "\r{line}")
+        } else {
+            writeln!(err, "{line}")
+        };
+        let _ = err.flush();
+        if last {
+            break;
+        }
+    }
+    if tty {
+        let _ = writeln!(err);
+    }
+}
+
+/// The nearest-rank percentile of sorted durations (`None` if there are none).
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
+}
+
+/// A latency for the table: `-` when there was nothing to measure.
+pub(crate) fn show(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".to_string(), |d| format!("{d:.2?}"))
+}
