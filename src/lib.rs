@@ -174,9 +174,11 @@ mod receipt;
 mod signal;
 mod stats;
 mod sync;
+mod topic;
 mod wait;
 
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetterReason, DeadLetters};
+pub use crate::error::PublishError;
 pub use crate::error::{
     PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,
@@ -190,4 +192,5 @@ pub use crate::port::Port;
 pub use crate::queue::{Fifo, Priority, Queue};
 pub use crate::receipt::{Receipt, ReceiptState};
 pub use crate::stats::MailboxStats;
+pub use crate::topic::{SlowSubscriber, Subscriber, SubscriberId, Topic, TopicBuilder, TopicStats};
 pub use crate::wait::{Confirm, Wait};

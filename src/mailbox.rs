@@ -1012,6 +1012,13 @@ impl<T: Send> Sender<T> {
         Some(msg)
     }
 
+    /// Closes the mailbox from the sending side, as if every sender were
+    /// gone: blocked and later senders get `Closed`, receivers still drain
+    /// what is queued and then see `Closed`. For a closing broadcast topic.
+    pub(crate) fn close(&self) {
+        self.core.close();
+    }
+
     /// Destroys the mailbox (see `Core::destroy`).
     pub(crate) fn destroy(&self) {
         self.core.destroy();
