@@ -490,8 +490,8 @@ impl<T: Clone + Send> Topic<T> {
             Some(std::mem::replace(&mut list.entries, entries))
         };
         drop(list);
-        // On a closed topic the entry, and with it the queue's only sender,
-        // has just been dropped: the subscriber's queue is closed.
+        // On a closed topic the entry was not added: it drops on return, and
+        // with it the queue's only sender, so the subscriber starts closed.
         drop(old);
         Subscriber {
             id,
@@ -511,6 +511,9 @@ impl<T: Clone + Send> Topic<T> {
     /// `Closed` if the topic is closed, `InvalidPriority` on a priority topic
     /// whose levels do not include the message's priority. Every error hands
     /// the message (or, for `Full`, a copy) back.
+    ///
+    /// The count is taken as the copies are queued: a subscriber dropped
+    /// while the publish runs may be counted, its copy then leaving with it.
     ///
     /// # Examples
     ///
