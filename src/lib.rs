@@ -19,7 +19,7 @@
 //! | | direct, explicit receive | [`Process::recv_from`]`(pid)`, [`recv_matching`](Process::recv_matching): selective receive, the others keep their order |
 //! | | indirect, one-to-one / many-to-many | [`Mailbox`]: cloneable [`Sender`]s and [`Receiver`]s (competing consumers) |
 //! | | indirect, many-to-one | [`Port`]: one receive right, not `Clone`; dropping it destroys the port |
-//! | | indirect, one-to-many | TOPIC_ROW |
+//! | | indirect, one-to-many | [`Topic`]: every [`Subscriber`] gets its own copy in its own bounded queue; [`SlowSubscriber`] policy `Block`, `DropOldest` or `Reject` |
 //! | | waiting on several sources | SELECT_ROW |
 //! | | static association | handles built in code and passed around |
 //! | | dynamic association | [`PostOffice`]: [`create`](PostOffice::create) by name, [`connect_sender`](PostOffice::connect_sender) / [`connect_receiver`](PostOffice::connect_receiver), [`Sender::disconnect`], [`destroy`](PostOffice::destroy) |
@@ -231,9 +231,11 @@ mod receipt;
 mod signal;
 mod stats;
 mod sync;
+mod topic;
 mod wait;
 
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetterReason, DeadLetters};
+pub use crate::error::PublishError;
 pub use crate::error::{
     OfficeError, PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, ReplyError,
     RequestError, SendError, SendTimeoutError, TryRecvError, TrySendError,
@@ -248,4 +250,5 @@ pub use crate::process::{Address, Down, ExitReason, Monitor, Process, ProcessHan
 pub use crate::queue::{Fifo, Priority, Queue};
 pub use crate::receipt::{Receipt, ReceiptState};
 pub use crate::stats::MailboxStats;
+pub use crate::topic::{SlowSubscriber, Subscriber, SubscriberId, Topic, TopicBuilder, TopicStats};
 pub use crate::wait::{Confirm, Wait};

@@ -1000,14 +1000,17 @@ impl<T: Send> Sender<T> {
         Some(msg)
     }
 
+    /// Closes the mailbox from the sending side, as if every sender were
+    /// gone: blocked and later senders get `Closed`, receivers still drain
+    /// what is queued and then see `Closed`. For a closing broadcast topic, and
+    /// [`PostOffice::close`](crate::PostOffice::close).
+    pub(crate) fn close(&self) {
+        self.core.close();
+    }
+
     /// Destroys the mailbox (see `Core::destroy`).
     pub(crate) fn destroy(&self) {
         self.core.destroy();
-    }
-
-    /// Closes the mailbox for sending; receivers drain what is queued.
-    pub(crate) fn close(&self) {
-        self.core.close();
     }
 }
 
