@@ -9,16 +9,20 @@
 //!   finds it full blocks until a worker makes room (counted below), instead of
 //!   flooding memory as a non-blocking producer would.
 //! - Workers are spawned processes and competing consumers: each request goes
-//!   to exactly one of them.
+//!   to exactly one of them. When every producer is done, main closes the
+//!   mailbox (`office.close("jobs")`): workers drain what is queued, then
+//!   their receive ends with `Closed` and they return.
 //! - Some uploads are corrupt (`--poison K`) and crash the worker that takes
-//!   one. A supervisor watching the workers with a `Monitor` gets a `Down`
-//!   notice with the panic message and restarts the worker under the same
-//!   name. The request in the crashed worker's hands is lost with it, for now:
-//!   consumer acknowledgements (a later issue) will requeue it instead.
-//! - At the end every request is accounted for, checked exactly: created =
-//!   accepted by the mailbox + handed back at send, and accepted = completed +
-//!   lost to crashes + left in the mailbox; the mailbox's own statistics must
-//!   agree.
+//!   one. A supervisor starts every worker with `spawn_monitored`, so its
+//!   `Monitor` watches before the worker can crash; it gets a `Down` notice
+//!   with the panic message and restarts the worker under the same name. The
+//!   request in the crashed worker's hands is lost with it, for now: consumer
+//!   acknowledgements (a later issue) will requeue it instead.
+//! - At the end main destroys the mailbox (anything left goes to the office's
+//!   dead letters), and every request is accounted for, checked exactly:
+//!   created = accepted by the mailbox + handed back at send, and accepted =
+//!   completed + lost to crashes + left in the mailbox; the mailbox's own
+//!   statistics must agree.
 //!
 //! ```text
 //! cargo run --release --example job_queue
@@ -40,7 +44,7 @@ use std::time::{Duration, Instant};
 use cli::{percentile, show, show_progress, Config, USAGE};
 use postbox::{
     ExitReason, Mailbox, MailboxStats, Message, Monitor, Owner, Pid, PostOffice, Process,
-    ProcessHandle, RecvTimeoutError, Sender, TrySendError,
+    ProcessHandle, Sender, TrySendError,
 };
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
@@ -284,16 +288,13 @@ fn lock(report: &Mutex<WorkerReport>) -> MutexGuard<'_, WorkerReport> {
     report.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A worker process: waits for the supervisor's go (so that the supervisor
-/// watches it before it can crash), connects to the jobs mailbox by name, and
-/// takes requests until the mailbox is destroyed.
+/// A worker process: connects to the jobs mailbox by name and takes requests
+/// until it is closed and drained.
 fn worker(me: Process<()>, report: &Mutex<WorkerReport>, progress: &Progress) {
-    if me.recv().is_err() {
-        return;
-    }
-    let Ok(rx) = me.office().connect_receiver::<ProfileRequest>(JOBS) else {
-        return; // destroyed already: the run is over
-    };
+    let rx = me
+        .office()
+        .connect_receiver::<ProfileRequest>(JOBS)
+        .expect("destroyed only after every worker has ended");
     for msg in rx.iter() {
         let request = msg.into_body();
         let waited = request.submitted.elapsed();
@@ -342,95 +343,68 @@ struct Supervision {
     lost: Vec<u64>,
 }
 
-/// Starts `worker-{slot}`; it waits for `go`.
+/// Starts `worker-{slot}`, watched by `monitor` from before its first step.
 fn spawn_worker(
     office: &PostOffice,
+    monitor: &Monitor,
     slot: usize,
     reports: &Reports,
     progress: &Arc<Progress>,
 ) -> ProcessHandle {
     let (reports, progress) = (Arc::clone(reports), Arc::clone(progress));
     office
-        .spawn::<(), _>(&format!("worker-{slot}"), move |me| {
+        .spawn_monitored::<(), _>(&format!("worker-{slot}"), monitor, move |me| {
             worker(me, &reports[slot], &progress)
         })
         .expect("the name is free: a crashed worker's name is freed before its Down notice")
 }
 
-/// Lets a watched worker start taking jobs.
-fn go(office: &PostOffice, pid: Pid) {
-    let worker = office
-        .address_of::<()>(pid)
-        .expect("a new worker waits for its go");
-    worker.send(()).expect("its inbox is open");
-}
-
-/// Runs the workers: starts them, restarts any that crash, destroys the jobs
-/// mailbox once the producers are done and it is empty (that ends the
-/// workers), and returns when every worker has ended.
+/// Runs the workers: starts them, restarts any that crash while work is left,
+/// and returns when every worker has ended (they end once the jobs mailbox is
+/// closed and drained).
 fn supervise(
     office: &PostOffice,
     config: Config,
     progress: &Arc<Progress>,
     reports: &Reports,
     jobs: &Sender<ProfileRequest>,
-    producers_done: impl Fn() -> bool,
 ) -> Supervision {
     let start = Instant::now();
+    let monitor = Monitor::new(office);
     let mut live: HashMap<Pid, (usize, ProcessHandle)> = (0..config.workers)
-        .map(|slot| spawn_worker(office, slot, reports, progress))
+        .map(|slot| spawn_worker(office, &monitor, slot, reports, progress))
         .enumerate()
         .map(|(slot, handle)| (handle.pid(), (slot, handle)))
         .collect();
-    // A monitor starts with one pid; watch the others, then let all start.
-    let pids: Vec<Pid> = live.keys().copied().collect();
-    let monitor: Monitor = office.monitor(pids[0]);
-    for &pid in &pids {
-        if pid != pids[0] {
-            monitor.watch(pid);
-        }
-        go(office, pid);
-    }
 
     let mut seen = Supervision::default();
-    let mut destroyed = false;
     while !live.is_empty() {
-        match monitor.recv_timeout(Duration::from_millis(5)) {
-            Ok(down) => {
-                let (slot, handle) = live.remove(&down.pid()).expect("one of ours");
-                let _ = handle.join(); // a panic's payload: the notice has its message
-                match down.reason() {
-                    ExitReason::Normal => {}
-                    ExitReason::Panicked(why) => {
-                        progress.crashes.fetch_add(1, Ordering::Relaxed);
-                        seen.lost.extend(lock(&reports[slot]).in_hand.take());
-                        let replaced_by = (!destroyed).then(|| {
-                            let handle = spawn_worker(office, slot, reports, progress);
-                            let pid = handle.pid();
-                            monitor.watch(pid);
-                            go(office, pid);
-                            live.insert(pid, (slot, handle));
-                            pid
-                        });
-                        seen.restarts.push(Restart {
-                            name: format!("worker-{slot}"),
-                            crashed: down.pid(),
-                            why: why.clone(),
-                            replaced_by,
-                            at: start.elapsed(),
-                        });
-                    }
-                    other => panic!("worker {} ended unexpectedly: {other}", down.pid()),
-                }
+        let down = monitor.recv().expect("a monitor holds its own sender");
+        let (slot, handle) = live.remove(&down.pid()).expect("one of ours");
+        let _ = handle.join(); // a panic's payload: the notice has its message
+        match down.reason() {
+            ExitReason::Normal => {}
+            ExitReason::Panicked(why) => {
+                progress.crashes.fetch_add(1, Ordering::Relaxed);
+                seen.lost.extend(lock(&reports[slot]).in_hand.take());
+                // Closed and empty is final (nothing can be sent any more):
+                // a replacement would find no work.
+                let over = jobs.is_closed() && jobs.is_empty();
+                let replaced_by = (!over).then(|| {
+                    let handle = spawn_worker(office, &monitor, slot, reports, progress);
+                    let pid = handle.pid();
+                    live.insert(pid, (slot, handle));
+                    pid
+                });
+                seen.restarts.push(Restart {
+                    name: format!("worker-{slot}"),
+                    crashed: down.pid(),
+                    why: why.clone(),
+                    replaced_by,
+                    at: start.elapsed(),
+                });
             }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Closed) => unreachable!("a monitor holds its own sender"),
-        }
-        // Office mailboxes stay open without senders (others may connect
-        // later): end the run by destroying it once nothing is left.
-        if !destroyed && producers_done() && jobs.is_empty() {
-            office.destroy(JOBS).expect("created by main");
-            destroyed = true;
+            other => panic!("worker {} ended unexpectedly: {other}", down.pid()),
         }
     }
     seen
@@ -561,7 +535,8 @@ fn main() -> ExitCode {
     let start = Instant::now();
 
     let (producer_reports, supervision) = thread::scope(|s| {
-        let (progress, poisoned, jobs) = (&progress, &poisoned, &jobs);
+        let (office, progress, poisoned, jobs) = (&office, &progress, &poisoned, &jobs);
+        let reports = &reports;
 
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
@@ -573,21 +548,27 @@ fn main() -> ExitCode {
 
         let ticker = s.spawn(move || show_progress(stop, || status_line(config, progress, jobs)));
 
-        let producers_done = || producers.iter().all(|p| p.is_finished());
-        let supervision = supervise(&office, config, progress, &reports, jobs, producers_done);
+        let supervisor = s.spawn(move || supervise(office, config, progress, reports, jobs));
 
         let producer_reports: Vec<ProducerReport> = producers
             .into_iter()
             .map(|p| p.join().expect("producer panicked"))
             .collect();
+        // No more work. The office holds "jobs" open without senders (others
+        // could connect later), so say so: the workers drain what is queued,
+        // then their receive ends with Closed.
+        office.close(JOBS).expect("created by main");
+        let supervision = supervisor.join().expect("supervisor panicked");
         drop(stop_ticker);
         ticker.join().expect("progress line panicked");
         (producer_reports, supervision)
     });
     let elapsed = start.elapsed();
 
-    // What was still queued when the mailbox was destroyed (none, unless the
-    // workers stopped early) went to dead letters, not nowhere.
+    // Every worker has ended: destroy the mailbox. What was still queued
+    // (none, unless the workers stopped early) goes to dead letters, not
+    // nowhere.
+    office.destroy(JOBS).expect("created by main");
     let left = office.dead_letters().drain::<ProfileRequest>();
     let stats = jobs.stats();
     let worker_reports: Vec<WorkerReport> = reports
