@@ -8,7 +8,7 @@
 //! | direct, explicit receive | `Process::recv_from(pid)`: selective receive | 2 |
 //! | indirect, one-to-one | `Mailbox`: one sender, one receiver | 3 |
 //! | indirect, many-to-one | `Port`: many senders, one receive right | 4 |
-//! | indirect, one-to-many | a process sending to several addresses (`Topic` comes next) | 5 |
+//! | indirect, one-to-many | `Topic`: every subscriber gets a copy, `publish` says how many | 5 |
 //! | indirect, many-to-many | `Mailbox` with cloned senders and receivers (competing consumers) | 6 |
 //! | static association | handles built in code and passed around (sections 3, 4, 6) | 7 |
 //! | dynamic association | `PostOffice`: create, connect and destroy by name | 7 |
@@ -20,7 +20,9 @@
 
 use std::thread;
 
-use postbox::{Mailbox, Message, OfficeError, Owner, Port, PostOffice, SendError};
+use postbox::{
+    Mailbox, Message, OfficeError, Owner, Port, PostOffice, SendError, Subscriber, Topic,
+};
 
 fn main() {
     let office = PostOffice::new();
@@ -28,10 +30,7 @@ fn main() {
     explicit_receive(&office);
     one_to_one();
     many_to_one();
-    one_to_many(&office);
-    // TODO(topic): add `one_to_many_topic()` here: the same fan-out as
-    // section 5, done by the mailbox (`Topic::subscribe`, `publish`) instead
-    // of the sender.
+    one_to_many();
     many_to_many();
     static_and_dynamic_association(&office);
 }
@@ -138,30 +137,31 @@ fn many_to_one() {
     line("owner dropped the port: a later send gets Closed with the message back");
 }
 
-/// One-to-many, done by the sender: one process sends a copy to each of
-/// several addresses. (A `Topic` does the copying itself, so the publisher
-/// need not know its subscribers: see the TODO(topic) in `main`.)
-fn one_to_many(office: &PostOffice) {
-    println!("\n5. one-to-many, by the sender: a copy to each address");
-    let announcer = office.anonymous::<String>();
-    let listeners: Vec<_> = (1..=3).map(|_| office.anonymous::<String>()).collect();
-    let addresses: Vec<_> = listeners.iter().map(|p| p.address()).collect();
-    for to in &addresses {
-        announcer
-            .send_to(to, "studio closes at 6".to_string())
-            .expect("listener alive");
-    }
-    for listener in &listeners {
-        let msg = listener.recv().expect("one each");
-        assert_eq!(msg.header().source(), Some(announcer.pid()));
-        assert_eq!(msg.body(), "studio closes at 6");
-    }
-    let pids: Vec<String> = listeners.iter().map(|p| p.pid().to_string()).collect();
+/// Indirect, one-to-many: a topic copies each message to every subscriber,
+/// so the publisher need not know who listens.
+fn one_to_many() {
+    println!("\n5. indirect: one-to-many (Topic)");
+    let topic = Topic::<&str>::new();
+    let early: Vec<_> = (0..3).map(|_| topic.subscribe()).collect();
+    let reached = topic.publish("closing at 6").expect("3 subscribers");
+    let late = topic.subscribe(); // gets only what is published from now on
+    assert_eq!(topic.publish("open at 9").expect("4 subscribers"), 4);
+    let got = |sub: &Subscriber<&'static str>| -> Vec<&str> {
+        sub.try_iter().map(Message::into_body).collect()
+    };
+    let (each, late_got) = (got(&early[0]), got(&late));
     line(format!(
-        "announcer {} sent 3 copies; {} got one each (the sender must know every address)",
-        announcer.pid(),
-        pids.join(", ")
+        "publish returned {reached}: the 3 subscribers each got {each:?}"
     ));
+    line(format!(
+        "a 4th subscribed in between: it got only {late_got:?}"
+    ));
+    assert_eq!(reached, 3);
+    assert!(early[1..].iter().all(|sub| got(sub) == each));
+    assert_eq!(
+        (each, late_got),
+        (vec!["closing at 6", "open at 9"], vec!["open at 9"])
+    );
 }
 
 /// Indirect, many-to-many: cloned senders and receivers on one mailbox; each
