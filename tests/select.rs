@@ -417,7 +417,9 @@ fn the_same_source_in_two_branches_delivers_once() {
 fn exactly_once_under_concurrency() {
     const PRODUCERS: usize = 3;
     const PER_PRODUCER: usize = 20_000;
-    let boxes: Vec<(Sender<(usize, usize)>, Receiver<(usize, usize)>)> = vec![
+    /// (producer, sequence number).
+    type Tag = (usize, usize);
+    let boxes: Vec<(Sender<Tag>, Receiver<Tag>)> = vec![
         Mailbox::builder().fifo().capacity(64).build(),
         Mailbox::builder().priority(8).capacity(64).build(),
         Mailbox::builder()
