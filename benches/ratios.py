@@ -165,6 +165,9 @@ def main():
         ("pingpong_bounded1", "ns per round trip", "crossbeam"),
         ("send_overhead", "ns per send + recv, one thread", None),
         ("id_contention", "ns per message, 4 producers, unbounded", "crossbeam_cloned"),
+        ("select2_cap0", "ns per message, 1 consumer selecting over 2 channels", "crossbeam"),
+        ("select2_cap1024", "ns per message, 1 consumer selecting over 2 channels", "crossbeam"),
+        ("select2_unbounded", "ns per message, 1 consumer selecting over 2 channels", "crossbeam"),
     ]
     for group, unit, base in extras:
         fns = sorted({fn for g, fn in data if g == group})

@@ -1,5 +1,5 @@
 //! loom models of postbox's own synchronization: the priority backend's
-//! parking and waking, closing, and receipts.
+//! parking and waking, closing, receipts, and a select's readiness signals.
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --test loom --release`. Under
 //! `cfg(loom)` the crate's `sync` facade swaps parking_lot and std atomics for
@@ -10,7 +10,7 @@
 #![cfg(loom)]
 
 use loom::thread;
-use postbox::{Confirm, Mailbox, Message, ReceiptState, RecvError, SendError, Wait};
+use postbox::{Confirm, Mailbox, Message, ReceiptState, RecvError, Select, SendError, Wait};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -133,5 +133,60 @@ fn confirm_received() {
         tx.send_with(9, Wait::Blocking, Confirm::Received).unwrap();
         assert_eq!(tx.stats().received, 1, "received before the send returned");
         assert_eq!(receiver.join().unwrap(), Ok(9));
+    });
+}
+
+/// A select waiting on two mailboxes is woken by a send on either: the
+/// registration before the poll and the sender's check after its push leave
+/// no interleaving in which the select sleeps past the message.
+#[test]
+fn select_wakes_on_send() {
+    model(|| {
+        let (tx_a, a) = Mailbox::<u32>::builder().priority(2).unbounded().build();
+        let (_tx_b, b) = Mailbox::<u32>::builder().priority(2).unbounded().build();
+        let sender = thread::spawn(move || tx_a.send(5).unwrap());
+        let mut sel = Select::new();
+        sel.recv(&b, |m| m.into_body() + 100)
+            .recv(&a, |m| m.into_body());
+        assert_eq!(sel.select(), Ok(5));
+        sender.join().unwrap();
+    });
+}
+
+/// A select waiting on a mailbox wakes with Closed when its last sender goes.
+#[test]
+fn select_wakes_on_close() {
+    model(|| {
+        let (tx, rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
+        let dropper = thread::spawn(move || drop(tx));
+        let mut sel = Select::new();
+        sel.recv(&rx, |m| m.into_body());
+        assert_eq!(sel.select(), Err(RecvError));
+        dropper.join().unwrap();
+    });
+}
+
+/// Two selects competing for one message and a close: exactly one gets the
+/// message, the other sees Closed, neither sleeps forever.
+#[test]
+fn competing_selects_take_a_message_once() {
+    model(|| {
+        let (tx, rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
+        let rx2 = rx.clone();
+        let other = thread::spawn(move || {
+            let mut sel = Select::new();
+            sel.recv(&rx2, |m| m.into_body());
+            sel.select()
+        });
+        tx.send(1).unwrap();
+        drop(tx);
+        let mut sel = Select::new();
+        sel.recv(&rx, |m| m.into_body());
+        let mine = sel.select();
+        let theirs = other.join().unwrap();
+        assert!(
+            (mine, theirs) == (Ok(1), Err(RecvError)) || (mine, theirs) == (Err(RecvError), Ok(1)),
+            "got {mine:?} and {theirs:?}"
+        );
     });
 }

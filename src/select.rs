@@ -1,0 +1,605 @@
+//! Waiting on several sources at once: [`Select`] (the user-facing rules are
+//! in its docs).
+//!
+//! A select polls its branches with each source's non-blocking `try_take`;
+//! when none delivers, it registers one doorbell (a [`Signal`]) with every
+//! source's [`Watchers`] and, from then on, lowers the doorbell, polls every
+//! branch, and sleeps until the doorbell rings or the deadline passes. Every
+//! send that lands and every close rings the doorbells registered on that
+//! mailbox.
+//!
+//! Why no wake-up is lost (the full argument is in `signal.rs`): the select
+//! registers (a SeqCst RMW on the mailbox's watcher count) *before* it polls,
+//! and a sender reads that count (SeqCst) *after* its push; the backends
+//! publish a push through a SeqCst operation or a lock that the poll takes
+//! too. So either the poll sees the message, or the sender sees the select
+//! and rings. A ring after the select lowered its doorbell keeps it raised,
+//! so the next sleep ends at once; a ring before the lowering was caused by a
+//! push that happened before it (the signal's lock orders them), which the
+//! following poll sees.
+//!
+//! The one exception is a rendezvous sender: it rings just *before* it
+//! blocks, and a poll pairs with it only once it is blocked, so its ring may
+//! be spent on a poll that came too early. Selects with a rendezvous source
+//! therefore poll again briefly after each ring and sleep in short slices.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
+use crate::mailbox::Receiver;
+use crate::message::Message;
+use crate::port::Port;
+use crate::select::sealed::WatchersRef;
+use crate::signal::{Signal, Watchers};
+use crate::sync::{backoff, SPIN_LIMIT};
+use crate::wait::{Deadline, Wait};
+
+/// How long a select with a rendezvous source sleeps before it polls again:
+/// a rendezvous sender rings before it can pair, so a ring may come too early
+/// and no second one follows.
+const RENDEZVOUS_SLICE: Duration = Duration::from_millis(1);
+
+// How to make another type selectable (a topic subscriber, a process inbox, a
+// monitor): in its own module, implement both traits, e.g. for a type that
+// wraps a `Receiver<T>` in a field `receiver`:
+//
+//     impl<T: Send> crate::select::sealed::Sealed<T> for Subscriber<T> {
+//         fn try_take(&self) -> Result<Message<T>, TryRecvError> {
+//             self.receiver.try_recv() // must count and settle receipts, as try_recv does
+//         }
+//         fn watchers(&self) -> WatchersRef<'_> {
+//             WatchersRef(self.receiver.watchers()) // rung by every send and close
+//         }
+//         fn is_rendezvous(&self) -> bool {
+//             self.receiver.capacity() == Some(0)
+//         }
+//     }
+//     impl<T: Send> crate::Source for Subscriber<T> {
+//         type Item = T;
+//     }
+//
+// `try_take` must never block and must report `Closed` only when nothing can
+// arrive any more; anything that can make it succeed must ring `watchers`.
+
+/// The crate-internal half of [`Source`]: users can neither name nor
+/// implement it, so `Source` stays sealed and its methods stay ours.
+pub(crate) mod sealed {
+    use crate::error::TryRecvError;
+    use crate::message::Message;
+    use crate::signal::Watchers;
+
+    /// What a select needs from a source.
+    ///
+    /// Its methods are reachable through an `S: Source` bound, so they only
+    /// take and return public types: [`WatchersRef`] wraps the crate-private
+    /// doorbell list without exposing it.
+    pub trait Sealed<T> {
+        /// Takes the next message if one is there now, never waiting; counts
+        /// it as received, as `try_recv` does.
+        fn try_take(&self) -> Result<Message<T>, TryRecvError>;
+
+        /// The doorbells rung by every send that lands and every close.
+        fn watchers(&self) -> WatchersRef<'_>;
+
+        /// Whether a message can only be taken from a sender that is blocked
+        /// at that moment (capacity 0).
+        fn is_rendezvous(&self) -> bool;
+    }
+
+    /// A source's doorbell list, opaque outside the crate.
+    #[derive(Clone, Copy, Debug)]
+    pub struct WatchersRef<'a>(pub(crate) &'a Watchers);
+}
+
+/// Anything you can [`Select`] on: [`Receiver`] and [`Port`] (and, as they
+/// arrive, the crate's other receiving handles).
+///
+/// The trait is sealed: it is implemented inside postbox only, because a
+/// select relies on how a source announces new messages.
+pub trait Source: sealed::Sealed<<Self as Source>::Item> {
+    /// The body type of the messages this source delivers.
+    type Item;
+}
+
+impl<T: Send> sealed::Sealed<T> for Receiver<T> {
+    fn try_take(&self) -> Result<Message<T>, TryRecvError> {
+        self.try_recv()
+    }
+
+    fn watchers(&self) -> WatchersRef<'_> {
+        WatchersRef(Receiver::watchers(self))
+    }
+
+    fn is_rendezvous(&self) -> bool {
+        self.capacity() == Some(0)
+    }
+}
+
+impl<T: Send> Source for Receiver<T> {
+    type Item = T;
+}
+
+impl<T: Send> sealed::Sealed<T> for Port<T> {
+    fn try_take(&self) -> Result<Message<T>, TryRecvError> {
+        self.try_recv()
+    }
+
+    fn watchers(&self) -> WatchersRef<'_> {
+        WatchersRef(self.receiver().watchers())
+    }
+
+    fn is_rendezvous(&self) -> bool {
+        self.capacity() == Some(0)
+    }
+}
+
+impl<T: Send> Source for Port<T> {
+    type Item = T;
+}
+
+/// What one poll of a branch (or of all of them) found.
+enum Polled<R> {
+    /// A message was taken and handed to the closure: its result.
+    Ready(R),
+    /// Nothing now (on some branch that is still open).
+    Empty,
+    /// Closed and empty (every branch, for a poll of all).
+    Closed,
+}
+
+/// A source and its closure, with the source's message type erased.
+trait Branch<R> {
+    /// Takes a message if one is there and runs the closure on it.
+    fn poll(&mut self) -> Polled<R>;
+}
+
+/// The one kind of branch: receive from `source`, hand the message to `f`.
+struct RecvBranch<'a, S, F> {
+    /// Where messages come from.
+    source: &'a S,
+    /// What to do with one.
+    f: F,
+}
+
+impl<S, F, R> Branch<R> for RecvBranch<'_, S, F>
+where
+    S: Source,
+    F: FnMut(Message<S::Item>) -> R,
+{
+    #[inline]
+    fn poll(&mut self) -> Polled<R> {
+        match self.source.try_take() {
+            Ok(msg) => Polled::Ready((self.f)(msg)),
+            Err(TryRecvError::Empty) => Polled::Empty,
+            Err(TryRecvError::Closed) => Polled::Closed,
+        }
+    }
+}
+
+/// Waits on several sources at once and takes one message from exactly one of
+/// them.
+///
+/// Add branches with [`recv`](Select::recv): a source and a closure that turns
+/// its message into the result type `R`. Then call one of:
+///
+/// | method | waits | returns |
+/// | --- | --- | --- |
+/// | [`select`](Select::select) | until some source delivers | `RecvError` (every source closed and empty) |
+/// | [`try_select`](Select::try_select) | no | `TryRecvError` (`Empty` / `Closed`) |
+/// | [`select_timeout`](Select::select_timeout) / [`select_deadline`](Select::select_deadline) | until then | `RecvTimeoutError` |
+/// | [`select_with`](Select::select_with) | as told | `RecvTimeoutError` |
+///
+/// A select can be called again and again (in a loop): the closures are
+/// `FnMut`. The closure runs on the selecting thread, after the message was
+/// taken; if it panics, the message is dropped with the closure's unwinding
+/// and the select is still usable.
+///
+/// # Order
+///
+/// - [`Select::new`] is fair: each call starts polling at the branch after the
+///   one that won last, so branches that are always ready take turns and none
+///   is starved.
+/// - [`Select::biased`] always polls in the listed order: the first ready
+///   branch wins (for a control port that must go before the work).
+///
+/// # Exactly once
+///
+/// A call takes **one** message from **one** ready source and hands it
+/// straight to that branch's closure; the other sources are not touched, so
+/// no message is taken and then lost because another branch won. Several
+/// selects (and plain receivers) may compete for the same sources: each
+/// message still goes to exactly one of them.
+///
+/// # Closing
+///
+/// A closed and empty source is skipped while any other can still deliver.
+/// Only when every source is closed and empty does a select fail with
+/// `Closed`; a select without branches fails so at once. A select wakes as
+/// soon as a source it waits on is closed (last sender dropped, receiver
+/// [`close`](Receiver::close)d, port closed).
+///
+/// # Rendezvous sources
+///
+/// On a capacity-0 FIFO mailbox a sender hands its message over only to a
+/// receiver that is there at that moment. A selecting thread is not parked
+/// in any one source, so a rendezvous sender announces itself just before it
+/// blocks, and a select with any rendezvous source polls again briefly after
+/// that and, while waiting, every millisecond: a rendezvous message waits at
+/// most about a millisecond for a select.
+///
+/// On the priority backend a rendezvous send proceeds only while a receiver
+/// is parked in a blocking receive, and a poll never takes a blocked sender's
+/// message (see [`Priority`](crate::Priority)). A select inherits that
+/// limitation: a capacity-0 *priority* source in a select only delivers what
+/// a plain receiver left behind. Give priority sources you select on a
+/// buffered capacity.
+///
+/// # Custom backends
+///
+/// Readiness is announced by the mailbox layer after a backend's push
+/// returns, so selects work on your own [`Queue`](crate::Queue) too, provided
+/// its push and pop synchronise with each other (a lock both take, or SeqCst
+/// operations), as the built-in backends do: a pop that starts after a push
+/// returned must see the message.
+///
+/// # Examples
+///
+/// A work mailbox and a control port of different types; control first:
+///
+/// ```
+/// use postbox::{Mailbox, Port, Select};
+/// use std::time::Duration;
+///
+/// enum Event {
+///     Job(u32),
+///     Control(String),
+/// }
+///
+/// let (jobs_tx, jobs) = Mailbox::<u32>::builder().build();
+/// let (control_tx, control) = Port::<String>::builder().build();
+/// jobs_tx.send(7).unwrap();
+/// control_tx.send("pause".to_string()).unwrap();
+///
+/// let mut sel = Select::biased();
+/// sel.recv(&control, |m| Event::Control(m.into_body()));
+/// sel.recv(&jobs, |m| Event::Job(m.into_body()));
+/// assert!(matches!(sel.select(), Ok(Event::Control(c)) if c == "pause"));
+/// assert!(matches!(sel.select(), Ok(Event::Job(7))));
+/// let nothing = sel.select_timeout(Duration::from_millis(10));
+/// assert!(matches!(nothing, Err(e) if e.is_timeout()));
+/// ```
+///
+/// Two sources of different types, fed from other threads, drained until
+/// both are closed:
+///
+/// ```
+/// use postbox::{Mailbox, Port, Select};
+/// use std::thread;
+///
+/// let (num_tx, nums) = Mailbox::<u32>::builder().build();
+/// let (word_tx, words) = Port::<String>::builder().build();
+/// let a = thread::spawn(move || (1..=3).for_each(|n| num_tx.send(n).unwrap()));
+/// let b = thread::spawn(move || word_tx.send("four".to_string()).unwrap());
+///
+/// let (mut sum, mut text) = (0, String::new());
+/// let mut sel = Select::new();
+/// sel.recv(&nums, |m| sum += m.into_body());
+/// sel.recv(&words, |m| text.push_str(m.body()));
+/// // Err only once every sender is gone and everything was received.
+/// while sel.select().is_ok() {}
+/// drop(sel); // gives `sum` and `text` back
+/// a.join().unwrap();
+/// b.join().unwrap();
+/// assert_eq!((sum, text.as_str()), (6, "four"));
+/// ```
+pub struct Select<'a, R> {
+    /// The branches, in the order they were added.
+    branches: Vec<Box<dyn Branch<R> + 'a>>,
+    /// Each branch's source's doorbells, in the same order.
+    watchers: Vec<&'a Watchers>,
+    /// Whether any source is a rendezvous (then waits are sliced).
+    rendezvous: bool,
+    /// Poll in listed order every time, instead of after the last winner.
+    biased: bool,
+    /// Where the next poll starts in fair mode: after the last winner.
+    start: usize,
+    /// The doorbell, made on the first wait and reused by later calls.
+    signal: Option<Arc<Signal>>,
+}
+
+impl<'a, R> Select<'a, R> {
+    /// An empty, fair select: each call starts polling after the branch that
+    /// won last, so always-ready branches take turns.
+    pub fn new() -> Select<'a, R> {
+        Select {
+            branches: Vec::new(),
+            watchers: Vec::new(),
+            rendezvous: false,
+            biased: false,
+            start: 0,
+            signal: None,
+        }
+    }
+
+    /// An empty, biased select: the first ready branch in the order they were
+    /// added wins.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, Select};
+    ///
+    /// let (urgent_tx, urgent) = Mailbox::<u32>::builder().build();
+    /// let (normal_tx, normal) = Mailbox::<u32>::builder().build();
+    /// for n in 0..3 {
+    ///     normal_tx.send(n).unwrap();
+    ///     urgent_tx.send(10 + n).unwrap();
+    /// }
+    /// let mut sel = Select::biased();
+    /// sel.recv(&urgent, |m| m.into_body());
+    /// sel.recv(&normal, |m| m.into_body());
+    /// let order: Vec<u32> = (0..6).map(|_| sel.try_select().unwrap()).collect();
+    /// assert_eq!(order, [10, 11, 12, 0, 1, 2]);
+    /// ```
+    pub fn biased() -> Select<'a, R> {
+        Select {
+            biased: true,
+            ..Select::new()
+        }
+    }
+
+    /// Adds a branch: when this select takes a message from `source`, it
+    /// returns `f(message)`. Returns the select, for chaining.
+    ///
+    /// Branches are polled in the order they were added (from the last
+    /// winner on, unless [`biased`](Select::biased)). The same source may
+    /// appear in several branches.
+    pub fn recv<S, F>(&mut self, source: &'a S, f: F) -> &mut Self
+    where
+        S: Source,
+        F: FnMut(Message<S::Item>) -> R + 'a,
+    {
+        self.branches.push(Box::new(RecvBranch { source, f }));
+        self.watchers.push(source.watchers().0);
+        self.rendezvous |= source.is_rendezvous();
+        self
+    }
+
+    /// Takes a message from the first ready source, waiting as long as it
+    /// takes. Fails only when every source is closed and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, RecvError, Select};
+    /// use std::thread;
+    ///
+    /// let (tx_a, a) = Mailbox::<u32>::builder().build();
+    /// let (tx_b, b) = Mailbox::<u32>::builder().build();
+    /// let sender = thread::spawn(move || tx_b.send(2).unwrap());
+    ///
+    /// let mut sel = Select::new();
+    /// sel.recv(&a, |m| ("a", m.into_body()));
+    /// sel.recv(&b, |m| ("b", m.into_body()));
+    /// assert_eq!(sel.select(), Ok(("b", 2))); // waits for the other thread
+    /// sender.join().unwrap();
+    /// drop(tx_a); // now both are closed and empty
+    /// assert_eq!(sel.select(), Err(RecvError));
+    /// ```
+    pub fn select(&mut self) -> Result<R, RecvError> {
+        self.select_inner(Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Takes a message if some source has one now, never waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, Select, TryRecvError};
+    ///
+    /// let (tx, rx) = Mailbox::<u32>::builder().build();
+    /// let mut sel = Select::new();
+    /// sel.recv(&rx, |m| m.into_body());
+    /// assert_eq!(sel.try_select(), Err(TryRecvError::Empty));
+    /// tx.send(1).unwrap();
+    /// assert_eq!(sel.try_select(), Ok(1));
+    /// drop(tx);
+    /// assert_eq!(sel.try_select(), Err(TryRecvError::Closed));
+    /// ```
+    pub fn try_select(&mut self) -> Result<R, TryRecvError> {
+        self.select_inner(Deadline::Now).map_err(|err| match err {
+            PopError::Closed => TryRecvError::Closed,
+            PopError::Empty | PopError::Timeout => TryRecvError::Empty,
+        })
+    }
+
+    /// Takes a message from the first ready source, waiting at most
+    /// `timeout`. A timeout too large to represent waits forever.
+    pub fn select_timeout(&mut self, timeout: Duration) -> Result<R, RecvTimeoutError> {
+        self.select_with(Wait::Timeout(timeout))
+    }
+
+    /// Takes a message from the first ready source, waiting until `deadline`
+    /// at the latest.
+    pub fn select_deadline(&mut self, deadline: Instant) -> Result<R, RecvTimeoutError> {
+        self.select_with(Wait::Deadline(deadline))
+    }
+
+    /// Takes a message with the wait chosen for this call. A non-blocking
+    /// wait that finds nothing fails with `Timeout` (a zero timeout), as
+    /// [`Receiver::recv_with`] does.
+    pub fn select_with(&mut self, wait: Wait) -> Result<R, RecvTimeoutError> {
+        self.select_inner(wait.deadline()).map_err(|err| match err {
+            PopError::Closed => RecvTimeoutError::Closed,
+            PopError::Empty | PopError::Timeout => RecvTimeoutError::Timeout,
+        })
+    }
+
+    /// The one primitive every public form wraps.
+    fn select_inner(&mut self, deadline: Deadline) -> Result<R, PopError> {
+        if self.branches.is_empty() {
+            // Nothing could ever deliver: waiting would be forever.
+            return Err(PopError::Closed);
+        }
+        match self.poll() {
+            Polled::Ready(r) => return Ok(r),
+            Polled::Closed => return Err(PopError::Closed),
+            Polled::Empty => {}
+        }
+        let at = match deadline {
+            Deadline::Now => return Err(PopError::Empty),
+            Deadline::At(at) => Some(at),
+            Deadline::Never => None,
+        };
+        // In a busy system the next message is usually microseconds away:
+        // poll a little longer before paying for registration and parking.
+        for step in 0..SPIN_LIMIT {
+            backoff(step);
+            match self.poll() {
+                Polled::Ready(r) => return Ok(r),
+                Polled::Closed => return Err(PopError::Closed),
+                Polled::Empty => {}
+            }
+            if expired(at) {
+                return Err(PopError::Timeout);
+            }
+        }
+        self.wait(at)
+    }
+
+    /// Registers with every source and waits for one to deliver.
+    #[inline(never)]
+    fn wait(&mut self, at: Option<Instant>) -> Result<R, PopError> {
+        let signal = Arc::clone(self.signal.get_or_insert_with(|| Arc::new(Signal::new())));
+        let Select {
+            branches,
+            watchers,
+            rendezvous,
+            biased,
+            start,
+            ..
+        } = self;
+        // Registered before the first poll below, unregistered on every way
+        // out (returns and a panicking closure alike).
+        let _watching = Watching::register(watchers, &signal);
+        let mut rung = false;
+        loop {
+            // Lowered before polling: a ring during the poll stays raised and
+            // ends the coming sleep at once.
+            signal.lower();
+            match poll(branches, start, *biased) {
+                Polled::Ready(r) => return Ok(r),
+                Polled::Closed => return Err(PopError::Closed),
+                Polled::Empty => {}
+            }
+            if *rendezvous && rung {
+                // A rendezvous sender rings just before it blocks; it pairs
+                // with a poll only once blocked, which takes microseconds.
+                for step in 0..SPIN_LIMIT {
+                    backoff(step);
+                    match poll(branches, start, *biased) {
+                        Polled::Ready(r) => return Ok(r),
+                        Polled::Closed => return Err(PopError::Closed),
+                        Polled::Empty => {}
+                    }
+                }
+            }
+            if expired(at) {
+                return Err(PopError::Timeout);
+            }
+            let until = if *rendezvous {
+                // A ring that came too early is not repeated: poll again soon.
+                let slice = Instant::now() + RENDEZVOUS_SLICE;
+                Some(at.map_or(slice, |at| at.min(slice)))
+            } else {
+                at
+            };
+            rung = signal.wait_until(until);
+        }
+    }
+
+    /// Polls every branch once, from where this select starts.
+    fn poll(&mut self) -> Polled<R> {
+        poll(&mut self.branches, &mut self.start, self.biased)
+    }
+}
+
+/// Polls every branch once: from `start` (and moves `start` past the winner)
+/// when fair, from the first when biased. `branches` is not empty.
+#[inline]
+fn poll<R>(branches: &mut [Box<dyn Branch<R> + '_>], start: &mut usize, biased: bool) -> Polled<R> {
+    let n = branches.len();
+    let first = if biased || *start >= n { 0 } else { *start };
+    let mut closed = 0;
+    for k in 0..n {
+        let i = if first + k < n {
+            first + k
+        } else {
+            first + k - n
+        };
+        match branches[i].poll() {
+            Polled::Ready(r) => {
+                // Round robin over the ready branches: the next call starts
+                // after this winner.
+                *start = i + 1;
+                return Polled::Ready(r);
+            }
+            Polled::Closed => closed += 1,
+            Polled::Empty => {}
+        }
+    }
+    if closed == n {
+        Polled::Closed
+    } else {
+        Polled::Empty
+    }
+}
+
+/// Whether a deadline has passed.
+fn expired(at: Option<Instant>) -> bool {
+    at.is_some_and(|at| Instant::now() >= at)
+}
+
+/// A select's doorbell registered with its sources: unregistered on drop.
+struct Watching<'s, 'a> {
+    /// The sources' doorbell lists.
+    watchers: &'s [&'a Watchers],
+    /// The doorbell.
+    signal: &'s Arc<Signal>,
+}
+
+impl<'s, 'a> Watching<'s, 'a> {
+    fn register(watchers: &'s [&'a Watchers], signal: &'s Arc<Signal>) -> Watching<'s, 'a> {
+        for w in watchers {
+            w.watch(signal);
+        }
+        Watching { watchers, signal }
+    }
+}
+
+impl Drop for Watching<'_, '_> {
+    fn drop(&mut self) {
+        for w in self.watchers {
+            w.unwatch(self.signal);
+        }
+    }
+}
+
+impl<R> Default for Select<'_, R> {
+    /// Same as [`Select::new`]: fair.
+    fn default() -> Self {
+        Select::new()
+    }
+}
+
+impl<R> fmt::Debug for Select<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Select")
+            .field("branches", &self.branches.len())
+            .field("biased", &self.biased)
+            .field("rendezvous", &self.rendezvous)
+            .finish()
+    }
+}
