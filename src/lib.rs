@@ -20,7 +20,7 @@
 //! | | indirect, one-to-one / many-to-many | [`Mailbox`]: cloneable [`Sender`]s and [`Receiver`]s (competing consumers) |
 //! | | indirect, many-to-one | [`Port`]: one receive right, not `Clone`; dropping it destroys the port |
 //! | | indirect, one-to-many | [`Topic`]: every [`Subscriber`] gets its own copy in its own bounded queue; [`SlowSubscriber`] policy `Block`, `DropOldest` or `Reject` |
-//! | | waiting on several sources | SELECT_ROW |
+//! | | waiting on several sources | [`Select`]: any mix of receivers, ports, subscribers, process inboxes and monitors; fair or [`biased`](Select::biased); `select`, `try_select`, `select_timeout`, `select_deadline` |
 //! | | static association | handles built in code and passed around |
 //! | | dynamic association | [`PostOffice`]: [`create`](PostOffice::create) by name, [`connect_sender`](PostOffice::connect_sender) / [`connect_receiver`](PostOffice::connect_receiver), [`Sender::disconnect`], [`destroy`](PostOffice::destroy) |
 //! | | ownership | [`Owner::System`] (until `destroy`), [`Owner::Creator`] (until its process ends), receiver-owned [`Port`]s; destruction wakes waiters with `Closed` and sends leftovers to [`DeadLetters`] |

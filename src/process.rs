@@ -362,12 +362,6 @@ impl<T: Send + 'static> Process<T> {
         self.inbox.stats()
     }
 
-    /// Takes the oldest waiting message without waiting: for
-    /// [`Select`](crate::Select).
-    pub(crate) fn try_take(&self) -> Result<Message<T>, TryRecvError> {
-        self.try_recv()
-    }
-
     /// The inbox's receiver, for [`Select`](crate::Select).
     pub(crate) fn receiver(&self) -> &Receiver<T> {
         self.inbox.receiver()

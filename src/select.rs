@@ -31,9 +31,11 @@ use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
 use crate::mailbox::Receiver;
 use crate::message::Message;
 use crate::port::Port;
+use crate::process::{Down, Monitor, Process};
 use crate::select::sealed::WatchersRef;
 use crate::signal::{Signal, Watchers};
 use crate::sync::{backoff, SPIN_LIMIT};
+use crate::topic::Subscriber;
 use crate::wait::{Deadline, Wait};
 
 /// How long a select with a rendezvous source sleeps before it polls again:
@@ -41,27 +43,10 @@ use crate::wait::{Deadline, Wait};
 /// and no second one follows.
 const RENDEZVOUS_SLICE: Duration = Duration::from_millis(1);
 
-// How to make another type selectable (a topic subscriber, a process inbox, a
-// monitor): in its own module, implement both traits, e.g. for a type that
-// wraps a `Receiver<T>` in a field `receiver`:
-//
-//     impl<T: Send> crate::select::sealed::Sealed<T> for Subscriber<T> {
-//         fn try_take(&self) -> Result<Message<T>, TryRecvError> {
-//             self.receiver.try_recv() // must count and settle receipts, as try_recv does
-//         }
-//         fn watchers(&self) -> WatchersRef<'_> {
-//             WatchersRef(self.receiver.watchers()) // rung by every send and close
-//         }
-//         fn is_rendezvous(&self) -> bool {
-//             self.receiver.capacity() == Some(0)
-//         }
-//     }
-//     impl<T: Send> crate::Source for Subscriber<T> {
-//         type Item = T;
-//     }
-//
-// `try_take` must never block and must report `Closed` only when nothing can
-// arrive any more; anything that can make it succeed must ring `watchers`.
+// Every receiving handle implements `Source` with the `source!` macro below;
+// a new one needs one line there. `try_take` must never block and must report
+// `Closed` only when nothing can arrive any more; anything that can make it
+// succeed must ring `watchers`.
 
 /// The crate-internal half of [`Source`]: users can neither name nor
 /// implement it, so `Source` stays sealed and its methods stay ours.
@@ -93,8 +78,8 @@ pub(crate) mod sealed {
     pub struct WatchersRef<'a>(pub(crate) &'a Watchers);
 }
 
-/// Anything you can [`Select`] on: [`Receiver`] and [`Port`] (and, as they
-/// arrive, the crate's other receiving handles).
+/// Anything you can [`Select`] on: [`Receiver`], [`Port`], a topic's
+/// [`Subscriber`], a [`Process`] inbox and a [`Monitor`].
 ///
 /// The trait is sealed: it is implemented inside postbox only, because a
 /// select relies on how a source announces new messages.
@@ -103,41 +88,39 @@ pub trait Source: sealed::Sealed<<Self as Source>::Item> {
     type Item;
 }
 
-impl<T: Send> sealed::Sealed<T> for Receiver<T> {
-    fn try_take(&self) -> Result<Message<T>, TryRecvError> {
-        self.try_recv()
-    }
+/// Implements [`Source`] for a receiving handle, given how to reach its
+/// [`Receiver`] and how it takes a message without waiting.
+macro_rules! source {
+    (impl[$($gen:tt)*] $ty:ty, $item:ty, |$h:ident| receiver: $receiver:expr, take: $take:expr) => {
+        impl<$($gen)*> sealed::Sealed<$item> for $ty {
+            fn try_take(&self) -> Result<Message<$item>, TryRecvError> {
+                let $h = self;
+                $take
+            }
 
-    fn watchers(&self) -> WatchersRef<'_> {
-        WatchersRef(Receiver::watchers(self))
-    }
+            fn watchers(&self) -> WatchersRef<'_> {
+                let $h = self;
+                WatchersRef(Receiver::watchers($receiver))
+            }
 
-    fn is_rendezvous(&self) -> bool {
-        self.capacity() == Some(0)
-    }
+            fn is_rendezvous(&self) -> bool {
+                let $h = self;
+                $receiver.capacity() == Some(0)
+            }
+        }
+
+        impl<$($gen)*> Source for $ty {
+            type Item = $item;
+        }
+    };
 }
 
-impl<T: Send> Source for Receiver<T> {
-    type Item = T;
-}
-
-impl<T: Send> sealed::Sealed<T> for Port<T> {
-    fn try_take(&self) -> Result<Message<T>, TryRecvError> {
-        self.try_recv()
-    }
-
-    fn watchers(&self) -> WatchersRef<'_> {
-        WatchersRef(self.receiver().watchers())
-    }
-
-    fn is_rendezvous(&self) -> bool {
-        self.capacity() == Some(0)
-    }
-}
-
-impl<T: Send> Source for Port<T> {
-    type Item = T;
-}
+source!(impl[T: Send] Receiver<T>, T, |h| receiver: h, take: h.try_recv());
+source!(impl[T: Send] Port<T>, T, |h| receiver: h.receiver(), take: h.try_recv());
+source!(impl[T: Send] Subscriber<T>, T, |h| receiver: h.receiver(), take: h.try_recv());
+// A process takes what a selective receive set aside before its inbox.
+source!(impl[T: Send + 'static] Process<T>, T, |h| receiver: h.receiver(), take: h.try_recv());
+source!(impl[] Monitor, Down, |h| receiver: h.receiver(), take: h.receiver().try_recv());
 
 /// What one poll of a branch (or of all of them) found.
 enum Polled<R> {

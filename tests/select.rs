@@ -658,3 +658,63 @@ fn closure_gets_the_whole_message() {
     });
     assert_eq!(sel.try_select(), Ok((3, Some(9))));
 }
+
+/// The other receiving handles are sources too: a topic subscriber, a process
+/// inbox (its set-aside messages first) and a monitor, in one select.
+#[test]
+fn selects_over_subscribers_processes_and_monitors() {
+    #[derive(Debug, PartialEq)]
+    enum Event {
+        News(&'static str),
+        Mail(&'static str),
+        Down(postbox::ExitReason),
+    }
+    let office = postbox::PostOffice::new();
+    let topic = postbox::Topic::<&'static str>::builder().build();
+    let news = topic.subscribe();
+    let me = office.anonymous::<&'static str>();
+    let other = office.anonymous::<&'static str>();
+    let worker = office.anonymous::<()>();
+    let monitor = office.monitor(worker.pid());
+
+    // One message set aside by a selective receive: the select takes it.
+    me.address().send("aside").unwrap();
+    assert_eq!(
+        me.try_recv_from(other.pid()).unwrap_err(),
+        TryRecvError::Empty
+    );
+    let mut sel = Select::biased();
+    sel.recv(&news, |m| Event::News(m.into_body()))
+        .recv(&me, |m| Event::Mail(m.into_body()))
+        .recv(&monitor, |m| Event::Down(m.into_body().reason().clone()));
+    assert_eq!(timely(&mut sel).unwrap(), Event::Mail("aside"));
+
+    // Each source wakes a waiting select from another thread.
+    let to_me = me.address();
+    let (go_tx, go_rx) = Mailbox::<u8>::builder().build();
+    let feeder = spawn("feeder", move || {
+        let mut worker = Some(worker);
+        for step in 0..3 {
+            go_rx.recv_timeout(TIMEOUT).unwrap();
+            match step {
+                0 => assert_eq!(topic.publish("headline").unwrap(), 1),
+                1 => other.send_to(&to_me, "letter").unwrap(),
+                _ => drop(worker.take()),
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    for step in 0..3u8 {
+        go_tx.send(step).unwrap();
+        seen.push(timely(&mut sel).unwrap());
+    }
+    feeder.join();
+    assert_eq!(
+        seen,
+        [
+            Event::News("headline"),
+            Event::Mail("letter"),
+            Event::Down(postbox::ExitReason::Normal)
+        ]
+    );
+}
