@@ -105,6 +105,26 @@ fn direct_seq(c: &mut Criterion) {
             )
         })
     });
+    let office_port = office.port::<u64>("port", Port::builder()).unwrap();
+    let office_tx = office.connect_sender::<u64>("port").unwrap();
+    g.bench_function("postbox_office_port", |b| {
+        b.iter_custom(|iters| {
+            seq(
+                iters,
+                |v| office_tx.send(v).unwrap(),
+                || office_port.recv().unwrap().into_body(),
+            )
+        })
+    });
+    g.bench_function("postbox_address_send_process_recv", |b| {
+        b.iter_custom(|iters| {
+            seq(
+                iters,
+                |v| to_me.send(v).unwrap(),
+                || me.recv().unwrap().into_body(),
+            )
+        })
+    });
     g.finish();
 }
 

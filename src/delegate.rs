@@ -8,11 +8,13 @@ macro_rules! receive_methods {
     ($field:ident, $item:ty) => {
         /// Receives, waiting as long as it takes. Fails only once the source
         /// is closed and empty.
+        #[inline]
         pub fn recv(&self) -> Result<$item, $crate::RecvError> {
             self.$field.recv()
         }
 
         /// Receives if a message is queued now, never waiting.
+        #[inline]
         pub fn try_recv(&self) -> Result<$item, $crate::TryRecvError> {
             self.$field.try_recv()
         }

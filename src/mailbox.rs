@@ -981,14 +981,15 @@ impl<T: Send> Sender<T> {
 
     /// Sends on behalf of process `source` (direct addressing): the header
     /// carries `source`, which a plain send cannot set.
+    #[inline]
     pub(crate) fn send_from(
         &self,
         source: Pid,
         msg: impl Into<Message<T>>,
-        wait: Wait,
+        deadline: Deadline,
         confirm: Confirm,
     ) -> Result<(), SendTimeoutError<T>> {
-        self.send_inner(msg, wait.deadline(), confirm, Some(source))
+        self.send_inner(msg, deadline, confirm, Some(source))
     }
 
     /// Takes the message at the head of the queue (the next one a receiver
@@ -1160,11 +1161,13 @@ impl<T: Send> Receiver<T> {
 
     /// Receives, waiting as long as it takes. Fails only when the mailbox is
     /// closed and empty.
+    #[inline]
     pub fn recv(&self) -> Result<Message<T>, RecvError> {
         self.recv_inner(Deadline::Never).map_err(|_| RecvError)
     }
 
     /// Receives if a message is queued now, never waiting.
+    #[inline]
     pub fn try_recv(&self) -> Result<Message<T>, TryRecvError> {
         self.recv_inner(Deadline::Now).map_err(|err| match err {
             PopError::Closed => TryRecvError::Closed,

@@ -120,12 +120,14 @@ impl<T: Send + 'static> Process<T> {
     /// Sends `msg` to `to` (direct, explicit send), waiting for room. The
     /// header's source is this process's pid, and cannot be set otherwise on
     /// this path.
+    #[inline]
     pub fn send_to<U: Send + 'static>(
         &self,
         to: &Address<U>,
         msg: impl Into<Message<U>>,
     ) -> Result<(), SendError<U>> {
-        self.send_to_with(to, msg, Wait::Blocking, Confirm::Queued)
+        to.sender
+            .send_from(self.pid(), msg, Deadline::Never, Confirm::Queued)
             .map_err(blocking_error)
     }
 
@@ -137,13 +139,27 @@ impl<T: Send + 'static> Process<T> {
         wait: Wait,
         confirm: Confirm,
     ) -> Result<(), SendTimeoutError<U>> {
-        to.sender.send_from(self.pid(), msg, wait, confirm)
+        to.sender
+            .send_from(self.pid(), msg, wait.deadline(), confirm)
     }
 
     /// Receives the oldest message from anyone (implicit receive), waiting as
     /// long as it takes. Fails once the inbox is destroyed and nothing is left.
+    #[inline]
     pub fn recv(&self) -> Result<Message<T>, RecvError> {
-        self.recv_with(Wait::Blocking).map_err(|_| RecvError)
+        if self.has_saved() {
+            if let Some(msg) = self.saved.borrow_mut().pop_front() {
+                return Ok(msg);
+            }
+        }
+        // A tail call: the message goes straight into the caller's slot.
+        self.inbox.recv()
+    }
+
+    /// Whether a selective receive set messages aside.
+    #[inline]
+    fn has_saved(&self) -> bool {
+        !self.saved.borrow().is_empty()
     }
 
     /// Receives a message from anyone if one is there now.
@@ -341,7 +357,7 @@ impl<T: Send + 'static> Process<T> {
             }
         };
         inbox
-            .send_from(self.pid(), msg, Wait::Blocking, Confirm::Queued)
+            .send_from(self.pid(), msg, Deadline::Never, Confirm::Queued)
             .map_err(|err| ReplyError::Unsent(blocking_error(err)))
     }
 
