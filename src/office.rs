@@ -100,8 +100,11 @@ pub(crate) struct OfficeInner {
 /// A map split over independently locked shards.
 struct Shards<K, V> {
     hasher: RandomState,
-    shards: Box<[CachePadded<RwLock<HashMap<K, V>>>]>,
+    shards: Box<[Shard<K, V>]>,
 }
+
+/// One shard: a locked map on cache lines of its own.
+type Shard<K, V> = CachePadded<RwLock<HashMap<K, V>>>;
 
 const SHARDS: usize = 16;
 
