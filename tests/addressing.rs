@@ -909,3 +909,44 @@ fn inbox_stays_open_while_the_process_lives() {
     office.lookup::<u32>("p").unwrap().send(1).unwrap();
     assert_eq!(p.recv_timeout(TIMEOUT).unwrap().into_body(), 1);
 }
+
+/// Regression: a monitor set up while a process was ending (its teardown
+/// takes a while when its inbox holds messages, which go to dead letters)
+/// was told `NoProcess` at once, before the name was free and the
+/// process's mailboxes were destroyed: a supervisor restarting on that
+/// notice got `NameTaken`. Now every notice comes after the teardown.
+#[test]
+fn monitor_set_up_while_a_process_ends_is_told_after_its_name_is_free() {
+    for round in 0..200 {
+        let office = PostOffice::new();
+        let p = office
+            .process_with::<u32>("worker", Port::builder().unbounded())
+            .unwrap();
+        office
+            .create::<u32>("owned", Mailbox::builder(), Owner::Creator(p.pid()))
+            .unwrap();
+        for n in 0..2_000 {
+            p.address().send(n).unwrap();
+        }
+        let pid = p.pid();
+        let start = Arc::new(Barrier::new(2));
+        let ender = {
+            let start = Arc::clone(&start);
+            spawn("ender", move || {
+                start.wait();
+                drop(p);
+            })
+        };
+        start.wait();
+        let down = office.monitor(pid).recv_timeout(TIMEOUT).unwrap();
+        assert!(
+            !office.contains("owned") && !office.is_alive(pid),
+            "round {round}: {:?} before the teardown finished",
+            down.reason()
+        );
+        office
+            .process::<u32>("worker")
+            .unwrap_or_else(|e| panic!("round {round}: restart after {down:?}: {e}"));
+        ender.join();
+    }
+}
