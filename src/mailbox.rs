@@ -1307,6 +1307,10 @@ impl<T: Send> Receiver<T> {
     /// Sends a message this handle took but that will never be consumed where
     /// the mailbox's dead letters go (a process's saved messages when it ends).
     pub(crate) fn dead_letter(&self, msg: Message<T>, reason: DeadLetterReason) {
+        // It was counted as received when this handle took it; it is a dead
+        // letter instead, and each message counts on one path only
+        // (`refused` is the handle's "taken back" count: see `HandleCounters`).
+        self.local.refused.fetch_add(1, Ordering::Relaxed);
         self.core.discard(msg, reason);
     }
 }
