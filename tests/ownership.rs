@@ -588,6 +588,40 @@ fn set_aside_messages_become_dead_letters_when_a_process_is_dropped() {
     );
 }
 
+/// Regression: set-aside messages were counted as received (when taken from
+/// the inbox) and again as dead letters (when the process ended), so the
+/// inbox's statistics counted them twice and `sent` read too high.
+#[test]
+fn set_aside_messages_are_counted_once() {
+    let office = PostOffice::new();
+    let p = office.process::<u32>("p").unwrap();
+    let tx = office.connect_sender::<u32>("p").unwrap();
+    for n in 0..3 {
+        tx.send(n).unwrap();
+    }
+    // Sets all three aside, takes none.
+    assert_eq!(
+        p.try_recv_from(Pid::from_u64(u64::MAX)).unwrap_err(),
+        TryRecvError::Empty
+    );
+    tx.send(3).unwrap();
+    // Takes one of the set-aside ones.
+    assert_eq!(p.try_recv().unwrap().into_body(), 0);
+    let s = p.stats();
+    assert_eq!((s.sent, s.received, s.len), (4, 3, 1));
+    drop(p);
+    let s = tx.stats();
+    assert_eq!(
+        (s.sent, s.received, s.dead_lettered, s.dropped, s.len),
+        (4, 1, 3, 0, 0)
+    );
+    assert_eq!(
+        s.sent,
+        s.received + s.dropped + s.dead_lettered + s.len as u64
+    );
+    assert_eq!(office.dead_letters().total(), 3);
+}
+
 #[test]
 fn set_aside_messages_become_dead_letters_when_a_spawned_process_returns() {
     let office = PostOffice::new();
