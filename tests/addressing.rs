@@ -950,3 +950,94 @@ fn monitor_set_up_while_a_process_ends_is_told_after_its_name_is_free() {
         ender.join();
     }
 }
+
+/// Senders racing with a process's end: each message is, exactly once,
+/// received by the process, handed back in a `Closed` error, or a dead letter
+/// (including the ones a selective receive had set aside).
+#[test]
+fn sends_racing_with_a_process_end_are_counted_once() {
+    const SENDERS: u64 = 3;
+    for round in 0..50u64 {
+        let office = PostOffice::new();
+        let (got_tx, got) = cb::unbounded::<u64>();
+        let (senders_tx, senders_rx) = cb::bounded::<Pid>(SENDERS as usize);
+        let start = Arc::new(Barrier::new(SENDERS as usize + 1));
+        let receiver = office
+            .spawn::<u64, _>("target", {
+                let start = Arc::clone(&start);
+                move |me| {
+                    let picky: Pid = senders_rx.recv_timeout(TIMEOUT).unwrap();
+                    start.wait();
+                    // Selective for a while (setting the others aside), then
+                    // anything, then it ends with messages still coming.
+                    for _ in 0..50 {
+                        let m = me.recv_from_timeout(picky, TIMEOUT).unwrap();
+                        got_tx.send(m.into_body()).unwrap();
+                    }
+                    for _ in 0..(round * 7) % 100 {
+                        let m = me.recv_timeout(TIMEOUT).unwrap();
+                        got_tx.send(m.into_body()).unwrap();
+                    }
+                }
+            })
+            .unwrap();
+        let monitor = office.monitor(receiver.pid());
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let office = office.clone();
+                let start = Arc::clone(&start);
+                let senders_tx = senders_tx.clone();
+                spawn(format!("sender {s}"), move || {
+                    let me = office.anonymous::<u64>();
+                    if s == 0 {
+                        senders_tx.send(me.pid()).unwrap();
+                    }
+                    let to = office.lookup::<u64>("target").unwrap();
+                    start.wait();
+                    let mut back = Vec::new();
+                    let mut sent = 0;
+                    for n in 0.. {
+                        let id = (s << 32) | n;
+                        match me.send_to(&to, id) {
+                            Ok(()) => sent += 1,
+                            Err(SendError::Closed(m)) => {
+                                back.push(m.into_body());
+                                break;
+                            }
+                            Err(e) => panic!("unexpected {e:?}"),
+                        }
+                    }
+                    (sent, back)
+                })
+            })
+            .collect();
+        let results: Vec<(u64, Vec<u64>)> = senders.into_iter().map(|s| s.join()).collect();
+        receiver.join().unwrap();
+        assert_eq!(
+            monitor.recv_timeout(TIMEOUT).unwrap().reason(),
+            &ExitReason::Normal
+        );
+        let received: Vec<u64> = got.try_iter().collect();
+        let dead: Vec<u64> = office
+            .dead_letters()
+            .drain::<u64>()
+            .into_iter()
+            .map(|l| *l.body())
+            .collect();
+        let mut seen = HashSet::new();
+        for id in received.iter().chain(&dead) {
+            assert!(seen.insert(*id), "round {round}: message {id:#x} twice");
+        }
+        for (s, (sent, back)) in results.iter().enumerate() {
+            assert_eq!(back.len(), 1);
+            assert!(!seen.contains(&back[0]), "handed back and delivered");
+            // Every accepted message of this sender is accounted for.
+            for n in 0..*sent {
+                let id = ((s as u64) << 32) | n;
+                assert!(seen.contains(&id), "round {round}: message {id:#x} lost");
+            }
+        }
+        let accepted: u64 = results.iter().map(|(sent, _)| sent).sum();
+        assert_eq!(seen.len() as u64, accepted, "round {round}");
+    }
+}
