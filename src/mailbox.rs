@@ -32,7 +32,7 @@ use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Receipt, Tracker};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Tally};
-use crate::sync::{AtomicU64, AtomicUsize};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
 use crate::wait::{Confirm, Deadline, Wait};
 
 /// The capacity of a mailbox whose builder was not given one: bounded, so that
@@ -263,6 +263,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             receivers: AtomicUsize::new(1),
             max_body_len: self.max_body_len,
             levels,
+            destroyed: AtomicBool::new(false),
             next_id_block: AtomicU64::new(1 << ID_BLOCK_BITS),
             sent: Tally::default(),
             received: Tally::default(),
@@ -375,6 +376,10 @@ struct Core<T: Send> {
     max_body_len: Option<BodyLimit<T>>,
     /// `Some(n)`: priorities must be below `n`.
     levels: Option<u8>,
+    /// Set by `destroy` before it closes the queue; read by every successful
+    /// send (next to `levels`, which every send reads too) to catch a push
+    /// that landed after destroy's drain.
+    destroyed: AtomicBool,
     /// The start of the next unclaimed block of message ids.
     next_id_block: AtomicU64,
     /// Messages accepted, counted per sender handle.
@@ -533,7 +538,16 @@ impl<T: Send> Core<T> {
     /// and receiver gets `Closed` at once, and sends what was queued to dead
     /// letters. Idempotent.
     fn destroy(&self) {
+        // SeqCst, before the close and the drain: a sender whose push the
+        // drain below does not see reads this flag after that push and
+        // sweeps the queue itself (see `Sender::deliver`).
+        self.destroyed.store(true, Ordering::SeqCst);
         self.close();
+        self.sweep_destroyed();
+    }
+
+    /// Sends everything queued in a destroyed mailbox to dead letters.
+    fn sweep_destroyed(&self) {
         while let Ok(msg) = self.queue.pop(Deadline::Now) {
             self.discard(msg, DeadLetterReason::Destroyed);
         }
@@ -693,6 +707,17 @@ impl<T: Send> Sender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         match self.core.push(msg, deadline, &self.local) {
             Ok(()) => {
+                // A push can land after `destroy` drained the queue (the FIFO
+                // backend checks its closed flag, then pushes): the message
+                // would then sit in a destroyed mailbox, where a receiver
+                // could still take it. Catch it here. Our push (a SeqCst RMW
+                // in crossbeam) precedes this SeqCst load; destroy sets the
+                // flag before its drain, whose receive reads the queue after
+                // a SeqCst fence. So either the drain sees our message or we
+                // see the flag. A load of a line every send reads anyway.
+                if self.core.destroyed.load(Ordering::SeqCst) {
+                    self.core.sweep_destroyed();
+                }
                 self.core.watchers.notify();
                 if seq & PEAK_SAMPLE_MASK == 0 {
                     self.core.sample_peak();
@@ -1292,6 +1317,10 @@ impl<T: Send> Receiver<T> {
     /// Sends a message this handle took but that will never be consumed where
     /// the mailbox's dead letters go (a process's saved messages when it ends).
     pub(crate) fn dead_letter(&self, msg: Message<T>, reason: DeadLetterReason) {
+        // It was counted as received when this handle took it; it is a dead
+        // letter instead, and each message counts on one path only
+        // (`refused` is the handle's "taken back" count: see `HandleCounters`).
+        self.local.refused.fetch_add(1, Ordering::Relaxed);
         self.core.discard(msg, reason);
     }
 }

@@ -198,6 +198,9 @@ pub(crate) struct ProcessRecord {
 #[derive(Default)]
 struct ProcessState {
     ended: bool,
+    /// Its teardown is done (inbox and owned mailboxes destroyed, name
+    /// free): monitors added from now on are told `NoProcess` at once.
+    finished: bool,
     /// `Owner::Creator(pid)` mailboxes: name, registration number, mailbox.
     owned: Vec<(Arc<str>, u64, Arc<dyn AnyMailbox>)>,
     /// Monitors to tell when the process ends.
@@ -557,7 +560,10 @@ impl PostOffice {
     pub(crate) fn add_monitor(&self, pid: Pid, notices: &Sender<Down>) {
         if let Some(record) = self.inner.process_record(pid) {
             let mut state = record.state.lock();
-            if !state.ended {
+            // Not `ended`: a process that is ending still gets its monitor,
+            // told with the real reason once its name is free (see
+            // `end_process`), not `NoProcess` while the name is still held.
+            if !state.finished {
                 state.monitors.push(notices.clone());
                 return;
             }
@@ -570,22 +576,14 @@ impl PostOffice {
     /// then tells its monitors (last, so that a monitor that restarts the
     /// process under the same name finds the name free). Idempotent.
     pub(crate) fn end_process(&self, record: &ProcessRecord, reason: ExitReason) {
-        let (owned, monitors) = {
+        let owned = {
             let mut state = record.state.lock();
             if state.ended {
                 return;
             }
             state.ended = true;
-            (
-                std::mem::take(&mut state.owned),
-                std::mem::take(&mut state.monitors),
-            )
+            std::mem::take(&mut state.owned)
         };
-        self.inner
-            .processes
-            .shard(&record.pid)
-            .write()
-            .remove(&record.pid);
         record.inbox.destroy();
         if let Some(name) = &record.name {
             self.inner.unregister(name, record.entry_id);
@@ -594,6 +592,20 @@ impl PostOffice {
             self.inner.unregister(&name, id);
             mailbox.destroy();
         }
+        // Only now, with the name free, does the pid go and do monitors
+        // learn of the end: one added during the teardown (which can take a
+        // while: leftovers go to dead letters) is on the list taken here, so
+        // it too gets the real reason after the name is free.
+        self.inner
+            .processes
+            .shard(&record.pid)
+            .write()
+            .remove(&record.pid);
+        let monitors = {
+            let mut state = record.state.lock();
+            state.finished = true;
+            std::mem::take(&mut state.monitors)
+        };
         for monitor in monitors {
             let _ = monitor.try_send(Down::new(record.pid, reason.clone()));
         }

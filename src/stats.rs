@@ -68,7 +68,8 @@ pub struct MailboxStats {
 pub(crate) struct HandleCounters {
     /// Messages this handle stamped (senders) or took (receivers).
     pub(crate) count: AtomicU64,
-    /// Stamped messages that the queue refused (senders only).
+    /// Stamped messages that the queue refused (senders); taken messages
+    /// given up to dead letters instead of consumed (receivers).
     pub(crate) refused: AtomicU64,
     /// Sends that found the mailbox full (senders only).
     pub(crate) found_full: AtomicU64,

@@ -1,5 +1,7 @@
 //! loom models of postbox's own synchronization: the priority backend's
-//! parking and waking, closing, receipts, and a select's readiness signals.
+//! parking and waking, closing, receipts, a select's readiness signals, and
+//! the office registry (name races, destroy vs send, registration ids,
+//! monitors vs process teardown).
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test --test loom --release`. Under
 //! `cfg(loom)` the crate's `sync` facade swaps parking_lot and std atomics for
@@ -10,7 +12,10 @@
 #![cfg(loom)]
 
 use loom::thread;
-use postbox::{Confirm, Mailbox, Message, ReceiptState, RecvError, Select, SendError, Wait};
+use postbox::{
+    Confirm, Mailbox, Message, OfficeError, Owner, Port, PostOffice, ReceiptState, RecvError,
+    Select, SendError, Wait,
+};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
     let mut builder = loom::model::Builder::new();
@@ -188,5 +193,124 @@ fn competing_selects_take_a_message_once() {
             (mine, theirs) == (Ok(1), Err(RecvError)) || (mine, theirs) == (Err(RecvError), Ok(1)),
             "got {mine:?} and {theirs:?}"
         );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The office registry: sharded reader-writer locks, registration ids, the
+// process teardown. Every model uses one name and one pid: the shard a key
+// lands in depends on a random hasher, so with one key of each kind every
+// execution touches the same locks in the same way. Mailboxes here use the
+// priority backend (loom-aware); the FIFO backend is crossbeam's and is only
+// used non-blockingly (monitor notices).
+// ---------------------------------------------------------------------------
+
+/// Two threads create the same name: exactly one wins, the other is told
+/// `NameTaken`.
+#[test]
+fn office_create_race() {
+    model(|| {
+        let office = PostOffice::new();
+        let other = office.clone();
+        let racer = thread::spawn(move || {
+            other.create::<u32>("x", Mailbox::builder().priority(1), Owner::System)
+        });
+        let mine = office.create::<u32>("x", Mailbox::builder().priority(1), Owner::System);
+        let theirs = racer.join().unwrap();
+        assert!(
+            matches!(
+                (&mine, &theirs),
+                (Ok(()), Err(OfficeError::NameTaken(_))) | (Err(OfficeError::NameTaken(_)), Ok(()))
+            ),
+            "{mine:?} / {theirs:?}"
+        );
+        assert!(office.contains("x"));
+    });
+}
+
+/// A send racing with destroy: the message is handed back, or accepted and
+/// then a dead letter; exactly once either way.
+#[test]
+fn office_destroy_vs_send() {
+    model(|| {
+        let office = PostOffice::new();
+        office
+            .create::<u32>(
+                "x",
+                Mailbox::builder().priority(1).unbounded(),
+                Owner::System,
+            )
+            .unwrap();
+        let tx = office.connect_sender::<u32>("x").unwrap();
+        let sender = thread::spawn(move || tx.send(7).map_err(|e| e.into_inner()));
+        office.destroy("x").unwrap();
+        let sent = sender.join().unwrap();
+        let letters = office.dead_letters().drain::<u32>();
+        match sent {
+            Ok(()) => assert_eq!(letters.len(), 1),
+            Err(back) => {
+                assert_eq!(back, Some(7));
+                assert!(letters.is_empty());
+            }
+        }
+        assert!(!office.contains("x"));
+    });
+}
+
+/// An owner ending while someone destroys its mailbox and creates the name
+/// again: the owner's end never removes the newcomer (registration ids).
+#[test]
+fn office_owner_end_vs_destroy_and_recreate() {
+    model(|| {
+        let office = PostOffice::new();
+        let owner = office.anonymous_with::<u32>(Port::builder().priority(1));
+        office
+            .create::<u32>(
+                "x",
+                Mailbox::builder().priority(1),
+                Owner::Creator(owner.pid()),
+            )
+            .unwrap();
+        let ender = thread::spawn(move || drop(owner));
+        // Destroy (it may be gone already: the owner ended first), then take
+        // the name.
+        match office.destroy("x") {
+            Ok(()) | Err(OfficeError::NotFound(_)) => {}
+            Err(e) => panic!("destroy: {e}"),
+        }
+        office
+            .create::<u32>("x", Mailbox::builder().priority(1), Owner::System)
+            .unwrap();
+        let tx = office.connect_sender::<u32>("x").unwrap();
+        ender.join().unwrap();
+        assert!(
+            office.contains("x"),
+            "the old owner removed the new mailbox"
+        );
+        assert!(!tx.is_closed(), "the old owner destroyed the new mailbox");
+    });
+}
+
+/// A monitor set up while its process ends gets exactly one notice, and
+/// only once the name is free.
+#[test]
+fn office_monitor_vs_process_end() {
+    model(|| {
+        let office = PostOffice::new();
+        let p = office
+            .process_with::<u32>("p", Port::builder().priority(1))
+            .unwrap();
+        let pid = p.pid();
+        let ender = thread::spawn(move || drop(p));
+        let monitor = office.monitor(pid);
+        let early = monitor.try_recv().ok();
+        if let Some(down) = &early {
+            assert!(!office.contains("p"), "notice before the name was free");
+            assert_eq!(down.pid(), pid);
+        }
+        ender.join().unwrap();
+        let notices = early.into_iter().chain(monitor.try_recv().ok()).count();
+        assert_eq!(notices, 1);
+        assert!(!office.contains("p"));
     });
 }
