@@ -417,8 +417,9 @@ pub enum ReplyError<T> {
         /// The reply, handed back.
         message: Message<T>,
     },
-    /// The requester's inbox refused the reply (closed, or a limit).
-    Unsent(SendError<T>),
+    /// The requester's inbox refused the reply: closed, full (with a wait
+    /// that ran out), or a limit. The error hands the reply back.
+    Unsent(SendTimeoutError<T>),
 }
 
 impl<T> ReplyError<T> {

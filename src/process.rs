@@ -330,11 +330,24 @@ impl<T: Send + 'static> Process<T> {
 
     /// Replies to a request whose header is `request`: sends `msg` to the
     /// request's `reply_to` process with the same correlation id, waiting for
-    /// room.
+    /// room. The reply's type is the requester's inbox type (`U`); a literal
+    /// may need a suffix (`7u64`) to say which.
     pub fn reply<U: Send + 'static>(
         &self,
         request: &Header,
         msg: impl Into<Message<U>>,
+    ) -> Result<(), ReplyError<U>> {
+        self.reply_with(request, msg, Wait::Blocking)
+    }
+
+    /// Replies with the wait chosen for this call: a server that must not
+    /// hang on a requester whose inbox stays full (it may have given up)
+    /// replies with a timeout or without waiting.
+    pub fn reply_with<U: Send + 'static>(
+        &self,
+        request: &Header,
+        msg: impl Into<Message<U>>,
+        wait: Wait,
     ) -> Result<(), ReplyError<U>> {
         let mut msg = msg.into();
         let Some(requester) = request.reply_to() else {
@@ -357,8 +370,8 @@ impl<T: Send + 'static> Process<T> {
             }
         };
         inbox
-            .send_from(self.pid(), msg, Deadline::Never, Confirm::Queued)
-            .map_err(|err| ReplyError::Unsent(blocking_error(err)))
+            .send_from(self.pid(), msg, wait.deadline(), Confirm::Queued)
+            .map_err(ReplyError::Unsent)
     }
 
     /// Messages waiting for this process: set aside by selective receives,

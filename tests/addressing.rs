@@ -1041,3 +1041,47 @@ fn sends_racing_with_a_process_end_are_counted_once() {
         assert_eq!(seen.len() as u64, accepted, "round {round}");
     }
 }
+
+/// A server never hangs on a requester whose inbox stays full: `reply_with`
+/// gives up as told and hands the reply back; the blocking `reply` goes
+/// through once there is room.
+#[test]
+fn reply_with_does_not_wait_on_a_full_requester() {
+    let office = PostOffice::new();
+    let server = office.anonymous::<u64>();
+    let requester = office
+        .process_with::<u64>("requester", Port::builder().capacity(1))
+        .unwrap();
+    let asked = Message::new(1u64)
+        .reply_to(requester.pid())
+        .correlation_id(9);
+    requester.send_to(&server.address(), asked).unwrap();
+    let request = server.try_recv().unwrap();
+
+    // Something else fills the requester's one slot.
+    requester.address().send(100).unwrap();
+    match server.reply_with(request.header(), 2u64, Wait::NonBlocking) {
+        Err(ReplyError::Unsent(SendTimeoutError::Full(m))) => {
+            assert_eq!((m.header().correlation_id(), m.into_body()), (Some(9), 2))
+        }
+        other => panic!("expected Unsent(Full), got {other:?}"),
+    }
+    let start = Instant::now();
+    match server.reply_with(
+        request.header(),
+        3u64,
+        Wait::Timeout(Duration::from_millis(30)),
+    ) {
+        Err(ReplyError::Unsent(SendTimeoutError::Timeout(m))) => assert_eq!(m.into_body(), 3),
+        other => panic!("expected Unsent(Timeout), got {other:?}"),
+    }
+    assert!(start.elapsed() >= Duration::from_millis(30));
+
+    // Room again: the reply lands, from the server, correlated.
+    assert_eq!(requester.try_recv().unwrap().into_body(), 100);
+    server.reply(request.header(), 4u64).unwrap();
+    let reply = requester.try_recv().unwrap();
+    assert_eq!(reply.header().source(), Some(server.pid()));
+    assert_eq!(reply.header().correlation_id(), Some(9));
+    assert_eq!(reply.into_body(), 4);
+}

@@ -17,6 +17,7 @@
 //! park/unpark round trip (about 10 us) on every message.
 
 use std::fmt;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use crossbeam_channel as cb;
@@ -40,21 +41,22 @@ pub struct Fifo<T> {
     rx: cb::Receiver<Message<T>>,
     /// Set once by `close`; checked before every push.
     closed: AtomicBool,
-    /// What blocked callers wait on besides the data channel.
-    close_signal: Mutex<CloseSignal>,
+    /// What blocked callers wait on besides the data channel: a channel that
+    /// never carries a message and becomes ready (disconnected) on close.
+    /// Made by the first caller that waits; read without a lock after that,
+    /// so waiting never writes to the lines the fast path reads.
+    close_rx: OnceLock<cb::Receiver<()>>,
+    /// The close signal's only sender, dropped on close.
+    close_tx: Mutex<CloseSender>,
 }
 
-/// The close signal: a channel that never carries a message and whose only
-/// sender is dropped on close, which wakes every `Select` waiting on it.
-enum CloseSignal {
-    /// Nobody has waited yet.
+/// The state of the close signal's sender.
+enum CloseSender {
+    /// No signal made yet.
     Unmade,
-    /// Made for a waiter; `rx` is cloned for later ones.
-    Made {
-        _tx: cb::Sender<()>,
-        rx: cb::Receiver<()>,
-    },
-    /// The queue is closed (the sender, if made, was dropped).
+    /// Made; dropping the sender fires the signal.
+    Open { _tx: cb::Sender<()> },
+    /// The queue is closed.
     Fired,
 }
 
@@ -87,27 +89,23 @@ impl<T: Send> Fifo<T> {
             tx,
             rx,
             closed: AtomicBool::new(false),
-            close_signal: Mutex::new(CloseSignal::Unmade),
+            close_rx: OnceLock::new(),
+            close_tx: Mutex::new(CloseSender::Unmade),
         }
     }
 
-    /// A receiver that becomes ready (disconnected) when the queue closes, or
-    /// `None` if it is closed already. Under the same lock as `close`, so a
-    /// waiter either gets a signal that the close will fire or sees the close.
-    fn close_watch(&self) -> Option<cb::Receiver<()>> {
-        let mut signal = self.close_signal.lock();
-        match &*signal {
-            CloseSignal::Fired => None,
-            CloseSignal::Made { rx, .. } => Some(rx.clone()),
-            CloseSignal::Unmade => {
-                let (tx, rx) = cb::bounded(0);
-                *signal = CloseSignal::Made {
-                    _tx: tx,
-                    rx: rx.clone(),
-                };
-                Some(rx)
+    /// A receiver that becomes ready (disconnected) when the queue closes.
+    /// Made under the same lock as `close` takes, so it is either made before
+    /// the close (which then drops its sender) or made already disconnected.
+    fn close_watch(&self) -> &cb::Receiver<()> {
+        self.close_rx.get_or_init(|| {
+            let mut sender = self.close_tx.lock();
+            let (tx, rx) = cb::bounded(0);
+            if !matches!(*sender, CloseSender::Fired) {
+                *sender = CloseSender::Open { _tx: tx };
             }
-        }
+            rx
+        })
     }
 
     #[inline(never)]
@@ -131,16 +129,14 @@ impl<T: Send> Fifo<T> {
                 return Err(PushError::Timeout(msg));
             }
         }
-        let Some(close_rx) = self.close_watch() else {
-            return Err(PushError::Closed(msg));
-        };
+        let close_rx = self.close_watch();
         loop {
             // Wait until there is room or the queue closes, without taking a
             // slot: if both happen at once, closing must win, or a sender woken
             // by a close that drained the queue would slip its message in.
             let mut sel = cb::Select::new();
             sel.send(&self.tx);
-            sel.recv(&close_rx);
+            sel.recv(close_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
                 Some(at) => sel.ready_deadline(at),
@@ -168,12 +164,10 @@ impl<T: Send> Fifo<T> {
         msg: Message<T>,
         deadline: Option<Instant>,
     ) -> Result<(), PushError<T>> {
-        let Some(close_rx) = self.close_watch() else {
-            return Err(PushError::Closed(msg));
-        };
+        let close_rx = self.close_watch();
         let mut sel = cb::Select::new();
         let data = sel.send(&self.tx);
-        sel.recv(&close_rx);
+        sel.recv(close_rx);
         let oper = match deadline {
             None => sel.select(),
             Some(at) => match sel.select_deadline(at) {
@@ -186,7 +180,7 @@ impl<T: Send> Fifo<T> {
                 .map_err(|cb::SendError(m)| PushError::Closed(m))
         } else {
             // The close signal: it only ever disconnects.
-            let _ = oper.recv(&close_rx);
+            let _ = oper.recv(close_rx);
             Err(PushError::Closed(msg))
         }
     }
@@ -206,14 +200,11 @@ impl<T: Send> Fifo<T> {
                 return Err(PopError::Timeout);
             }
         }
-        let Some(close_rx) = self.close_watch() else {
-            // Closed: what is still queued is handed out, then Closed.
-            return self.try_pop();
-        };
+        let close_rx = self.close_watch();
         loop {
             let mut sel = cb::Select::new();
             sel.recv(&self.rx);
-            sel.recv(&close_rx);
+            sel.recv(close_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
                 Some(at) => sel.ready_deadline(at),
@@ -234,12 +225,10 @@ impl<T: Send> Fifo<T> {
     /// waiting for readiness or trying without waiting can pair with it.
     #[inline(never)]
     fn pop_rendezvous(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
-        let Some(close_rx) = self.close_watch() else {
-            return self.rx.try_recv().map_err(|_| PopError::Closed);
-        };
+        let close_rx = self.close_watch();
         let mut sel = cb::Select::new();
         let data = sel.recv(&self.rx);
-        sel.recv(&close_rx);
+        sel.recv(close_rx);
         let oper = match deadline {
             None => sel.select(),
             Some(at) => match sel.select_deadline(at) {
@@ -250,7 +239,7 @@ impl<T: Send> Fifo<T> {
         if oper.index() == data {
             oper.recv(&self.rx).map_err(|_| PopError::Closed)
         } else {
-            let _ = oper.recv(&close_rx);
+            let _ = oper.recv(close_rx);
             // Closed, but what was queued before the close is still ours to hand out.
             self.rx.try_recv().map_err(|_| PopError::Closed)
         }
@@ -312,7 +301,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         if first {
             // Dropping the only close sender (if one was made) wakes every
             // Select waiting on it.
-            *self.close_signal.lock() = CloseSignal::Fired;
+            *self.close_tx.lock() = CloseSender::Fired;
         }
         first
     }
