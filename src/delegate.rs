@@ -8,7 +8,7 @@ macro_rules! receive_methods {
     ($field:ident, $item:ty) => {
         /// Receives, waiting as long as it takes. Fails only once the source
         /// is closed and empty.
-        #[inline]
+        #[inline(always)]
         pub fn recv(&self) -> Result<$item, $crate::RecvError> {
             self.$field.recv()
         }

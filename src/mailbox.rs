@@ -1186,7 +1186,7 @@ impl<T: Send> Receiver<T> {
 
     /// Receives, waiting as long as it takes. Fails only when the mailbox is
     /// closed and empty.
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self) -> Result<Message<T>, RecvError> {
         self.recv_inner(Deadline::Never).map_err(|_| RecvError)
     }

@@ -145,7 +145,7 @@ impl<T: Send + 'static> Process<T> {
 
     /// Receives the oldest message from anyone (implicit receive), waiting as
     /// long as it takes. Fails once the inbox is destroyed and nothing is left.
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self) -> Result<Message<T>, RecvError> {
         if self.has_saved() {
             if let Some(msg) = self.saved.borrow_mut().pop_front() {
