@@ -18,7 +18,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +32,7 @@ use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Receipt, Tracker};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Tally};
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize};
+use crate::sync::{AtomicU64, AtomicU8, AtomicUsize};
 use crate::wait::{Confirm, Deadline, Wait};
 
 /// The capacity of a mailbox whose builder was not given one: bounded, so that
@@ -58,6 +58,21 @@ fn pack_id_block(base: u64, epoch: u64) -> u64 {
 /// The block base of a packed id block.
 fn unpack_base(block: u64) -> u64 {
     (block >> 24) << ID_BLOCK_BITS
+}
+
+/// `Core::retired` while the mailbox can deliver.
+const ALIVE: u8 = 0;
+/// `Core::retired` once its last receiver went away.
+const NO_RECEIVERS: u8 = 1;
+/// `Core::retired` once it was destroyed.
+const DESTROYED: u8 = 2;
+
+/// The `Core::retired` code of a reason to retire a mailbox.
+fn retired_code(reason: DeadLetterReason) -> u8 {
+    match reason {
+        DeadLetterReason::Destroyed => DESTROYED,
+        _ => NO_RECEIVERS,
+    }
 }
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
@@ -263,7 +278,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             receivers: AtomicUsize::new(1),
             max_body_len: self.max_body_len,
             levels,
-            destroyed: AtomicBool::new(false),
+            retired: AtomicU8::new(ALIVE),
             next_id_block: AtomicU64::new(1 << ID_BLOCK_BITS),
             sent: Tally::default(),
             received: Tally::default(),
@@ -376,10 +391,11 @@ struct Core<T: Send> {
     max_body_len: Option<BodyLimit<T>>,
     /// `Some(n)`: priorities must be below `n`.
     levels: Option<u8>,
-    /// Set by `destroy` before it closes the queue; read by every successful
-    /// send (next to `levels`, which every send reads too) to catch a push
-    /// that landed after destroy's drain.
-    destroyed: AtomicBool,
+    /// Why the mailbox can no longer deliver (`ALIVE` while it can): set by
+    /// `retire` before it closes and drains the queue, and read by every
+    /// successful send (next to `levels`, which every send reads too) to
+    /// catch a push that landed after the drain.
+    retired: AtomicU8,
     /// The start of the next unclaimed block of message ids.
     next_id_block: AtomicU64,
     /// Messages accepted, counted per sender handle.
@@ -516,15 +532,6 @@ impl<T: Send> Core<T> {
         }
     }
 
-    /// Sends every queued message to dead letters (or drops and counts it).
-    /// Used once no receiver is left; receipts of tracked messages turn
-    /// `Dropped`.
-    fn sweep(&self) {
-        while let Ok(msg) = self.queue.pop(Deadline::Now) {
-            self.discard(msg, DeadLetterReason::NoReceivers);
-        }
-    }
-
     /// Sends one message that cannot be delivered where dead letters go, and
     /// counts it.
     fn discard(&self, msg: Message<T>, reason: DeadLetterReason) {
@@ -538,18 +545,42 @@ impl<T: Send> Core<T> {
     /// and receiver gets `Closed` at once, and sends what was queued to dead
     /// letters. Idempotent.
     fn destroy(&self) {
-        // SeqCst, before the close and the drain: a sender whose push the
-        // drain below does not see reads this flag after that push and
-        // sweeps the queue itself (see `Sender::deliver`).
-        self.destroyed.store(true, Ordering::SeqCst);
-        self.close();
-        self.sweep_destroyed();
+        self.retire(DeadLetterReason::Destroyed);
     }
 
-    /// Sends everything queued in a destroyed mailbox to dead letters.
-    fn sweep_destroyed(&self) {
+    /// Ends the mailbox's life for good (destroyed, or its last receiver
+    /// gone): closes it and sends what is queued to dead letters (or drops
+    /// and counts it). The first reason sticks.
+    ///
+    /// A push can land after the drain (the FIFO backend checks its closed
+    /// flag, then pushes). The flag is set, SeqCst, before the close and the
+    /// drain, and every sender reads it, SeqCst, after its push (see
+    /// `Sender::deliver`): either the drain sees the message or the sender
+    /// sees the flag and sweeps the queue itself. For the built-in backends
+    /// the push is a SeqCst RMW in crossbeam (whose receive reads the queue
+    /// after a SeqCst fence) or happens under the lock the drain takes.
+    fn retire(&self, reason: DeadLetterReason) {
+        let _ = self.retired.compare_exchange(
+            ALIVE,
+            retired_code(reason),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        self.close();
+        self.sweep_retired();
+    }
+
+    /// Sends everything queued in a retired mailbox where dead letters go,
+    /// under the reason it was retired for.
+    #[cold]
+    #[inline(never)]
+    fn sweep_retired(&self) {
+        let reason = match self.retired.load(Ordering::SeqCst) {
+            DESTROYED => DeadLetterReason::Destroyed,
+            _ => DeadLetterReason::NoReceivers,
+        };
         while let Ok(msg) = self.queue.pop(Deadline::Now) {
-            self.discard(msg, DeadLetterReason::Destroyed);
+            self.discard(msg, reason);
         }
     }
 
@@ -589,12 +620,9 @@ impl<T: Send> Core<T> {
 
 impl<T: Send> Drop for Core<T> {
     fn drop(&mut self) {
-        // Every handle is gone. A send that raced with the last receiver's
-        // sweep may have left a message behind: it goes where dead letters go.
-        self.queue.close();
-        while let Ok(msg) = self.queue.pop(Deadline::Now) {
-            self.discard(msg, DeadLetterReason::NoReceivers);
-        }
+        // Every handle is gone: whatever a custom backend still holds goes
+        // where dead letters go.
+        self.retire(DeadLetterReason::NoReceivers);
     }
 }
 
@@ -707,16 +735,13 @@ impl<T: Send> Sender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         match self.core.push(msg, deadline, &self.local) {
             Ok(()) => {
-                // A push can land after `destroy` drained the queue (the FIFO
-                // backend checks its closed flag, then pushes): the message
-                // would then sit in a destroyed mailbox, where a receiver
-                // could still take it. Catch it here. Our push (a SeqCst RMW
-                // in crossbeam) precedes this SeqCst load; destroy sets the
-                // flag before its drain, whose receive reads the queue after
-                // a SeqCst fence. So either the drain sees our message or we
-                // see the flag. A load of a line every send reads anyway.
-                if self.core.destroyed.load(Ordering::SeqCst) {
-                    self.core.sweep_destroyed();
+                // A push that landed after the mailbox was retired (destroyed,
+                // or its last receiver gone) and drained: settle it now, so
+                // it goes to dead letters rather than sitting where nobody,
+                // or a receiver of a destroyed mailbox, would take it (see
+                // `Core::retire`). One load of a line every send reads anyway.
+                if self.core.retired.load(Ordering::SeqCst) != ALIVE {
+                    self.core.sweep_retired();
                 }
                 self.core.watchers.notify();
                 if seq & PEAK_SAMPLE_MASK == 0 {
@@ -751,16 +776,9 @@ impl<T: Send> Sender<T> {
         deadline: Deadline,
     ) -> Result<Receipt, SendTimeoutError<T>> {
         let receipt = track(&mut msg);
+        // A push racing with the mailbox's retirement is settled by `deliver`,
+        // so a receipt never waits on a message nobody can take.
         self.deliver(msg, seq, deadline)?;
-        // The last receiver may have swept the queue just before our push
-        // landed. An untracked straggler is swept by the next refused send or
-        // the mailbox's drop; a tracked sender may be waiting on its receipt,
-        // so settle it now. The fence orders our push before the reads below,
-        // pairing with the one in `Receiver::drop`.
-        fence(Ordering::SeqCst);
-        if self.core.receivers.load(Ordering::SeqCst) == 0 && self.core.queue.is_closed() {
-            self.core.sweep();
-        }
         Ok(receipt)
     }
 
@@ -773,14 +791,7 @@ impl<T: Send> Sender<T> {
         match err {
             PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
             PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
-            PushError::Closed(m) => {
-                if self.core.receivers.load(Ordering::SeqCst) == 0 {
-                    // Receivers are gone: settle any message that slipped in
-                    // after the last receiver's sweep.
-                    self.core.sweep();
-                }
-                SendTimeoutError::Closed(untracked(m))
-            }
+            PushError::Closed(m) => SendTimeoutError::Closed(untracked(m)),
         }
     }
 
@@ -1336,12 +1347,10 @@ impl<T: Send> Drop for Receiver<T> {
     fn drop(&mut self) {
         self.core.received.retire(&self.local);
         if self.core.receivers.fetch_sub(1, Ordering::SeqCst) == 1 {
-            // Last receiver: nobody can take what is queued. Close first (so
-            // blocked senders wake and new sends fail), then drop the leftovers,
-            // counted. Tracked senders re-check after their push (see `enqueue`).
-            self.core.close();
-            fence(Ordering::SeqCst);
-            self.core.sweep();
+            // Last receiver: nobody can take what is queued. Blocked senders
+            // wake with Closed, new sends fail, and the leftovers (and any
+            // push racing with this) go where dead letters go.
+            self.core.retire(DeadLetterReason::NoReceivers);
         }
     }
 }

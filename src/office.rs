@@ -528,16 +528,13 @@ impl PostOffice {
             .inner
             .process_record(pid)
             .ok_or(OfficeError::NoProcess(pid))?;
-        let named =
-            record
-                .inbox
-                .as_any()
-                .downcast_ref::<Named<T>>()
-                .ok_or(OfficeError::TypeMismatch {
-                    expected: any::type_name::<T>(),
-                    found: record.inbox.type_name(),
-                })?;
-        Ok(Address::new(pid, Arc::clone(&named.sender)))
+        let sender = record
+            .inbox::<T>()
+            .map_err(|found| OfficeError::TypeMismatch {
+                expected: any::type_name::<T>(),
+                found,
+            })?;
+        Ok(Address::new(pid, Arc::clone(sender)))
     }
 
     /// Whether process `pid` is alive.

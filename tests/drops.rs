@@ -405,3 +405,38 @@ fn unconfirmed_and_timed_out_messages_are_not_lost() {
         log.assert_each_dropped_once(b.name);
     }
 }
+
+/// A send racing with the last receiver's drop never leaves its message
+/// queued in a mailbox nobody can read: every accepted message is settled
+/// (here: dropped and counted) by the time the senders return, so `len` is 0
+/// and the counts add up while the handles are still alive.
+#[test]
+fn send_racing_with_the_last_receiver_is_settled_at_once() {
+    use postbox::Mailbox;
+    use std::sync::Barrier;
+    for round in 0..5_000u32 {
+        let (tx, rx) = Mailbox::<u32>::builder().unbounded().build();
+        let start = Arc::new(Barrier::new(3));
+        let senders: Vec<_> = (0..2)
+            .map(|_| {
+                let tx = tx.clone();
+                let start = Arc::clone(&start);
+                thread::spawn(move || {
+                    start.wait();
+                    // One send each: no refused send afterwards could tidy up.
+                    u64::from(tx.send(round).is_ok())
+                })
+            })
+            .collect();
+        start.wait();
+        drop(rx);
+        let accepted: u64 = senders.into_iter().map(|s| s.join().unwrap()).sum();
+        let s = tx.stats();
+        assert_eq!(s.len, 0, "round {round}: a message was left queued");
+        assert_eq!(
+            (s.sent, s.dropped + s.received + s.dead_lettered),
+            (accepted, accepted),
+            "round {round}: {s:?}"
+        );
+    }
+}

@@ -38,7 +38,10 @@ use crate::message::Message;
 /// - [`close`](Queue::close) is idempotent and wakes every blocked caller at
 ///   once. After it, pushes fail with [`PushError::Closed`]; pops still return
 ///   what is queued and then fail with [`PopError::Closed`]. A push racing with
-///   `close` may still land: the mailbox sweeps such stragglers.
+///   `close` may still land: the mailbox sweeps such stragglers once it is
+///   destroyed or has lost its last receiver, provided a pop that starts after
+///   a push returned sees that message (a lock, or SeqCst operations, as in
+///   the built-in backends).
 /// - `len` may be approximate while other threads are active, exact when quiet.
 /// - The queue must not drop messages it has accepted, except when it is itself
 ///   dropped (the mailbox drains it before that).
