@@ -47,9 +47,10 @@ use crate::message::Message;
 ///   dropped (the mailbox drains it before that).
 ///
 /// The trait grows by default methods only (so implementations outside this
-/// crate keep compiling): requeue at the front for redelivery, expiry sweeps,
-/// selective receive by header predicate, and readiness hooks for `Select` and
-/// async wakers are planned that way.
+/// crate keep compiling). [`requeue`](Queue::requeue) (redelivery at the front
+/// of a level) and [`evict_lowest`](Queue::evict_lowest) (the `DropLowest`
+/// overflow policy) came that way; selective receive by header predicate and
+/// readiness hooks for async wakers are planned the same way.
 ///
 /// # Examples
 ///
@@ -141,6 +142,43 @@ pub trait Queue<T>: Send + Sync {
     fn priority_levels(&self) -> Option<u8> {
         None
     }
+
+    /// Puts a message back for redelivery: a consumer gave it up (`nack`, or
+    /// a delivery dropped unanswered). It goes to the *front* of its priority
+    /// level, so it leaves before every message queued after it at that level
+    /// (where RabbitMQ puts a requeued message).
+    ///
+    /// A requeue must not block, must ignore the capacity (the message held a
+    /// slot until it was delivered; a mailbox may hold more than its capacity
+    /// by the deliveries that come back) and must be accepted after
+    /// [`close`](Queue::close): a closed mailbox still drains, and its
+    /// outstanding deliveries can still come back. It must wake a receiver
+    /// blocked in [`pop`](Queue::pop).
+    ///
+    /// The default pushes at the back with [`try_push`](Queue::try_push), so
+    /// a backend that does not override it redelivers late and refuses a
+    /// requeue when full or closed; the mailbox then sends the message to dead
+    /// letters (reason `Overflow`) rather than lose it.
+    fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        self.try_push(msg)
+    }
+
+    /// Takes the oldest message of the lowest priority level that holds any,
+    /// if that level is at most `at_most`; otherwise (or if the queue is
+    /// empty) takes nothing. Never blocks.
+    ///
+    /// This is the `DropLowest` overflow policy's eviction: a full priority
+    /// mailbox makes room for a message of priority `p` by evicting the oldest
+    /// of the least urgent work, but never a message more urgent than `p`. A
+    /// backend without priorities is one level: it evicts its head.
+    ///
+    /// The default takes nothing, so a custom backend that does not override
+    /// it refuses new messages under `DropLowest` rather than evict the wrong
+    /// one.
+    fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
+        let _ = at_most;
+        None
+    }
 }
 
 impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
@@ -173,5 +211,11 @@ impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
     }
     fn priority_levels(&self) -> Option<u8> {
         (**self).priority_levels()
+    }
+    fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        (**self).requeue(msg)
+    }
+    fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
+        (**self).evict_lowest(at_most)
     }
 }
