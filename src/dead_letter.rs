@@ -21,15 +21,30 @@ use std::sync::Arc;
 
 use crate::mailbox::Sender;
 use crate::message::{Header, Message};
+use crate::receipt::ReceiptState;
 use crate::sync::{AtomicU64, Mutex};
 
 /// Why a message became a dead letter.
 ///
-/// New reasons come with delivery guarantees (rejection, expiry, redelivery
-/// limits, overflow), so the enum is `#[non_exhaustive]`.
+/// New reasons may come, so the enum is `#[non_exhaustive]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DeadLetterReason {
+    /// A consumer refused it: [`Delivery::reject`](crate::Delivery::reject)
+    /// or `nack(Requeue::No)`.
+    Rejected,
+    /// Its time to live ran out before a receiver took it (per message,
+    /// [`Message::ttl`](crate::Message::ttl), or the mailbox's default,
+    /// [`MailboxBuilder::ttl`](crate::MailboxBuilder::ttl)).
+    Expired,
+    /// It was given back once more after its last allowed delivery
+    /// ([`MailboxBuilder::max_redeliveries`](crate::MailboxBuilder::max_redeliveries)):
+    /// a poison message must not loop forever.
+    MaxRedeliveries,
+    /// It was evicted from a full mailbox to make room for a newer message
+    /// ([`Overflow::DropOldest`](crate::Overflow::DropOldest),
+    /// [`Overflow::DropLowest`](crate::Overflow::DropLowest)).
+    Overflow,
     /// Its mailbox was destroyed: by [`PostOffice::destroy`](crate::PostOffice::destroy),
     /// by its [`Port`](crate::Port) being dropped, or by its owning process
     /// ending.
@@ -40,13 +55,24 @@ pub enum DeadLetterReason {
 
 impl DeadLetterReason {
     /// Every reason, in a fixed order (the order of the statistics).
-    pub const ALL: [DeadLetterReason; 2] =
-        [DeadLetterReason::Destroyed, DeadLetterReason::NoReceivers];
+    pub const ALL: [DeadLetterReason; 6] = [
+        DeadLetterReason::Rejected,
+        DeadLetterReason::Expired,
+        DeadLetterReason::MaxRedeliveries,
+        DeadLetterReason::Overflow,
+        DeadLetterReason::Destroyed,
+        DeadLetterReason::NoReceivers,
+    ];
 
-    fn index(self) -> usize {
+    /// The reason's position in [`DeadLetterReason::ALL`].
+    pub(crate) fn index(self) -> usize {
         match self {
-            DeadLetterReason::Destroyed => 0,
-            DeadLetterReason::NoReceivers => 1,
+            DeadLetterReason::Rejected => 0,
+            DeadLetterReason::Expired => 1,
+            DeadLetterReason::MaxRedeliveries => 2,
+            DeadLetterReason::Overflow => 3,
+            DeadLetterReason::Destroyed => 4,
+            DeadLetterReason::NoReceivers => 5,
         }
     }
 }
@@ -54,6 +80,10 @@ impl DeadLetterReason {
 impl fmt::Display for DeadLetterReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            DeadLetterReason::Rejected => "rejected by a consumer",
+            DeadLetterReason::Expired => "time to live ran out",
+            DeadLetterReason::MaxRedeliveries => "too many redeliveries",
+            DeadLetterReason::Overflow => "evicted from a full mailbox",
             DeadLetterReason::Destroyed => "mailbox destroyed",
             DeadLetterReason::NoReceivers => "no receiver left",
         })
@@ -287,9 +317,11 @@ impl<T: Send> Sink<T> {
     /// Sends `msg` where dead letters go. A typed sink that is full or closed
     /// drops it (never blocks: this runs while mailboxes are torn down).
     pub(crate) fn dispose(&self, mut msg: Message<T>, reason: DeadLetterReason) -> Disposal {
-        // The message will not be received: its receipt says so now.
-        drop(msg.header_mut().take_tracker());
-        match self {
+        // The message will not be processed: its receipt learns where it
+        // ended. The link comes off first, so that a dead letter sent on to
+        // another mailbox is not mistaken for the tracked message there.
+        let link = msg.header_mut().take_tracker();
+        let disposal = match self {
             Sink::Drop => Disposal::Dropped,
             Sink::Typed(tx) => match tx.try_send(msg) {
                 Ok(()) => Disposal::DeadLettered,
@@ -309,6 +341,14 @@ impl<T: Send> Sink<T> {
                 });
                 Disposal::DeadLettered
             }
+        };
+        if let Some(link) = link {
+            link.0.advance(match (reason, &disposal) {
+                (DeadLetterReason::Expired, _) => ReceiptState::Expired,
+                (_, Disposal::DeadLettered) => ReceiptState::DeadLettered(reason),
+                (_, Disposal::Dropped) => ReceiptState::Dropped,
+            });
         }
+        disposal
     }
 }

@@ -87,3 +87,65 @@ macro_rules! status_methods {
         }
     };
 }
+
+/// The acknowledged receives and the prefetch limit, delegated to the
+/// `Receiver` at `self.$field` (see [`Receiver::recv_ack`](crate::Receiver::recv_ack)).
+macro_rules! ack_methods {
+    ($field:ident) => {
+        /// Receives with acknowledgement, waiting as long as it takes: answer
+        /// the [`Delivery`](crate::Delivery) with `ack`, `nack` or `reject`;
+        /// dropped unanswered, it is requeued.
+        #[inline]
+        pub fn recv_ack(&self) -> Result<$crate::Delivery<T>, $crate::RecvError>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack()
+        }
+
+        /// Receives with acknowledgement if a message and a prefetch slot are
+        /// there now.
+        pub fn try_recv_ack(&self) -> Result<$crate::Delivery<T>, $crate::TryRecvAckError>
+        where
+            T: 'static,
+        {
+            self.$field.try_recv_ack()
+        }
+
+        /// Receives with acknowledgement, waiting at most `timeout`.
+        pub fn recv_ack_timeout(
+            &self,
+            timeout: std::time::Duration,
+        ) -> Result<$crate::Delivery<T>, $crate::RecvTimeoutError>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_timeout(timeout)
+        }
+
+        /// Receives with acknowledgement with the wait chosen for this call.
+        pub fn recv_ack_with(
+            &self,
+            wait: $crate::Wait,
+        ) -> Result<$crate::Delivery<T>, $crate::RecvTimeoutError>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_with(wait)
+        }
+
+        /// Limits this handle to `n` unanswered deliveries at a time
+        /// (RabbitMQ's prefetch count); `0`: no limit.
+        #[must_use]
+        pub fn with_prefetch(self, n: usize) -> Self {
+            self.$field.set_prefetch(n);
+            self
+        }
+
+        /// How many deliveries this handle has handed out and not seen
+        /// answered.
+        pub fn unacked(&self) -> u64 {
+            self.$field.unacked()
+        }
+    };
+}

@@ -14,6 +14,7 @@ use std::fmt;
 
 use thiserror::Error;
 
+use crate::dead_letter::DeadLetterReason;
 use crate::message::{Message, Pid};
 use crate::receipt::Receipt;
 use crate::topic::SubscriberId;
@@ -105,6 +106,11 @@ pub enum SendError<T> {
     /// The mailbox is closed: every receiver is gone, or it was closed explicitly.
     #[error("sending on a closed mailbox")]
     Closed(Message<T>),
+    /// The mailbox is full and its [`Overflow`](crate::Overflow) policy
+    /// refuses rather than waits: `Reject`, or `DropLowest` for a message less
+    /// urgent than everything queued.
+    #[error("mailbox is full and its overflow policy refused the message")]
+    Full(Message<T>),
     /// The body is longer than the mailbox's `max_body_len`.
     #[error("message body is longer than the mailbox allows")]
     TooLong(Message<T>),
@@ -118,6 +124,7 @@ pub enum SendError<T> {
 }
 debug_variants!(SendError {
     Closed,
+    Full,
     TooLong,
     InvalidPriority
 });
@@ -128,7 +135,8 @@ debug_variants!(SendError {
 #[derive(Error)]
 pub enum SendTimeoutError<T> {
     /// The mailbox had no room and the call was not allowed to wait
-    /// ([`Wait::NonBlocking`](crate::Wait::NonBlocking)).
+    /// ([`Wait::NonBlocking`](crate::Wait::NonBlocking)), or its
+    /// [`Overflow`](crate::Overflow) policy refuses rather than waits.
     #[error("sending on a full mailbox")]
     Full(Message<T>),
     /// The mailbox had no room until the deadline.
@@ -169,10 +177,19 @@ impl<T> SendTimeoutError<T> {
     }
 }
 
+impl<T> SendError<T> {
+    /// Whether the mailbox was full and its overflow policy refused the
+    /// message.
+    pub fn is_full(&self) -> bool {
+        matches!(self, SendError::Full(_))
+    }
+}
+
 impl<T> From<SendError<T>> for SendTimeoutError<T> {
     fn from(err: SendError<T>) -> Self {
         match err {
             SendError::Closed(m) => SendTimeoutError::Closed(m),
+            SendError::Full(m) => SendTimeoutError::Full(m),
             SendError::TooLong(m) => SendTimeoutError::TooLong(m),
             SendError::InvalidPriority(m) => SendTimeoutError::InvalidPriority(m),
             SendError::Unconfirmed(r) => SendTimeoutError::Unconfirmed(r),
@@ -257,16 +274,52 @@ impl From<RecvError> for RecvTimeoutError {
     }
 }
 
-/// The error of waiting on a [`Receipt`](crate::Receipt).
+/// The error of waiting on a [`Receipt`](crate::Receipt): the message did not
+/// get where the wait wanted it, and this says where it ended instead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
 pub enum ReceiptError {
-    /// The message was not taken by a receiver before the deadline.
-    #[error("timed out waiting for the message to be received")]
+    /// The deadline passed first; the message may still get there.
+    #[error("timed out waiting for the message")]
     Timeout,
-    /// The message was dropped before a receiver took it (its mailbox lost its
-    /// last receiver while the message was queued).
-    #[error("message was dropped before a receiver took it")]
+    /// The message was dropped: its mailbox lost its last receiver while the
+    /// message was queued, and had no dead-letter place.
+    #[error("message was dropped before it was processed")]
     Closed,
+    /// The message went to dead letters, for this reason.
+    #[error("message went to dead letters: {0}")]
+    DeadLettered(DeadLetterReason),
+    /// The message's time to live ran out before a receiver took it.
+    #[error("message expired before it was processed")]
+    Expired,
+}
+
+/// The error of a non-blocking acknowledged receive
+/// ([`Receiver::try_recv_ack`](crate::Receiver::try_recv_ack)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum TryRecvAckError {
+    /// No message is waiting right now.
+    #[error("receiving on an empty mailbox")]
+    Empty,
+    /// The mailbox is closed and empty: no message will ever arrive.
+    #[error("receiving on a closed and empty mailbox")]
+    Closed,
+    /// This receiver already holds as many unanswered deliveries as its
+    /// prefetch limit allows: answer one (ack or nack) first.
+    #[error("prefetch limit reached: answer an outstanding delivery first")]
+    PrefetchFull,
+}
+
+impl TryRecvAckError {
+    /// Whether no message was waiting.
+    pub fn is_empty(&self) -> bool {
+        matches!(self, TryRecvAckError::Empty)
+    }
+
+    /// Whether the mailbox is closed and empty.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, TryRecvAckError::Closed)
+    }
 }
 
 /// The error a [`Queue`](crate::Queue) backend returns from a push. It always

@@ -220,10 +220,12 @@
 mod delegate;
 
 mod dead_letter;
+mod delivery;
 mod error;
 mod mailbox;
 mod message;
 mod office;
+mod overflow;
 mod port;
 mod process;
 pub mod queue;
@@ -232,25 +234,28 @@ mod select;
 mod signal;
 mod stats;
 mod sync;
+mod timer;
 mod topic;
 mod wait;
 
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetterReason, DeadLetters};
+pub use crate::delivery::{Delivery, Requeue};
 pub use crate::error::PublishError;
 pub use crate::error::{
     OfficeError, PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, ReplyError,
-    RequestError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    RequestError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
 };
 pub use crate::mailbox::{
     IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Sender, TryIter, DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message, MessageId, Pid};
 pub use crate::office::{Owner, PostOffice};
+pub use crate::overflow::Overflow;
 pub use crate::port::Port;
 pub use crate::process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
 pub use crate::queue::{Fifo, Priority, Queue};
 pub use crate::receipt::{Receipt, ReceiptState};
 pub use crate::select::{Select, Source};
-pub use crate::stats::MailboxStats;
+pub use crate::stats::{DeadLetterCounts, MailboxStats};
 pub use crate::topic::{SlowSubscriber, Subscriber, SubscriberId, Topic, TopicBuilder, TopicStats};
 pub use crate::wait::{Confirm, Wait};

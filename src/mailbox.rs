@@ -19,20 +19,23 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::dead_letter::{DeadLetterReason, Disposal, Sink};
+use crate::delivery::{Delivery, Requeue};
 use crate::error::{
-    PopError, PushError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
-    TrySendError,
+    PopError, PushError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvAckError,
+    TryRecvError, TrySendError,
 };
 use crate::message::{BodyLen, Message, MessageId, Pid, MAX_MESSAGE_ID};
+use crate::overflow::Overflow;
 use crate::queue::{Fifo, Priority, Queue};
-use crate::receipt::{Receipt, Tracker};
+use crate::receipt::{Milestone, Receipt, ReceiptState, Tracker};
 use crate::signal::Watchers;
-use crate::stats::{HandleCounters, MailboxStats, Tally};
-use crate::sync::{AtomicU64, AtomicU8, AtomicUsize};
+use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
+use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex};
+use crate::timer::{self, Due};
 use crate::wait::{Confirm, Deadline, Wait};
 
 /// The capacity of a mailbox whose builder was not given one: bounded, so that
@@ -154,6 +157,12 @@ pub struct MailboxBuilder<T: Send, K = Mailbox<T>> {
     max_body_len: Option<BodyLimit<T>>,
     /// Where undeliverable messages go, if the user named a place.
     dead_letters: Option<Sender<T>>,
+    /// The time to live of messages that do not set their own.
+    ttl: Option<Duration>,
+    /// What a send to a full mailbox does.
+    overflow: Overflow,
+    /// The most times a message is given back before it is dead-lettered.
+    max_redeliveries: Option<u32>,
     /// What `build` makes: a [`Mailbox`] (sender and receiver) or a
     /// [`Port`](crate::Port).
     kind: PhantomData<fn() -> K>,
@@ -166,6 +175,9 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             capacity: Some(DEFAULT_CAPACITY),
             max_body_len: None,
             dead_letters: None,
+            ttl: None,
+            overflow: Overflow::Block,
+            max_redeliveries: None,
             kind: PhantomData,
         }
     }
@@ -254,6 +266,70 @@ impl<T: Send, K> MailboxBuilder<T, K> {
         self
     }
 
+    /// Gives every message that does not set its own
+    /// ([`Message::ttl`](crate::Message::ttl)) a time to live of `ttl` from
+    /// its send. A message whose time runs out before a receiver takes it is
+    /// never delivered: it goes to dead letters with reason
+    /// [`Expired`](DeadLetterReason::Expired) when a receiver meets it (expiry
+    /// is checked on receive, as RabbitMQ checks it at the head of a queue).
+    /// Each message then carries its expiry in its header's boxed part: one
+    /// allocation per send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{DeadLetterReason, Mailbox, Message, TryRecvError};
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().ttl(Duration::ZERO).build();
+    /// tx.send("stale at once").unwrap();
+    /// tx.send(Message::new("fresh").ttl(Duration::from_secs(60))).unwrap();
+    /// assert_eq!(rx.recv().unwrap().into_body(), "fresh");
+    /// assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// assert_eq!(rx.stats().dead_letters.get(DeadLetterReason::Expired), 1);
+    /// ```
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// What a send does when the mailbox is full (default
+    /// [`Overflow::Block`]: wait for room).
+    #[must_use]
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Gives a message back at most `n` times: it is delivered at most
+    /// `n + 1` times (its header's `redeliveries()` counts `0..=n`), and a
+    /// consumer giving it back once more sends it to dead letters with reason
+    /// [`MaxRedeliveries`](DeadLetterReason::MaxRedeliveries). A poison message
+    /// must not loop forever. Default: no limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{DeadLetterReason, Mailbox, Requeue};
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().max_redeliveries(1).build();
+    /// tx.send("poison").unwrap();
+    /// let first = rx.recv_ack().unwrap();
+    /// assert_eq!(first.header().redeliveries(), 0);
+    /// first.nack(Requeue::Yes);
+    /// let second = rx.recv_ack().unwrap();
+    /// assert_eq!(second.header().redeliveries(), 1);
+    /// second.nack(Requeue::Yes); // one time too many
+    /// assert!(rx.try_recv().is_err());
+    /// assert_eq!(rx.stats().dead_letters.get(DeadLetterReason::MaxRedeliveries), 1);
+    /// ```
+    #[must_use]
+    pub fn max_redeliveries(mut self, n: u32) -> Self {
+        self.max_redeliveries = Some(n);
+        self
+    }
+
     /// Builds the mailbox, sending dead letters to the user's sender if one
     /// was named and to `fallback` otherwise.
     pub(crate) fn build_with(self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
@@ -278,13 +354,15 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             receivers: AtomicUsize::new(1),
             max_body_len: self.max_body_len,
             levels,
+            ttl: self.ttl,
+            overflow: self.overflow,
+            max_redeliveries: self.max_redeliveries,
             retired: AtomicU8::new(ALIVE),
             next_id_block: AtomicU64::new(1 << ID_BLOCK_BITS),
             sent: Tally::default(),
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
-            dead_lettered: AtomicU64::new(0),
+            cold: OnceLock::new(),
             sink,
             watchers: Watchers::default(),
         });
@@ -313,6 +391,9 @@ impl<T: Send, K> fmt::Debug for MailboxBuilder<T, K> {
             .field("capacity", &self.capacity)
             .field("max_body_len", &self.max_body_len.map(|(max, _)| max))
             .field("dead_letters", &self.dead_letters.is_some())
+            .field("ttl", &self.ttl)
+            .field("overflow", &self.overflow)
+            .field("max_redeliveries", &self.max_redeliveries)
             .finish()
     }
 }
@@ -376,6 +457,14 @@ impl<T: Send> Backend<T> {
     fn priority_levels(&self) -> Option<u8> {
         dispatch!(self, q => q.priority_levels())
     }
+
+    fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        dispatch!(self, q => q.requeue(msg))
+    }
+
+    fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
+        dispatch!(self, q => q.evict_lowest(at_most))
+    }
 }
 
 /// What all handles of one mailbox share.
@@ -391,6 +480,12 @@ struct Core<T: Send> {
     max_body_len: Option<BodyLimit<T>>,
     /// `Some(n)`: priorities must be below `n`.
     levels: Option<u8>,
+    /// The time to live of messages that do not set their own.
+    ttl: Option<Duration>,
+    /// What a send to a full mailbox does.
+    overflow: Overflow,
+    /// The most times a message is given back before it is dead-lettered.
+    max_redeliveries: Option<u32>,
     /// Why the mailbox can no longer deliver (`ALIVE` while it can): set by
     /// `retire` before it closes and drains the queue, and read by every
     /// successful send (next to `levels`, which every send reads too) to
@@ -399,23 +494,44 @@ struct Core<T: Send> {
     /// The start of the next unclaimed block of message ids.
     next_id_block: AtomicU64,
     /// Messages accepted, counted per sender handle.
-    sent: Tally,
-    /// Messages taken, counted per receiver handle.
-    received: Tally,
+    sent: Tally<HandleCounters>,
+    /// Messages taken and answered, counted per receiver handle.
+    received: Tally<RecvCounters>,
     /// The highest sampled queue length.
     peak_len: AtomicUsize,
-    /// Messages dropped because no receiver was left to take them and no
-    /// dead-letter place was set.
-    dropped: AtomicU64,
-    /// Messages sent to dead letters.
-    dead_lettered: AtomicU64,
+    /// What the hot paths never touch (dead letters, nacks, delayed
+    /// requeues), made on first use so that an idle mailbox does not pay
+    /// for it.
+    cold: OnceLock<Box<Cold<T>>>,
     /// Where undeliverable messages go.
     sink: Sink<T>,
     /// Selects waiting on this mailbox.
     watchers: Watchers,
 }
 
+/// The rarely used part of a mailbox's state.
+struct Cold<T> {
+    /// Where its messages ended, away from the hot paths.
+    outcomes: Outcomes,
+    /// Messages waiting for a delayed requeue, with their due times.
+    delayed: Mutex<Vec<(Instant, Message<T>)>>,
+    /// Woken when delayed messages come back (or are settled otherwise), for
+    /// receivers of a closed mailbox that wait for them.
+    came_back: Condvar,
+}
+
 impl<T: Send> Core<T> {
+    /// The rarely used state, made on first use.
+    fn cold(&self) -> &Cold<T> {
+        self.cold.get_or_init(|| {
+            Box::new(Cold {
+                outcomes: Outcomes::default(),
+                delayed: Mutex::new(Vec::new()),
+                came_back: Condvar::new(),
+            })
+        })
+    }
+
     /// Claims a fresh block of message ids. Block 0 is never handed out, so
     /// no message gets the id `MessageId::UNSENT`.
     fn claim_id_block(&self) -> u64 {
@@ -492,6 +608,11 @@ impl<T: Send> Core<T> {
         local: &HandleCounters,
     ) -> Result<(), PushError<T>> {
         local.found_full.fetch_add(1, Ordering::Relaxed);
+        match self.overflow {
+            Overflow::Block => {}
+            Overflow::Reject => return Err(PushError::Full(msg)),
+            Overflow::DropOldest | Overflow::DropLowest => return self.push_evicting(msg),
+        }
         let at = match deadline {
             Deadline::Now => return Err(PushError::Full(msg)),
             Deadline::At(at) => Some(at),
@@ -506,6 +627,32 @@ impl<T: Send> Core<T> {
         let pushed = self.queue.push(msg, at);
         local.waiting.fetch_sub(1, Ordering::Relaxed);
         pushed
+    }
+
+    /// Makes room by evicting to dead letters as the overflow policy says,
+    /// then pushes; never waits. Each eviction is one message out for one in,
+    /// so racing senders cannot make the mailbox lose more than they add.
+    fn push_evicting(&self, mut msg: Message<T>) -> Result<(), PushError<T>> {
+        if self.queue.capacity() == Some(0) {
+            // A rendezvous queues nothing: there is nothing to evict.
+            return Err(PushError::Full(msg));
+        }
+        loop {
+            let evicted = match self.overflow {
+                Overflow::DropLowest => self.queue.evict_lowest(msg.header().priority()),
+                _ => self.queue.pop(Deadline::Now).ok(),
+            };
+            let Some(evicted) = evicted else {
+                // Nothing less urgent to evict (DropLowest), or the queue
+                // emptied meanwhile: one more try, then refuse.
+                return self.queue.try_push(msg);
+            };
+            self.discard(evicted, DeadLetterReason::Overflow);
+            msg = match self.queue.try_push(msg) {
+                Err(PushError::Full(msg)) => msg,
+                done => return done,
+            };
+        }
     }
 
     /// The limit a message breaks, if any.
@@ -535,10 +682,156 @@ impl<T: Send> Core<T> {
     /// Sends one message that cannot be delivered where dead letters go, and
     /// counts it.
     fn discard(&self, msg: Message<T>, reason: DeadLetterReason) {
-        match self.sink.dispose(msg, reason) {
-            Disposal::DeadLettered => self.dead_lettered.fetch_add(1, Ordering::Relaxed),
-            Disposal::Dropped => self.dropped.fetch_add(1, Ordering::Relaxed),
+        let placed = matches!(self.sink.dispose(msg, reason), Disposal::DeadLettered);
+        self.cold().outcomes.dead_letter(reason, placed);
+    }
+
+    /// Whether a message (one with a boxed header part) has outlived its
+    /// time to live; such a message goes to dead letters instead of out.
+    #[cold]
+    #[inline(never)]
+    fn expired(&self, msg: &Message<T>) -> bool {
+        msg.header().is_expired_at(Instant::now())
+    }
+
+    /// Puts a message a consumer gave back into the queue, at the front of
+    /// its level, or to dead letters if it has used up its redeliveries.
+    fn requeue(&self, msg: Message<T>) {
+        if let Some(msg) = self.count_redelivery(msg) {
+            self.put_back(msg);
+        }
+    }
+
+    /// Counts a redelivery on the message's header and marks its receipt
+    /// `Requeued`; past the limit, sends it to dead letters instead (`None`).
+    fn count_redelivery(&self, mut msg: Message<T>) -> Option<Message<T>> {
+        if self
+            .max_redeliveries
+            .is_some_and(|max| msg.header().redeliveries() >= max)
+        {
+            self.discard(msg, DeadLetterReason::MaxRedeliveries);
+            return None;
+        }
+        msg.header_mut().add_redelivery();
+        if let Some(tracker) = msg.header().tracker() {
+            tracker.advance(ReceiptState::Requeued);
+        }
+        self.cold()
+            .outcomes
+            .redelivered
+            .fetch_add(1, Ordering::Relaxed);
+        Some(msg)
+    }
+
+    /// Requeues into the backend, settling a message that lands in a retired
+    /// mailbox as `deliver` does, and dead-lettering one the backend refuses.
+    fn put_back(&self, msg: Message<T>) {
+        match self.queue.requeue(msg) {
+            Ok(()) => {
+                if self.retired.load(Ordering::SeqCst) != ALIVE {
+                    self.sweep_retired();
+                }
+                self.watchers.notify();
+            }
+            Err(err) => self.discard(err.into_message(), DeadLetterReason::Overflow),
+        }
+    }
+
+    /// Holds a message given back with a delay, and asks the timer to bring
+    /// it back at `at`.
+    fn requeue_after(self: &Arc<Self>, msg: Message<T>, delay: Duration)
+    where
+        T: 'static,
+    {
+        let Some(msg) = self.count_redelivery(msg) else {
+            return;
         };
+        let Some(at) = Instant::now().checked_add(delay) else {
+            // Too far to represent: it would never come back. Keep it
+            // reachable instead of parking it forever.
+            self.put_back(msg);
+            return;
+        };
+        let cold = self.cold();
+        cold.delayed.lock().push((at, msg));
+        cold.outcomes.delayed.fetch_add(1, Ordering::Relaxed);
+        // A retirement that drained the delayed list before this push is
+        // seen here (the same lock orders them): settle the message now.
+        if self.retired.load(Ordering::SeqCst) != ALIVE {
+            self.sweep_retired();
+            return;
+        }
+        let me: Weak<dyn Due> = Arc::downgrade(self) as Weak<dyn Due>;
+        if !timer::schedule(at, me) {
+            // No timer thread could be started: redeliver now rather than
+            // never.
+            self.bring_back(None);
+        }
+    }
+
+    /// Moves delayed messages due by `now` (all of them for `None`) back into
+    /// the queue, and wakes receivers waiting for them.
+    fn bring_back(&self, now: Option<Instant>) {
+        let Some(cold) = self.cold.get() else {
+            return;
+        };
+        let mut due = {
+            let mut delayed = cold.delayed.lock();
+            let mut due = Vec::new();
+            let mut i = 0;
+            while i < delayed.len() {
+                if now.map_or(true, |now| delayed[i].0 <= now) {
+                    due.push(delayed.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            due
+        };
+        // Each goes to the front of its level: put the latest-due back first,
+        // so that the earliest-due leaves first.
+        due.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+        let count = due.len() as u64;
+        for (_, msg) in due {
+            self.put_back(msg);
+        }
+        if count > 0 {
+            // Counted out only once back in the queue, so that `delayed + len`
+            // never shows the message missing; under the lock, so that a
+            // receiver of a closed mailbox checking both never misses it.
+            let guard = cold.delayed.lock();
+            cold.outcomes.delayed.fetch_sub(count, Ordering::Relaxed);
+            drop(guard);
+            cold.came_back.notify_all();
+        }
+    }
+
+    /// A receiver found the mailbox closed and empty. If delayed messages
+    /// will still come back, waits (until `deadline`) for them: `Ok` means
+    /// look again. `Closed` means nothing will ever come.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_delayed(&self, deadline: Deadline) -> Result<(), PopError> {
+        let Some(cold) = self.cold.get() else {
+            return Err(PopError::Closed);
+        };
+        let mut delayed = cold.delayed.lock();
+        loop {
+            if cold.outcomes.delayed.load(Ordering::Relaxed) == 0 {
+                return if self.queue.len() > 0 {
+                    Ok(())
+                } else {
+                    Err(PopError::Closed)
+                };
+            }
+            let at = match deadline {
+                Deadline::Now => return Err(PopError::Empty),
+                Deadline::At(at) if Instant::now() >= at => return Err(PopError::Timeout),
+                Deadline::At(at) => Some(at),
+                Deadline::Never => None,
+            };
+            (delayed, _) = cold.came_back.wait_until(delayed, at);
+        }
     }
 
     /// Destroys the mailbox: closes it, so that every blocked and later sender
@@ -582,6 +875,20 @@ impl<T: Send> Core<T> {
         while let Ok(msg) = self.queue.pop(Deadline::Now) {
             self.discard(msg, reason);
         }
+        // Messages waiting for a delayed requeue cannot come back either.
+        if let Some(cold) = self.cold.get() {
+            let delayed = std::mem::take(&mut *cold.delayed.lock());
+            let count = delayed.len() as u64;
+            for (_, msg) in delayed {
+                self.discard(msg, reason);
+            }
+            if count > 0 {
+                let guard = cold.delayed.lock();
+                cold.outcomes.delayed.fetch_sub(count, Ordering::Relaxed);
+                drop(guard);
+                cold.came_back.notify_all();
+            }
+        }
     }
 
     /// Closes the queue and tells waiting selects.
@@ -592,29 +899,57 @@ impl<T: Send> Core<T> {
 
     fn stats(&self) -> MailboxStats {
         // Read what leaves the mailbox before what enters it, so that a
-        // snapshot taken while messages flow never shows more received than
-        // sent (a message can be taken in the instant between a blocked
-        // sender's push and its leaving the waiting count, hence the max).
-        let received = self.received.totals().count;
-        let dropped = self.dropped.load(Ordering::Relaxed);
-        let dead_lettered = self.dead_lettered.load(Ordering::Relaxed);
+        // snapshot taken while messages flow never shows more out than in
+        // (a message can be taken in the instant between a blocked sender's
+        // push and its leaving the waiting count, hence the max).
+        let recv = self.received.totals();
+        let (dropped, dead_lettered, dead_letters, redelivered, delayed) = match self.cold.get() {
+            Some(cold) => (
+                cold.outcomes.dropped.load(Ordering::Relaxed),
+                cold.outcomes.dead_lettered.load(Ordering::Relaxed),
+                cold.outcomes.dead_letters(),
+                cold.outcomes.redelivered.load(Ordering::Relaxed),
+                cold.outcomes.delayed.load(Ordering::Relaxed),
+            ),
+            None => Default::default(),
+        };
+        let received = recv.count.wrapping_add(recv.acked);
+        let unacked = recv
+            .delivered
+            .saturating_sub(recv.acked)
+            .saturating_sub(recv.nacked);
         let len = self.queue.len();
         let sent = self.sent.totals();
+        let out = received
+            .saturating_add(dropped)
+            .saturating_add(dead_lettered)
+            .saturating_add(unacked)
+            .saturating_add(delayed);
         MailboxStats {
-            sent: sent.count.max(
-                received
-                    .saturating_add(dropped)
-                    .saturating_add(dead_lettered),
-            ),
+            // Requeued messages can make `len` count one twice for an
+            // instant; `sent` is only raised to what provably left.
+            sent: sent.count.max(out),
             received,
             len,
             // The length now is a sample too: a mailbox read before its
             // first sampled send still reports a true peak.
             peak_len: self.peak_len.load(Ordering::Relaxed).max(len),
+            found_full: sent.found_full,
             dropped,
             dead_lettered,
-            found_full: sent.found_full,
+            dead_letters,
+            acked: recv.acked,
+            nacked: recv.nacked,
+            redelivered,
+            unacked,
+            delayed,
         }
+    }
+}
+
+impl<T: Send + 'static> Due for Core<T> {
+    fn fire(&self, now: Instant) {
+        self.bring_back(Some(now));
     }
 }
 
@@ -677,7 +1012,9 @@ pub struct Sender<T: Send> {
 
 impl<T: Send> Sender<T> {
     fn attach(core: Arc<Core<T>>) -> Sender<T> {
-        let local = core.sent.register(pack_id_block(core.claim_id_block(), 0));
+        let local = core
+            .sent
+            .register(HandleCounters::new(pack_id_block(core.claim_id_block(), 0)));
         Sender {
             core,
             local,
@@ -705,13 +1042,17 @@ impl<T: Send> Sender<T> {
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(limit.refuse(msg));
         }
+        if let Some(ttl) = self.core.ttl {
+            msg.header_mut().default_ttl(ttl);
+        }
         let seq = self.stamp(&mut msg);
         if let Some(pid) = source {
             msg.header_mut().set_source(pid);
         }
         match confirm {
             Confirm::Queued => self.deliver(msg, seq, deadline),
-            Confirm::Received => self.deliver_confirmed(msg, seq, deadline),
+            Confirm::Received => self.deliver_confirmed(msg, seq, deadline, Milestone::Received),
+            Confirm::Acked => self.deliver_confirmed(msg, seq, deadline, Milestone::Acked),
         }
     }
 
@@ -753,18 +1094,19 @@ impl<T: Send> Sender<T> {
         }
     }
 
-    /// Delivers with a receipt attached and waits, until `deadline`, for a
-    /// receiver to take the message.
+    /// Delivers with a receipt attached and waits, until `deadline`, for the
+    /// message to reach `milestone` (taken by a receiver, or acknowledged).
     #[inline(never)]
     fn deliver_confirmed(
         &self,
         msg: Message<T>,
         seq: u64,
         deadline: Deadline,
+        milestone: Milestone,
     ) -> Result<(), SendTimeoutError<T>> {
         let receipt = self.deliver_tracked(msg, seq, deadline)?;
         receipt
-            .wait_until(deadline)
+            .wait_until(milestone, deadline)
             .map_err(|_| SendTimeoutError::Unconfirmed(receipt))
     }
 
@@ -928,6 +1270,9 @@ impl<T: Send> Sender<T> {
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(blocking_error(limit.refuse(msg)));
         }
+        if let Some(ttl) = self.core.ttl {
+            msg.header_mut().default_ttl(ttl);
+        }
         let seq = self.stamp(&mut msg);
         self.deliver_tracked(msg, seq, Deadline::Never)
             .map_err(blocking_error)
@@ -1033,7 +1378,11 @@ impl<T: Send> Sender<T> {
     /// subscribers that chose to lose old messages rather than block.
     pub(crate) fn evict_head(&self) -> Option<Message<T>> {
         let msg = self.core.queue.pop(Deadline::Now).ok()?;
-        self.core.dropped.fetch_add(1, Ordering::Relaxed);
+        self.core
+            .cold()
+            .outcomes
+            .dropped
+            .fetch_add(1, Ordering::Relaxed);
         Some(msg)
     }
 
@@ -1077,10 +1426,11 @@ pub(crate) fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
         SendTimeoutError::TooLong(m) => SendError::TooLong(m),
         SendTimeoutError::InvalidPriority(m) => SendError::InvalidPriority(m),
         SendTimeoutError::Unconfirmed(r) => SendError::Unconfirmed(r),
-        // Without a deadline the backend never reports Full or Timeout.
-        SendTimeoutError::Closed(m) | SendTimeoutError::Full(m) | SendTimeoutError::Timeout(m) => {
-            SendError::Closed(m)
-        }
+        // Without a deadline, Full only comes from an overflow policy that
+        // refuses rather than waits.
+        SendTimeoutError::Full(m) => SendError::Full(m),
+        // Without a deadline the backend never reports Timeout.
+        SendTimeoutError::Closed(m) | SendTimeoutError::Timeout(m) => SendError::Closed(m),
     }
 }
 
@@ -1105,10 +1455,10 @@ impl<T: Send> Clone for Sender<T> {
         self.core.senders.fetch_add(1, Ordering::Relaxed);
         Sender {
             core: Arc::clone(&self.core),
-            local: self
-                .core
-                .sent
-                .register(pack_id_block(self.core.claim_id_block(), 0)),
+            local: self.core.sent.register(HandleCounters::new(pack_id_block(
+                self.core.claim_id_block(),
+                0,
+            ))),
             wait: self.wait,
             confirm: self.confirm,
         }
@@ -1168,30 +1518,61 @@ impl<T: Send> fmt::Debug for Sender<T> {
 pub struct Receiver<T: Send> {
     /// The shared mailbox.
     core: Arc<Core<T>>,
-    /// This handle's receive count.
-    local: Arc<HandleCounters>,
+    /// This handle's receive counts.
+    local: Arc<RecvCounters>,
+    /// What this handle's deliveries answer through (shared with them, so a
+    /// delivery can outlive the handle).
+    acker: Arc<Acker<T>>,
 }
 
 impl<T: Send> Receiver<T> {
     fn attach(core: Arc<Core<T>>) -> Receiver<T> {
-        let local = core.received.register(0);
-        Receiver { core, local }
+        let local = core.received.register(RecvCounters::default());
+        let acker = Arc::new(Acker {
+            core: Arc::clone(&core),
+            local: Arc::clone(&local),
+            prefetch: AtomicUsize::new(0),
+            slots: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            gate: Mutex::new(()),
+            freed: Condvar::new(),
+        });
+        Receiver { core, local, acker }
     }
 
-    /// The one receive primitive every public receive wraps.
+    /// Pops the next message that may be delivered: expired ones go to dead
+    /// letters on the way, and a closed mailbox is only reported closed once
+    /// no delayed requeue can bring anything back. Counts nothing.
+    #[inline(always)]
+    fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
+        loop {
+            match self.core.queue.pop(deadline) {
+                Ok(msg) if !msg.header().has_ext() => return Ok(msg),
+                Ok(msg) if self.core.expired(&msg) => {
+                    self.core.discard(msg, DeadLetterReason::Expired);
+                }
+                Ok(msg) => return Ok(msg),
+                Err(PopError::Closed) => self.core.wait_for_delayed(deadline)?,
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// The one receive primitive every public plain receive wraps.
     #[inline(always)]
     fn recv_inner(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
-        let mut msg = self.core.queue.pop(deadline)?;
+        let mut msg = self.pop_live(deadline)?;
         self.taken(&mut msg);
         Ok(msg)
     }
 
-    /// Counts a message this handle took and settles its receipt.
+    /// Counts a message this handle took for good (a plain receive is an
+    /// automatic acknowledgement) and settles its receipt.
     #[inline(always)]
     fn taken(&self, msg: &mut Message<T>) {
         self.local.bump();
         if let Some(link) = msg.header_mut().take_tracker() {
-            link.0.mark_received();
+            link.0.advance(ReceiptState::Acked);
         }
     }
 
@@ -1324,15 +1705,358 @@ impl<T: Send> Receiver<T> {
     pub(crate) fn destroy(&self) {
         self.core.destroy();
     }
+}
 
-    /// Sends a message this handle took but that will never be consumed where
-    /// the mailbox's dead letters go (a process's saved messages when it ends).
-    pub(crate) fn dead_letter(&self, msg: Message<T>, reason: DeadLetterReason) {
-        // It was counted as received when this handle took it; it is a dead
-        // letter instead, and each message counts on one path only
-        // (`refused` is the handle's "taken back" count: see `HandleCounters`).
+impl<T: Send + 'static> Receiver<T> {
+    /// Receives with acknowledgement, waiting as long as it takes: the
+    /// message comes in a [`Delivery`] that must be answered with
+    /// [`ack`](Delivery::ack), [`nack`](Delivery::nack) or
+    /// [`reject`](Delivery::reject). A delivery dropped unanswered (a worker
+    /// that returns early or panics) is requeued, so the message is processed
+    /// at least once. With a [prefetch](Receiver::with_prefetch) limit, first
+    /// waits until this handle holds fewer unanswered deliveries than that.
+    ///
+    /// Fails only when the mailbox is closed and empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, Requeue};
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().build();
+    /// tx.send("resize photo 7").unwrap();
+    /// tx.send("resize photo 8").unwrap();
+    ///
+    /// let job = rx.recv_ack().unwrap();
+    /// assert_eq!(*job.body(), "resize photo 7");
+    /// job.nack(Requeue::Yes); // failed: back to the front of the queue
+    ///
+    /// let again = rx.recv_ack().unwrap();
+    /// assert_eq!((*again.body(), again.header().redeliveries()), ("resize photo 7", 1));
+    /// again.ack();
+    /// {
+    ///     let _dropped = rx.recv_ack().unwrap(); // unanswered: requeued
+    /// }
+    /// assert!(rx.recv_ack().unwrap().is_redelivered());
+    /// ```
+    #[inline]
+    pub fn recv_ack(&self) -> Result<Delivery<T>, RecvError> {
+        self.recv_ack_inner(Deadline::Never).map_err(|_| RecvError)
+    }
+
+    /// Receives with acknowledgement if a message is queued now and the
+    /// prefetch limit allows, never waiting.
+    pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
+        self.recv_ack_inner(Deadline::Now).map_err(|err| match err {
+            AckPopError::Pop(PopError::Closed) => TryRecvAckError::Closed,
+            AckPopError::Pop(_) => TryRecvAckError::Empty,
+            AckPopError::PrefetchFull => TryRecvAckError::PrefetchFull,
+        })
+    }
+
+    /// Receives with acknowledgement, waiting at most `timeout` (for a
+    /// prefetch slot and a message together).
+    pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
+        self.recv_ack_with(Wait::Timeout(timeout))
+    }
+
+    /// Receives with acknowledgement, waiting until `deadline` at the latest.
+    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<T>, RecvTimeoutError> {
+        self.recv_ack_with(Wait::Deadline(deadline))
+    }
+
+    /// Receives with acknowledgement with the wait chosen for this call. A
+    /// non-blocking wait that finds no message, or no prefetch slot, fails
+    /// with `Timeout`.
+    pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
+        self.recv_ack_inner(wait.deadline())
+            .map_err(|err| match err {
+                AckPopError::Pop(PopError::Closed) => RecvTimeoutError::Closed,
+                _ => RecvTimeoutError::Timeout,
+            })
+    }
+
+    /// The primitive every acknowledged receive wraps: a prefetch slot if the
+    /// handle has a limit, then a message, as one delivery.
+    #[inline(always)]
+    fn recv_ack_inner(&self, deadline: Deadline) -> Result<Delivery<T>, AckPopError> {
+        let slot = self.acker.reserve(deadline)?;
+        match self.pop_live(deadline) {
+            Ok(msg) => Ok(self.acker.deliver(msg, slot)),
+            Err(err) => {
+                if slot {
+                    self.acker.release();
+                }
+                Err(AckPopError::Pop(err))
+            }
+        }
+    }
+
+    /// Hands out, as a delivery, a message this handle set aside with
+    /// `take_aside` (a process's saved message), waiting for a prefetch slot until
+    /// `deadline`; gives the message back if none came.
+    pub(crate) fn deliver_taken(
+        &self,
+        msg: Message<T>,
+        deadline: Deadline,
+    ) -> Result<Delivery<T>, (Message<T>, AckPopError)> {
+        match self.acker.reserve(deadline) {
+            Ok(slot) => {
+                // Counted as taken when set aside: a delivery now instead.
+                self.local.refused.fetch_add(1, Ordering::Relaxed);
+                Ok(self.acker.deliver(msg, slot))
+            }
+            Err(err) => Err((msg, err)),
+        }
+    }
+}
+
+impl<T: Send> Receiver<T> {
+    /// Limits this handle to `n` unanswered deliveries at a time (RabbitMQ's
+    /// `basic.qos` prefetch count): `recv_ack` waits while it holds `n`, so
+    /// that workers sharing a mailbox each take only what they can work on
+    /// (fair dispatch). `0` means no limit (the default). Plain receives are
+    /// acknowledged at once and never count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, TryRecvAckError};
+    ///
+    /// let (tx, rx) = Mailbox::<u32>::builder().build();
+    /// let rx = rx.with_prefetch(1);
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// let first = rx.try_recv_ack().unwrap();
+    /// assert_eq!(rx.try_recv_ack().unwrap_err(), TryRecvAckError::PrefetchFull);
+    /// first.ack();
+    /// assert_eq!(*rx.try_recv_ack().unwrap().body(), 2);
+    /// ```
+    #[must_use]
+    pub fn with_prefetch(self, n: usize) -> Self {
+        self.set_prefetch(n);
+        self
+    }
+
+    /// Sets the prefetch limit of a handle already shared (see
+    /// [`with_prefetch`](Receiver::with_prefetch)).
+    pub(crate) fn set_prefetch(&self, n: usize) {
+        self.acker.prefetch.store(n, Ordering::SeqCst);
+        // Waiters may now have room.
+        self.acker.wake_waiters();
+    }
+
+    /// This handle's prefetch limit, `None` if it has none.
+    pub fn prefetch(&self) -> Option<usize> {
+        match self.acker.prefetch.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    /// How many deliveries this handle has handed out and not seen answered.
+    pub fn unacked(&self) -> u64 {
+        self.acker.outstanding()
+    }
+
+    /// Takes the next deliverable message for a process's selective
+    /// receive, which may set it aside: counted as taken (it left the
+    /// mailbox), but its receipt is settled only when it is handed out
+    /// ([`settle_taken`](Receiver::settle_taken)).
+    pub(crate) fn take_aside(&self, wait: Wait) -> Result<Message<T>, RecvTimeoutError> {
+        let msg = self.pop_live(wait.deadline()).map_err(|err| match err {
+            PopError::Closed => RecvTimeoutError::Closed,
+            PopError::Empty | PopError::Timeout => RecvTimeoutError::Timeout,
+        })?;
+        self.local.bump();
+        Ok(msg)
+    }
+
+    /// Hands out a message taken with `take_aside`: a plain receive, so its
+    /// receipt says acknowledged.
+    pub(crate) fn settle_taken(&self, mut msg: Message<T>) -> Message<T> {
+        if let Some(link) = msg.header_mut().take_tracker() {
+            link.0.advance(ReceiptState::Acked);
+        }
+        msg
+    }
+
+    /// Sends a message taken with `take_aside` but never handed out where
+    /// the mailbox's dead letters go (a process's saved messages when it
+    /// ends).
+    pub(crate) fn dead_letter_taken(&self, msg: Message<T>, reason: DeadLetterReason) {
+        // Counted as taken; it is a dead letter instead, and each message
+        // counts on one path only (`refused` is the "taken back" count).
         self.local.refused.fetch_add(1, Ordering::Relaxed);
         self.core.discard(msg, reason);
+    }
+}
+
+/// Why an acknowledged receive failed, before it is narrowed to its family.
+pub(crate) enum AckPopError {
+    /// The queue said so.
+    Pop(PopError),
+    /// The prefetch limit was reached and the call could not wait.
+    PrefetchFull,
+}
+
+impl From<PopError> for AckPopError {
+    fn from(err: PopError) -> Self {
+        AckPopError::Pop(err)
+    }
+}
+
+/// A receiver handle's answering side: what its [`Delivery`]s hold to ack,
+/// requeue or dead-letter, and its prefetch accounting. Shared (not the core
+/// itself) so that taking a delivery touches a reference count only this
+/// handle's threads use.
+pub(crate) struct Acker<T: Send> {
+    /// The shared mailbox.
+    core: Arc<Core<T>>,
+    /// The handle's counters.
+    local: Arc<RecvCounters>,
+    /// The most unanswered deliveries at a time; 0: no limit.
+    prefetch: AtomicUsize,
+    /// Prefetch slots taken: deliveries made under a limit, unanswered.
+    slots: AtomicUsize,
+    /// Receives waiting for a slot.
+    waiters: AtomicUsize,
+    /// Held to wait for a slot, and by an answer that wakes a waiter.
+    gate: Mutex<()>,
+    /// Signalled when a slot is freed.
+    freed: Condvar,
+}
+
+impl<T: Send> Acker<T> {
+    /// Takes a prefetch slot if the handle has a limit (`Ok(true)`), waiting
+    /// for one until `deadline`; `Ok(false)` without a limit.
+    #[inline(always)]
+    fn reserve(&self, deadline: Deadline) -> Result<bool, AckPopError> {
+        if self.prefetch.load(Ordering::Relaxed) == 0 {
+            return Ok(false);
+        }
+        self.reserve_slot(deadline).map(|()| true)
+    }
+
+    #[inline(never)]
+    fn reserve_slot(&self, deadline: Deadline) -> Result<(), AckPopError> {
+        if self.try_take_slot() {
+            return Ok(());
+        }
+        let at = match deadline {
+            Deadline::Now => return Err(AckPopError::PrefetchFull),
+            Deadline::At(at) => Some(at),
+            Deadline::Never => None,
+        };
+        // Announce the wait before looking again, and look under the gate:
+        // an answer frees its slot, then reads `waiters` (both SeqCst), so
+        // either it sees us and notifies under the gate, or we see its slot.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut gate = self.gate.lock();
+        let result = loop {
+            if self.try_take_slot() {
+                break Ok(());
+            }
+            if at.is_some_and(|at| Instant::now() >= at) {
+                break Err(AckPopError::Pop(PopError::Timeout));
+            }
+            (gate, _) = self.freed.wait_until(gate, at);
+        };
+        drop(gate);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// Takes a slot if fewer than the limit are taken.
+    fn try_take_slot(&self) -> bool {
+        let limit = self.prefetch.load(Ordering::SeqCst);
+        let mut taken = self.slots.load(Ordering::SeqCst);
+        loop {
+            if limit != 0 && taken >= limit {
+                return false;
+            }
+            match self.slots.compare_exchange_weak(
+                taken,
+                taken + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    /// Frees a slot and wakes a receive waiting for one.
+    fn release(&self) {
+        self.slots.fetch_sub(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_waiters();
+        }
+    }
+
+    fn wake_waiters(&self) {
+        let gate = self.gate.lock();
+        drop(gate);
+        self.freed.notify_all();
+    }
+
+    /// Deliveries handed out and not answered.
+    fn outstanding(&self) -> u64 {
+        let delivered = self.local.delivered.load(Ordering::SeqCst);
+        let answered =
+            self.local.acked.load(Ordering::SeqCst) + self.local.nacked.load(Ordering::SeqCst);
+        delivered.saturating_sub(answered)
+    }
+}
+
+impl<T: Send + 'static> Acker<T> {
+    /// Wraps a message popped for this handle into a delivery.
+    #[inline(always)]
+    fn deliver(self: &Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
+        self.local.delivered.fetch_add(1, Ordering::Relaxed);
+        if msg.header().has_ext() {
+            if let Some(tracker) = msg.header().tracker() {
+                tracker.advance(ReceiptState::Received);
+            }
+        }
+        Delivery::new(msg, Arc::clone(self), slot)
+    }
+
+    /// The consumer acknowledged the message: processed, gone for good.
+    #[inline(always)]
+    pub(crate) fn ack(&self, msg: &mut Message<T>, slot: bool) {
+        self.local.acked.fetch_add(1, Ordering::Relaxed);
+        if msg.header().has_ext() {
+            if let Some(link) = msg.header_mut().take_tracker() {
+                link.0.advance(ReceiptState::Acked);
+            }
+        }
+        if slot {
+            self.release();
+        }
+    }
+
+    /// The consumer gave the message back, or the delivery was dropped
+    /// unanswered (`Requeue::Yes`).
+    #[cold]
+    pub(crate) fn nack(self: &Arc<Self>, msg: Message<T>, requeue: Requeue, slot: bool) {
+        self.local.nacked.fetch_add(1, Ordering::Relaxed);
+        match requeue {
+            Requeue::Yes => self.core.requeue(msg),
+            Requeue::No => self.core.discard(msg, DeadLetterReason::Rejected),
+            Requeue::After(delay) => self.core.requeue_after(msg, delay),
+        }
+        if slot {
+            self.release();
+        }
+    }
+}
+
+impl<T: Send> Drop for Acker<T> {
+    fn drop(&mut self) {
+        // The handle and its last delivery are gone: its counts are final.
+        self.core.received.retire(&self.local);
     }
 }
 
@@ -1345,7 +2069,8 @@ impl<T: Send> Clone for Receiver<T> {
 
 impl<T: Send> Drop for Receiver<T> {
     fn drop(&mut self) {
-        self.core.received.retire(&self.local);
+        // The handle's counters are retired with its `Acker`, once its last
+        // delivery is answered too.
         if self.core.receivers.fetch_sub(1, Ordering::SeqCst) == 1 {
             // Last receiver: nobody can take what is queued. Blocked senders
             // wake with Closed, new sends fail, and the leftovers (and any

@@ -217,6 +217,36 @@ impl Header {
         self.source = pid.0;
     }
 
+    /// Whether any rarely used field is set (expiry, receipt, redeliveries,
+    /// ...): the one branch the receive path pays for all of them.
+    #[inline(always)]
+    pub(crate) fn has_ext(&self) -> bool {
+        self.ext.is_some()
+    }
+
+    /// Counts one more redelivery (saturating: a count that high is a poison
+    /// message anyway).
+    pub(crate) fn add_redelivery(&mut self) {
+        let ext = self.ext_mut();
+        ext.redeliveries = ext.redeliveries.saturating_add(1);
+    }
+
+    /// Gives the message a time to live of `ttl` from now, unless it has one.
+    pub(crate) fn default_ttl(&mut self, ttl: Duration) {
+        let ext = self.ext_mut();
+        if ext.expires_at.is_none() {
+            ext.expires_at = Instant::now().checked_add(ttl);
+        }
+    }
+
+    /// The receipt link, if the message is tracked, to move its state along.
+    pub(crate) fn tracker(&self) -> Option<&Tracker> {
+        self.ext
+            .as_ref()
+            .and_then(|e| e.tracker.as_ref())
+            .map(|link| &*link.0)
+    }
+
     pub(crate) fn set_tracker(&mut self, tracker: Arc<Tracker>) {
         self.ext_mut().tracker = Some(TrackerLink(tracker));
     }

@@ -62,6 +62,7 @@ impl<T: Send> Port<T> {
 
     receive_methods!(receiver, Message<T>);
     status_methods!(receiver);
+    ack_methods!(receiver);
 
     /// Closes the port and returns what was still queued, instead of sending
     /// it to dead letters when the port drops. Senders get `Closed` from now

@@ -21,9 +21,10 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::dead_letter::DeadLetterReason;
+use crate::delivery::Delivery;
 use crate::error::{
     OfficeError, RecvError, RecvTimeoutError, ReplyError, RequestError, SendError,
-    SendTimeoutError, TryRecvError,
+    SendTimeoutError, TryRecvAckError, TryRecvError,
 };
 use crate::mailbox::{blocking_error, Receiver, Sender};
 use crate::message::{Header, Message, Pid};
@@ -148,12 +149,17 @@ impl<T: Send + 'static> Process<T> {
     #[inline(always)]
     pub fn recv(&self) -> Result<Message<T>, RecvError> {
         if self.has_saved() {
-            if let Some(msg) = self.saved.borrow_mut().pop_front() {
-                return Ok(msg);
+            if let Some(msg) = self.take_saved() {
+                return Ok(self.receiver().settle_taken(msg));
             }
         }
         // A tail call: the message goes straight into the caller's slot.
         self.inbox.recv()
+    }
+
+    /// The oldest message a selective receive set aside.
+    fn take_saved(&self) -> Option<Message<T>> {
+        self.saved.borrow_mut().pop_front()
     }
 
     /// Whether a selective receive set messages aside.
@@ -179,10 +185,73 @@ impl<T: Send + 'static> Process<T> {
 
     /// Receives a message from anyone with the wait chosen for this call.
     pub fn recv_with(&self, wait: Wait) -> Result<Message<T>, RecvTimeoutError> {
-        if let Some(msg) = self.saved.borrow_mut().pop_front() {
-            return Ok(msg);
+        if let Some(msg) = self.take_saved() {
+            return Ok(self.receiver().settle_taken(msg));
         }
         self.inbox.recv_with(wait)
+    }
+
+    /// Receives from anyone with acknowledgement (see
+    /// [`Receiver::recv_ack`]), waiting as long as it takes. Messages a
+    /// selective receive set aside come first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::PostOffice;
+    ///
+    /// let office = PostOffice::new();
+    /// let worker = office.anonymous::<&str>();
+    /// worker.address().send("job").unwrap();
+    /// let delivery = worker.recv_ack().unwrap();
+    /// assert_eq!(*delivery.body(), "job");
+    /// delivery.ack();
+    /// ```
+    pub fn recv_ack(&self) -> Result<Delivery<T>, RecvError> {
+        self.recv_ack_with(Wait::Blocking).map_err(|_| RecvError)
+    }
+
+    /// Receives with acknowledgement if a message and a prefetch slot are
+    /// there now.
+    pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
+        if let Some(msg) = self.take_saved() {
+            return match self.receiver().deliver_taken(msg, Deadline::Now) {
+                Ok(delivery) => Ok(delivery),
+                Err((msg, _)) => {
+                    self.saved.borrow_mut().push_front(msg);
+                    Err(TryRecvAckError::PrefetchFull)
+                }
+            };
+        }
+        self.inbox.try_recv_ack()
+    }
+
+    /// Receives with acknowledgement, waiting at most `timeout`.
+    pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
+        self.recv_ack_with(Wait::Timeout(timeout))
+    }
+
+    /// Receives with acknowledgement with the wait chosen for this call.
+    pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
+        let deadline = wait.deadline();
+        if let Some(msg) = self.take_saved() {
+            return match self.receiver().deliver_taken(msg, deadline) {
+                Ok(delivery) => Ok(delivery),
+                Err((msg, _)) => {
+                    self.saved.borrow_mut().push_front(msg);
+                    Err(RecvTimeoutError::Timeout)
+                }
+            };
+        }
+        self.inbox.recv_ack_with(deadline.as_wait())
+    }
+
+    /// Limits the inbox to `n` unanswered deliveries at a time (see
+    /// [`Receiver::with_prefetch`]); `0`: no limit.
+    #[must_use]
+    pub fn with_prefetch(self, n: usize) -> Self {
+        self.receiver().set_prefetch(n);
+        self
     }
 
     /// Receives the oldest message sent by `pid` (explicit receive), waiting
@@ -264,16 +333,19 @@ impl<T: Send + 'static> Process<T> {
             let mut saved = self.saved.borrow_mut();
             if let Some(i) = saved.iter().position(|m| matches(m.header())) {
                 if let Some(msg) = saved.remove(i) {
-                    return Ok(msg);
+                    drop(saved);
+                    return Ok(self.receiver().settle_taken(msg));
                 }
             }
         }
         // One deadline for the whole search, however many messages it skips.
         let wait = wait.deadline().as_wait();
         loop {
-            let msg = self.inbox.recv_with(wait)?;
+            // A message set aside has its receipt settled only when a
+            // receive hands it out.
+            let msg = self.receiver().take_aside(wait)?;
             if matches(msg.header()) {
-                return Ok(msg);
+                return Ok(self.receiver().settle_taken(msg));
             }
             self.saved.borrow_mut().push_back(msg);
         }
@@ -399,12 +471,12 @@ impl<T: Send + 'static> Process<T> {
 
 impl<T: Send + 'static> Drop for Process<T> {
     fn drop(&mut self) {
-        // Set-aside messages were taken from the inbox but never consumed:
+        // Set-aside messages were taken from the inbox but never handed out:
         // they are dead letters, not silently gone.
         for msg in self.saved.get_mut().drain(..) {
             self.inbox
                 .receiver()
-                .dead_letter(msg, DeadLetterReason::Destroyed);
+                .dead_letter_taken(msg, DeadLetterReason::Destroyed);
         }
         if !self.spawned {
             let reason = if thread::panicking() {

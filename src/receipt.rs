@@ -1,14 +1,17 @@
-//! Receipts: the sender-side test for arrival.
+//! Receipts: the sender-side view of a message's life.
 //!
-//! A tracked send attaches a small shared [`Tracker`] to the message. The
-//! receiver side moves it to `Received` when it takes the message; if the
-//! message is dropped anywhere before that, the link's `Drop` moves it to
-//! `Dropped`. Untracked messages carry no tracker and pay one branch.
+//! A tracked send attaches a small shared [`Tracker`] to the message. Every
+//! place the message passes moves it along: a receiver taking it, a consumer's
+//! ack or nack, a requeue, dead letters, expiry. If the message is dropped
+//! anywhere on an unforeseen path, the link's `Drop` moves it to `Dropped`, so
+//! a waiting sender never hangs. Untracked messages carry no tracker and pay
+//! one branch.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::dead_letter::DeadLetterReason;
 use crate::error::ReceiptError;
 use crate::message::MessageId;
 use crate::sync::{Condvar, Mutex};
@@ -16,26 +19,79 @@ use crate::wait::Deadline;
 
 /// Where a tracked message is in its life.
 ///
-/// The states only move forward: `Queued` then one terminal state. More states
-/// (acknowledged, dead-lettered, expired) join as the library grows, so the enum
-/// is `#[non_exhaustive]`.
+/// ```text
+/// Queued ──recv_ack──▶ Received ──ack──▶ Acked
+///   │  ▲                  │
+///   │  └─────requeue──── Requeued (nack, or delivery dropped unanswered)
+///   │                     │
+///   ├──recv (auto-ack)────┼──────────────▶ Acked
+///   ├──TTL ran out────────┼──────────────▶ Expired
+///   └──────────────────── ┴──────────────▶ DeadLettered(reason) | Dropped
+/// ```
+///
+/// `Acked`, `Expired`, `DeadLettered` and `Dropped` are final. `Requeued`
+/// goes back to `Received` when the message is delivered again. A plain
+/// `recv` is an automatic acknowledgement (as in RabbitMQ's auto-ack mode), so
+/// it moves a message straight to `Acked`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ReceiptState {
     /// In the mailbox, not yet taken by a receiver.
     Queued,
-    /// A receiver has taken the message.
+    /// A consumer took it with `recv_ack` and has not answered yet.
     Received,
-    /// The message was dropped before any receiver took it: its mailbox lost
-    /// its last receiver while the message was still queued.
+    /// Processed: acknowledged by its consumer, or taken by a plain receive
+    /// (automatic acknowledgement).
+    Acked,
+    /// Given back by a consumer (`nack` with requeue, or a delivery dropped
+    /// unanswered): queued again, or waiting for a delayed requeue.
+    Requeued,
+    /// Sent to dead letters for this reason (an expired message says
+    /// [`Expired`](ReceiptState::Expired) instead).
+    DeadLettered(DeadLetterReason),
+    /// Its time to live ran out before a receiver took it; it went to dead
+    /// letters (or was dropped, if its mailbox had nowhere to send them).
+    Expired,
+    /// Dropped without reaching anyone: its mailbox had no dead-letter place
+    /// when it could not deliver it (a standalone mailbox whose last receiver
+    /// went away).
     Dropped,
 }
 
 impl ReceiptState {
     /// Whether the state is final (no further change will happen).
     pub fn is_final(self) -> bool {
-        !matches!(self, ReceiptState::Queued)
+        !matches!(
+            self,
+            ReceiptState::Queued | ReceiptState::Received | ReceiptState::Requeued
+        )
     }
+
+    /// Whether a receiver has taken the message at least once.
+    fn was_delivered(self) -> bool {
+        matches!(
+            self,
+            ReceiptState::Received | ReceiptState::Acked | ReceiptState::Requeued
+        )
+    }
+
+    /// The error a wait that wanted more reports for this final state.
+    fn failure(self) -> ReceiptError {
+        match self {
+            ReceiptState::DeadLettered(reason) => ReceiptError::DeadLettered(reason),
+            ReceiptState::Expired => ReceiptError::Expired,
+            _ => ReceiptError::Closed,
+        }
+    }
+}
+
+/// What a receipt waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Milestone {
+    /// A receiver took the message (any state a delivery leads to).
+    Received,
+    /// The message was acknowledged.
+    Acked,
 }
 
 /// The shared cell between a tracked message and its [`Receipt`].
@@ -57,20 +113,18 @@ impl Tracker {
         }
     }
 
-    /// Moves `Queued` to `to`; later states are never overwritten.
-    fn advance(&self, to: ReceiptState) {
+    /// Moves to `to` unless the state is final: final states never change.
+    pub(crate) fn advance(&self, to: ReceiptState) {
         let mut state = self.state.lock();
-        if *state == ReceiptState::Queued {
+        if !state.is_final() && *state != to {
             *state = to;
             drop(state);
             self.changed.notify_all();
         }
     }
 
-    pub(crate) fn mark_received(&self) {
-        self.advance(ReceiptState::Received);
-    }
-
+    /// The message's link was dropped: if nothing settled it, it was lost on
+    /// a path nobody foresaw, and the receipt says `Dropped`.
     pub(crate) fn mark_undelivered(&self) {
         self.advance(ReceiptState::Dropped);
     }
@@ -79,14 +133,17 @@ impl Tracker {
         *self.state.lock()
     }
 
-    /// Waits until the state is final or the deadline passes.
-    fn wait(&self, deadline: Deadline) -> Result<(), ReceiptError> {
+    /// Waits until the message reached `milestone` (Ok), ended without it
+    /// (the matching error), or the deadline passed (`Timeout`).
+    fn wait(&self, milestone: Milestone, deadline: Deadline) -> Result<(), ReceiptError> {
         let mut state = self.state.lock();
         loop {
-            match *state {
-                ReceiptState::Received => return Ok(()),
-                ReceiptState::Dropped => return Err(ReceiptError::Closed),
-                ReceiptState::Queued => {}
+            let now = *state;
+            match milestone {
+                Milestone::Received if now.was_delivered() => return Ok(()),
+                Milestone::Acked if now == ReceiptState::Acked => return Ok(()),
+                _ if now.is_final() => return Err(now.failure()),
+                _ => {}
             }
             let at = match deadline {
                 Deadline::Now => return Err(ReceiptError::Timeout),
@@ -141,32 +198,87 @@ impl Receipt {
         self.tracker.state()
     }
 
-    /// Whether a receiver has taken the message.
+    /// Whether a receiver has taken the message (at least once).
     pub fn is_delivered(&self) -> bool {
-        matches!(self.state(), ReceiptState::Received)
+        self.state().was_delivered()
+    }
+
+    /// Whether the message was acknowledged (explicitly, or by a plain
+    /// receive).
+    pub fn is_acked(&self) -> bool {
+        self.state() == ReceiptState::Acked
     }
 
     /// Blocks until a receiver has taken the message.
     ///
-    /// Fails with [`ReceiptError::Closed`] if the message was dropped first.
+    /// Fails with the reason if the message ended without being taken:
+    /// [`ReceiptError::Expired`], [`ReceiptError::DeadLettered`], or
+    /// [`ReceiptError::Closed`] if it was dropped.
     pub fn wait(&self) -> Result<(), ReceiptError> {
-        self.tracker.wait(Deadline::Never)
+        self.tracker.wait(Milestone::Received, Deadline::Never)
     }
 
     /// Like [`wait`](Receipt::wait), giving up after `timeout` with
     /// [`ReceiptError::Timeout`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<(), ReceiptError> {
-        self.tracker.wait(Deadline::after(timeout))
+        self.tracker
+            .wait(Milestone::Received, Deadline::after(timeout))
     }
 
     /// Like [`wait`](Receipt::wait), giving up at `deadline` with
     /// [`ReceiptError::Timeout`].
     pub fn wait_deadline(&self, deadline: Instant) -> Result<(), ReceiptError> {
-        self.tracker.wait(Deadline::At(deadline))
+        self.tracker
+            .wait(Milestone::Received, Deadline::At(deadline))
     }
 
-    pub(crate) fn wait_until(&self, deadline: Deadline) -> Result<(), ReceiptError> {
-        self.tracker.wait(deadline)
+    /// Blocks until the message was acknowledged: the sender learns that its
+    /// message was processed, or exactly where it ended instead
+    /// ([`ReceiptError::DeadLettered`] with the reason,
+    /// [`ReceiptError::Expired`], or [`ReceiptError::Closed`] if dropped).
+    /// Requeues and redeliveries in between are waited through.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, ReceiptState};
+    /// use std::thread;
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().build();
+    /// let receipt = tx.send_tracked("render").unwrap();
+    /// let worker = thread::spawn(move || {
+    ///     let delivery = rx.recv_ack().unwrap();
+    ///     // ... the work ...
+    ///     delivery.ack();
+    /// });
+    /// receipt.wait_acked().unwrap();
+    /// assert_eq!(receipt.state(), ReceiptState::Acked);
+    /// worker.join().unwrap();
+    /// ```
+    pub fn wait_acked(&self) -> Result<(), ReceiptError> {
+        self.tracker.wait(Milestone::Acked, Deadline::Never)
+    }
+
+    /// Like [`wait_acked`](Receipt::wait_acked), giving up after `timeout`
+    /// with [`ReceiptError::Timeout`].
+    pub fn wait_acked_timeout(&self, timeout: Duration) -> Result<(), ReceiptError> {
+        self.tracker
+            .wait(Milestone::Acked, Deadline::after(timeout))
+    }
+
+    /// Like [`wait_acked`](Receipt::wait_acked), giving up at `deadline` with
+    /// [`ReceiptError::Timeout`].
+    pub fn wait_acked_deadline(&self, deadline: Instant) -> Result<(), ReceiptError> {
+        self.tracker.wait(Milestone::Acked, Deadline::At(deadline))
+    }
+
+    /// Waits for `milestone` within a send's deadline.
+    pub(crate) fn wait_until(
+        &self,
+        milestone: Milestone,
+        deadline: Deadline,
+    ) -> Result<(), ReceiptError> {
+        self.tracker.wait(milestone, deadline)
     }
 }
 

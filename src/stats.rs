@@ -8,84 +8,205 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::dead_letter::DeadLetterReason;
 use crate::sync::{AtomicU64, Mutex};
 
 /// A snapshot of a mailbox's counters, from
 /// [`Sender::stats`](crate::Sender::stats) or
 /// [`Receiver::stats`](crate::Receiver::stats).
 ///
-/// Every message a mailbox accepted is counted exactly once as received or
-/// dropped or dead-lettered, or is still in `len`:
-/// `sent == received + dropped + dead_lettered + len` once the mailbox is quiet. New counters may be added, so the struct is
+/// Every message a mailbox accepted is, at any moment, in exactly one place:
+/// processed (`received`), dropped, dead-lettered, queued (`len`), delivered
+/// and not yet answered (`unacked`), or waiting for a delayed requeue
+/// (`delayed`):
+///
+/// `sent == received + dropped + dead_lettered + len + unacked + delayed`
+///
+/// once the mailbox is quiet (a snapshot taken while messages move reads the
+/// counters one after another). New counters may be added, so the struct is
 /// `#[non_exhaustive]`.
 ///
 /// # Examples
 ///
 /// ```
-/// use postbox::Mailbox;
+/// use postbox::{DeadLetterReason, Mailbox};
 ///
 /// let (tx, rx) = Mailbox::<u32>::builder().capacity(8).build();
 /// for n in 0..5 { tx.send(n).unwrap(); }
-/// rx.recv().unwrap();
+/// rx.recv().unwrap(); // auto-ack
+/// rx.recv_ack().unwrap().ack();
+/// rx.recv_ack().unwrap().reject(); // a dead letter: nowhere to go, dropped
+/// let held = rx.recv_ack().unwrap(); // in flight
 /// let stats = rx.stats();
-/// assert_eq!((stats.sent, stats.received, stats.len), (5, 1, 4));
-/// assert_eq!(stats.sent, stats.received + stats.dropped + stats.len as u64);
+/// assert_eq!((stats.sent, stats.received, stats.acked), (5, 2, 1));
+/// assert_eq!((stats.unacked, stats.len, stats.nacked), (1, 1, 1));
+/// assert_eq!(stats.dead_letters.get(DeadLetterReason::Rejected), 1);
+/// assert_eq!((stats.dropped, stats.dead_lettered), (1, 0));
+/// assert_eq!(
+///     stats.sent,
+///     stats.received + stats.dropped + stats.dead_lettered
+///         + stats.len as u64 + stats.unacked + stats.delayed
+/// );
+/// drop(held); // unanswered: requeued
+/// assert_eq!((rx.stats().len, rx.stats().redelivered), (2, 1));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MailboxStats {
     /// Messages the mailbox accepted.
     pub sent: u64,
-    /// Messages receivers took (including those handed back by `close`).
+    /// Messages processed: taken by a plain receive (an automatic
+    /// acknowledgement, including those handed back by `close`) or
+    /// acknowledged after `recv_ack`. A message counts once, however often it
+    /// was redelivered.
     pub received: u64,
-    /// Messages queued now.
+    /// Messages queued now (redelivered ones included).
     pub len: usize,
     /// The highest queue length seen. Sampled: every 32nd send of each sender
     /// handle, and every read of the statistics, reads the length, so a short
     /// spike between samples can be missed.
     pub peak_len: usize,
-    /// Sends that found the mailbox full: they waited for room (backpressure)
-    /// or, when they could not wait, were refused with `Full`.
+    /// Sends that found the mailbox full: they waited for room (backpressure),
+    /// made room under a dropping [`Overflow`](crate::Overflow) policy, or
+    /// were refused with `Full`.
     pub found_full: u64,
-    /// Messages dropped because the last receiver went away while they were
-    /// queued (see [`Receiver::close`](crate::Receiver::close) to take them
-    /// back instead).
+    /// Dead letters that had nowhere to go and were dropped: the mailbox has
+    /// no dead-letter place (a standalone mailbox built without
+    /// [`dead_letters`](crate::MailboxBuilder::dead_letters)), or its
+    /// dead-letter mailbox was full or closed. Also a broadcast subscriber's
+    /// messages lost to [`DropOldest`](crate::SlowSubscriber::DropOldest).
+    /// See [`Receiver::close`](crate::Receiver::close) to take queued
+    /// messages back instead of losing them with the last receiver.
     pub dropped: u64,
-    /// Messages sent to dead letters: the mailbox was destroyed or lost its
-    /// last receiver while they were queued, and it had somewhere to send
-    /// them (a typed dead-letter sender, or its office's store).
+    /// Dead letters that reached the mailbox's dead-letter place (its typed
+    /// dead-letter mailbox, or its office's store).
     pub dead_lettered: u64,
+    /// Every dead letter per reason, whether it reached a dead-letter place
+    /// (`dead_lettered`) or was dropped (`dropped`).
+    pub dead_letters: DeadLetterCounts,
+    /// Deliveries acknowledged with [`Delivery::ack`](crate::Delivery::ack)
+    /// (part of `received`).
+    pub acked: u64,
+    /// Deliveries answered otherwise: `nack`, `reject`, or dropped unanswered.
+    pub nacked: u64,
+    /// Messages put back for another delivery (immediately or after a delay).
+    pub redelivered: u64,
+    /// Deliveries taken with `recv_ack` and not answered yet.
+    pub unacked: u64,
+    /// Messages waiting for a delayed requeue
+    /// ([`Requeue::After`](crate::Requeue::After)).
+    pub delayed: u64,
 }
 
-/// One handle's counters, on a cache line of its own.
+/// How many of a mailbox's messages went to dead letters, per reason.
 ///
-/// For a sender, `count` is also the handle's message sequence: one
-/// uncontended `fetch_add` per send both counts the send and numbers the
-/// message (see `Core::id_for`); sends the queue then refused are subtracted
-/// through `refused`, on the cold path.
+/// # Examples
+///
+/// ```
+/// use postbox::{DeadLetterReason, Mailbox};
+///
+/// let (tx, rx) = Mailbox::<u8>::builder().build();
+/// tx.send(1).unwrap();
+/// rx.recv_ack().unwrap().reject();
+/// let counts = rx.stats().dead_letters;
+/// assert_eq!(counts.get(DeadLetterReason::Rejected), 1);
+/// assert_eq!(counts.total(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeadLetterCounts {
+    counts: [u64; DeadLetterReason::ALL.len()],
+}
+
+impl DeadLetterCounts {
+    /// The count for `reason`.
+    pub fn get(&self, reason: DeadLetterReason) -> u64 {
+        self.counts[reason.index()]
+    }
+
+    /// The sum over every reason.
+    pub fn total(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Every reason with its count, in [`DeadLetterReason::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (DeadLetterReason, u64)> + '_ {
+        DeadLetterReason::ALL.iter().map(|&r| (r, self.get(r)))
+    }
+}
+
+/// What happened to a mailbox's messages away from the hot paths: written
+/// rarely (dead letters, nacks, requeues), so one shared set of counters.
+#[derive(Debug, Default)]
+pub(crate) struct Outcomes {
+    /// Dropped: nowhere to send them.
+    pub(crate) dropped: AtomicU64,
+    /// Sent to a dead-letter place.
+    pub(crate) dead_lettered: AtomicU64,
+    /// Dead letters per reason, reaching a place or not, in
+    /// `DeadLetterReason::ALL` order.
+    pub(crate) dead: [AtomicU64; DeadLetterReason::ALL.len()],
+    /// Messages put back for another delivery.
+    pub(crate) redelivered: AtomicU64,
+    /// Messages waiting for a delayed requeue now.
+    pub(crate) delayed: AtomicU64,
+}
+
+impl Outcomes {
+    /// Counts a dead letter, and whether it reached a dead-letter place.
+    pub(crate) fn dead_letter(&self, reason: DeadLetterReason, placed: bool) {
+        self.dead[reason.index()].fetch_add(1, Ordering::Relaxed);
+        let cell = if placed {
+            &self.dead_lettered
+        } else {
+            &self.dropped
+        };
+        cell.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The dead-letter counts now.
+    pub(crate) fn dead_letters(&self) -> DeadLetterCounts {
+        let mut counts = DeadLetterCounts::default();
+        for (count, cell) in counts.counts.iter_mut().zip(&self.dead) {
+            *count = cell.load(Ordering::Relaxed);
+        }
+        counts
+    }
+}
+
+/// A handle's counters, on a cache line of its own, summed by a [`Tally`].
+pub(crate) trait Counters: Send + Sync {
+    /// Adds this handle's counts to `totals`.
+    fn add_to(&self, totals: &mut Totals);
+}
+
+/// One sender handle's counters, on a cache line of its own.
+///
+/// `count` is also the handle's message sequence: one uncontended
+/// `fetch_add` per send both counts the send and numbers the message (see
+/// `Core::id_for`); sends the queue then refused are subtracted through
+/// `refused`, on the cold path.
 #[repr(align(64))]
 #[derive(Debug)]
 pub(crate) struct HandleCounters {
-    /// Messages this handle stamped (senders) or took (receivers).
+    /// Messages this handle stamped.
     pub(crate) count: AtomicU64,
-    /// Stamped messages that the queue refused (senders); taken messages
-    /// given up to dead letters instead of consumed (receivers).
+    /// Stamped messages that the queue refused.
     pub(crate) refused: AtomicU64,
-    /// Sends that found the mailbox full (senders only).
+    /// Sends that found the mailbox full.
     pub(crate) found_full: AtomicU64,
-    /// Stamped sends now waiting for room, not sent yet (senders only).
+    /// Stamped sends now waiting for room, not sent yet.
     pub(crate) waiting: AtomicU64,
-    /// The handle's current block of message ids (senders only), packed as
+    /// The handle's current block of message ids, packed as
     /// `(base >> 16) << 24 | (epoch & 0xff_ffff)`, where epoch `k` numbers
     /// the handle's sends `k * 2^16 ..`: one atomic load on the send path.
     pub(crate) id_block: AtomicU64,
     /// The full epoch of `id_block`, for the cold path that moves to the next
-    /// block (senders only).
+    /// block.
     pub(crate) id_epoch: Mutex<u64>,
 }
 
 impl HandleCounters {
-    fn new(id_block: u64) -> HandleCounters {
+    pub(crate) fn new(id_block: u64) -> HandleCounters {
         HandleCounters {
             count: AtomicU64::new(0),
             refused: AtomicU64::new(0),
@@ -97,71 +218,131 @@ impl HandleCounters {
     }
 
     /// Counts one more message and returns the count before it.
+    #[inline(always)]
     pub(crate) fn bump(&self) -> u64 {
         self.count.fetch_add(1, Ordering::Relaxed)
     }
+}
 
-    /// Messages counted, less those refused or still waiting for room.
-    fn net(&self) -> u64 {
-        let count = self.count.load(Ordering::Relaxed);
-        count
+impl Counters for HandleCounters {
+    fn add_to(&self, totals: &mut Totals) {
+        // Messages counted, less those refused or still waiting for room.
+        let net = self
+            .count
+            .load(Ordering::Relaxed)
             .wrapping_sub(self.refused.load(Ordering::Relaxed))
-            .wrapping_sub(self.waiting.load(Ordering::Relaxed))
+            .wrapping_sub(self.waiting.load(Ordering::Relaxed));
+        totals.count = totals.count.wrapping_add(net);
+        totals.found_full += self.found_full.load(Ordering::Relaxed);
+    }
+}
+
+/// One receiver handle's counters, on a cache line of its own.
+///
+/// A plain receive bumps `count`; an acknowledged one bumps `delivered`, and
+/// its answer bumps `acked` or `nacked`: one uncontended RMW each. What is in
+/// flight is the difference, so nothing is decremented on the hot path.
+#[repr(align(64))]
+#[derive(Debug, Default)]
+pub(crate) struct RecvCounters {
+    /// Messages taken by plain receives.
+    pub(crate) count: AtomicU64,
+    /// Taken messages given up to dead letters instead of consumed (a
+    /// process's saved messages when it ends), or turned into deliveries.
+    pub(crate) refused: AtomicU64,
+    /// Deliveries handed out by `recv_ack`.
+    pub(crate) delivered: AtomicU64,
+    /// Deliveries acknowledged.
+    pub(crate) acked: AtomicU64,
+    /// Deliveries answered otherwise (nack, reject, dropped unanswered).
+    pub(crate) nacked: AtomicU64,
+}
+
+impl RecvCounters {
+    /// Counts one more plain receive.
+    #[inline(always)]
+    pub(crate) fn bump(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Counters for RecvCounters {
+    fn add_to(&self, totals: &mut Totals) {
+        let net = self
+            .count
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.refused.load(Ordering::Relaxed));
+        totals.count = totals.count.wrapping_add(net);
+        totals.delivered += self.delivered.load(Ordering::Relaxed);
+        totals.acked += self.acked.load(Ordering::Relaxed);
+        totals.nacked += self.nacked.load(Ordering::Relaxed);
     }
 }
 
 /// The sum of a family of handle counters, live and retired.
-#[derive(Debug, Default)]
-pub(crate) struct Tally {
-    /// Net counts left by handles that were dropped.
-    retired: AtomicU64,
-    /// `found_full` counts left by handles that were dropped.
-    retired_found_full: AtomicU64,
-    /// The counters of live handles; locked only when a handle is created or
-    /// dropped and when statistics are read.
-    live: Mutex<Vec<Arc<HandleCounters>>>,
+#[derive(Debug)]
+pub(crate) struct Tally<C> {
+    /// The counters of live handles, and the totals dropped handles left
+    /// behind; locked only when a handle is created or dropped and when
+    /// statistics are read.
+    state: Mutex<TallyState<C>>,
+}
+
+#[derive(Debug)]
+struct TallyState<C> {
+    live: Vec<Arc<C>>,
+    retired: Totals,
+}
+
+impl<C> Default for Tally<C> {
+    fn default() -> Self {
+        Tally {
+            state: Mutex::new(TallyState {
+                live: Vec::new(),
+                retired: Totals::default(),
+            }),
+        }
+    }
 }
 
 /// What a [`Tally`] adds up to.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Totals {
-    /// Net messages counted (sent or received).
+    /// Net messages counted (sent, or taken by plain receives).
     pub(crate) count: u64,
     /// Sends that found the mailbox full.
     pub(crate) found_full: u64,
+    /// Deliveries handed out by `recv_ack`.
+    pub(crate) delivered: u64,
+    /// Deliveries acknowledged.
+    pub(crate) acked: u64,
+    /// Deliveries answered otherwise.
+    pub(crate) nacked: u64,
 }
 
-impl Tally {
-    /// Registers a new handle; `id_block` is its first block of message ids,
-    /// packed (0 for receivers, which hand out none).
-    pub(crate) fn register(&self, id_block: u64) -> Arc<HandleCounters> {
-        let counters = Arc::new(HandleCounters::new(id_block));
-        self.live.lock().push(Arc::clone(&counters));
+impl<C: Counters> Tally<C> {
+    /// Registers a new handle's counters.
+    pub(crate) fn register(&self, counters: C) -> Arc<C> {
+        let counters = Arc::new(counters);
+        self.state.lock().live.push(Arc::clone(&counters));
         counters
     }
 
-    pub(crate) fn retire(&self, counters: &Arc<HandleCounters>) {
-        let mut live = self.live.lock();
-        if let Some(i) = live.iter().position(|c| Arc::ptr_eq(c, counters)) {
-            live.swap_remove(i);
+    /// Folds a handle's counters into the retired totals.
+    pub(crate) fn retire(&self, counters: &Arc<C>) {
+        let mut state = self.state.lock();
+        if let Some(i) = state.live.iter().position(|c| Arc::ptr_eq(c, counters)) {
+            state.live.swap_remove(i);
         }
         // Under the lock, so a concurrent `totals` sees each count exactly once.
-        self.retired.fetch_add(counters.net(), Ordering::Relaxed);
-        self.retired_found_full.fetch_add(
-            counters.found_full.load(Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
+        counters.add_to(&mut state.retired);
     }
 
     pub(crate) fn totals(&self) -> Totals {
-        let live = self.live.lock();
-        let mut totals = Totals {
-            count: self.retired.load(Ordering::Relaxed),
-            found_full: self.retired_found_full.load(Ordering::Relaxed),
-        };
-        for c in live.iter() {
-            totals.count = totals.count.wrapping_add(c.net());
-            totals.found_full += c.found_full.load(Ordering::Relaxed);
+        let state = self.state.lock();
+        let mut totals = state.retired;
+        for c in state.live.iter() {
+            c.add_to(&mut totals);
         }
         totals
     }

@@ -908,6 +908,7 @@ pub struct Subscriber<T: Send> {
 impl<T: Send> Subscriber<T> {
     receive_methods!(receiver, Message<T>);
     status_methods!(receiver);
+    ack_methods!(receiver);
 
     /// This subscription's id in its topic (as listed in
     /// [`PublishError::Full`]).

@@ -56,8 +56,8 @@ impl Wait {
 /// `Unconfirmed(receipt)`: the message is still in the mailbox (not lost) and
 /// the [`Receipt`](crate::Receipt) follows it from there.
 ///
-/// More levels (such as waiting for the consumer's acknowledgement) are added
-/// without breaking callers: the enum is `#[non_exhaustive]`.
+/// More levels may be added without breaking callers: the enum is
+/// `#[non_exhaustive]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Confirm {
@@ -67,6 +67,12 @@ pub enum Confirm {
     /// Return only when a receiver has taken the message: the textbook blocking
     /// send, on every backend and capacity (unbounded mailboxes too).
     Received,
+    /// Return only when the message was processed: acknowledged by a consumer
+    /// that took it with `recv_ack` (or taken by a plain receive, which
+    /// acknowledges automatically). Requeues and redeliveries are waited
+    /// through; a message that ends in dead letters fails the send with
+    /// `Unconfirmed(receipt)`, whose state says why.
+    Acked,
 }
 
 /// A resolved wait: the one argument of the blocking primitives.

@@ -877,7 +877,8 @@ fn send_tracked_receipt_moves_queued_to_received(b: Backend) {
         let receipt = sender.join();
         assert_eq!(receipt.id(), msg.header().id());
         assert_eq!(receipt.wait_timeout(TIMEOUT), Ok(()));
-        assert_eq!(receipt.state(), ReceiptState::Received);
+        // A plain receive is an automatic acknowledgement.
+        assert_eq!(receipt.state(), ReceiptState::Acked);
         return;
     }
 
@@ -911,15 +912,18 @@ fn send_tracked_receipt_moves_queued_to_received(b: Backend) {
         !msg.header().is_tracked(),
         "the receipt link stays with the mailbox"
     );
-    assert_eq!(receipt.state(), ReceiptState::Received);
+    // A plain receive is an automatic acknowledgement: final at once.
+    assert_eq!(receipt.state(), ReceiptState::Acked);
     assert!(receipt.state().is_final());
     assert!(receipt.is_delivered());
+    assert!(receipt.is_acked());
     assert_eq!(receipt.wait(), Ok(()));
+    assert_eq!(receipt.wait_acked(), Ok(()));
 
-    // Taken back by Receiver::close: also received.
+    // Taken back by Receiver::close: also received, and acknowledged.
     let receipt = tx.send_tracked(4).unwrap();
     assert_eq!(rx.close().len(), 1);
-    assert_eq!(receipt.state(), ReceiptState::Received);
+    assert_eq!(receipt.state(), ReceiptState::Acked);
 }
 
 fn send_tracked_receipt_dropped_when_last_receiver_drops(b: Backend) {
@@ -976,7 +980,7 @@ fn unconfirmed_on_timeout_and_message_still_delivered(b: Backend) {
     assert_eq!(rx.len(), 1, "{b:?}: the message stays queued");
     let msg = rx.recv_timeout(TIMEOUT).unwrap();
     assert_eq!((*msg.body(), msg.header().id()), (5, receipt.id()));
-    assert_eq!(receipt.state(), ReceiptState::Received);
+    assert_eq!(receipt.state(), ReceiptState::Acked);
 
     // The handle's default confirmation, with a non-blocking send.
     let tx = tx.with_confirm(Confirm::Received);

@@ -110,7 +110,7 @@ fn receipt_wakes_waiter() {
         let receipt = tx.send_tracked(3).unwrap();
         let receiver = thread::spawn(move || rx.recv().map(|m| m.into_body()));
         assert_eq!(receipt.wait(), Ok(()));
-        assert_eq!(receipt.state(), ReceiptState::Received);
+        assert_eq!(receipt.state(), ReceiptState::Acked);
         assert_eq!(receiver.join().unwrap(), Ok(3));
     });
 }

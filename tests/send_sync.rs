@@ -133,7 +133,7 @@ fn debug_output_says_something_useful() {
     assert!(text.contains("Queued"), "{text}");
     rx.recv().unwrap();
     rx.recv().unwrap();
-    assert!(format!("{receipt:?}").contains("Received"));
+    assert!(format!("{receipt:?}").contains("Acked"));
 
     assert!(format!("{:?}", rx.iter()).contains("Iter"));
     assert!(format!("{:?}", rx.try_iter()).contains("TryIter"));

@@ -162,7 +162,7 @@ fn confirmed_sends_under_contention(b: Backend) {
     assert!(counts.iter().all(|&c| c == 1), "{b:?}: not exactly once");
     for r in receipts {
         assert_eq!(r.wait_timeout(TIMEOUT), Ok(()), "{b:?}");
-        assert_eq!(r.state(), ReceiptState::Received);
+        assert_eq!(r.state(), ReceiptState::Acked);
     }
     let s = stats.stats();
     assert_eq!(

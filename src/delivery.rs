@@ -1,0 +1,177 @@
+//! Consumer acknowledgements: a [`Delivery`] guard and the [`Requeue`] choice.
+//!
+//! A plain `recv` takes a message for good (RabbitMQ's auto-ack). `recv_ack`
+//! hands it out inside a `Delivery` instead, and the message is only gone once
+//! the consumer says so: `ack` (processed), `nack` (give it back: now, later,
+//! or to dead letters) or `reject` (dead letters). A delivery dropped without
+//! an answer, including by a panic unwinding through the worker, gives the
+//! message back, so a worker that dies mid-job loses nothing: delivery is at
+//! least once, and a redelivered message says so in its header
+//! ([`redeliveries`](crate::Header::redeliveries)).
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::mailbox::Acker;
+use crate::message::Message;
+
+/// What [`Delivery::nack`] does with the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Requeue {
+    /// Put it back at the front of its priority level, to be delivered again
+    /// before later messages of that level (as RabbitMQ does); its
+    /// redelivery count goes up. Past the mailbox's
+    /// [`max_redeliveries`](crate::MailboxBuilder::max_redeliveries), it goes
+    /// to dead letters instead.
+    Yes,
+    /// Do not requeue: send it to dead letters with reason
+    /// [`Rejected`](crate::DeadLetterReason::Rejected).
+    No,
+    /// Put it back after this delay (retry with backoff, without a worker
+    /// sleeping through it). Until then it counts in
+    /// [`MailboxStats::delayed`](crate::MailboxStats::delayed), and a closed
+    /// mailbox's receivers wait for it rather than report the mailbox closed.
+    /// One background thread, `postbox-timer`, started on first use, brings
+    /// such messages back; if the mailbox is destroyed first, they go to dead
+    /// letters at once.
+    After(Duration),
+}
+
+/// A message taken with acknowledgement
+/// ([`Receiver::recv_ack`](crate::Receiver::recv_ack)): read it through
+/// `Deref` (it is a [`Message`]), do the work, then answer.
+///
+/// | answer | the message |
+/// | --- | --- |
+/// | [`ack`](Delivery::ack) | processed: gone for good |
+/// | [`nack(Requeue::Yes)`](Delivery::nack) / dropped unanswered | back at the front of its level, redelivery count + 1 |
+/// | [`nack(Requeue::After(d))`](Delivery::nack) | back after `d` |
+/// | [`nack(Requeue::No)`](Delivery::nack) / [`reject`](Delivery::reject) | to dead letters (`Rejected`) |
+///
+/// A delivery owns what it needs to answer (it may be moved to another
+/// thread, and may outlive its receiver handle). Dropping it unanswered,
+/// also during a panic, requeues the message.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Mailbox, ReceiptState};
+/// use std::panic;
+///
+/// let (tx, rx) = Mailbox::<&str>::builder().build();
+/// let receipt = tx.send_tracked("render profile 7").unwrap();
+///
+/// // A worker panics mid-job: the unwinding drops its delivery, which
+/// // requeues the message.
+/// let crashed = panic::catch_unwind(panic::AssertUnwindSafe(|| {
+///     let job = rx.recv_ack().unwrap();
+///     assert_eq!(receipt.state(), ReceiptState::Received);
+///     panic!("model server went away while working on {}", *job.body());
+/// }));
+/// assert!(crashed.is_err());
+/// assert_eq!(receipt.state(), ReceiptState::Requeued);
+///
+/// // The next worker gets it again, flagged as a redelivery.
+/// let job = rx.recv_ack().unwrap();
+/// assert!(job.is_redelivered());
+/// job.ack();
+/// assert_eq!(receipt.state(), ReceiptState::Acked);
+/// assert_eq!(rx.stats().acked, 1);
+/// ```
+pub struct Delivery<T: Send + 'static> {
+    /// The message; `None` once answered (so `Drop` knows).
+    msg: Option<Message<T>>,
+    /// The receiver handle's answering side.
+    acker: Arc<Acker<T>>,
+    /// Whether this delivery holds one of its handle's prefetch slots.
+    slot: bool,
+}
+
+impl<T: Send + 'static> Delivery<T> {
+    pub(crate) fn new(msg: Message<T>, acker: Arc<Acker<T>>, slot: bool) -> Delivery<T> {
+        Delivery {
+            msg: Some(msg),
+            acker,
+            slot,
+        }
+    }
+
+    /// Acknowledges the message (processed: it leaves the mailbox for good)
+    /// and returns it, so that its body can be kept without a copy.
+    #[inline]
+    pub fn ack(mut self) -> Message<T> {
+        let mut msg = self.take();
+        self.acker.ack(&mut msg, self.slot);
+        msg
+    }
+
+    /// Gives the message back (see [`Requeue`]).
+    pub fn nack(mut self, requeue: Requeue) {
+        let msg = self.take();
+        self.acker.nack(msg, requeue, self.slot);
+    }
+
+    /// Refuses the message: it goes to dead letters with reason
+    /// [`Rejected`](crate::DeadLetterReason::Rejected). The same as
+    /// `nack(Requeue::No)`.
+    pub fn reject(self) {
+        self.nack(Requeue::No);
+    }
+
+    /// Whether this is a redelivery (the message was given back before).
+    pub fn is_redelivered(&self) -> bool {
+        self.header().redeliveries() > 0
+    }
+
+    /// The message. Present until an answer consumes the delivery, so this
+    /// never fails on a live delivery.
+    fn take(&mut self) -> Message<T> {
+        match self.msg.take() {
+            Some(msg) => msg,
+            // Unreachable: answers consume `self`, and only they take.
+            None => unreachable!("a delivery is answered once"),
+        }
+    }
+}
+
+impl<T: Send + 'static> Deref for Delivery<T> {
+    type Target = Message<T>;
+
+    fn deref(&self) -> &Message<T> {
+        match &self.msg {
+            Some(msg) => msg,
+            None => unreachable!("a live delivery holds its message"),
+        }
+    }
+}
+
+impl<T: Send + 'static> DerefMut for Delivery<T> {
+    fn deref_mut(&mut self) -> &mut Message<T> {
+        match &mut self.msg {
+            Some(msg) => msg,
+            None => unreachable!("a live delivery holds its message"),
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for Delivery<T> {
+    fn drop(&mut self) {
+        // Unanswered (the worker returned early, or is unwinding from a
+        // panic): the message goes back, to be processed by someone.
+        if let Some(msg) = self.msg.take() {
+            self.acker.nack(msg, Requeue::Yes, self.slot);
+        }
+    }
+}
+
+impl<T: Send + 'static> fmt::Debug for Delivery<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Delivery");
+        if let Some(msg) = &self.msg {
+            d.field("header", msg.header());
+        }
+        d.finish_non_exhaustive()
+    }
+}
