@@ -28,8 +28,14 @@
 //! | message format | header + body | [`Message`]: [`Header`] (id, source, priority, correlation id, reply-to, redeliveries, expiry) + any body `T` |
 //! | | fixed / variable length | any `T`; [`MailboxBuilder::max_body_len`] refuses longer bodies ([`BodyLen`]) |
 //! | queueing discipline | FIFO / priority | one [`Queue`] trait: [`Fifo`] (crossbeam-channel), [`Priority`] (levels, FIFO within a level), or your own |
-//!
-//! Consumer acknowledgements and redelivery build on these pieces next.
+//! | delivery guarantees | consumer acknowledgement (at least once) | [`Receiver::recv_ack`] → [`Delivery`]: [`ack`](Delivery::ack), [`nack`](Delivery::nack)`(`[`Requeue`]`)`, [`reject`](Delivery::reject); dropped unanswered (a panic too) = requeued at the front of its level; plain `recv` = auto-ack |
+//! | | redelivery limit | [`MailboxBuilder::max_redeliveries`]; [`Header::redeliveries`] counts them |
+//! | | fair dispatch | [`Receiver::with_prefetch`]: at most `n` unanswered deliveries per receiver handle |
+//! | | confirmation of processing | [`Confirm::Acked`], [`Receipt::wait_acked`]; [`ReceiptState`] `Queued → Received → Acked / Requeued / DeadLettered / Expired` |
+//! | | expiry | [`Message::ttl`], [`MailboxBuilder::ttl`]: expired messages are never delivered |
+//! | | bounded capacity, overflow | [`MailboxBuilder::overflow`]: [`Overflow`] `Block`, `Reject`, `DropOldest`, `DropLowest` |
+//! | | retry with backoff | [`Requeue::After`]: back after a delay, no worker sleeping |
+//! | | dead letters | [`DeadLetterReason`] `Rejected`, `Expired`, `MaxRedeliveries`, `Overflow`, `Destroyed`, `NoReceivers`; per-reason counts in [`MailboxStats::dead_letters`] |
 //!
 //! # Quick start
 //!
@@ -204,14 +210,49 @@
 //! worker.join().unwrap();
 //! ```
 //!
+//! # Delivery guarantees
+//!
+//! A worker that may die mid-job takes its work with acknowledgement, as a
+//! RabbitMQ consumer does: the message stays the mailbox's until the worker
+//! says it is done, comes back if the worker gives it up (or panics), and goes
+//! to dead letters if it keeps failing:
+//!
+//! ```
+//! use postbox::{DeadLetterReason, Mailbox, Requeue};
+//!
+//! let (dead_tx, dead_rx) = Mailbox::<&str>::builder().build();
+//! let (tx, rx) = Mailbox::<&str>::builder()
+//!     .priority(3)
+//!     .max_redeliveries(2)
+//!     .dead_letters(dead_tx)
+//!     .build();
+//! let rx = rx.with_prefetch(1); // one job at a time per worker handle
+//! tx.send("profile 7").unwrap();
+//! tx.send("poison").unwrap();
+//!
+//! while let Ok(job) = rx.try_recv_ack() {
+//!     if *job.body() == "poison" {
+//!         job.nack(Requeue::Yes); // fails every time: 3 deliveries, then dead
+//!     } else {
+//!         job.ack();
+//!     }
+//! }
+//! assert_eq!(dead_rx.try_recv().unwrap().into_body(), "poison");
+//! let stats = rx.stats();
+//! assert_eq!((stats.acked, stats.nacked, stats.redelivered), (1, 3, 2));
+//! assert_eq!(stats.dead_letters.get(DeadLetterReason::MaxRedeliveries), 1);
+//! ```
+//!
 //! # Nothing is lost silently
 //!
-//! A message is received, handed back in an error, returned by
-//! [`Receiver::close`] / [`Port::close`], or, when it can no longer be
-//! delivered (its mailbox destroyed, or its last receiver gone), sent to dead
-//! letters: the mailbox's own dead-letter sender, or its office's
+//! A message is received (or acknowledged), handed back in an error,
+//! returned by [`Receiver::close`] / [`Port::close`], or, when it cannot or
+//! must not be delivered (rejected, expired, redelivered too often, evicted by
+//! an overflow policy, its mailbox destroyed or its last receiver gone), sent
+//! to dead letters: the mailbox's own dead-letter sender, or its office's
 //! [`DeadLetters`] with the reason. Only a standalone mailbox without either
-//! drops such messages, counted in [`MailboxStats::dropped`].
+//! drops such messages, counted in [`MailboxStats::dropped`] (and per reason
+//! in [`MailboxStats::dead_letters`]).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
