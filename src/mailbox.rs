@@ -1521,23 +1521,35 @@ pub struct Receiver<T: Send> {
     /// This handle's receive counts.
     local: Arc<RecvCounters>,
     /// What this handle's deliveries answer through (shared with them, so a
-    /// delivery can outlive the handle).
-    acker: Arc<Acker<T>>,
+    /// delivery can outlive the handle). Made by the first acknowledged
+    /// receive or prefetch setting: a handle that only uses plain receives
+    /// (a million idle mailboxes) does not pay for it.
+    acker: OnceLock<Arc<Acker<T>>>,
 }
 
 impl<T: Send> Receiver<T> {
     fn attach(core: Arc<Core<T>>) -> Receiver<T> {
         let local = core.received.register(RecvCounters::default());
-        let acker = Arc::new(Acker {
-            core: Arc::clone(&core),
-            local: Arc::clone(&local),
-            prefetch: AtomicUsize::new(0),
-            slots: AtomicUsize::new(0),
-            waiters: AtomicUsize::new(0),
-            gate: Mutex::new(()),
-            freed: Condvar::new(),
-        });
-        Receiver { core, local, acker }
+        Receiver {
+            core,
+            local,
+            acker: OnceLock::new(),
+        }
+    }
+
+    /// The handle's answering side, made on first use.
+    fn acker(&self) -> &Arc<Acker<T>> {
+        self.acker.get_or_init(|| {
+            Arc::new(Acker {
+                core: Arc::clone(&self.core),
+                local: Arc::clone(&self.local),
+                prefetch: AtomicUsize::new(0),
+                slots: AtomicUsize::new(0),
+                waiters: AtomicUsize::new(0),
+                gate: Mutex::new(()),
+                freed: Condvar::new(),
+            })
+        })
     }
 
     /// Pops the next message that may be delivered: expired ones go to dead
@@ -1780,12 +1792,13 @@ impl<T: Send + 'static> Receiver<T> {
     /// handle has a limit, then a message, as one delivery.
     #[inline(always)]
     fn recv_ack_inner(&self, deadline: Deadline) -> Result<Delivery<T>, AckPopError> {
-        let slot = self.acker.reserve(deadline)?;
+        let acker = self.acker();
+        let slot = acker.reserve(deadline)?;
         match self.pop_live(deadline) {
-            Ok(msg) => Ok(self.acker.deliver(msg, slot)),
+            Ok(msg) => Ok(acker.deliver(msg, slot)),
             Err(err) => {
                 if slot {
-                    self.acker.release();
+                    acker.release();
                 }
                 Err(AckPopError::Pop(err))
             }
@@ -1800,11 +1813,12 @@ impl<T: Send + 'static> Receiver<T> {
         msg: Message<T>,
         deadline: Deadline,
     ) -> Result<Delivery<T>, (Message<T>, AckPopError)> {
-        match self.acker.reserve(deadline) {
+        let acker = self.acker();
+        match acker.reserve(deadline) {
             Ok(slot) => {
                 // Counted as taken when set aside: a delivery now instead.
                 self.local.refused.fetch_add(1, Ordering::Relaxed);
-                Ok(self.acker.deliver(msg, slot))
+                Ok(acker.deliver(msg, slot))
             }
             Err(err) => Err((msg, err)),
         }
@@ -1841,22 +1855,23 @@ impl<T: Send> Receiver<T> {
     /// Sets the prefetch limit of a handle already shared (see
     /// [`with_prefetch`](Receiver::with_prefetch)).
     pub(crate) fn set_prefetch(&self, n: usize) {
-        self.acker.prefetch.store(n, Ordering::SeqCst);
+        let acker = self.acker();
+        acker.prefetch.store(n, Ordering::SeqCst);
         // Waiters may now have room.
-        self.acker.wake_waiters();
+        acker.wake_waiters();
     }
 
     /// This handle's prefetch limit, `None` if it has none.
     pub fn prefetch(&self) -> Option<usize> {
-        match self.acker.prefetch.load(Ordering::Relaxed) {
-            0 => None,
-            n => Some(n),
+        match self.acker.get().map(|a| a.prefetch.load(Ordering::Relaxed)) {
+            None | Some(0) => None,
+            n => n,
         }
     }
 
     /// How many deliveries this handle has handed out and not seen answered.
     pub fn unacked(&self) -> u64 {
-        self.acker.outstanding()
+        self.acker.get().map_or(0, |a| a.outstanding())
     }
 
     /// Takes the next deliverable message for a process's selective
@@ -2069,8 +2084,11 @@ impl<T: Send> Clone for Receiver<T> {
 
 impl<T: Send> Drop for Receiver<T> {
     fn drop(&mut self) {
-        // The handle's counters are retired with its `Acker`, once its last
-        // delivery is answered too.
+        // With an `Acker`, the handle's counters are retired with it, once
+        // its last delivery is answered too.
+        if self.acker.get().is_none() {
+            self.core.received.retire(&self.local);
+        }
         if self.core.receivers.fetch_sub(1, Ordering::SeqCst) == 1 {
             // Last receiver: nobody can take what is queued. Blocked senders
             // wake with Closed, new sends fail, and the leftovers (and any
