@@ -1,5 +1,5 @@
 //! loom models of postbox's own synchronization: the priority backend's
-//! parking and waking, closing, receipts, a select's readiness signals, and
+//! parking and waking (requeue and eviction included), closing, receipts, a select's readiness signals, and
 //! the office registry (name races, destroy vs send, registration ids,
 //! monitors vs process teardown).
 //!
@@ -11,10 +11,11 @@
 //! synchronization and is not modelled here.
 #![cfg(loom)]
 
+use loom::sync::Arc;
 use loom::thread;
 use postbox::{
-    Confirm, Mailbox, Message, OfficeError, Owner, Port, PostOffice, ReceiptState, RecvError,
-    Select, SendError, Wait,
+    Confirm, Mailbox, Message, OfficeError, Owner, PopError, Port, PostOffice, Priority, Queue,
+    ReceiptState, RecvError, Select, SendError, Wait,
 };
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -99,6 +100,99 @@ fn priority_rendezvous() {
         let sender = thread::spawn(move || tx.send(7).is_ok());
         assert_eq!(rx.recv().unwrap().into_body(), 7);
         assert!(sender.join().unwrap());
+    });
+}
+
+// ---------------------------------------------------------------------------
+// The priority backend's redelivery hooks, used directly through the `Queue`
+// trait as the mailbox uses them.
+// ---------------------------------------------------------------------------
+
+/// A receiver blocked in `pop` is woken by a requeue (the requeue counts
+/// parked receivers under the lock and notifies like a push).
+#[test]
+fn priority_requeue_wakes_blocked_pop() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, None));
+        let popper = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.pop(None).map(Message::into_body))
+        };
+        q.requeue(Message::new(1).priority(1)).unwrap();
+        assert_eq!(popper.join().unwrap(), Ok(1));
+        assert!(q.is_empty());
+    });
+}
+
+/// The same on a rendezvous queue, where a requeue is the only way a message
+/// is queued without a parked receiver counted for it.
+#[test]
+fn priority_rendezvous_requeue_wakes_blocked_pop() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, Some(0)));
+        let popper = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.pop(None).map(Message::into_body))
+        };
+        q.requeue(Message::new(1)).unwrap();
+        assert_eq!(popper.join().unwrap(), Ok(1));
+        assert!(q.is_empty());
+    });
+}
+
+/// Two receivers blocked in `pop`, one requeue and one push: both wake, each
+/// with one message (no wake-up lost between the two kinds of notify).
+#[test]
+fn priority_requeue_and_push_wake_two_receivers() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, None));
+        let poppers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.pop(None).map(Message::into_body))
+            })
+            .collect();
+        q.requeue(Message::new(1)).unwrap();
+        q.try_push(Message::new(2).priority(1)).unwrap();
+        let mut got: Vec<u32> = poppers
+            .into_iter()
+            .map(|p| p.join().unwrap().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// A requeue racing with `close` is accepted either way, and a later pop
+/// hands it out before reporting Closed.
+#[test]
+fn priority_requeue_vs_close() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, Some(1)));
+        let closer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.close())
+        };
+        q.requeue(Message::new(5)).unwrap();
+        assert_eq!(q.pop(None).map(Message::into_body), Ok(5));
+        assert!(closer.join().unwrap());
+        assert_eq!(q.pop(None).map(Message::into_body), Err(PopError::Closed));
+    });
+}
+
+/// A sender blocked on a full queue is woken by an eviction, which made room.
+#[test]
+fn priority_evict_wakes_blocked_sender() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, Some(1)));
+        q.try_push(Message::new(1)).unwrap();
+        let pusher = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.push(Message::new(2).priority(1), None).is_ok())
+        };
+        assert_eq!(q.evict_lowest(0).map(Message::into_body), Some(1));
+        assert!(pusher.join().unwrap());
+        assert_eq!(q.try_pop().map(Message::into_body), Ok(2));
     });
 }
 

@@ -1,15 +1,20 @@
 //! Queueing discipline: FIFO, and priority order (highest first, ties strictly
 //! FIFO, levels `0..levels`), checked by hand and against a model with
-//! proptest.
+//! proptest; and the backends' redelivery hooks (`Queue::requeue`,
+//! `Queue::evict_lowest`), used directly through the trait as the mailbox
+//! uses them.
 
 mod common;
 
 use std::collections::VecDeque;
+use std::sync::{mpsc, Arc};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use common::DeadlineQueue;
+use common::{DeadlineQueue, SETTLE, TIMEOUT};
 use postbox::{
-    Confirm, Mailbox, Message, MessageId, Receiver, SendError, SendTimeoutError, TrySendError, Wait,
+    Confirm, Fifo, Mailbox, Message, MessageId, PopError, Priority, PushError, Queue, Receiver,
+    SendError, SendTimeoutError, TrySendError, Wait,
 };
 use proptest::prelude::*;
 
@@ -393,4 +398,522 @@ proptest! {
         let rest: Vec<u32> = rx.try_iter().map(|m| m.into_body()).collect();
         prop_assert_eq!(rest, Vec::from(model));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Requeue and eviction, on the backends directly (through the `Queue` trait).
+// ---------------------------------------------------------------------------
+
+/// A backend built directly, not through a mailbox.
+#[derive(Clone, Copy, Debug)]
+enum Direct {
+    /// `Fifo::bounded(n)` (0: rendezvous) or `Fifo::unbounded()`.
+    Fifo(Option<usize>),
+    /// `Priority::new(levels, capacity)`.
+    Priority(u8, Option<usize>),
+    /// The example's `DeadlineQueue::bounded(n)` (no rendezvous).
+    Deadline(usize),
+}
+
+impl Direct {
+    fn build<T: Send + 'static>(self) -> Arc<dyn Queue<T>> {
+        match self {
+            Direct::Fifo(Some(cap)) => Arc::new(Fifo::bounded(cap)),
+            Direct::Fifo(None) => Arc::new(Fifo::unbounded()),
+            Direct::Priority(levels, cap) => Arc::new(Priority::new(levels, cap)),
+            Direct::Deadline(cap) => Arc::new(DeadlineQueue::bounded(cap)),
+        }
+    }
+
+    fn is_rendezvous(self) -> bool {
+        matches!(self, Direct::Fifo(Some(0)) | Direct::Priority(_, Some(0)))
+    }
+}
+
+/// The built-in backends in their three capacities, bounded ones holding `cap`.
+fn built_ins(cap: usize) -> [Direct; 6] {
+    [
+        Direct::Fifo(Some(cap)),
+        Direct::Fifo(None),
+        Direct::Fifo(Some(0)),
+        Direct::Priority(8, Some(cap)),
+        Direct::Priority(8, None),
+        Direct::Priority(8, Some(0)),
+    ]
+}
+
+/// The built-in backends and the example's custom one.
+fn every_backend(cap: usize) -> Vec<Direct> {
+    let mut all = built_ins(cap).to_vec();
+    all.push(Direct::Deadline(cap));
+    all
+}
+
+fn msg(body: u32, priority: u8) -> Message<u32> {
+    Message::new(body).priority(priority)
+}
+
+fn body(result: Result<Message<u32>, PopError>) -> Result<u32, PopError> {
+    result.map(Message::into_body)
+}
+
+/// Pops without waiting until the queue says Empty or Closed.
+fn drain_queue(q: &dyn Queue<u32>) -> Vec<u32> {
+    std::iter::from_fn(|| q.try_pop().ok().map(Message::into_body)).collect()
+}
+
+/// A requeued message leaves before every message queued after it (the
+/// latest requeue first), on every backend; on one level, the FIFO and the
+/// priority backends agree.
+#[test]
+fn requeue_leaves_before_the_messages_queued_after_it() {
+    for kind in every_backend(4) {
+        let q = kind.build::<u32>();
+        if kind.is_rendezvous() {
+            // Nothing can be queued without a receiver; requeues still are.
+            q.requeue(msg(1, 3)).unwrap();
+            q.requeue(msg(2, 3)).unwrap();
+            assert_eq!(q.len(), 2, "{kind:?}");
+            assert_eq!(drain_queue(&*q), [2, 1], "{kind:?}");
+            assert_eq!(body(q.try_pop()), Err(PopError::Empty), "{kind:?}");
+            continue;
+        }
+        for n in 1..=3 {
+            q.try_push(msg(n, 3)).unwrap();
+        }
+        let first = q.try_pop().unwrap();
+        let second = q.try_pop().unwrap();
+        assert_eq!((*first.body(), *second.body()), (1, 2), "{kind:?}");
+        q.requeue(first).unwrap();
+        q.requeue(second).unwrap();
+        q.try_push(msg(4, 3)).unwrap();
+        assert_eq!(q.len(), 4, "{kind:?}");
+        assert_eq!(drain_queue(&*q), [2, 1, 3, 4], "{kind:?}");
+        assert!(q.is_empty(), "{kind:?}");
+    }
+}
+
+/// On the priority backend a requeued message goes to the front of its own
+/// level: after every more urgent message, before its level's others, and the
+/// header keeps its priority.
+#[test]
+fn priority_requeue_goes_to_the_front_of_its_level_only() {
+    for cap in [Some(8), None] {
+        let q = Priority::<u32>::new(4, cap);
+        for (body, p) in [(10, 1), (11, 1), (12, 3), (13, 0)] {
+            q.try_push(msg(body, p)).unwrap();
+        }
+        assert_eq!(body(q.try_pop()), Ok(12));
+        let ten = q.try_pop().unwrap();
+        assert_eq!(*ten.body(), 10);
+        q.requeue(ten).unwrap();
+        q.try_push(msg(14, 2)).unwrap(); // more urgent: leaves before the requeue
+        q.try_push(msg(15, 1)).unwrap(); // same level, later: leaves after it
+        let order: Vec<(u8, u32)> = std::iter::from_fn(|| q.try_pop().ok())
+            .map(|m| (m.header().priority(), m.into_body()))
+            .collect();
+        assert_eq!(
+            order,
+            [(2, 14), (1, 10), (1, 11), (1, 15), (0, 13)],
+            "capacity {cap:?}"
+        );
+    }
+}
+
+/// A requeued message whose priority is outside the levels is clamped to the
+/// top level, as a push is, instead of indexing out of bounds.
+#[test]
+fn priority_requeue_clamps_its_level() {
+    let q = Priority::<u32>::new(2, None);
+    q.try_push(msg(1, 1)).unwrap();
+    q.try_push(msg(0, 0)).unwrap();
+    q.requeue(msg(7, 200)).unwrap();
+    let first = q.try_pop().unwrap();
+    assert_eq!((first.header().priority(), *first.body()), (200, 7));
+    assert_eq!(drain_queue(&q), [1, 0]);
+}
+
+/// A requeue ignores the capacity: a full bounded queue takes it and holds
+/// more than its capacity; new messages stay refused until it is below again.
+#[test]
+fn requeue_onto_a_full_queue_is_accepted_and_len_exceeds_capacity() {
+    for kind in every_backend(2) {
+        let q = kind.build::<u32>();
+        let Some(cap) = q.capacity() else {
+            continue; // an unbounded queue is never full
+        };
+        for n in 1..=cap as u32 {
+            q.try_push(msg(n, 0)).unwrap();
+        }
+        assert!(matches!(q.try_push(msg(90, 0)), Err(PushError::Full(_))));
+        q.requeue(msg(0, 0)).unwrap();
+        assert_eq!(q.len(), cap + 1, "{kind:?}: the requeue counts");
+        match q.try_push(msg(91, 0)) {
+            Err(PushError::Full(m)) => assert_eq!(*m.body(), 91),
+            other => panic!("{kind:?}: over capacity, a push got {other:?}"),
+        }
+        let want: Vec<u32> = (0..=cap as u32).collect();
+        assert_eq!(drain_queue(&*q), want, "{kind:?}");
+        if !kind.is_rendezvous() {
+            q.try_push(msg(92, 0))
+                .unwrap_or_else(|e| panic!("{kind:?}: room again, got {e:?}"));
+        }
+    }
+}
+
+/// A requeue after `close` is accepted, and pops hand it out (with what was
+/// queued before the close) before they report Closed; pushes stay refused.
+#[test]
+fn requeue_after_close_is_handed_out_before_closed() {
+    for kind in every_backend(4) {
+        let q = kind.build::<u32>();
+        if !kind.is_rendezvous() {
+            q.try_push(msg(1, 0)).unwrap();
+        }
+        assert!(q.close(), "{kind:?}");
+        match q.try_push(msg(2, 0)) {
+            Err(PushError::Closed(m)) => assert_eq!(*m.body(), 2),
+            other => panic!("{kind:?}: push after close got {other:?}"),
+        }
+        q.requeue(msg(9, 0)).unwrap();
+        q.requeue(msg(8, 0)).unwrap();
+        let queued = if kind.is_rendezvous() { 2 } else { 3 };
+        assert_eq!(q.len(), queued, "{kind:?}");
+        assert_eq!(body(q.try_pop()), Ok(8), "{kind:?}");
+        // The blocking pop too: a closed queue never waits.
+        assert_eq!(body(q.pop(None)), Ok(9), "{kind:?}");
+        if !kind.is_rendezvous() {
+            assert_eq!(body(q.try_pop()), Ok(1), "{kind:?}");
+        }
+        assert_eq!(body(q.try_pop()), Err(PopError::Closed), "{kind:?}");
+        assert_eq!(body(q.pop(None)), Err(PopError::Closed), "{kind:?}");
+    }
+}
+
+/// Starts `n` threads that each block in `pop(None)` and report what they got
+/// on the returned channel. Returns once every thread is about to pop and,
+/// after a pause that lets them park, none has returned (an empty queue must
+/// not hand anything out). The pause is not needed for correctness: a thread
+/// that has not parked yet finds the message on its own.
+fn blocked_poppers(
+    kind: Direct,
+    q: &Arc<dyn Queue<u32>>,
+    n: usize,
+) -> (
+    mpsc::Receiver<Result<u32, PopError>>,
+    Vec<thread::JoinHandle<()>>,
+) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (result_tx, result_rx) = mpsc::channel();
+    let handles = (0..n)
+        .map(|_| {
+            let (q, started_tx, result_tx) = (Arc::clone(q), started_tx.clone(), result_tx.clone());
+            thread::spawn(move || {
+                started_tx.send(()).unwrap();
+                result_tx.send(body(q.pop(None))).unwrap();
+            })
+        })
+        .collect();
+    for _ in 0..n {
+        started_rx
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|e| panic!("{kind:?}: popper did not start: {e}"));
+    }
+    if let Ok(got) = result_rx.recv_timeout(SETTLE) {
+        panic!("{kind:?}: a pop on an empty queue returned {got:?}");
+    }
+    (result_rx, handles)
+}
+
+/// A receiver blocked in `pop(None)` is woken by a requeue, on every backend
+/// (the rendezvous ones included). A missing wake-up fails by timeout.
+#[test]
+fn requeue_wakes_a_blocked_pop() {
+    for kind in every_backend(4) {
+        let q = kind.build::<u32>();
+        let (results, handles) = blocked_poppers(kind, &q, 1);
+        q.requeue(msg(7, 0)).unwrap();
+        let got = results
+            .recv_timeout(TIMEOUT)
+            .unwrap_or_else(|_| panic!("{kind:?}: the requeue did not wake the blocked pop"));
+        assert_eq!(got, Ok(7), "{kind:?}");
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert!(q.is_empty(), "{kind:?}");
+    }
+}
+
+/// Several requeues in a row with several receivers blocked: every receiver
+/// wakes and every message is received exactly once (on the FIFO backend the
+/// wake channel has one slot, so this needs the chained wake-up).
+#[test]
+fn requeues_wake_as_many_blocked_receivers_each_message_once() {
+    const RECEIVERS: u32 = 4;
+    for kind in every_backend(4) {
+        let q = kind.build::<u32>();
+        let (results, handles) = blocked_poppers(kind, &q, RECEIVERS as usize);
+        for n in 0..RECEIVERS {
+            q.requeue(msg(n, 0)).unwrap();
+        }
+        let mut got: Vec<u32> = (0..RECEIVERS)
+            .map(|_| {
+                results
+                    .recv_timeout(TIMEOUT)
+                    .unwrap_or_else(|_| panic!("{kind:?}: a blocked receiver was not woken"))
+                    .unwrap_or_else(|e| panic!("{kind:?}: pop failed: {e}"))
+            })
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..RECEIVERS).collect::<Vec<_>>(), "{kind:?}");
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert!(q.is_empty(), "{kind:?}");
+        assert_eq!(body(q.try_pop()), Err(PopError::Empty), "{kind:?}");
+    }
+}
+
+/// `evict_lowest(at_most)` takes the oldest message of the lowest occupied
+/// level if that level is at most `at_most`, nothing otherwise, nothing when
+/// empty; across every bitmap word.
+#[test]
+fn priority_evict_lowest_takes_the_oldest_of_the_lowest_level() {
+    for cap in [Some(8), None] {
+        let q = Priority::<u32>::new(8, cap);
+        assert!(q.evict_lowest(255).is_none(), "empty");
+        for (body, p) in [(30, 3), (10, 1), (11, 1), (50, 5)] {
+            q.try_push(msg(body, p)).unwrap();
+        }
+        let evict = |at_most| q.evict_lowest(at_most).map(Message::into_body);
+        assert_eq!(evict(0), None, "level 1 is above 0");
+        assert_eq!(q.len(), 4, "nothing taken");
+        assert_eq!(evict(1), Some(10));
+        assert_eq!(evict(2), Some(11));
+        assert_eq!(evict(2), None, "level 3 is above 2");
+        assert_eq!(evict(255), Some(30));
+        q.requeue(msg(51, 5)).unwrap();
+        assert_eq!(evict(5), Some(51), "the requeued message is the front");
+        assert_eq!(evict(5), Some(50));
+        assert_eq!(evict(255), None, "empty again");
+        assert!(q.is_empty());
+    }
+    let q = Priority::<u32>::new(255, None);
+    for (body, p) in [(200, 200), (70, 70), (130, 130)] {
+        q.try_push(msg(body, p)).unwrap();
+    }
+    assert!(q.evict_lowest(69).is_none());
+    assert_eq!(q.evict_lowest(70).map(Message::into_body), Some(70));
+    assert!(q.evict_lowest(129).is_none());
+    assert_eq!(q.evict_lowest(254).map(Message::into_body), Some(130));
+    assert_eq!(q.evict_lowest(254).map(Message::into_body), Some(200));
+}
+
+/// A FIFO queue is one level: `evict_lowest` takes its head (a requeued
+/// message first) whatever `at_most` says, and nothing when empty.
+#[test]
+fn fifo_evict_lowest_takes_the_head() {
+    for q in [Fifo::<u32>::bounded(4), Fifo::unbounded()] {
+        assert!(q.evict_lowest(255).is_none(), "empty");
+        for n in 1..=3 {
+            q.try_push(msg(n, 9)).unwrap();
+        }
+        let evict = |at_most| q.evict_lowest(at_most).map(Message::into_body);
+        assert_eq!(evict(0), Some(1));
+        q.requeue(msg(7, 9)).unwrap();
+        assert_eq!(evict(0), Some(7));
+        assert_eq!(evict(255), Some(2));
+        assert_eq!(evict(0), Some(3));
+        assert_eq!(evict(0), None);
+        assert!(q.is_empty());
+    }
+}
+
+/// On a rendezvous queue, `evict_lowest` takes requeued messages only: it
+/// never pairs with a sender blocked in `push` (that would complete a send
+/// nobody received). The sender's message goes to the next real pop.
+#[test]
+fn rendezvous_evict_never_takes_a_blocked_senders_message() {
+    for kind in [Direct::Fifo(Some(0)), Direct::Priority(8, Some(0))] {
+        let q = kind.build::<u32>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (result_tx, result_rx) = mpsc::channel();
+        let sender = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                started_tx.send(()).unwrap();
+                result_tx.send(q.push(msg(5, 0), None).is_ok()).unwrap();
+            })
+        };
+        started_rx.recv_timeout(TIMEOUT).unwrap();
+        // Gives the sender time to block; asserts it has not completed alone.
+        assert!(result_rx.recv_timeout(SETTLE).is_err(), "{kind:?}");
+        assert!(q.evict_lowest(255).is_none(), "{kind:?}: took the sender's");
+        assert!(
+            result_rx.try_recv().is_err(),
+            "{kind:?}: the send completed"
+        );
+        q.requeue(msg(9, 0)).unwrap();
+        assert_eq!(q.evict_lowest(0).map(Message::into_body), Some(9));
+        let deadline = Instant::now() + TIMEOUT;
+        assert_eq!(body(q.pop(Some(deadline))), Ok(5), "{kind:?}");
+        assert_eq!(result_rx.recv_timeout(TIMEOUT), Ok(true), "{kind:?}");
+        sender.join().unwrap();
+    }
+}
+
+/// Evicting from a full queue makes room for a sender blocked in `push`.
+#[test]
+fn evict_lowest_makes_room_for_a_blocked_sender() {
+    for kind in [Direct::Fifo(Some(1)), Direct::Priority(2, Some(1))] {
+        let q = kind.build::<u32>();
+        q.try_push(msg(1, 0)).unwrap();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (result_tx, result_rx) = mpsc::channel();
+        let sender = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                started_tx.send(()).unwrap();
+                result_tx.send(q.push(msg(2, 0), None).is_ok()).unwrap();
+            })
+        };
+        started_rx.recv_timeout(TIMEOUT).unwrap();
+        assert!(
+            result_rx.recv_timeout(SETTLE).is_err(),
+            "{kind:?}: pushed into a full queue"
+        );
+        assert_eq!(q.evict_lowest(1).map(Message::into_body), Some(1));
+        assert_eq!(
+            result_rx.recv_timeout(TIMEOUT),
+            Ok(true),
+            "{kind:?}: sender not woken"
+        );
+        sender.join().unwrap();
+        assert_eq!(drain_queue(&*q), [2], "{kind:?}");
+    }
+}
+
+/// The smallest linear congruential generator (Knuth's MMIX constants):
+/// reproducible choices without a dependency.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) as u32
+    }
+}
+
+/// Producers push while consumers pop and requeue about a quarter of what they
+/// get (each message at most once); the queue is closed when the producers are
+/// done. Every message is received exactly once in the end, and every requeued
+/// one comes back.
+#[test]
+fn concurrent_push_pop_and_requeue_count_every_message_once() {
+    const PRODUCERS: u32 = 3;
+    const CONSUMERS: u64 = 3;
+    const PER_PRODUCER: u32 = 2_000;
+    const TOTAL: u32 = PRODUCERS * PER_PRODUCER;
+    for kind in built_ins(8) {
+        let q: Arc<dyn Queue<(u32, bool)>> = kind.build();
+        let producers: Vec<_> = (0..PRODUCERS)
+            .map(|p| {
+                let q = Arc::clone(&q);
+                common::spawn(format!("{kind:?} producer {p}"), move || {
+                    for n in 0..PER_PRODUCER {
+                        let id = p * PER_PRODUCER + n;
+                        let priority = (id % 8) as u8;
+                        let deadline = Instant::now() + TIMEOUT;
+                        if let Err(e) =
+                            q.push(Message::new((id, false)).priority(priority), Some(deadline))
+                        {
+                            panic!("push {id}: {e}");
+                        }
+                    }
+                })
+            })
+            .collect();
+        let consumers: Vec<_> = (0..CONSUMERS)
+            .map(|c| {
+                let q = Arc::clone(&q);
+                common::spawn(format!("{kind:?} consumer {c}"), move || {
+                    let mut lcg = Lcg(0x5eed + c);
+                    let (mut received, mut requeued) = (Vec::new(), 0u32);
+                    loop {
+                        match q.pop(Some(Instant::now() + TIMEOUT)) {
+                            Ok(mut m) => {
+                                if !m.body().1 && lcg.next() % 4 == 0 {
+                                    m.body_mut().1 = true;
+                                    if let Err(e) = q.requeue(m) {
+                                        panic!("requeue refused: {e}");
+                                    }
+                                    requeued += 1;
+                                } else {
+                                    received.push(*m.body());
+                                }
+                            }
+                            Err(PopError::Closed) => return (received, requeued),
+                            Err(e) => panic!("pop: {e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for producer in producers {
+            producer.join();
+        }
+        q.close();
+        let mut received = Vec::new();
+        let mut requeued = 0;
+        for consumer in consumers {
+            let (got, n) = consumer.join_within(TIMEOUT * 3);
+            received.extend(got);
+            requeued += n;
+        }
+        let came_back = received.iter().filter(|&&(_, again)| again).count();
+        assert_eq!(
+            came_back, requeued as usize,
+            "{kind:?}: requeued messages lost"
+        );
+        assert!(requeued > 0, "{kind:?}: the test requeued nothing");
+        let mut ids: Vec<u32> = received.into_iter().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        assert_eq!(ids.len(), TOTAL as usize, "{kind:?}: messages received");
+        assert!(
+            ids.iter().copied().eq(0..TOTAL),
+            "{kind:?}: a message was lost or received twice"
+        );
+        assert!(q.is_empty(), "{kind:?}");
+        assert!(matches!(q.try_pop(), Err(PopError::Closed)), "{kind:?}");
+    }
+}
+
+/// The example's custom backend requeues as the contract asks: before every
+/// message of its deadline (the latest requeue first), never before an earlier
+/// deadline, over its capacity, and after close.
+#[test]
+fn deadline_queue_requeue_goes_first_among_its_deadline() {
+    let q = DeadlineQueue::<&str>::bounded(2);
+    let now = Instant::now();
+    let at = |ms| now + Duration::from_millis(ms);
+    q.try_push(Message::new("a").expires_at(at(500))).unwrap();
+    q.try_push(Message::new("b").expires_at(at(500))).unwrap();
+    let a = q.try_pop().unwrap();
+    assert_eq!(*a.body(), "a");
+    q.try_push(Message::new("soon").expires_at(at(100)))
+        .unwrap();
+    q.requeue(a).unwrap();
+    q.requeue(Message::new("a2").expires_at(at(500))).unwrap();
+    assert_eq!(q.len(), 4, "over its capacity of 2");
+    assert!(q.try_push(Message::new("c")).is_err(), "still full");
+    q.close();
+    q.requeue(Message::new("none")).unwrap();
+    let order: Vec<&str> = std::iter::from_fn(|| q.try_pop().ok())
+        .map(Message::into_body)
+        .collect();
+    assert_eq!(order, ["soon", "a2", "a", "b", "none"]);
+    assert!(matches!(q.try_pop(), Err(PopError::Closed)));
 }
