@@ -4,7 +4,9 @@
 //! Messages leave earliest [`expires_at`](postbox::Header::expires_at) first.
 //! Messages without an expiry go after every message that has one. Equal
 //! deadlines (and messages without one) keep their arrival order, thanks to a
-//! sequence number stamped on every push.
+//! sequence number stamped on every push. A requeued message (a redelivery)
+//! goes before every message of its deadline, thanks to a sequence number
+//! counting down from the other side.
 //!
 //! The queue only orders: it never drops a message whose deadline has passed
 //! (a backend must not lose what it accepted). The consumer decides what a late
@@ -38,6 +40,10 @@ use postbox::{Message, PopError, PushError, Queue};
 ///   variables, until the call's deadline or until the queue is closed.
 /// - Closing: wakes every waiter; later pushes fail with `Closed` and hand the
 ///   message back; pops return what is queued, then fail with `Closed`.
+/// - Requeue: the message goes to the front of its deadline (before every
+///   message with the same deadline, or without one if it has none; the latest
+///   requeue first), never waits, ignores the capacity and is accepted after
+///   close, as the [`Queue::requeue`] contract asks.
 ///
 /// # Examples
 ///
@@ -67,8 +73,12 @@ pub struct DeadlineQueue<T> {
 struct State<T> {
     /// The queued messages, the most urgent at the top.
     heap: BinaryHeap<Entry<T>>,
-    /// The sequence number the next pushed message gets.
-    next_seq: u64,
+    /// The sequence number the next pushed message gets: 0, 1, 2, ...
+    next_seq: i64,
+    /// The sequence number the next requeued message gets: -1, -2, ...,
+    /// below every push (so before them among equal deadlines) and below
+    /// every earlier requeue (so the latest requeue leaves first).
+    next_front_seq: i64,
     /// Set once by `close`.
     closed: bool,
 }
@@ -77,8 +87,8 @@ struct State<T> {
 struct Entry<T> {
     /// The message's expiry, read once on push.
     deadline: Option<Instant>,
-    /// Arrival order, the tie-breaker.
-    seq: u64,
+    /// Arrival order, the tie-breaker (negative for requeued messages).
+    seq: i64,
     /// The message itself.
     msg: Message<T>,
 }
@@ -139,6 +149,7 @@ impl<T> DeadlineQueue<T> {
             state: Mutex::new(State {
                 heap: BinaryHeap::new(),
                 next_seq: 0,
+                next_front_seq: -1,
                 closed: false,
             }),
             not_empty: Condvar::new(),
@@ -162,10 +173,17 @@ impl<T> DeadlineQueue<T> {
         self.capacity.map_or(true, |cap| state.heap.len() < cap)
     }
 
-    /// Pushes under the lock, then wakes one waiting popper.
-    fn push_locked(&self, mut state: MutexGuard<'_, State<T>>, msg: Message<T>) {
-        let seq = state.next_seq;
-        state.next_seq += 1;
+    /// Pushes under the lock, then wakes one waiting popper. A new message
+    /// goes behind every message of its deadline, a requeued one before them.
+    fn push_locked(&self, mut state: MutexGuard<'_, State<T>>, msg: Message<T>, requeued: bool) {
+        // An i64 counts further than any queue lives: 2^63 pushes.
+        let seq = if requeued {
+            state.next_front_seq -= 1;
+            state.next_front_seq + 1
+        } else {
+            state.next_seq += 1;
+            state.next_seq - 1
+        };
         state.heap.push(Entry {
             deadline: msg.header().expires_at(),
             seq,
@@ -225,7 +243,7 @@ impl<T: Send> Queue<T> for DeadlineQueue<T> {
         if !self.has_room(&state) {
             return Err(PushError::Full(msg));
         }
-        self.push_locked(state, msg);
+        self.push_locked(state, msg, false);
         Ok(())
     }
 
@@ -239,7 +257,7 @@ impl<T: Send> Queue<T> for DeadlineQueue<T> {
             // uses that wake-up even if its deadline has just passed, so the
             // `notify_one` that woke it is never wasted.
             if self.has_room(&state) {
-                self.push_locked(state, msg);
+                self.push_locked(state, msg, false);
                 return Ok(());
             }
             if passed(deadline) {
@@ -299,6 +317,21 @@ impl<T: Send> Queue<T> for DeadlineQueue<T> {
 
     fn is_closed(&self) -> bool {
         self.lock().closed
+    }
+
+    /// Puts a redelivered message back before every message of its deadline.
+    /// Checks neither `closed` nor the capacity: the message held a slot until
+    /// it was delivered, and a closed queue still drains (`pop` looks at the
+    /// heap before it looks at `closed`). The queue may therefore hold more
+    /// than its capacity for a while; pushes wait until it is below again.
+    ///
+    /// `evict_lowest` keeps its default (evict nothing, so the mailbox
+    /// refuses under `DropLowest`): this queue has no priority levels, and
+    /// evicting its head would throw away the most urgent request.
+    fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        let state = self.lock();
+        self.push_locked(state, msg, true);
+        Ok(())
     }
 }
 

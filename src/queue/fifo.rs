@@ -1,21 +1,64 @@
-//! The FIFO backend: crossbeam-channel underneath, with a close signal.
+//! The FIFO backend: crossbeam-channel underneath, with a close signal and a
+//! side queue for redeliveries.
 //!
 //! crossbeam disconnects a channel only when every sender or every receiver is
 //! dropped; a mailbox must also close on demand (`Receiver::close`, and
 //! destruction by name) while handles still exist. So the backend keeps both
-//! channel ends and a second, empty channel whose only sender is dropped on
-//! close: a blocked caller waits in a `Select` over the data channel and that
-//! close signal, and wakes the moment either is ready. The close signal is
-//! made by the first caller that has to wait, so an idle queue (a million
-//! idle mailboxes) does not pay for it. Buffered queues wait
-//! for readiness and then retry (so a close always wins over room that the
-//! close itself freed); rendezvous queues must select a real operation.
+//! channel ends and two small signal channels whose only senders are dropped
+//! on close: a blocked sender waits in a `Select` over the data channel and
+//! the close signal (which never carries a message), a blocked receiver over
+//! the data channel and the wake channel (which carries requeue tokens, see
+//! below); either wakes the moment the queue closes. The signals are made by
+//! the first caller that has to wait, so an idle queue (a million idle
+//! mailboxes) does not pay for them. Buffered queues wait for readiness and
+//! then retry (so a close always wins over room that the close itself freed);
+//! rendezvous queues must select a real operation.
 //!
 //! The fast path is the plain channel: a closed-flag check, then crossbeam's
-//! `try_send` / `try_recv`. Only when that fails does a caller spin briefly and
-//! then build a `Select`; without the spin, a bounded(1) ping-pong would pay a
-//! park/unpark round trip (about 10 us) on every message.
+//! `try_send`; a requeue-count check, then crossbeam's `try_recv`. Only when
+//! that fails does a caller spin briefly and then build a `Select`; without
+//! the spin, a bounded(1) ping-pong would pay a park/unpark round trip (about
+//! 10 us) on every message.
+//!
+//! # Requeue
+//!
+//! crossbeam cannot push to the front, so a requeued message goes to a side
+//! queue that every pop looks at first. The side queue lives under the lock
+//! that already guards the signals (`side`), and its length is kept in the
+//! same atomic word as the closed flag (`status`), so the pop fast path pays
+//! one load for it and the queue grows by no field. Why this is correct:
+//!
+//! - **A requeue is seen by every later pop.** `requeue` pushes to the side
+//!   queue and increments the count with a SeqCst operation, both under the
+//!   lock. A pop loads the count (SeqCst) before crossbeam's `try_recv`; if
+//!   the requeue came first in the SeqCst order the pop sees a non-zero count
+//!   and takes the lock, which it can only get after the requeue released it,
+//!   so it finds the message (unless another pop took it first). The mailbox
+//!   relies on this for stragglers (see the `Queue` contract): a SeqCst flag
+//!   write before a drain, a SeqCst flag read after a requeue, and at least
+//!   one side sees the other.
+//! - **A requeue wakes a blocked receiver.** The wake channel (`bounded(1)`)
+//!   is made under the same lock as a requeue takes, so the two are ordered.
+//!   A requeue before it sends no token, but the receiver making the channel
+//!   looks at the side queue *after* making it, before its first wait, and
+//!   the lock orders the requeue's write before that look. A requeue after it
+//!   sends a token (or finds one already there), and a token keeps the wake
+//!   channel ready until a receiver takes it.
+//! - **N requeues wake N receivers through one slot.** A woken receiver takes
+//!   the token *before* it looks (so the look covers every requeue the token
+//!   stood for), and whoever takes a message from the side queue and leaves
+//!   more behind sends a token again. So while the side queue holds messages
+//!   and a receiver may be waiting, a token is in the channel or a receiver
+//!   that took one has still to look.
+//! - **Close.** Dropping the wake sender disconnects the wake channel: every
+//!   waiting receiver wakes and keeps finding it ready. A requeue is still
+//!   accepted after close, and a closed queue's pop hands out the side queue
+//!   (then what crossbeam holds) before it reports `Closed`.
+//!
+//! Senders never wait on the wake channel: a token would wake them for
+//! nothing, and a requeue never makes room (it ignores the capacity).
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -25,8 +68,20 @@ use crossbeam_channel as cb;
 use crate::error::{PopError, PushError};
 use crate::message::Message;
 use crate::queue::Queue;
-use crate::sync::{backoff, AtomicBool, Mutex, SPIN_LIMIT};
+use crate::sync::{backoff, AtomicUsize, Mutex, SPIN_LIMIT};
 use std::sync::atomic::Ordering;
+
+/// `status` bit: the queue is closed.
+const CLOSED: usize = 1;
+
+/// `status` step: one more message in the side queue (the count lives above
+/// the closed bit).
+const ONE_REQUEUED: usize = 2;
+
+/// The most slots an empty side queue keeps allocated: a mailbox that sees a
+/// burst of redeliveries gives the memory back once they are all out, one that
+/// redelivers now and then does not allocate on every requeue.
+const KEEP_REQUEUED: usize = 16;
 
 /// The FIFO queueing discipline: messages leave in the order they arrived.
 ///
@@ -34,30 +89,78 @@ use std::sync::atomic::Ordering;
 /// the message), `bounded(n)` holds up to `n`, `unbounded()` grows as needed.
 /// Usually built through [`MailboxBuilder::fifo`](crate::MailboxBuilder::fifo);
 /// public so that custom backends can wrap it.
+///
+/// A [requeued](Queue::requeue) message leaves before everything queued (the
+/// latest requeue first), whatever the capacity, also after a close.
 pub struct Fifo<T> {
     /// The data channel's sending end (kept for the queue's whole life).
     tx: cb::Sender<Message<T>>,
     /// The data channel's receiving end.
     rx: cb::Receiver<Message<T>>,
-    /// Set once by `close`; checked before every push.
-    closed: AtomicBool,
-    /// What blocked callers wait on besides the data channel: a channel that
-    /// never carries a message and becomes ready (disconnected) on close.
+    /// Bit 0 (`CLOSED`): set once by `close`, checked before every push.
+    /// The rest (`status / ONE_REQUEUED`): how many messages the side queue
+    /// holds, changed only under `side`'s lock, read by every pop first.
+    status: AtomicUsize,
+    /// The receiving ends blocked callers wait on besides the data channel.
     /// Made by the first caller that waits; read without a lock after that,
-    /// so waiting never writes to the lines the fast path reads.
-    close_rx: OnceLock<cb::Receiver<()>>,
-    /// The close signal's only sender, dropped on close.
-    close_tx: Mutex<CloseSender>,
+    /// so waiting never writes to the lines the fast path reads. Boxed: an
+    /// idle queue pays one pointer for it.
+    kit: OnceLock<Box<WaitKit>>,
+    /// The requeued messages and the signals' senders, under one lock, so
+    /// that a requeue and the making of the wake channel are ordered.
+    side: Mutex<Side<T>>,
 }
 
-/// The state of the close signal's sender.
-enum CloseSender {
-    /// No signal made yet.
+/// What blocked callers wait on besides the data channel.
+struct WaitKit {
+    /// Never carries a message; disconnected (ready) on close. Blocked
+    /// senders wait on it.
+    close_rx: cb::Receiver<()>,
+    /// Holds at most one token meaning "look at the side queue";
+    /// disconnected (ready) on close. Blocked receivers wait on it.
+    wake_rx: cb::Receiver<()>,
+}
+
+/// What the side lock guards.
+struct Side<T> {
+    /// The state of the signals' senders.
+    signals: Signals,
+    /// Requeued messages, the next to leave at the front. Made by the first
+    /// requeue: most mailboxes never redeliver.
+    // Boxed on purpose: a `VecDeque` is four words even when empty, a box one,
+    // and every idle mailbox carries this field.
+    #[allow(clippy::box_collection)]
+    requeued: Option<Box<VecDeque<Message<T>>>>,
+}
+
+/// The state of the signals' senders.
+enum Signals {
+    /// No signal made yet: nobody has waited.
     Unmade,
-    /// Made; dropping the sender fires the signal.
-    Open { _tx: cb::Sender<()> },
-    /// The queue is closed.
+    /// Made; dropping the senders fires both signals.
+    Open(Box<SignalSenders>),
+    /// The queue is closed (the senders are gone).
     Fired,
+}
+
+/// The senders of the two signal channels.
+struct SignalSenders {
+    /// The close signal's only sender: dropped on close, never used.
+    _close_tx: cb::Sender<()>,
+    /// The wake channel's only sender: a token per requeue, dropped on close.
+    wake_tx: cb::Sender<()>,
+}
+
+impl Signals {
+    /// Leaves a token for a receiver that waits (or is about to wait), if
+    /// the wake channel is made. A full channel already holds a token, and
+    /// one is enough: whoever takes a requeued message and leaves more behind
+    /// passes the wake-up on.
+    fn wake_one(&self) {
+        if let Signals::Open(senders) = self {
+            let _ = senders.wake_tx.try_send(());
+        }
+    }
 }
 
 impl<T: Send> Fifo<T> {
@@ -88,24 +191,74 @@ impl<T: Send> Fifo<T> {
         Fifo {
             tx,
             rx,
-            closed: AtomicBool::new(false),
-            close_rx: OnceLock::new(),
-            close_tx: Mutex::new(CloseSender::Unmade),
+            status: AtomicUsize::new(0),
+            kit: OnceLock::new(),
+            side: Mutex::new(Side {
+                signals: Signals::Unmade,
+                requeued: None,
+            }),
         }
     }
 
-    /// A receiver that becomes ready (disconnected) when the queue closes.
-    /// Made under the same lock as `close` takes, so it is either made before
-    /// the close (which then drops its sender) or made already disconnected.
-    fn close_watch(&self) -> &cb::Receiver<()> {
-        self.close_rx.get_or_init(|| {
-            let mut sender = self.close_tx.lock();
-            let (tx, rx) = cb::bounded(0);
-            if !matches!(*sender, CloseSender::Fired) {
-                *sender = CloseSender::Open { _tx: tx };
+    /// The signals blocked callers wait on. Made under the same lock as
+    /// `close` and `requeue` take, so the kit is either made before the close
+    /// (which then drops its senders) or made already disconnected, and a
+    /// requeue either sees the wake channel (and leaves a token) or happened
+    /// before it was made (and the caller's next look at the side queue,
+    /// which the lock orders after the requeue, finds the message).
+    fn wait_kit(&self) -> &WaitKit {
+        self.kit.get_or_init(|| {
+            let (close_tx, close_rx) = cb::bounded(0);
+            let (wake_tx, wake_rx) = cb::bounded(1);
+            let mut side = self.side.lock();
+            if matches!(side.signals, Signals::Unmade) {
+                side.signals = Signals::Open(Box::new(SignalSenders {
+                    _close_tx: close_tx,
+                    wake_tx,
+                }));
             }
-            rx
+            // Otherwise the queue is closed: the senders drop here, and both
+            // receivers are disconnected (ready) from the start.
+            Box::new(WaitKit { close_rx, wake_rx })
         })
+    }
+
+    /// Whether the side queue may hold a message: the one extra load of the
+    /// pop fast path. SeqCst: see "A requeue is seen by every later pop" in
+    /// the module docs.
+    #[inline(always)]
+    fn maybe_requeued(&self) -> bool {
+        self.status.load(Ordering::SeqCst) >= ONE_REQUEUED
+    }
+
+    /// Takes the front of the side queue, and passes the wake-up on if more
+    /// requeued messages are left (the chain that lets one token slot wake
+    /// any number of receivers).
+    #[inline(never)]
+    fn pop_requeued(&self) -> Option<Message<T>> {
+        let mut guard = self.side.lock();
+        let side = &mut *guard;
+        let queue = side.requeued.as_mut()?;
+        let msg = queue.pop_front()?;
+        self.status.fetch_sub(ONE_REQUEUED, Ordering::SeqCst);
+        if !queue.is_empty() {
+            side.signals.wake_one();
+        } else if queue.capacity() > KEEP_REQUEUED {
+            side.requeued = None;
+        }
+        Some(msg)
+    }
+
+    /// A closed queue looked empty: hand out what is left, requeued messages
+    /// first (a requeue is accepted after close), then a message pushed
+    /// before the close that landed after the first look.
+    #[cold]
+    #[inline(never)]
+    fn pop_closed(&self) -> Result<Message<T>, PopError> {
+        match self.pop_requeued() {
+            Some(msg) => Ok(msg),
+            None => self.rx.try_recv().map_err(|_| PopError::Closed),
+        }
     }
 
     #[inline(never)]
@@ -129,7 +282,7 @@ impl<T: Send> Fifo<T> {
                 return Err(PushError::Timeout(msg));
             }
         }
-        let close_rx = self.close_watch();
+        let close_rx = &self.wait_kit().close_rx;
         loop {
             // Wait until there is room or the queue closes, without taking a
             // slot: if both happen at once, closing must win, or a sender woken
@@ -164,7 +317,7 @@ impl<T: Send> Fifo<T> {
         msg: Message<T>,
         deadline: Option<Instant>,
     ) -> Result<(), PushError<T>> {
-        let close_rx = self.close_watch();
+        let close_rx = &self.wait_kit().close_rx;
         let mut sel = cb::Select::new();
         let data = sel.send(&self.tx);
         sel.recv(close_rx);
@@ -200,11 +353,18 @@ impl<T: Send> Fifo<T> {
                 return Err(PopError::Timeout);
             }
         }
-        let close_rx = self.close_watch();
+        let wake_rx = &self.wait_kit().wake_rx;
         loop {
+            // Look before every wait, the first time included: a requeue that
+            // came before the wake channel was made left no token, but the
+            // lock that made the channel orders it before this look.
+            match self.try_pop() {
+                Err(PopError::Empty) => {}
+                done => return done,
+            }
             let mut sel = cb::Select::new();
             sel.recv(&self.rx);
-            sel.recv(close_rx);
+            sel.recv(wake_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
                 Some(at) => sel.ready_deadline(at),
@@ -212,36 +372,56 @@ impl<T: Send> Fifo<T> {
             if ready.is_err() {
                 return Err(PopError::Timeout);
             }
-            // Empty means another receiver took the message we were woken
-            // for; after a close, try_pop still hands out what is queued.
-            match self.try_pop() {
-                Err(PopError::Empty) => {}
-                done => return done,
-            }
+            // Take the token (if any) before looking, never after: a token
+            // taken after the look could stand for a requeue the look missed,
+            // and its receiver would sleep on. Then look: Empty means another
+            // receiver took the message we were woken for; after a close
+            // (the wake channel disconnected), try_pop still hands out what
+            // is queued.
+            let _ = wake_rx.try_recv();
         }
     }
 
     /// A rendezvous receive registers a real operation, so that a sender
-    /// waiting for readiness or trying without waiting can pair with it.
+    /// waiting for readiness or trying without waiting can pair with it; the
+    /// wake channel is a second real operation, so a requeue token is taken
+    /// by exactly the receiver it wakes.
     #[inline(never)]
     fn pop_rendezvous(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
-        let close_rx = self.close_watch();
-        let mut sel = cb::Select::new();
-        let data = sel.recv(&self.rx);
-        sel.recv(close_rx);
-        let oper = match deadline {
-            None => sel.select(),
-            Some(at) => match sel.select_deadline(at) {
-                Ok(oper) => oper,
-                Err(_) => return Err(PopError::Timeout),
-            },
-        };
-        if oper.index() == data {
-            oper.recv(&self.rx).map_err(|_| PopError::Closed)
-        } else {
-            let _ = oper.recv(close_rx);
-            // Closed, but what was queued before the close is still ours to hand out.
-            self.rx.try_recv().map_err(|_| PopError::Closed)
+        let wake_rx = &self.wait_kit().wake_rx;
+        loop {
+            // Look at the side queue before every wait, the first time
+            // included (see pop_blocking). Only the side queue: crossbeam's
+            // try_recv already failed in `pop`, and a rendezvous sender that
+            // comes later pairs with the select below.
+            if self.maybe_requeued() {
+                if let Some(msg) = self.pop_requeued() {
+                    return Ok(msg);
+                }
+            }
+            let mut sel = cb::Select::new();
+            let data = sel.recv(&self.rx);
+            sel.recv(wake_rx);
+            let oper = match deadline {
+                None => sel.select(),
+                Some(at) => match sel.select_deadline(at) {
+                    Ok(oper) => oper,
+                    Err(_) => return Err(PopError::Timeout),
+                },
+            };
+            if oper.index() == data {
+                return match oper.recv(&self.rx) {
+                    Ok(msg) => Ok(msg),
+                    Err(_) => self.pop_closed(),
+                };
+            }
+            match oper.recv(wake_rx) {
+                // A token: a requeue; look again.
+                Ok(()) => {}
+                // Disconnected: closed, but what was queued (requeued first)
+                // is still ours to hand out.
+                Err(_) => return self.pop_closed(),
+            }
         }
     }
 }
@@ -249,7 +429,7 @@ impl<T: Send> Fifo<T> {
 impl<T: Send> Queue<T> for Fifo<T> {
     #[inline(always)]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.status.load(Ordering::Acquire) & CLOSED != 0 {
             return Err(PushError::Closed(msg));
         }
         self.tx.try_send(msg).map_err(|err| match err {
@@ -268,15 +448,24 @@ impl<T: Send> Queue<T> for Fifo<T> {
 
     #[inline(always)]
     fn try_pop(&self) -> Result<Message<T>, PopError> {
+        // Requeued messages leave first. One load when there are none.
+        if self.maybe_requeued() {
+            if let Some(msg) = self.pop_requeued() {
+                return Ok(msg);
+            }
+        }
         match self.rx.try_recv() {
             Ok(msg) => Ok(msg),
-            Err(cb::TryRecvError::Empty) if self.closed.load(Ordering::Acquire) => {
+            Err(cb::TryRecvError::Empty) if self.status.load(Ordering::Acquire) & CLOSED != 0 => {
                 // Look once more after seeing the flag: a message pushed before
-                // the close may have landed after our first look.
-                self.rx.try_recv().map_err(|_| PopError::Closed)
+                // the close may have landed after our first look, and a
+                // requeue is accepted after the close.
+                self.pop_closed()
             }
             Err(cb::TryRecvError::Empty) => Err(PopError::Empty),
-            Err(cb::TryRecvError::Disconnected) => Err(PopError::Closed),
+            // The queue holds `tx` for its whole life, so this does not
+            // happen; if it did, the side queue would still be handed out.
+            Err(cb::TryRecvError::Disconnected) => self.pop_closed(),
         }
     }
 
@@ -288,8 +477,10 @@ impl<T: Send> Queue<T> for Fifo<T> {
         }
     }
 
+    /// Counts the requeued messages too (so a bounded queue may report more
+    /// than its capacity).
     fn len(&self) -> usize {
-        self.rx.len()
+        self.rx.len() + self.status.load(Ordering::SeqCst) / ONE_REQUEUED
     }
 
     fn capacity(&self) -> Option<usize> {
@@ -297,26 +488,64 @@ impl<T: Send> Queue<T> for Fifo<T> {
     }
 
     fn close(&self) -> bool {
-        let first = !self.closed.swap(true, Ordering::AcqRel);
+        let first = self.status.fetch_or(CLOSED, Ordering::SeqCst) & CLOSED == 0;
         if first {
-            // Dropping the only close sender (if one was made) wakes every
-            // Select waiting on it.
-            *self.close_tx.lock() = CloseSender::Fired;
+            // Dropping the signals' senders (if made) wakes every Select
+            // waiting on them; the requeued messages stay, to be handed out.
+            // Dropped after the lock is released: disconnecting wakes threads.
+            let fired = std::mem::replace(&mut self.side.lock().signals, Signals::Fired);
+            drop(fired);
         }
         first
     }
 
     fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.status.load(Ordering::Acquire) & CLOSED != 0
+    }
+
+    /// Puts the message at the front of the queue: before everything queued,
+    /// the latest requeue first. Never blocks, ignores the capacity (also on
+    /// a rendezvous queue, where the message waits for the next pop), is
+    /// accepted after close, and wakes a receiver blocked in `pop` (see the
+    /// module docs for why none sleeps past it).
+    fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        let mut side = self.side.lock();
+        side.requeued
+            .get_or_insert_with(Box::default)
+            .push_front(msg);
+        // SeqCst and under the lock, after the push: a pop that sees the
+        // count takes the lock and finds the message.
+        self.status.fetch_add(ONE_REQUEUED, Ordering::SeqCst);
+        side.signals.wake_one();
+        Ok(())
+    }
+
+    /// A FIFO is one level, so `at_most` never stops it: takes the head
+    /// (requeued messages first) without blocking. On a rendezvous queue only
+    /// requeued messages are held: taking from crossbeam there would pair
+    /// with a blocked sender and complete its send with a message nobody
+    /// received, so it takes nothing else.
+    fn evict_lowest(&self, _at_most: u8) -> Option<Message<T>> {
+        if self.maybe_requeued() {
+            if let Some(msg) = self.pop_requeued() {
+                return Some(msg);
+            }
+        }
+        if self.tx.capacity() == Some(0) {
+            return None;
+        }
+        self.rx.try_recv().ok()
     }
 }
 
 impl<T> fmt::Debug for Fifo<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.status.load(Ordering::Relaxed);
         f.debug_struct("Fifo")
-            .field("len", &self.rx.len())
+            .field("len", &(self.rx.len() + status / ONE_REQUEUED))
+            .field("requeued", &(status / ONE_REQUEUED))
             .field("capacity", &self.tx.capacity())
-            .field("closed", &self.closed.load(Ordering::Relaxed))
+            .field("closed", &(status & CLOSED != 0))
             .finish()
     }
 }

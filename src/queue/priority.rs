@@ -5,6 +5,12 @@
 //! pop finds the highest set bit (at most four word scans for 256 levels) and
 //! takes the front of that level. Equal priorities therefore stay strictly FIFO.
 //!
+//! A requeued message (a redelivery) goes to the *front* of its level: the
+//! same O(1) bitmap update with `push_front`. It ignores capacity and `closed`
+//! (the `Queue::requeue` contract) and wakes a parked receiver like a push.
+//! `evict_lowest` is the mirror image of a pop: the lowest set bit, the front
+//! of that level.
+//!
 //! Blocking is where naive priority queues lose: a notify on every push and pop
 //! makes a condition-variable wake storm. Here each side counts its parked
 //! waiters under the lock and notifies only when someone is parked; and before
@@ -70,13 +76,25 @@ struct State<T> {
     parked_senders: usize,
 }
 
+/// Which end of its level a message goes to.
+#[derive(Clone, Copy)]
+enum End {
+    /// Behind everything queued at its level: a new message.
+    Back,
+    /// Before everything queued at its level: a requeued message.
+    Front,
+}
+
 impl<T> State<T> {
     #[inline]
-    fn push_back(&mut self, msg: Message<T>, levels: u8) {
+    fn push(&mut self, msg: Message<T>, levels: u8, end: End) {
         // The mailbox validates priorities; clamp anyway so that a direct user
         // of the backend cannot make it index out of bounds.
         let level = usize::from(msg.header().priority().min(levels - 1));
-        self.queues[level].push_back(msg);
+        match end {
+            End::Back => self.queues[level].push_back(msg),
+            End::Front => self.queues[level].push_front(msg),
+        }
         self.occupied[level >> 6] |= 1 << (level & 63);
         self.len += 1;
     }
@@ -85,6 +103,25 @@ impl<T> State<T> {
     fn pop_highest(&mut self) -> Option<Message<T>> {
         let word = self.occupied.iter().rposition(|&w| w != 0)?;
         let bit = 63 - self.occupied[word].leading_zeros() as usize;
+        self.pop_level(word, bit)
+    }
+
+    /// Takes the front of the lowest occupied level, if that level is at most
+    /// `at_most`.
+    fn pop_lowest(&mut self, at_most: u8) -> Option<Message<T>> {
+        let word = self.occupied.iter().position(|&w| w != 0)?;
+        let bit = self.occupied[word].trailing_zeros() as usize;
+        if word * 64 + bit > usize::from(at_most) {
+            // The least urgent work queued is still more urgent than allowed.
+            return None;
+        }
+        self.pop_level(word, bit)
+    }
+
+    /// Takes the front of level `word * 64 + bit` (its bit is set) and keeps
+    /// the bitmap and the length in step.
+    #[inline]
+    fn pop_level(&mut self, word: usize, bit: usize) -> Option<Message<T>> {
         let level = word * 64 + bit;
         let msg = self.queues[level].pop_front()?;
         if self.queues[level].is_empty() {
@@ -133,10 +170,12 @@ impl<T> Priority<T> {
         }
     }
 
-    /// Pushes under the lock and wakes one parked receiver if there is one.
+    /// Pushes under the lock (at the back of its level for a new message, at
+    /// the front for a requeued one) and wakes one parked receiver if there is
+    /// one.
     #[inline]
-    fn push_locked(&self, mut state: MutexGuard<'_, State<T>>, msg: Message<T>) {
-        state.push_back(msg, self.levels);
+    fn push_locked(&self, mut state: MutexGuard<'_, State<T>>, msg: Message<T>, end: End) {
+        state.push(msg, self.levels, end);
         self.len_hint.store(state.len, Ordering::Release);
         let wake = state.parked_receivers > 0;
         drop(state);
@@ -147,8 +186,19 @@ impl<T> Priority<T> {
 
     /// Pops under the lock and wakes one parked sender if there is one.
     #[inline]
-    fn pop_locked(&self, mut state: MutexGuard<'_, State<T>>) -> Option<Message<T>> {
-        let msg = state.pop_highest()?;
+    fn pop_locked(&self, state: MutexGuard<'_, State<T>>) -> Option<Message<T>> {
+        self.take_locked(state, State::pop_highest)
+    }
+
+    /// Takes a message with `take` under the lock and wakes one parked sender
+    /// if it took one and a sender is parked.
+    #[inline]
+    fn take_locked(
+        &self,
+        mut state: MutexGuard<'_, State<T>>,
+        take: impl FnOnce(&mut State<T>) -> Option<Message<T>>,
+    ) -> Option<Message<T>> {
+        let msg = take(&mut state)?;
         self.len_hint.store(state.len, Ordering::Release);
         let wake = state.parked_senders > 0;
         drop(state);
@@ -177,7 +227,7 @@ impl<T: Send> Queue<T> for Priority<T> {
         if !self.has_room(&state) {
             return Err(PushError::Full(msg));
         }
-        self.push_locked(state, msg);
+        self.push_locked(state, msg, End::Back);
         Ok(())
     }
 
@@ -206,7 +256,7 @@ impl<T: Send> Queue<T> for Priority<T> {
                 return Err(PushError::Closed(msg));
             }
             if self.has_room(&state) {
-                self.push_locked(state, msg);
+                self.push_locked(state, msg, End::Back);
                 return Ok(());
             }
             // Room is checked before the deadline, so a sender woken for room
@@ -306,6 +356,30 @@ impl<T: Send> Queue<T> for Priority<T> {
 
     fn priority_levels(&self) -> Option<u8> {
         Some(self.levels)
+    }
+
+    /// Puts the message at the front of its level (clamped like a push), so
+    /// the latest requeue at a level leaves first. Ignores capacity and
+    /// `closed`, as the contract asks: a closed queue still drains, and
+    /// `pop` checks for messages before it checks `closed`.
+    ///
+    /// On a rendezvous queue (capacity 0) the message makes `len` 1 with no
+    /// sender involved: `pop` and `try_pop` take any queued message, and
+    /// `has_room` (parked receivers > len) keeps senders out until enough
+    /// receivers are parked to take it and theirs.
+    fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        let state = self.state.lock();
+        // Wakes a parked receiver exactly as a push does: the receiver
+        // re-checks `len` under the lock, so the wake-up cannot be lost.
+        self.push_locked(state, msg, End::Front);
+        Ok(())
+    }
+
+    /// Takes the oldest message of the lowest occupied level if that level is
+    /// at most `at_most`, and wakes a parked sender (the eviction made room).
+    fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
+        let state = self.state.lock();
+        self.take_locked(state, |state| state.pop_lowest(at_most))
     }
 }
 
