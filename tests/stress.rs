@@ -302,17 +302,16 @@ fn polling_producers_and_consumers() {
 /// be acked exactly once, every give-back must come back as a flagged
 /// redelivery, and the mailbox's statistics must balance.
 ///
-/// Sizes: 4 producers x 12_500 jobs = 50_000 jobs per backend (not 50_000
-/// per producer), so that the whole file stays around 20 s in a debug build
-/// on 2 cores; see the run times noted on [`JOBS`].
+/// Sizes: 4 producers x 50_000 jobs = 200_000 jobs per backend (the larger
+/// of the two sizes considered; see [`PER_PRODUCER`] for the run times).
 ///
 /// The fault points come from a tiny LCG per worker, seeded from the clock
 /// or from `POSTBOX_STRESS_SEED`; the seed is in every assertion message, so
 /// a failing run's faults can be replayed (the thread interleaving cannot).
 mod at_least_once {
+    use std::collections::HashMap;
     use std::panic::{self, AssertUnwindSafe};
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
-    use std::collections::HashMap;
     use std::sync::{Arc, Once};
 
     use super::RUN_LIMIT;
@@ -324,14 +323,15 @@ mod at_least_once {
 
     const PRODUCERS: usize = 4;
     const WORKERS: usize = 3;
-    /// Unique jobs per producer. Measured in a debug build on 2 cores: about
-    /// 1.5 s per backend at this size (the LCG draws, a panic's unwinding
-    /// and the ledger cost little next to the mailbox itself).
-    const PER_PRODUCER: usize = 12_500;
+    /// Unique jobs per producer: 50_000 each (not 50_000 in all). Measured
+    /// in a debug build on 2 cores: the five runs of this module together
+    /// take about 0.6 s (about 1 800 give-backs each, 400 of them panics), so
+    /// the whole file stays around 15 s.
+    const PER_PRODUCER: usize = 50_000;
     /// Jobs per run.
     const JOBS: usize = PRODUCERS * PER_PRODUCER;
-    /// Fault odds per delivery, in thousandths: about 100 panics, 200 nacks
-    /// and 150 unanswered drops per 50_000 deliveries.
+    /// Fault odds per delivery, in thousandths: about 400 panics, 800 nacks
+    /// and 600 unanswered drops per 200_000 deliveries.
     const PANIC_PER_MILLE: u32 = 2;
     const NACK_PER_MILLE: u32 = 4;
     const DROP_PER_MILLE: u32 = 3;
@@ -469,7 +469,11 @@ mod at_least_once {
                 twice.len(),
                 twice.first(),
             );
-            let per_job: u64 = self.gave_back.iter().map(|n| u64::from(n.load(SeqCst))).sum();
+            let per_job: u64 = self
+                .gave_back
+                .iter()
+                .map(|n| u64::from(n.load(SeqCst)))
+                .sum();
             let give_backs = self.give_backs();
             assert_eq!(per_job, give_backs, "{what}, seed {seed}: give-backs");
             assert_eq!(
@@ -617,7 +621,10 @@ mod at_least_once {
 
     #[test]
     fn fifo_unbounded() {
-        run("fifo unbounded", Mailbox::<u32>::builder().fifo().unbounded());
+        run(
+            "fifo unbounded",
+            Mailbox::<u32>::builder().fifo().unbounded(),
+        );
     }
 
     #[test]
