@@ -34,7 +34,7 @@
 //! ```text
 //! cargo run --release --example job_queue
 //! cargo run --release --example job_queue -- --jobs 50000 --workers 8 --poison 5 --flaky 5
-//! cargo run --release --example job_queue -- --workers 2 --poison 0 --flaky 0 --work-us 0
+//! cargo run --release --example job_queue -- --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
 //! ```
 
 #[path = "support/job_queue_cli.rs"]
@@ -600,7 +600,7 @@ fn main() -> ExitCode {
             .collect(),
         stats: jobs.stats(),
     };
-    let tally = Tally::of(&run, &poisoned);
+    let tally = Tally::of(&run);
     report(&run, &tally);
     let failures = tally.check(&run, &poisoned);
     if failures.is_empty() {
@@ -621,14 +621,12 @@ fn main() -> ExitCode {
 fn status_line(config: Config, live: &Live, stats: &MailboxStats) -> String {
     let dead = stats.dead_letters.total();
     format!(
-        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} waiting to retry, \
-         {} crashes",
+        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} crashes",
         progress::bar(stats.acked + dead, config.jobs, 20),
         stats.acked,
         config.jobs,
         stats.redelivered,
         stats.len,
-        stats.delayed,
         live.crashes.load(Ordering::Relaxed),
     )
 }
@@ -660,7 +658,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn of(run: &Run, poisoned: &[u64]) -> Tally {
+    fn of(run: &Run) -> Tally {
         let done = run.workers.iter().flat_map(|w| &w.done);
         Tally {
             submitted: run.config.jobs,
@@ -671,11 +669,7 @@ impl Tally {
                 .sum(),
             acked: done.clone().count() as u64,
             dead: run.letters.len() as u64,
-            dead_corrupt: run
-                .letters
-                .iter()
-                .filter(|l| poisoned.binary_search(&l.body().user_id).is_ok())
-                .count() as u64,
+            dead_corrupt: run.letters.iter().filter(|l| l.body().corrupt).count() as u64,
             retried: run.workers.iter().map(|w| w.retried).sum(),
             gave_back: run.restarts.iter().map(|r| r.gave_back as u64).sum(),
             header_redeliveries: done.map(|d| u64::from(d.redeliveries)).sum::<u64>()
@@ -808,9 +802,14 @@ fn report(run: &Run, tally: &Tally) {
     let (config, stats) = (run.config, &run.stats);
     let secs = run.elapsed.as_secs_f64();
     println!(
-        "\ndone in {:.2?}: {:.0} requests acked per second",
+        "\ndone in {:.2?}: {:.0} requests acked per second{}",
         run.elapsed,
-        tally.acked as f64 / secs
+        tally.acked as f64 / secs,
+        if config.work_us == 0 {
+            " (no simulated work: the queue alone)"
+        } else {
+            ""
+        }
     );
 
     println!("\nwhere every request went");
@@ -819,10 +818,15 @@ fn report(run: &Run, tally: &Tally) {
         tally.submitted, tally.acked, tally.dead, tally.handed_back
     );
     for (reason, count) in stats.dead_letters.iter().filter(|&(_, n)| n > 0) {
+        let corrupt = run
+            .letters
+            .iter()
+            .filter(|l| l.reason() == reason && l.body().corrupt)
+            .count() as u64;
         println!(
-            "  dead letters, {reason}: {count} ({} corrupt uploads, {} that kept failing otherwise)",
-            tally.dead_corrupt,
-            count - tally.dead_corrupt
+            "  dead letters, {reason}: {count} ({corrupt} corrupt uploads, {} that kept failing \
+             otherwise)",
+            count.saturating_sub(corrupt)
         );
     }
     for letter in run.letters.iter().take(5) {
@@ -879,8 +883,8 @@ fn report(run: &Run, tally: &Tally) {
     }
 
     println!(
-        "\nlatency per priority: wait = submitted -> first taken by a worker, \
-         done = submitted -> acked"
+        "\nlatency per priority: wait = submitted -> first taken by a worker (time blocked at \
+         send included), done = submitted -> acked"
     );
     println!(
         "  {:<7} {:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",

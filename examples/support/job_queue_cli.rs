@@ -61,8 +61,8 @@ usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C] [--pois
   --flaky PCT           percent of tries failing transiently,        (default 2)
                         retried after a backoff (nack, Requeue::After)
   --work-us US          mean simulated work per request, in µs;      (default 400)
-                        0 measures the queue alone (raw throughput:
-                        --workers 2 --poison 0 --flaky 0 --work-us 0)";
+                        0 measures the queue alone; raw throughput:
+                        --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0";
 
 impl Config {
     /// Parses `--flag value` and `--flag=value` pairs. `Err("")` asks for the
