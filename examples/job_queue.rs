@@ -780,14 +780,32 @@ impl Tally {
 
         // The only dead letters are requests tried max + 1 times, and every
         // corrupt upload is one of them.
-        let unexpected = run
+        let others: Vec<String> = run
             .letters
             .iter()
             .filter(|l| {
                 l.reason() != DeadLetterReason::MaxRedeliveries || l.header().redeliveries() != max
             })
-            .count() as u64;
-        expect("dead letters other than after max + 1 tries", unexpected, 0);
+            .map(|l| {
+                format!(
+                    "{} after {} tries",
+                    l.reason(),
+                    l.header().redeliveries() + 1
+                )
+            })
+            .collect();
+        let mut kinds = others.clone();
+        kinds.sort_unstable();
+        kinds.dedup();
+        expect(
+            &format!(
+                "dead letters other than too many redeliveries after {} tries [{}]",
+                max + 1,
+                kinds.join("; ")
+            ),
+            others.len() as u64,
+            0,
+        );
         expect(
             "corrupt uploads dead-lettered",
             self.dead_corrupt,
@@ -823,11 +841,7 @@ fn report(run: &Run, tally: &Tally) {
             .iter()
             .filter(|l| l.reason() == reason && l.body().corrupt)
             .count() as u64;
-        println!(
-            "  dead letters, {reason}: {count} ({corrupt} corrupt uploads, {} that kept failing \
-             otherwise)",
-            count.saturating_sub(corrupt)
-        );
+        println!("  dead letters, {reason}: {count} ({corrupt} of them corrupt uploads)");
     }
     for letter in run.letters.iter().take(5) {
         let request = letter.body();
