@@ -15,12 +15,13 @@ pub(crate) fn bar(done: u64, total: u64, width: usize) -> String {
     } else {
         (done as f64 / total as f64).min(1.0)
     };
-    let filled = (fraction * width as f64).round() as usize;
+    // Rounded down: full and 100% only once everything is done.
+    let filled = (fraction * width as f64) as usize;
     format!(
-        "[{}{}] {:>3.0}%",
+        "[{}{}] {:>3}%",
         "#".repeat(filled),
         ".".repeat(width - filled),
-        fraction * 100.0
+        (fraction * 100.0) as u32
     )
 }
 
