@@ -1,38 +1,48 @@
 //! The seed's workload: a photo-studio backend where bursts of AI
-//! profile-generation requests are queued to a pool of workers.
+//! profile-generation requests are queued to a pool of workers, and no
+//! request is lost on the way.
 //!
 //! - Producers (the web front end) submit requests into one bounded priority
-//!   mailbox, created in a `PostOffice` under the name "jobs": producers
-//!   `connect_sender("jobs")`, workers `connect_receiver("jobs")`. Urgent and
+//!   mailbox, created in a `PostOffice` under the name "jobs". Urgent and
 //!   paid requests get higher priorities than free ones.
-//! - The mailbox is bounded, so a burst meets backpressure: a producer that
-//!   finds it full blocks until a worker makes room (counted below), instead of
-//!   flooding memory as a non-blocking producer would.
-//! - Workers are spawned processes and competing consumers: each request goes
-//!   to exactly one of them. When every producer is done, main closes the
-//!   mailbox (`office.close("jobs")`): workers drain what is queued, then
-//!   their receive ends with `Closed` and they return.
-//! - Some uploads are corrupt (`--poison K`) and crash the worker that takes
-//!   one. A supervisor starts every worker with `spawn_monitored`, so its
-//!   `Monitor` watches before the worker can crash; it gets a `Down` notice
-//!   with the panic message and restarts the worker under the same name. The
-//!   request in the crashed worker's hands is lost with it, for now: consumer
-//!   acknowledgements (a later issue) will requeue it instead.
-//! - At the end main destroys the mailbox (anything left goes to the office's
-//!   dead letters), and every request is accounted for, checked exactly:
-//!   created = accepted by the mailbox + handed back at send, and accepted =
-//!   completed + lost to crashes + left in the mailbox; the mailbox's own
-//!   statistics must agree.
+//! - The mailbox blocks when full (`Overflow::Block`), so a burst meets
+//!   backpressure: a producer that finds it full waits until a worker makes
+//!   room (counted below), instead of flooding memory as a non-blocking
+//!   producer would.
+//! - Workers are spawned processes and competing consumers. Each takes
+//!   requests with acknowledgement (`recv_ack`) and holds at most
+//!   `--prefetch` unanswered deliveries at a time (RabbitMQ's `basic.qos`).
+//!   A generated profile is acked. A request the model service turned away
+//!   (`--flaky`) is nacked with `Requeue::After(backoff)`: it comes back
+//!   later, to any worker, while this one goes on.
+//! - Some uploads are corrupt (`--poison`) and crash the worker that takes
+//!   one. The panic unwinds through the worker's deliveries, which go back to
+//!   the mailbox unanswered, so the request in its hands is requeued, not
+//!   lost. A supervisor starts every worker with `spawn_monitored`, gets a
+//!   `Down` notice with the panic message and starts a replacement under the
+//!   same name. A request that keeps failing is not retried forever: the
+//!   mailbox's `max_redeliveries` sends it to the office's dead letters
+//!   (reason `MaxRedeliveries`) after `--max-redeliveries` + 1 tries.
+//! - When every producer is done, main closes the mailbox
+//!   (`office.close("jobs")`): workers drain what is queued, wait for the
+//!   delayed retries, then their receive ends with `Closed` and they return.
+//! - The tally accounts for every request exactly once (submitted = acked +
+//!   dead-lettered + handed back at send), checks that the mailbox's own
+//!   statistics agree, and shows redeliveries, queue latency per priority and
+//!   throughput. The example fails (exit code 1) if anything does not add up.
 //!
 //! ```text
 //! cargo run --release --example job_queue
-//! cargo run --release --example job_queue -- --jobs 50000 --workers 16 --producers 8 --capacity 64 --poison 5
+//! cargo run --release --example job_queue -- --jobs 50000 --workers 8 --poison 5 --flaky 5
+//! cargo run --release --example job_queue -- --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
 //! ```
 
 #[path = "support/job_queue_cli.rs"]
 mod cli;
+#[path = "support/progress.rs"]
+mod progress;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic;
 use std::process::ExitCode;
@@ -41,10 +51,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cli::{percentile, show, show_progress, Config, USAGE};
+use cli::{percentile, show, Config, USAGE};
 use postbox::{
-    ExitReason, Mailbox, MailboxStats, Message, Monitor, Owner, Pid, PostOffice, Process,
-    ProcessHandle, Sender, TrySendError,
+    DeadLetter, DeadLetterReason, Delivery, ExitReason, Mailbox, MailboxStats, Message, Monitor,
+    Overflow, Owner, Pid, PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender,
+    TrySendError,
 };
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
@@ -77,14 +88,6 @@ impl Tier {
             Tier::Free => 0,
             Tier::Paid => 5,
             Tier::Urgent => LEVELS - 1,
-        }
-    }
-
-    fn index(self) -> usize {
-        match self {
-            Tier::Urgent => 0,
-            Tier::Paid => 1,
-            Tier::Free => 2,
         }
     }
 
@@ -127,29 +130,34 @@ impl Style {
         Style::StudioPortrait,
     ];
 
-    /// Simulated generation time.
-    fn work(self) -> Duration {
-        Duration::from_micros(match self {
-            Style::Passport => 100,
-            Style::Sketch => 250,
-            Style::Anime => 400,
-            Style::Watercolor => 600,
-            Style::StudioPortrait => 1_000,
-        })
+    /// Simulated generation time, given the mean over all styles.
+    fn work(self, mean_us: u64) -> Duration {
+        // Weights in quarters of the mean; they average 4.
+        let quarters = match self {
+            Style::Passport => 1,
+            Style::Sketch => 2,
+            Style::Anime => 4,
+            Style::Watercolor => 5,
+            Style::StudioPortrait => 8,
+        };
+        Duration::from_micros(mean_us * quarters / 4)
     }
 }
 
 /// One AI profile-generation request: the message body.
 #[derive(Debug)]
 struct ProfileRequest {
-    /// Who asked.
+    /// Who asked (user ids are `0..jobs`, one request each).
     user_id: u64,
     /// What they asked for.
     style: Style,
     /// What they paid for.
     tier: Tier,
-    /// When the front end accepted it, for the queue-wait latency.
+    /// When the front end made it, for the latency table.
     submitted: Instant,
+    /// When a worker first took it. Stamped into the body, which travels
+    /// with the message through every redelivery.
+    first_taken: Option<Instant>,
     /// A corrupt upload: the generator panics on it (`--poison`).
     corrupt: bool,
 }
@@ -178,19 +186,12 @@ impl Rng {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Counters shared with the progress line
-// ---------------------------------------------------------------------------
-
-/// Live counters, read by the progress line while the run goes on.
+/// Live counters for the progress line (the rest it reads from the
+/// mailbox's statistics).
 #[derive(Debug, Default)]
-struct Progress {
-    /// Requests accepted by the mailbox.
-    submitted: AtomicU64,
+struct Live {
     /// Sends that found the mailbox full and had to wait (backpressure).
     blocked: AtomicU64,
-    /// Requests a worker finished.
-    completed: AtomicU64,
     /// Workers that crashed.
     crashes: AtomicU64,
 }
@@ -203,7 +204,7 @@ struct Progress {
 #[derive(Debug, Default)]
 struct ProducerReport {
     /// Requests the mailbox accepted.
-    submitted: u64,
+    accepted: u64,
     /// Requests the mailbox refused and handed back (it closed under us).
     handed_back: Vec<ProfileRequest>,
     /// Sends that found the mailbox full and blocked.
@@ -219,7 +220,7 @@ fn producer(
     tx: Sender<ProfileRequest>,
     (first_user, count): (u64, u64),
     poisoned: &[u64],
-    progress: &Progress,
+    live: &Live,
 ) -> ProducerReport {
     let mut rng = Rng::new(id as u64 + 1);
     let mut report = ProducerReport::default();
@@ -229,6 +230,7 @@ fn producer(
             style: Style::ALL[(rng.next() % Style::ALL.len() as u64) as usize],
             tier: Tier::pick(rng.next()),
             submitted: Instant::now(),
+            first_taken: None,
             corrupt: poisoned.binary_search(&user_id).is_ok(),
         };
         // Try without waiting first, so that backpressure can be counted; the
@@ -237,7 +239,7 @@ fn producer(
             Ok(()) => None,
             Err(TrySendError::Full(msg)) => {
                 report.blocked_sends += 1;
-                progress.blocked.fetch_add(1, Ordering::Relaxed);
+                live.blocked.fetch_add(1, Ordering::Relaxed);
                 let start = Instant::now();
                 let sent = tx.send(msg); // blocks until a worker makes room
                 report.blocked_for += start.elapsed();
@@ -246,10 +248,7 @@ fn producer(
             Err(err) => err.into_inner(),
         };
         match refused {
-            None => {
-                report.submitted += 1;
-                progress.submitted.fetch_add(1, Ordering::Relaxed);
-            }
+            None => report.accepted += 1,
             // Handed back, never lost: keep it for the tally.
             Some(request) => report.handed_back.push(request),
         }
@@ -261,22 +260,31 @@ fn producer(
 // Workers
 // ---------------------------------------------------------------------------
 
-/// What the worker in one slot (`worker-N`, restarts included) did. Shared
+/// A request a worker acked.
+#[derive(Debug, Clone, Copy)]
+struct Done {
+    user_id: u64,
+    tier: Tier,
+    /// Submitted -> first taken by a worker: the wait in the queue,
+    /// including time blocked on a full mailbox.
+    queued: Duration,
+    /// Submitted -> acked: retries and the time held in a prefetch included.
+    total: Duration,
+    /// Tries before the one that succeeded (its header's redelivery count).
+    redeliveries: u32,
+}
+
+/// What the workers in one slot (`worker-N`, restarts included) did. Shared
 /// with the supervisor: a crashed worker's report survives it.
 #[derive(Debug, Default)]
 struct WorkerReport {
-    /// Time from submission to a worker taking it, per tier (`Tier::index`).
-    waits: [Vec<Duration>; 3],
-    /// The sum of the user ids served, to check that each was served once.
-    user_sum: u128,
-    /// The user id of the request being generated now: the one a crash loses.
-    in_hand: Option<u64>,
-}
-
-impl WorkerReport {
-    fn completed(&self) -> u64 {
-        self.waits.iter().map(|w| w.len() as u64).sum()
-    }
+    /// Every request acked.
+    done: Vec<Done>,
+    /// Tries the model service turned away, nacked for a later retry.
+    retried: u64,
+    /// Unanswered deliveries in the worker's hands now: what a crash gives
+    /// back to the mailbox.
+    held: usize,
 }
 
 /// One report per worker slot.
@@ -288,35 +296,91 @@ fn lock(report: &Mutex<WorkerReport>) -> MutexGuard<'_, WorkerReport> {
     report.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A worker process: connects to the jobs mailbox by name and takes requests
-/// until it is closed and drained.
-fn worker(me: Process<()>, report: &Mutex<WorkerReport>, progress: &Progress) {
+/// A worker process: takes requests from the jobs mailbox with
+/// acknowledgement until it is closed, drained and no retry is pending.
+fn worker(me: Process<()>, config: Config, report: &Mutex<WorkerReport>) {
     let rx = me
         .office()
         .connect_receiver::<ProfileRequest>(JOBS)
-        .expect("destroyed only after every worker has ended");
-    for msg in rx.iter() {
-        let request = msg.into_body();
-        let waited = request.submitted.elapsed();
-        lock(report).in_hand = Some(request.user_id);
-        generate_profile(&request);
+        .expect("destroyed only after every worker has ended")
+        .with_prefetch(config.prefetch);
+    // The deliveries this worker holds, oldest first: the one it works on and
+    // those taken ahead, up to the prefetch limit. If the worker panics, the
+    // unwinding drops them all unanswered, and each goes back to the mailbox.
+    let mut hand: VecDeque<Delivery<ProfileRequest>> = VecDeque::with_capacity(config.prefetch);
+    loop {
+        if hand.is_empty() {
+            match rx.recv_ack() {
+                Ok(job) => hand.push_back(taken(job)),
+                // Closed and drained, and no delayed retry can come back.
+                Err(RecvError) => return,
+            }
+        }
+        // Take ahead without waiting, as far as the prefetch limit allows
+        // (`PrefetchFull`), so the next job is at hand when this one is done.
+        while let Ok(job) = rx.try_recv_ack() {
+            hand.push_back(taken(job));
+        }
+        lock(report).held = hand.len();
+
+        let job = hand.pop_front().expect("the hand holds a delivery");
+        let attempt = job.header().redeliveries();
+        if service_busy(job.body().user_id, attempt, config.flaky) {
+            // Transient: retry later, with a longer backoff after every try,
+            // without this worker sleeping through it. Past the mailbox's
+            // max_redeliveries this sends it to dead letters instead.
+            job.nack(Requeue::After(backoff(attempt)));
+            let mut report = lock(report);
+            report.retried += 1;
+            report.held = hand.len();
+            continue;
+        }
+        // Panics on a corrupt upload, with `job` and `hand` unanswered.
+        generate_profile(job.body(), config.work_us);
+        let (header, request) = job.ack().into_parts();
+        let first_taken = request.first_taken.expect("stamped when taken");
         let mut report = lock(report);
-        report.in_hand = None;
-        report.waits[request.tier.index()].push(waited);
-        report.user_sum += u128::from(request.user_id);
-        progress.completed.fetch_add(1, Ordering::Relaxed);
+        report.held = hand.len();
+        report.done.push(Done {
+            user_id: request.user_id,
+            tier: request.tier,
+            queued: first_taken - request.submitted,
+            total: request.submitted.elapsed(),
+            redeliveries: header.redeliveries(),
+        });
     }
+}
+
+/// Stamps a delivery's first taking (a redelivery keeps the first stamp).
+fn taken(mut job: Delivery<ProfileRequest>) -> Delivery<ProfileRequest> {
+    job.body_mut().first_taken.get_or_insert_with(Instant::now);
+    job
+}
+
+/// Whether the model service turns this try away (`--flaky` percent of
+/// tries). Decided by the request and its try number, so that a run is
+/// reproducible and a retry may succeed.
+fn service_busy(user_id: u64, attempt: u32, flaky_pct: u64) -> bool {
+    flaky_pct > 0 && Rng::new(user_id << 8 | u64::from(attempt & 0xff)).next() % 100 < flaky_pct
+}
+
+/// How long a transiently failed request waits before its next try:
+/// 1 ms, doubling with every try.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(1 << attempt.min(10))
 }
 
 /// Stands in for the AI model: sleeps for the style's generation time (the
 /// real one waits on a GPU service), and crashes on a corrupt upload.
-fn generate_profile(request: &ProfileRequest) {
+fn generate_profile(request: &ProfileRequest, mean_us: u64) {
     assert!(
         !request.corrupt,
         "corrupt upload from user {}",
         request.user_id
     );
-    thread::sleep(request.style.work());
+    if mean_us > 0 {
+        thread::sleep(request.style.work(mean_us));
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -326,21 +390,14 @@ fn generate_profile(request: &ProfileRequest) {
 /// A crashed worker and its replacement.
 #[derive(Debug)]
 struct Restart {
-    name: String,
+    slot: usize,
     crashed: Pid,
     /// The panic message, from `ExitReason::Panicked`.
     why: String,
-    /// The replacement's pid, `None` if the run was already over.
-    replaced_by: Option<Pid>,
+    /// Deliveries it held, given back to the mailbox as it unwound.
+    gave_back: usize,
+    replaced_by: Pid,
     at: Duration,
-}
-
-/// What the supervisor saw.
-#[derive(Debug, Default)]
-struct Supervision {
-    restarts: Vec<Restart>,
-    /// User ids of the requests lost with crashed workers.
-    lost: Vec<u64>,
 }
 
 /// Starts `worker-{slot}`, watched by `monitor` from before its first step.
@@ -348,136 +405,80 @@ fn spawn_worker(
     office: &PostOffice,
     monitor: &Monitor,
     slot: usize,
+    config: Config,
     reports: &Reports,
-    progress: &Arc<Progress>,
 ) -> ProcessHandle {
-    let (reports, progress) = (Arc::clone(reports), Arc::clone(progress));
+    let reports = Arc::clone(reports);
     office
         .spawn_monitored::<(), _>(&format!("worker-{slot}"), monitor, move |me| {
-            worker(me, &reports[slot], &progress)
+            worker(me, config, &reports[slot])
         })
         .expect("the name is free: a crashed worker's name is freed before its Down notice")
 }
 
-/// Runs the workers: starts them, restarts any that crash while work is left,
-/// and returns when every worker has ended (they end once the jobs mailbox is
-/// closed and drained).
-fn supervise(
-    office: &PostOffice,
-    config: Config,
-    progress: &Arc<Progress>,
-    reports: &Reports,
-    jobs: &Sender<ProfileRequest>,
-) -> Supervision {
+/// Runs the workers: starts them, replaces any that crash, and returns when
+/// every worker has ended (they end once the jobs mailbox is closed, drained
+/// and no retry is pending).
+fn supervise(office: &PostOffice, config: Config, live: &Live, reports: &Reports) -> Vec<Restart> {
     let start = Instant::now();
     let monitor = Monitor::new(office);
-    let mut live: HashMap<Pid, (usize, ProcessHandle)> = (0..config.workers)
-        .map(|slot| spawn_worker(office, &monitor, slot, reports, progress))
-        .enumerate()
+    let mut workers: HashMap<Pid, (usize, ProcessHandle)> = (0..config.workers)
+        .map(|slot| (slot, spawn_worker(office, &monitor, slot, config, reports)))
         .map(|(slot, handle)| (handle.pid(), (slot, handle)))
         .collect();
 
-    let mut seen = Supervision::default();
-    while !live.is_empty() {
+    let mut restarts = Vec::new();
+    while !workers.is_empty() {
         let down = monitor.recv().expect("a monitor holds its own sender");
-        let (slot, handle) = live.remove(&down.pid()).expect("one of ours");
+        let (slot, handle) = workers.remove(&down.pid()).expect("one of ours");
         let _ = handle.join(); // a panic's payload: the notice has its message
         match down.reason() {
             ExitReason::Normal => {}
             ExitReason::Panicked(why) => {
-                progress.crashes.fetch_add(1, Ordering::Relaxed);
-                seen.lost.extend(lock(&reports[slot]).in_hand.take());
-                // Closed and empty is final (nothing can be sent any more):
-                // a replacement would find no work.
-                let over = jobs.is_closed() && jobs.is_empty();
-                let replaced_by = (!over).then(|| {
-                    let handle = spawn_worker(office, &monitor, slot, reports, progress);
-                    let pid = handle.pid();
-                    live.insert(pid, (slot, handle));
-                    pid
-                });
-                seen.restarts.push(Restart {
-                    name: format!("worker-{slot}"),
+                live.crashes.fetch_add(1, Ordering::Relaxed);
+                // Its deliveries were requeued while it unwound, before the
+                // notice was sent.
+                let gave_back = std::mem::take(&mut lock(&reports[slot]).held);
+                // Always replace it, even after the mailbox closed: what it
+                // gave back is queued again, and a closed mailbox hands it
+                // only to a receiver that asks. A replacement with nothing
+                // left to do gets `Closed` at once and ends.
+                let handle = spawn_worker(office, &monitor, slot, config, reports);
+                restarts.push(Restart {
+                    slot,
                     crashed: down.pid(),
                     why: why.clone(),
-                    replaced_by,
+                    gave_back,
+                    replaced_by: handle.pid(),
                     at: start.elapsed(),
                 });
+                workers.insert(handle.pid(), (slot, handle));
             }
             other => panic!("worker {} ended unexpectedly: {other}", down.pid()),
         }
     }
-    seen
-}
-
-// ---------------------------------------------------------------------------
-// Progress line
-// ---------------------------------------------------------------------------
-
-/// The live status line, redrawn by `cli::show_progress`.
-fn status_line(config: Config, progress: &Progress, jobs: &Sender<ProfileRequest>) -> String {
-    format!(
-        "submitted {:>6}/{}  completed {:>6}  queued {:>4}/{}  blocked sends {:>6}  crashes {}",
-        progress.submitted.load(Ordering::Relaxed),
-        config.jobs,
-        progress.completed.load(Ordering::Relaxed),
-        jobs.len(),
-        config.capacity,
-        progress.blocked.load(Ordering::Relaxed),
-        progress.crashes.load(Ordering::Relaxed),
-    )
-}
-
-// ---------------------------------------------------------------------------
-// The tally
-// ---------------------------------------------------------------------------
-
-/// Where every request ended up. Each path is counted once; `check` proves
-/// that nothing went missing unaccounted. (Acknowledgements will change the
-/// places: a crashed worker's request is requeued for redelivery instead of
-/// lost, and one that keeps failing ends up dead-lettered.)
-#[derive(Debug, Default)]
-struct Tally {
-    /// Requests the producers created.
-    created: u64,
-    /// Accepted by the mailbox.
-    submitted: u64,
-    /// Refused at send and handed back to the producer.
-    handed_back: u64,
-    /// Finished by a worker.
-    completed: u64,
-    /// Taken by a worker that crashed on it: lost with the worker, until
-    /// consumer acks redeliver it.
-    lost_to_crash: u64,
-    /// Still in the mailbox when it was destroyed: the office's dead letters.
-    left_in_mailbox: u64,
-    /// The sum of the user ids of every request in one of the places above.
-    user_sum: u128,
-}
-
-impl Tally {
-    /// Every request is in exactly one final place, and the mailbox's own
-    /// statistics agree.
-    fn check(&self, stats: &MailboxStats) {
-        // User ids are 0..created: each appears exactly once (with the counts
-        // below, a duplicate would have to cancel a loss to the unit).
-        let ids = u128::from(self.created);
-        assert_eq!(self.user_sum, ids * ids.saturating_sub(1) / 2);
-        assert_eq!(self.created, self.submitted + self.handed_back);
-        assert_eq!(
-            self.submitted,
-            self.completed + self.lost_to_crash + self.left_in_mailbox
-        );
-        assert_eq!(stats.sent, self.submitted);
-        assert_eq!(stats.received, self.completed + self.lost_to_crash);
-        assert_eq!(stats.dead_lettered, self.left_in_mailbox);
-        assert_eq!(stats.dropped, 0);
-    }
+    restarts
 }
 
 // ---------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------
+
+/// Everything the run produced, for the tally.
+#[derive(Debug)]
+struct Run {
+    config: Config,
+    elapsed: Duration,
+    producers: Vec<ProducerReport>,
+    workers: Vec<WorkerReport>,
+    restarts: Vec<Restart>,
+    /// The office's dead letters from the jobs mailbox.
+    letters: Vec<DeadLetter<ProfileRequest>>,
+    /// The office's own count of dead letters, per reason.
+    office_counts: Vec<(DeadLetterReason, u64)>,
+    /// The jobs mailbox's statistics once everything settled.
+    stats: MailboxStats,
+}
 
 fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args().skip(1)) {
@@ -494,15 +495,28 @@ fn main() -> ExitCode {
             };
         }
     };
+    let poisoned = config.poisoned_ids();
     println!(
-        "AI profile studio: {} requests ({} corrupt), {} producers -> office mailbox {JOBS:?} \
-         (priority, {} levels, capacity {}) -> {} supervised worker processes",
+        "AI profile studio: {} requests ({} corrupt, {}% of tries turned away by a busy service) \
+         from {} producers",
         config.jobs,
-        config.poisoned_ids().len(),
+        poisoned.len(),
+        config.flaky,
         config.producers,
-        LEVELS,
-        config.capacity,
-        config.workers
+    );
+    println!(
+        "  -> office mailbox {JOBS:?}: priority ({LEVELS} levels), capacity {}, blocks when full, \
+         at most {} redeliveries",
+        config.capacity, config.max_redeliveries
+    );
+    println!(
+        "  -> {} supervised worker processes, prefetch {}, {} of simulated work per request\n",
+        config.workers,
+        config.prefetch,
+        match config.work_us {
+            0 => "none".to_string(),
+            us => format!("~{us}µs"),
+        }
     );
 
     // A worker's panic is reported by the supervisor (`ExitReason::Panicked`
@@ -519,7 +533,9 @@ fn main() -> ExitCode {
     let office = PostOffice::new();
     let builder = Mailbox::builder()
         .priority(LEVELS)
-        .capacity(config.capacity);
+        .capacity(config.capacity)
+        .overflow(Overflow::Block)
+        .max_redeliveries(config.max_redeliveries);
     office
         .create::<ProfileRequest>(JOBS, builder, Owner::System)
         .expect("a new office has no names");
@@ -528,188 +544,419 @@ fn main() -> ExitCode {
     let jobs = office
         .connect_sender::<ProfileRequest>(JOBS)
         .expect("created");
-    let progress = Arc::new(Progress::default());
+    let live = Live::default();
     let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
-    let poisoned = config.poisoned_ids();
     let (stop_ticker, stop) = Mailbox::<()>::builder().build();
     let start = Instant::now();
 
-    let (producer_reports, supervision) = thread::scope(|s| {
-        let (office, progress, poisoned, jobs) = (&office, &progress, &poisoned, &jobs);
-        let reports = &reports;
-
+    let (producers, restarts) = thread::scope(|s| {
+        let (office, live, poisoned, jobs, reports) = (&office, &live, &poisoned, &jobs, &reports);
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
                 let tx = office.connect_sender(JOBS).expect("created");
                 let users = config.users_of(id);
-                s.spawn(move || producer(id, tx, users, poisoned, progress))
+                s.spawn(move || producer(id, tx, users, poisoned, live))
             })
             .collect();
+        let ticker = s.spawn(move || {
+            progress::show_progress(stop, || status_line(config, live, &jobs.stats()))
+        });
+        let supervisor = s.spawn(move || supervise(office, config, live, reports));
 
-        let ticker = s.spawn(move || show_progress(stop, || status_line(config, progress, jobs)));
-
-        let supervisor = s.spawn(move || supervise(office, config, progress, reports, jobs));
-
-        let producer_reports: Vec<ProducerReport> = producers
+        let producers: Vec<ProducerReport> = producers
             .into_iter()
             .map(|p| p.join().expect("producer panicked"))
             .collect();
         // No more work. The office holds "jobs" open without senders (others
-        // could connect later), so say so: the workers drain what is queued,
-        // then their receive ends with Closed.
+        // could connect later), so say so: the workers drain what is queued
+        // and the retries still to come back, then their receive ends with
+        // Closed.
         office.close(JOBS).expect("created by main");
-        let supervision = supervisor.join().expect("supervisor panicked");
+        let restarts = supervisor.join().expect("supervisor panicked");
         drop(stop_ticker);
         ticker.join().expect("progress line panicked");
-        (producer_reports, supervision)
+        (producers, restarts)
     });
     let elapsed = start.elapsed();
 
-    // Every worker has ended: destroy the mailbox. What was still queued
-    // (none, unless the workers stopped early) goes to dead letters, not
-    // nowhere.
+    // Every worker has ended, so nothing is queued, held or waiting for a
+    // retry. Destroying the mailbox would send any leftover to dead letters
+    // (reason Destroyed), never nowhere; the tally would show it.
     office.destroy(JOBS).expect("created by main");
-    let left = office.dead_letters().drain::<ProfileRequest>();
-    let stats = jobs.stats();
-    let worker_reports: Vec<WorkerReport> = reports
-        .iter()
-        .map(|r| std::mem::take(&mut *lock(r)))
-        .collect();
-
-    let handed_back = producer_reports.iter().flat_map(|p| &p.handed_back);
-    let user_sum = worker_reports.iter().map(|w| w.user_sum).sum::<u128>()
-        + handed_back.map(|r| u128::from(r.user_id)).sum::<u128>()
-        + supervision
-            .lost
-            .iter()
-            .map(|&id| u128::from(id))
-            .sum::<u128>()
-        + left
-            .iter()
-            .map(|l| u128::from(l.body().user_id))
-            .sum::<u128>();
-
-    let tally = Tally {
-        created: config.jobs,
-        submitted: producer_reports.iter().map(|p| p.submitted).sum(),
-        handed_back: producer_reports
-            .iter()
-            .map(|p| p.handed_back.len() as u64)
-            .sum(),
-        completed: worker_reports.iter().map(WorkerReport::completed).sum(),
-        lost_to_crash: supervision.lost.len() as u64,
-        left_in_mailbox: left.len() as u64,
-        user_sum,
-    };
-    tally.check(&stats);
-    // Every corrupt request crashed a worker: none was completed.
-    let mut lost = supervision.lost.clone();
-    lost.sort_unstable();
-    assert_eq!(lost, poisoned);
-
-    report(
+    let dead_letters = office.dead_letters();
+    let run = Run {
         config,
         elapsed,
-        &tally,
-        &producer_reports,
-        &worker_reports,
-        &supervision,
-        &stats,
-    );
-    ExitCode::SUCCESS
+        producers,
+        workers: reports
+            .iter()
+            .map(|r| std::mem::take(&mut *lock(r)))
+            .collect(),
+        restarts,
+        letters: dead_letters.drain::<ProfileRequest>(),
+        office_counts: DeadLetterReason::ALL
+            .iter()
+            .map(|&r| (r, dead_letters.count(r)))
+            .collect(),
+        stats: jobs.stats(),
+    };
+    let tally = Tally::of(&run);
+    report(&run, &tally);
+    let failures = tally.check(&run, &poisoned);
+    if failures.is_empty() {
+        println!(
+            "\ntally checked: every request accounted for exactly once, and the mailbox agrees"
+        );
+        ExitCode::SUCCESS
+    } else {
+        println!("\nTHE TALLY DOES NOT ADD UP:");
+        for failure in &failures {
+            println!("  - {failure}");
+        }
+        ExitCode::FAILURE
+    }
 }
 
-/// Prints the final tally.
-fn report(
-    config: Config,
-    elapsed: Duration,
-    tally: &Tally,
-    producers: &[ProducerReport],
-    workers: &[WorkerReport],
-    supervision: &Supervision,
-    stats: &MailboxStats,
-) {
+/// The live status line, redrawn by `progress::show_progress`.
+fn status_line(config: Config, live: &Live, stats: &MailboxStats) -> String {
+    let dead = stats.dead_letters.total();
+    format!(
+        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} crashes",
+        progress::bar(stats.acked + dead, config.jobs, 20),
+        stats.acked,
+        config.jobs,
+        stats.redelivered,
+        stats.len,
+        live.crashes.load(Ordering::Relaxed),
+    )
+}
+
+// ---------------------------------------------------------------------------
+// The tally
+// ---------------------------------------------------------------------------
+
+/// Where every request ended up, and what happened on the way.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Requests the producers made.
+    submitted: u64,
+    /// Refused at send and handed back to the producer.
+    handed_back: u64,
+    /// Processed and acked by a worker.
+    acked: u64,
+    /// In the office's dead letters.
+    dead: u64,
+    /// Of those, corrupt uploads.
+    dead_corrupt: u64,
+    /// Tries the model service turned away (nacked with `Requeue::After`).
+    retried: u64,
+    /// Deliveries given back by crashing workers (dropped as they unwound).
+    gave_back: u64,
+    /// The redelivery counts in the headers of every acked request and
+    /// dead letter: each redelivery counted once, on the message itself.
+    header_redeliveries: u64,
+}
+
+impl Tally {
+    fn of(run: &Run) -> Tally {
+        let done = run.workers.iter().flat_map(|w| &w.done);
+        Tally {
+            submitted: run.config.jobs,
+            handed_back: run
+                .producers
+                .iter()
+                .map(|p| p.handed_back.len() as u64)
+                .sum(),
+            acked: done.clone().count() as u64,
+            dead: run.letters.len() as u64,
+            dead_corrupt: run.letters.iter().filter(|l| l.body().corrupt).count() as u64,
+            retried: run.workers.iter().map(|w| w.retried).sum(),
+            gave_back: run.restarts.iter().map(|r| r.gave_back as u64).sum(),
+            header_redeliveries: done.map(|d| u64::from(d.redeliveries)).sum::<u64>()
+                + run
+                    .letters
+                    .iter()
+                    .map(|l| u64::from(l.header().redeliveries()))
+                    .sum::<u64>(),
+        }
+    }
+
+    /// Answers other than ack: they either put the request back
+    /// (`redelivered`) or, past the limit, sent it to dead letters.
+    fn nacked(&self) -> u64 {
+        self.retried + self.gave_back
+    }
+
+    /// Checks every count two ways; returns what does not add up.
+    fn check(&self, run: &Run, poisoned: &[u64]) -> Vec<String> {
+        let stats = &run.stats;
+        let max = run.config.max_redeliveries;
+        let mut failures = Vec::new();
+        let mut expect = |what: &str, left: u64, right: u64| {
+            if left != right {
+                failures.push(format!("{what}: {left} != {right}"));
+            }
+        };
+
+        // Every request is in exactly one final place.
+        expect(
+            "submitted = acked + dead-lettered + handed back",
+            self.submitted,
+            self.acked + self.dead + self.handed_back,
+        );
+        let mut places = vec![0u8; self.submitted as usize];
+        let ids = (run.workers.iter().flat_map(|w| &w.done).map(|d| d.user_id))
+            .chain(run.letters.iter().map(|l| l.body().user_id))
+            .chain(
+                run.producers
+                    .iter()
+                    .flat_map(|p| &p.handed_back)
+                    .map(|r| r.user_id),
+            );
+        for id in ids {
+            places[id as usize] = places[id as usize].saturating_add(1);
+        }
+        let misplaced = places.iter().filter(|&&n| n != 1).count() as u64;
+        expect("requests not in exactly one place", misplaced, 0);
+
+        // The mailbox's statistics agree, and it is settled.
+        let accepted: u64 = run.producers.iter().map(|p| p.accepted).sum();
+        expect("stats.sent = accepted at send", stats.sent, accepted);
+        expect(
+            "stats.sent = received + dropped + dead_lettered + len + unacked + delayed",
+            stats.sent,
+            stats.received
+                + stats.dropped
+                + stats.dead_lettered
+                + stats.len as u64
+                + stats.unacked
+                + stats.delayed,
+        );
+        expect(
+            "stats.len + unacked + delayed (settled)",
+            stats.len as u64 + stats.unacked + stats.delayed,
+            0,
+        );
+        expect("stats.dropped", stats.dropped, 0);
+        expect("stats.acked = acked", stats.acked, self.acked);
+        expect("stats.received = acked", stats.received, self.acked);
+        expect(
+            "stats.dead_lettered = dead letters",
+            stats.dead_lettered,
+            self.dead,
+        );
+        for &(reason, office_count) in &run.office_counts {
+            let drained = run.letters.iter().filter(|l| l.reason() == reason).count() as u64;
+            expect(
+                &format!("stats.dead_letters[{reason}] = drained"),
+                stats.dead_letters.get(reason),
+                drained,
+            );
+            expect(
+                &format!("office count[{reason}] = drained"),
+                office_count,
+                drained,
+            );
+        }
+
+        // Redeliveries: every answer other than ack either requeued the
+        // request or, past the limit, dead-lettered it; and each requeue
+        // raised the count in the request's header once.
+        expect(
+            "stats.nacked = retried + given back by crashes",
+            stats.nacked,
+            self.nacked(),
+        );
+        expect(
+            "stats.nacked = redelivered + dead letters (too many redeliveries)",
+            stats.nacked,
+            stats.redelivered + stats.dead_letters.get(DeadLetterReason::MaxRedeliveries),
+        );
+        expect(
+            "header redeliveries = stats.redelivered",
+            self.header_redeliveries,
+            stats.redelivered,
+        );
+
+        // The only dead letters are requests tried max + 1 times, and every
+        // corrupt upload is one of them.
+        let others: Vec<String> = run
+            .letters
+            .iter()
+            .filter(|l| {
+                l.reason() != DeadLetterReason::MaxRedeliveries || l.header().redeliveries() != max
+            })
+            .map(|l| {
+                format!(
+                    "{} after {} tries",
+                    l.reason(),
+                    l.header().redeliveries() + 1
+                )
+            })
+            .collect();
+        let mut kinds = others.clone();
+        kinds.sort_unstable();
+        kinds.dedup();
+        expect(
+            &format!(
+                "dead letters other than too many redeliveries after {} tries [{}]",
+                max + 1,
+                kinds.join("; ")
+            ),
+            others.len() as u64,
+            0,
+        );
+        expect(
+            "corrupt uploads dead-lettered",
+            self.dead_corrupt,
+            poisoned.len() as u64,
+        );
+        failures
+    }
+}
+
+/// Prints what the run did and the tally.
+fn report(run: &Run, tally: &Tally) {
+    let (config, stats) = (run.config, &run.stats);
+    let secs = run.elapsed.as_secs_f64();
     println!(
-        "\ndone in {elapsed:.2?}: {:.0} requests/s",
-        tally.completed as f64 / elapsed.as_secs_f64()
-    );
-    println!(
-        "  requests      created {} = submitted {} + handed back at send {}",
-        tally.created, tally.submitted, tally.handed_back
-    );
-    println!(
-        "                submitted {} = completed {} + lost to crashes {} + left in mailbox {}",
-        tally.submitted, tally.completed, tally.lost_to_crash, tally.left_in_mailbox
-    );
-    println!("                (checked: every user id accounted for exactly once)");
-    println!(
-        "                (lost to crashes: the request a worker held when it panicked; \
-         consumer acks will requeue it for redelivery instead)"
+        "\ndone in {:.2?}: {:.0} requests acked per second{}",
+        run.elapsed,
+        tally.acked as f64 / secs,
+        if config.work_us == 0 {
+            " (no simulated work: the queue alone)"
+        } else {
+            ""
+        }
     );
 
+    println!("\nwhere every request went");
     println!(
-        "\n  worker restarts (supervisor, Monitor): {}",
-        supervision.restarts.len()
+        "  submitted {:>8}  = acked {} + dead-lettered {} + handed back at send {}",
+        tally.submitted, tally.acked, tally.dead, tally.handed_back
     );
-    for r in &supervision.restarts {
-        let after = match r.replaced_by {
-            Some(pid) => format!("restarted as {} {pid}", r.name),
-            None => "not restarted: the run was over".to_string(),
-        };
+    for (reason, count) in stats.dead_letters.iter().filter(|&(_, n)| n > 0) {
+        let corrupt = run
+            .letters
+            .iter()
+            .filter(|l| l.reason() == reason && l.body().corrupt)
+            .count() as u64;
+        println!("  dead letters, {reason}: {count} ({corrupt} of them corrupt uploads)");
+    }
+    for letter in run.letters.iter().take(5) {
+        let request = letter.body();
         println!(
-            "    [{:>5.2}s] {} {} panicked: {} -> {after}",
-            r.at.as_secs_f64(),
-            r.name,
-            r.crashed,
-            r.why
+            "    user {:>6} ({}, {:?}){}: {} after {} tries",
+            request.user_id,
+            request.tier,
+            request.style,
+            if request.corrupt {
+                ", corrupt upload"
+            } else {
+                ""
+            },
+            letter.reason(),
+            letter.header().redeliveries() + 1
         );
     }
-    println!();
+    if run.letters.len() > 5 {
+        println!("    ... and {} more", run.letters.len() - 5);
+    }
 
-    let blocked: u64 = producers.iter().map(|p| p.blocked_sends).sum();
-    let blocked_for: Duration = producers.iter().map(|p| p.blocked_for).sum();
+    println!("\nretries and crashes");
     println!(
-        "  backpressure  {blocked} of {} sends ({:.1}%) found the mailbox full and waited,",
-        tally.submitted,
-        100.0 * blocked as f64 / tally.submitted.max(1) as f64,
+        "  {:>6} tries turned away by the busy service: nack(Requeue::After(1ms, doubling))",
+        tally.retried
     );
     println!(
-        "                {blocked_for:.2?} blocked in all, {:.2?} per producer",
-        blocked_for / config.producers as u32,
+        "  {:>6} deliveries given back by {} crashed workers (dropped unanswered as they unwound)",
+        tally.gave_back,
+        run.restarts.len()
     );
-    println!("\n  queue wait (submitted -> taken by a worker, including time blocked on a full mailbox):");
     println!(
-        "  {:<8} {:>8} {:>8} {:>10} {:>10} {:>10}",
-        "tier", "priority", "done", "p50", "p99", "max"
+        "  = {:>4} nacked = {} redelivered + {} dead-lettered after their last try; \
+         redelivery counts in headers: {}",
+        stats.nacked,
+        stats.redelivered,
+        stats.dead_letters.get(DeadLetterReason::MaxRedeliveries),
+        tally.header_redeliveries
+    );
+    for r in run.restarts.iter().take(6) {
+        println!(
+            "    [{:>5.2}s] worker-{} {} panicked ({}), gave back {}, restarted as {}",
+            r.at.as_secs_f64(),
+            r.slot,
+            r.crashed,
+            r.why,
+            r.gave_back,
+            r.replaced_by
+        );
+    }
+    if run.restarts.len() > 6 {
+        println!("    ... and {} more", run.restarts.len() - 6);
+    }
+
+    println!(
+        "\nlatency per priority: wait = submitted -> first taken by a worker (time blocked at \
+         send included), done = submitted -> acked"
+    );
+    println!(
+        "  {:<7} {:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
+        "tier", "prio", "acked", "retried", "wait p50", "wait p99", "done p50", "done p99"
     );
     for tier in Tier::ALL {
-        let mut waits: Vec<Duration> = workers
+        let done: Vec<&Done> = run
+            .workers
             .iter()
-            .flat_map(|w| w.waits[tier.index()].iter().copied())
+            .flat_map(|w| &w.done)
+            .filter(|d| d.tier == tier)
             .collect();
-        waits.sort_unstable();
+        let sorted = |key: fn(&Done) -> Duration| {
+            let mut v: Vec<Duration> = done.iter().map(|d| key(d)).collect();
+            v.sort_unstable();
+            v
+        };
+        let (queued, total) = (sorted(|d| d.queued), sorted(|d| d.total));
         println!(
-            "  {:<8} {:>8} {:>8} {:>10} {:>10} {:>10}",
+            "  {:<7} {:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
             tier,
             tier.priority(),
-            waits.len(),
-            show(percentile(&waits, 50.0)),
-            show(percentile(&waits, 99.0)),
-            show(waits.last().copied()),
+            done.len(),
+            done.iter().filter(|d| d.redeliveries > 0).count(),
+            show(percentile(&queued, 50.0)),
+            show(percentile(&queued, 99.0)),
+            show(percentile(&total, 50.0)),
+            show(percentile(&total, 99.0)),
         );
     }
 
-    let per_worker: Vec<u64> = workers.iter().map(WorkerReport::completed).collect();
+    let blocked: u64 = run.producers.iter().map(|p| p.blocked_sends).sum();
+    let blocked_for: Duration = run.producers.iter().map(|p| p.blocked_for).sum();
     println!(
-        "\n  completed per worker slot, restarts included (competing consumers): {per_worker:?}"
+        "\nbackpressure: {blocked} of {} sends ({:.1}%) found the mailbox full and waited, \
+         {blocked_for:.2?} in all ({:.2?} per producer)",
+        tally.submitted,
+        100.0 * blocked as f64 / tally.submitted.max(1) as f64,
+        blocked_for / config.producers as u32,
     );
+    let per_slot: Vec<usize> = run.workers.iter().map(|w| w.done.len()).collect();
+    println!("acked per worker slot (restarts included): {per_slot:?}");
     println!(
-        "  mailbox stats: sent {}, received {}, dropped {}, len {}, peak_len {} (sampled) of {}, \
-         found_full {} (try_send refusals plus blocking sends that met a full mailbox again)",
+        "mailbox stats: sent {} = received {} + dead_lettered {} + dropped {} + len {} \
+         + unacked {} + delayed {}",
         stats.sent,
         stats.received,
+        stats.dead_lettered,
         stats.dropped,
         stats.len,
+        stats.unacked,
+        stats.delayed
+    );
+    println!(
+        "               acked {}, nacked {}, redelivered {}, peak_len {} of {}, found_full {}",
+        stats.acked,
+        stats.nacked,
+        stats.redelivered,
         stats.peak_len,
         config.capacity,
         stats.found_full

@@ -1,11 +1,8 @@
 //! The terminal side of `examples/job_queue.rs`: flags, defaults and usage
-//! (parsed by hand, so the example needs no dependency), the live progress
-//! line, and the latency table's helpers.
+//! (parsed by hand, so the example needs no dependency), and the latency
+//! table's helpers.
 
-use std::io::{IsTerminal, Write};
-use std::time::{Duration, Instant};
-
-use postbox::{Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 /// What the run looks like; every field has a command-line flag.
 #[derive(Debug, Clone, Copy)]
@@ -16,11 +13,22 @@ pub(crate) struct Config {
     pub(crate) workers: usize,
     /// Producer threads (`--producers`).
     pub(crate) producers: usize,
-    /// Mailbox capacity (`--capacity`).
+    /// Mailbox capacity (`--capacity`); 0 is a rendezvous.
     pub(crate) capacity: usize,
     /// Corrupt requests, each of which crashes the worker that takes it
     /// (`--poison`).
     pub(crate) poison: u64,
+    /// Unanswered deliveries a worker may hold at a time (`--prefetch`).
+    pub(crate) prefetch: usize,
+    /// Redeliveries before a request goes to dead letters
+    /// (`--max-redeliveries`): each request is tried at most this + 1 times.
+    pub(crate) max_redeliveries: u32,
+    /// Percent of attempts that fail transiently and are retried later
+    /// (`--flaky`).
+    pub(crate) flaky: u64,
+    /// Mean simulated generation time per request, in microseconds
+    /// (`--work-us`); 0 measures the queue alone.
+    pub(crate) work_us: u64,
 }
 
 impl Default for Config {
@@ -31,18 +39,30 @@ impl Default for Config {
             producers: 4,
             capacity: 256,
             poison: 2,
+            prefetch: 2,
+            max_redeliveries: 3,
+            flaky: 2,
+            work_us: 400,
         }
     }
 }
 
 pub(crate) const USAGE: &str = "\
 usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C] [--poison K]
+                 [--prefetch F] [--max-redeliveries R] [--flaky PCT] [--work-us US]
 
-  --jobs N        requests to submit in all                 (default 20000)
-  --workers M     worker processes                          (default 8)
-  --producers P   producer threads                          (default 4)
-  --capacity C    mailbox capacity (backpressure)           (default 256)
-  --poison K      corrupt requests that crash their worker  (default 2, at most N)";
+  --jobs N              requests to submit in all                    (default 20000)
+  --workers M           worker processes                             (default 8)
+  --producers P         producer threads                             (default 4)
+  --capacity C          mailbox capacity, 0 = rendezvous             (default 256)
+  --poison K            corrupt requests that crash their worker     (default 2, at most N)
+  --prefetch F          deliveries a worker holds unanswered, >= 1   (default 2)
+  --max-redeliveries R  tries before dead letters: R + 1             (default 3)
+  --flaky PCT           percent of tries failing transiently,        (default 2)
+                        retried after a backoff (nack, Requeue::After)
+  --work-us US          mean simulated work per request, in µs;      (default 400)
+                        0 measures the queue alone; raw throughput:
+                        --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0";
 
 impl Config {
     /// Parses `--flag value` and `--flag=value` pairs. `Err("")` asks for the
@@ -62,20 +82,25 @@ impl Config {
                 Some(value) => value,
                 None => return Err(format!("{flag} needs a value")),
             };
-            let number = |min: u64| -> Result<u64, String> {
+            let number = |min: u64, max: u64| -> Result<u64, String> {
                 match value.replace('_', "").parse::<u64>() {
-                    Ok(n) if n >= min => Ok(n),
+                    Ok(n) if (min..=max).contains(&n) => Ok(n),
                     _ => Err(format!(
-                        "{flag} wants a whole number >= {min}, not {value:?}"
+                        "{flag} wants a whole number from {min} to {max}, not {value:?}"
                     )),
                 }
             };
+            let any = u64::from(u32::MAX);
             match flag.as_str() {
-                "--jobs" => config.jobs = number(0)?,
-                "--workers" => config.workers = number(1)? as usize,
-                "--producers" => config.producers = number(1)? as usize,
-                "--capacity" => config.capacity = number(0)? as usize,
-                "--poison" => config.poison = number(0)?,
+                "--jobs" => config.jobs = number(0, any)?,
+                "--workers" => config.workers = number(1, 1024)? as usize,
+                "--producers" => config.producers = number(1, 1024)? as usize,
+                "--capacity" => config.capacity = number(0, any)? as usize,
+                "--poison" => config.poison = number(0, any)?,
+                "--prefetch" => config.prefetch = number(1, 1024)? as usize,
+                "--max-redeliveries" => config.max_redeliveries = number(0, 100)? as u32,
+                "--flaky" => config.flaky = number(0, 100)?,
+                "--work-us" => config.work_us = number(0, 1_000_000)?,
                 _ => return Err(format!("unknown flag {flag}")),
             }
         }
@@ -105,41 +130,6 @@ impl Config {
         ids.sort_unstable();
         ids.dedup(); // only with fewer jobs per producer than corrupt ones
         ids
-    }
-}
-
-/// Redraws the status line `status` makes, after the time elapsed, until
-/// `stop` closes: in place (`\r`) on a terminal, a plain line every half
-/// second otherwise (logs, CI).
-pub(crate) fn show_progress(stop: Receiver<()>, status: impl Fn() -> String) {
-    let start = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let every = if tty {
-        Duration::from_millis(100)
-    } else {
-        Duration::from_millis(500)
-    };
-    let mut err = std::io::stderr().lock();
-    loop {
-        // The stop mailbox doubles as the ticker: a timeout means "redraw",
-        // Closed (main dropped its sender) means "the run is over".
-        let last = match stop.recv_timeout(every) {
-            Err(RecvTimeoutError::Timeout) => false,
-            Ok(_) | Err(RecvTimeoutError::Closed) => true,
-        };
-        let line = format!("[{:>5.1}s] {}", start.elapsed().as_secs_f64(), status());
-        let _ = if tty {
-            write!(err, "\r{line}")
-        } else {
-            writeln!(err, "{line}")
-        };
-        let _ = err.flush();
-        if last {
-            break;
-        }
-    }
-    if tty {
-        let _ = writeln!(err);
     }
 }
 
