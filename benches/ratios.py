@@ -12,7 +12,9 @@ Targets checked (see DESIGN.md and the benchmark's docs):
   - postbox FIFO <= 1.5x crossbeam on every buffered shape (cap1024, unbounded);
   - bounded(1) ping-pong: postbox FIFO <= 1.25x crossbeam;
   - postbox Priority <= 3x crossbeam on every buffered shape;
-  - postbox Priority faster than the Mutex<BinaryHeap> baseline everywhere.
+  - postbox Priority faster than the Mutex<BinaryHeap> baseline everywhere;
+  - acknowledgements (issue 4): FIFO recv_ack + ack <= 2x plain recv on the
+    same backend (`ack_overhead_*` groups).
 `crossbeam_message` (crossbeam carrying postbox::Message<u64>) splits the FIFO
 gap into "bigger slot" (crossbeam_message / crossbeam) and "mailbox layer"
 (fifo / crossbeam_message).
@@ -124,6 +126,13 @@ def main():
         return out
 
     print(f"{len(runs)} run(s): median over runs; ratios are per-run ratios, median (min-max)\n")
+    if any(f"{shape}_{cap}" in groups for shape in SHAPES for cap in CAPS):
+        shape_tables(groups, get, per_run)
+    extra_tables(data, groups, get, per_run)
+
+
+def shape_tables(groups, get, per_run):
+    """The shape groups: ns per message, then the ratios against the peers."""
     print("### Shapes: median ns per message\n")
     print("| group | " + " | ".join(PEERS) + " |")
     print("| --- |" + " ---: |" * len(PEERS))
@@ -161,6 +170,9 @@ def main():
                 cells.append(fmt_runs(per_run(group, num, den), limit, below))
             print(f"| {group} | " + " | ".join(cells) + " |")
 
+
+def extra_tables(data, groups, get, per_run):
+    """Every group other than the shapes, one table each."""
     extras = [
         ("pingpong_bounded1", "ns per round trip", "crossbeam"),
         ("send_overhead", "ns per send + recv, one thread", None),
@@ -190,6 +202,47 @@ def main():
             if group == "pingpong_bounded1" and fn == "postbox_prio":
                 cell += "; " + fmt_runs(per_run(group, fn, "heap"), 1.0, True) + " / heap"
             print(f"| {fn} | {ns(get(group, fn))} | {cell} |")
+
+    ack_groups = [
+        f"ack_overhead_{shape}_{cap}"
+        for cap in ("cap1024", "unbounded")
+        for shape in ("seq", "spsc")
+        if f"ack_overhead_{shape}_{cap}" in groups
+    ]
+    if ack_groups:
+        ack_fns = ["crossbeam", "fifo_recv", "fifo_recv_ack", "prio_recv", "prio_recv_ack"]
+        print("\n### ack_overhead: median ns per message (recv_ack = recv_ack + ack)\n")
+        print("| group | " + " | ".join(ack_fns) + " |")
+        print("| --- |" + " ---: |" * len(ack_fns))
+        for group in ack_groups:
+            print(f"| {group} | " + " | ".join(ns(get(group, f)) for f in ack_fns) + " |")
+        cols = [
+            ("fifo recv_ack / fifo recv (<=2)", "fifo_recv_ack", "fifo_recv", 2.0),
+            ("fifo recv_ack / crossbeam", "fifo_recv_ack", "crossbeam", None),
+            ("fifo recv / crossbeam", "fifo_recv", "crossbeam", None),
+            ("prio recv_ack / prio recv", "prio_recv_ack", "prio_recv", None),
+            ("prio recv_ack / crossbeam", "prio_recv_ack", "crossbeam", None),
+        ]
+        print("\n### ack_overhead: ratios, median (min-max over runs)\n")
+        print("| group | " + " | ".join(c[0] for c in cols) + " |")
+        print("| --- |" + " ---: |" * len(cols))
+        for group in ack_groups:
+            cells = [fmt_runs(per_run(group, num, den), limit) for _, num, den, limit in cols]
+            print(f"| {group} | " + " | ".join(cells) + " |")
+
+    job_fns = sorted({fn for g, fn in data if g == "job_loop"})
+    if job_fns:
+        print("\n### job_loop (2 producers, 2 workers, bounded 1024; per job)\n")
+        print("| benchmark | median ns/job | Mjobs/s | / crossbeam | / postbox_recv |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for fn in job_fns:
+            t = get("job_loop", fn)
+            rate = f"{1e3 / t:.1f}" if t else "-"
+            cells = [
+                fmt_runs(per_run("job_loop", fn, "crossbeam")),
+                fmt_runs(per_run("job_loop", fn, "postbox_recv")),
+            ]
+            print(f"| {fn} | {ns(t)} | {rate} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

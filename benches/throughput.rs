@@ -18,8 +18,9 @@
 //!
 //! An iteration moves `n` `u64` messages (`Throughput::Elements(n)`); threads
 //! are spawned once per sample and released together by a barrier, and only the
-//! transfer is timed (`iter_custom`). `benches/ratios.py` turns criterion's
-//! output into ns per message and ratios against the peers.
+//! transfer is timed (`iter_custom`): from the first thread's start to the
+//! last one's end, each read by the thread itself. `benches/ratios.py` turns
+//! criterion's output into ns per message and ratios against the peers.
 //!
 //! Extra groups: `pingpong_bounded1` (one message bounced between two threads
 //! over two bounded(1) channels; an element is one round trip),
@@ -37,6 +38,15 @@
 //! And `select2_*` (one consumer waiting on two FIFO channels at once, one
 //! producer per channel: postbox `Select` against crossbeam-channel's
 //! `select!` and `Select`, and flume's `Selector`).
+//! `ack_overhead_{seq,spsc}_{cap1024,unbounded}`: what acknowledgements
+//! cost, `fifo_recv` / `prio_recv` (plain `recv`, auto-ack) against
+//! `fifo_recv_ack` / `prio_recv_ack` (`recv_ack` then `ack` at once), with
+//! raw `crossbeam` as the yardstick.
+//! And `job_loop`: the job queue's core loop without faults, two producers
+//! filling a bounded(1024) queue and two workers taking, working (a
+//! checksum) and acknowledging until it closes: `postbox_recv_ack` (also
+//! with a prefetch of 1 per worker) against `postbox_recv` (auto-ack) and
+//! `crossbeam` (`recv` until disconnected); an element is one job.
 //!
 //! Run: `cargo bench --bench throughput` (add a filter such as `spsc_` to run
 //! some groups only).
@@ -140,6 +150,20 @@ impl Rx for postbox::Receiver<u64> {
 
     fn dup(&self) -> Option<Self> {
         Some(self.clone())
+    }
+}
+
+/// A postbox receiver that takes every message with acknowledgement:
+/// `recv_ack`, then `ack` at once (what a worker that never fails does).
+struct AckRx(postbox::Receiver<u64>);
+
+impl Rx for AckRx {
+    fn take(&self) -> u64 {
+        self.0.recv_ack().unwrap().ack().into_body()
+    }
+
+    fn dup(&self) -> Option<Self> {
+        Some(AckRx(self.0.clone()))
     }
 }
 
@@ -367,37 +391,56 @@ fn run<T: Tx, R: Rx>(shape: Shape, total: u64, make: &impl Fn() -> (T, R)) -> Du
                 receivers.push(rx.dup().expect("this channel has one receiver only"));
             }
             receivers.push(rx);
-            let barrier = Barrier::new(producers + consumers + 1);
+            let barrier = Barrier::new(producers + consumers);
             let barrier = &barrier;
-            let start = thread::scope(|s| {
+            thread::scope(|s| {
+                let mut threads = Vec::with_capacity(producers + consumers);
                 for p in 0..producers {
                     let tx = tx.clone();
                     let count = share(total, producers, p);
-                    s.spawn(move || {
+                    threads.push(s.spawn(move || {
                         barrier.wait();
+                        let start = Instant::now();
                         for i in 0..count {
                             tx.put(i);
                         }
-                    });
+                        (start, Instant::now())
+                    }));
                 }
                 for (c, rx) in receivers.into_iter().enumerate() {
                     // Each consumer takes a fixed share, so none waits for a
                     // close and the counts add up to exactly what was sent.
                     let count = share(total, consumers, c);
-                    s.spawn(move || {
+                    threads.push(s.spawn(move || {
                         barrier.wait();
+                        let start = Instant::now();
                         let mut sum = 0u64;
                         for _ in 0..count {
                             sum = sum.wrapping_add(rx.take());
                         }
                         black_box(sum);
-                    });
+                        (start, Instant::now())
+                    }));
                 }
-                barrier.wait();
-                Instant::now()
-            });
-            start.elapsed()
+                span(threads.into_iter().map(|t| t.join().unwrap()))
+            })
         }
+    }
+}
+
+/// The time from the first thread's start to the last one's end, each read by
+/// the thread itself. Not by a coordinating thread woken with them: on a
+/// 2-core machine it may only run again once the transfer is over, and a
+/// clock read then misses part or all of it (seen: 0 ns for a whole run).
+fn span(times: impl Iterator<Item = (Instant, Instant)>) -> Duration {
+    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
+    for (start, end) in times {
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
+    }
+    match (first, last) {
+        (Some(first), Some(last)) => last - first,
+        _ => Duration::ZERO,
     }
 }
 
@@ -896,6 +939,231 @@ fn select(c: &mut Criterion) {
     }
 }
 
+/// What acknowledgements cost: plain `recv` (auto-ack) against `recv_ack` +
+/// `ack` on the same backend, with raw crossbeam-channel as the yardstick, on
+/// one thread (send a batch, then receive it) and across two threads (SPSC).
+fn ack_overhead(c: &mut Criterion) {
+    for cap in [Some(1024), None] {
+        let n = messages(cap);
+        let batch = match cap {
+            Some(k) => k as u64,
+            None => n,
+        };
+        let shapes = [
+            ("seq", Shape::Seq(batch)),
+            (
+                "spsc",
+                Shape::Threads {
+                    producers: 1,
+                    consumers: 1,
+                },
+            ),
+        ];
+        for (shape_name, shape) in shapes {
+            let mut g = c.benchmark_group(format!("ack_overhead_{shape_name}_{}", cap_name(cap)));
+            g.throughput(Throughput::Elements(n));
+            g.sampling_mode(SamplingMode::Flat);
+            peer(&mut g, "crossbeam", shape, n, || crossbeam(cap));
+            peer(&mut g, "fifo_recv", shape, n, || postbox_fifo(cap));
+            peer(&mut g, "fifo_recv_ack", shape, n, || {
+                let (tx, rx) = postbox_fifo(cap);
+                (tx, AckRx(rx))
+            });
+            peer(&mut g, "prio_recv", shape, n, || postbox_prio(cap));
+            peer(&mut g, "prio_recv_ack", shape, n, || {
+                let (tx, rx) = postbox_prio(cap);
+                (tx, AckRx(rx))
+            });
+            g.finish();
+        }
+    }
+}
+
+/// The work a job-loop worker does per job: next to nothing, so that the
+/// queue's own cost shows.
+#[inline(always)]
+fn job(checksum: u64, v: u64) -> u64 {
+    checksum ^ black_box(v).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A worker of the job loop: takes jobs until the queue is closed and empty.
+trait Worker: Send + Sized {
+    /// Processes jobs until the queue is closed and drained; returns how
+    /// many it processed.
+    fn work(&self) -> u64;
+
+    /// A second worker on the same queue.
+    fn dup(&self) -> Self;
+}
+
+impl Worker for crossbeam_channel::Receiver<u64> {
+    fn work(&self) -> u64 {
+        let (mut jobs, mut checksum) = (0, 0);
+        while let Ok(v) = self.recv() {
+            checksum = job(checksum, v);
+            jobs += 1;
+        }
+        black_box(checksum);
+        jobs
+    }
+
+    fn dup(&self) -> Self {
+        self.clone()
+    }
+}
+
+/// A postbox worker taking jobs with plain `recv` (auto-ack).
+struct RecvWorker(postbox::Receiver<u64>);
+
+impl Worker for RecvWorker {
+    fn work(&self) -> u64 {
+        let (mut jobs, mut checksum) = (0, 0);
+        while let Ok(msg) = self.0.recv() {
+            checksum = job(checksum, *msg.body());
+            jobs += 1;
+        }
+        black_box(checksum);
+        jobs
+    }
+
+    fn dup(&self) -> Self {
+        RecvWorker(self.0.clone())
+    }
+}
+
+/// A postbox worker taking jobs with `recv_ack` and acking each when done,
+/// with a prefetch limit per worker (0: none).
+struct AckWorker {
+    rx: postbox::Receiver<u64>,
+    prefetch: usize,
+}
+
+impl AckWorker {
+    fn new(rx: postbox::Receiver<u64>, prefetch: usize) -> AckWorker {
+        AckWorker {
+            rx: rx.with_prefetch(prefetch),
+            prefetch,
+        }
+    }
+}
+
+impl Worker for AckWorker {
+    fn work(&self) -> u64 {
+        let (mut jobs, mut checksum) = (0, 0);
+        while let Ok(delivery) = self.rx.recv_ack() {
+            checksum = job(checksum, *delivery.body());
+            delivery.ack();
+            jobs += 1;
+        }
+        black_box(checksum);
+        jobs
+    }
+
+    fn dup(&self) -> Self {
+        AckWorker::new(self.rx.clone(), self.prefetch)
+    }
+}
+
+/// Producers of the job loop.
+const JOB_PRODUCERS: usize = 2;
+
+/// Workers of the job loop.
+const JOB_WORKERS: usize = 2;
+
+/// Runs the job queue's core loop once: `JOB_PRODUCERS` threads send `total`
+/// jobs, then drop their senders; `JOB_WORKERS` threads work until the queue
+/// is closed and empty. Returns the time from the first thread's start until
+/// the last job is processed (see [`span`]).
+fn job_loop_run<T: Tx, W: Worker>(total: u64, make: &impl Fn() -> (T, W)) -> Duration {
+    let (tx, rx) = make();
+    let mut workers = Vec::with_capacity(JOB_WORKERS);
+    for _ in 1..JOB_WORKERS {
+        workers.push(rx.dup());
+    }
+    workers.push(rx);
+    let barrier = Barrier::new(JOB_PRODUCERS + JOB_WORKERS);
+    let barrier = &barrier;
+    let (elapsed, processed) = thread::scope(|s| {
+        let mut producers = Vec::with_capacity(JOB_PRODUCERS);
+        for p in 0..JOB_PRODUCERS {
+            let tx = tx.clone();
+            let count = share(total, JOB_PRODUCERS, p);
+            producers.push(s.spawn(move || {
+                barrier.wait();
+                let start = Instant::now();
+                for i in 0..count {
+                    tx.put(i);
+                }
+                (start, Instant::now())
+            }));
+        }
+        // The producers hold the only senders: the queue closes when they
+        // are done.
+        drop(tx);
+        let workers: Vec<_> = workers
+            .into_iter()
+            .map(|w| {
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    let jobs = w.work();
+                    (start, Instant::now(), jobs)
+                })
+            })
+            .collect();
+        let mut times: Vec<_> = producers.into_iter().map(|t| t.join().unwrap()).collect();
+        let mut processed = 0;
+        for worker in workers {
+            let (start, end, jobs) = worker.join().unwrap();
+            times.push((start, end));
+            processed += jobs;
+        }
+        (span(times.into_iter()), processed)
+    });
+    assert_eq!(processed, total, "every job is processed exactly once");
+    elapsed
+}
+
+/// The job queue's core loop, no faults: producers fill a bounded(1024)
+/// queue, workers take, work and acknowledge until it closes.
+fn job_loop(c: &mut Criterion) {
+    const CAP: usize = 1024;
+    let n = messages(Some(CAP));
+    let mut g = c.benchmark_group("job_loop");
+    g.throughput(Throughput::Elements(n));
+    g.sampling_mode(SamplingMode::Flat);
+    g.bench_function("crossbeam", |b| {
+        b.iter_custom(|iters| job_loop_run(iters * n, &|| crossbeam(Some(CAP))))
+    });
+    g.bench_function("postbox_recv", |b| {
+        b.iter_custom(|iters| {
+            job_loop_run(iters * n, &|| {
+                let (tx, rx) = postbox_fifo(Some(CAP));
+                (tx, RecvWorker(rx))
+            })
+        })
+    });
+    g.bench_function("postbox_recv_ack", |b| {
+        b.iter_custom(|iters| {
+            job_loop_run(iters * n, &|| {
+                let (tx, rx) = postbox_fifo(Some(CAP));
+                (tx, AckWorker::new(rx, 0))
+            })
+        })
+    });
+    // A prefetch limit puts each delivery through the slot accounting (the
+    // loop holds one delivery at a time, so it never waits for a slot).
+    g.bench_function("postbox_recv_ack_prefetch1", |b| {
+        b.iter_custom(|iters| {
+            job_loop_run(iters * n, &|| {
+                let (tx, rx) = postbox_fifo(Some(CAP));
+                (tx, AckWorker::new(rx, 1))
+            })
+        })
+    });
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -906,6 +1174,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = shapes, pingpong, send_overhead, id_contention, topic_fanout, select
+    targets = shapes, pingpong, send_overhead, id_contention, topic_fanout, select,
+        ack_overhead, job_loop
 }
 criterion_main!(benches);
