@@ -43,7 +43,9 @@ pub enum DeadLetterReason {
     MaxRedeliveries,
     /// It was evicted from a full mailbox to make room for a newer message
     /// ([`Overflow::DropOldest`](crate::Overflow::DropOldest),
-    /// [`Overflow::DropLowest`](crate::Overflow::DropLowest)).
+    /// [`Overflow::DropLowest`](crate::Overflow::DropLowest)), or a custom
+    /// [`Queue`](crate::Queue) backend refused to take back a requeued message
+    /// (the built-in backends always take it back).
     Overflow,
     /// Its mailbox was destroyed: by [`PostOffice::destroy`](crate::PostOffice::destroy),
     /// by its [`Port`](crate::Port) being dropped, or by its owning process
@@ -323,10 +325,13 @@ impl<T: Send> Sink<T> {
         let link = msg.header_mut().take_tracker();
         let disposal = match self {
             Sink::Drop => Disposal::Dropped,
-            Sink::Typed(tx) => match tx.try_send(msg) {
-                Ok(()) => Disposal::DeadLettered,
-                Err(_) => Disposal::Dropped,
-            },
+            Sink::Typed(tx) => {
+                msg.header_mut().clear_expiry();
+                match tx.try_send(msg) {
+                    Ok(()) => Disposal::DeadLettered,
+                    Err(_) => Disposal::Dropped,
+                }
+            }
             Sink::Office {
                 letters,
                 mailbox,

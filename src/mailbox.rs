@@ -34,7 +34,7 @@ use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Milestone, Receipt, ReceiptState, Tracker};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
-use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex};
+use crate::sync::{self, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex};
 use crate::timer::{self, Due};
 use crate::wait::{Confirm, Deadline, Wait};
 
@@ -733,7 +733,16 @@ impl<T: Send> Core<T> {
                 }
                 self.watchers.notify();
             }
-            Err(err) => self.discard(err.into_message(), DeadLetterReason::Overflow),
+            Err(err) => {
+                // Only a custom backend refuses (the built-in ones take a
+                // message back whatever their capacity or state). It was
+                // counted as redelivered, but it will not be.
+                self.cold()
+                    .outcomes
+                    .redelivered
+                    .fetch_sub(1, Ordering::Relaxed);
+                self.discard(err.into_message(), DeadLetterReason::Overflow);
+            }
         }
     }
 
@@ -1967,6 +1976,7 @@ impl<T: Send> Acker<T> {
         // an answer frees its slot, then reads `waiters` (both SeqCst), so
         // either it sees us and notifies under the gate, or we see its slot.
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        sync::handshake_fence();
         let mut gate = self.gate.lock();
         let result = loop {
             if self.try_take_slot() {
@@ -2005,6 +2015,7 @@ impl<T: Send> Acker<T> {
     /// Frees a slot and wakes a receive waiting for one.
     fn release(&self) {
         self.slots.fetch_sub(1, Ordering::SeqCst);
+        sync::handshake_fence();
         if self.waiters.load(Ordering::SeqCst) > 0 {
             self.wake_waiters();
         }

@@ -239,6 +239,15 @@ impl Header {
         }
     }
 
+    /// Takes the expiry off: a dead letter sent on to a mailbox is kept for
+    /// someone to look at, not expired a second time there (RabbitMQ removes
+    /// a dead-lettered message's expiration too).
+    pub(crate) fn clear_expiry(&mut self) {
+        if let Some(ext) = self.ext.as_mut() {
+            ext.expires_at = None;
+        }
+    }
+
     /// The receipt link, if the message is tracked, to move its state along.
     pub(crate) fn tracker(&self) -> Option<&Tracker> {
         self.ext

@@ -67,7 +67,7 @@ impl ReceiptState {
         )
     }
 
-    /// Whether a receiver has taken the message at least once.
+    /// Whether reaching this state means a receiver took the message.
     fn was_delivered(self) -> bool {
         matches!(
             self,
@@ -99,26 +99,48 @@ pub(crate) struct Tracker {
     /// The id of the tracked message (for the receipt's `Debug` and accessors).
     id: MessageId,
     /// The current state, changed under the lock so waiters never miss a change.
-    state: Mutex<ReceiptState>,
+    state: Mutex<Progress>,
     /// Woken on every state change.
     changed: Condvar,
+}
+
+/// A tracked message's state, and whether it was ever delivered: a message
+/// rejected by its consumer ends `DeadLettered`, yet it was delivered, and
+/// the state alone no longer says so.
+#[derive(Clone, Copy)]
+struct Progress {
+    state: ReceiptState,
+    delivered: bool,
+}
+
+impl Progress {
+    fn reached(self, milestone: Milestone) -> bool {
+        match milestone {
+            Milestone::Received => self.delivered,
+            Milestone::Acked => self.state == ReceiptState::Acked,
+        }
+    }
 }
 
 impl Tracker {
     pub(crate) fn new(id: MessageId) -> Tracker {
         Tracker {
             id,
-            state: Mutex::new(ReceiptState::Queued),
+            state: Mutex::new(Progress {
+                state: ReceiptState::Queued,
+                delivered: false,
+            }),
             changed: Condvar::new(),
         }
     }
 
     /// Moves to `to` unless the state is final: final states never change.
     pub(crate) fn advance(&self, to: ReceiptState) {
-        let mut state = self.state.lock();
-        if !state.is_final() && *state != to {
-            *state = to;
-            drop(state);
+        let mut progress = self.state.lock();
+        if !progress.state.is_final() && progress.state != to {
+            progress.state = to;
+            progress.delivered |= to.was_delivered();
+            drop(progress);
             self.changed.notify_all();
         }
     }
@@ -130,20 +152,23 @@ impl Tracker {
     }
 
     fn state(&self) -> ReceiptState {
-        *self.state.lock()
+        self.state.lock().state
+    }
+
+    fn was_delivered(&self) -> bool {
+        self.state.lock().delivered
     }
 
     /// Waits until the message reached `milestone` (Ok), ended without it
     /// (the matching error), or the deadline passed (`Timeout`).
     fn wait(&self, milestone: Milestone, deadline: Deadline) -> Result<(), ReceiptError> {
-        let mut state = self.state.lock();
+        let mut progress = self.state.lock();
         loop {
-            let now = *state;
-            match milestone {
-                Milestone::Received if now.was_delivered() => return Ok(()),
-                Milestone::Acked if now == ReceiptState::Acked => return Ok(()),
-                _ if now.is_final() => return Err(now.failure()),
-                _ => {}
+            if progress.reached(milestone) {
+                return Ok(());
+            }
+            if progress.state.is_final() {
+                return Err(progress.state.failure());
             }
             let at = match deadline {
                 Deadline::Now => return Err(ReceiptError::Timeout),
@@ -153,7 +178,7 @@ impl Tracker {
             };
             // The state is re-read under the lock after every wake-up: a
             // notification may be spurious, or may be for a state we already saw.
-            (state, _) = self.changed.wait_until(state, at);
+            (progress, _) = self.changed.wait_until(progress, at);
         }
     }
 }
@@ -198,9 +223,10 @@ impl Receipt {
         self.tracker.state()
     }
 
-    /// Whether a receiver has taken the message (at least once).
+    /// Whether a receiver has taken the message (at least once), whatever
+    /// became of it afterwards: a message its consumer rejected was delivered.
     pub fn is_delivered(&self) -> bool {
-        self.state().was_delivered()
+        self.tracker.was_delivered()
     }
 
     /// Whether the message was acknowledged (explicitly, or by a plain
@@ -209,7 +235,8 @@ impl Receipt {
         self.state() == ReceiptState::Acked
     }
 
-    /// Blocks until a receiver has taken the message.
+    /// Blocks until a receiver has taken the message (it may have been
+    /// acknowledged, requeued or rejected since).
     ///
     /// Fails with the reason if the message ended without being taken:
     /// [`ReceiptError::Expired`], [`ReceiptError::DeadLettered`], or

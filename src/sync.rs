@@ -98,6 +98,12 @@ mod imp {
             std::thread::yield_now();
         }
     }
+
+    /// Between a SeqCst store and a SeqCst load of a store-then-load
+    /// handshake (each side writes its flag, then reads the other's). The
+    /// SeqCst accesses already order it on real hardware: nothing to do.
+    #[inline(always)]
+    pub(crate) fn handshake_fence() {}
 }
 
 #[cfg(loom)]
@@ -202,6 +208,13 @@ mod imp {
 
     pub(crate) fn backoff(_step: u32) {
         loom::thread::yield_now();
+    }
+
+    /// Loom models SeqCst accesses as AcqRel, which lets both sides of a
+    /// store-then-load handshake miss each other; only a SeqCst fence is
+    /// modelled with its full strength, so one stands in for it here.
+    pub(crate) fn handshake_fence() {
+        loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
 }
 

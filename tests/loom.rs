@@ -490,19 +490,13 @@ mod acks {
     /// never two deliveries outstanding at once, both messages acked, and
     /// the slot is free afterwards.
     ///
-    /// Ignored: loom reports a deadlock that is not one. The prefetch gate
-    /// (`Acker::reserve_slot` / `Acker::release`) is a store-buffer
-    /// handshake on two SeqCst atomics (`waiters` up then `slots` read;
-    /// `slots` down then `waiters` read), correct under SeqCst, but loom
-    /// models SeqCst accesses as AcqRel (loom README, "Unsupported
-    /// features"), so it explores both reads returning stale values: the
-    /// waiter sleeps and the releaser skips the wake-up. With a
-    /// `fence(SeqCst)` after each of the two RMWs (under `cfg(loom)`, which
-    /// loom does model) this model passes; see
-    /// `prefetch_one_shared_handle_polling` for what is checked meanwhile.
+    /// The prefetch gate (`Acker::reserve_slot` / `Acker::release`) is a
+    /// store-buffer handshake on two SeqCst atomics (`waiters` up then
+    /// `slots` read; `slots` down then `waiters` read). Loom models SeqCst
+    /// accesses as AcqRel (loom README, "Unsupported features"), so the
+    /// library puts a `fence(SeqCst)` after each of the two writes under
+    /// `cfg(loom)` (`sync::handshake_fence`), which loom does model.
     #[test]
-    #[ignore = "loom models SeqCst as AcqRel: false deadlock in the prefetch gate's handshake \
-                until Acker::reserve_slot/release carry a fence(SeqCst) under cfg(loom)"]
     fn prefetch_one_shared_handle() {
         model(|| {
             let (tx, rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
