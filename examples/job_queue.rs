@@ -953,7 +953,8 @@ fn report(run: &Run, tally: &Tally) {
         stats.delayed
     );
     println!(
-        "               acked {}, nacked {}, redelivered {}, peak_len {} of {}, found_full {}",
+        "               acked {}, nacked {}, redelivered {}, peak_len {} of {}, \
+         found_full {} (each blocked send counts twice: its try_send and its send)",
         stats.acked,
         stats.nacked,
         stats.redelivered,
