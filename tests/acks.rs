@@ -321,6 +321,19 @@ where
     Background { done, what }
 }
 
+/// A sender that sends `body` with `Confirm::Acked`, waiting as `wait`
+/// says, in the background.
+fn confirmed_send(
+    tx: &Sender<u32>,
+    body: u32,
+    wait: Wait,
+) -> Background<Result<(), SendTimeoutError<u32>>> {
+    let tx = tx.clone();
+    background("confirmed sender", move || {
+        tx.send_with(body, wait, Confirm::Acked)
+    })
+}
+
 impl<R> Background<R> {
     /// Asserts that the thread does not finish within [`SHORT`].
     #[track_caller]
@@ -839,12 +852,7 @@ fn separate_handles_have_separate_limits(b: Backend) {
 
 fn confirm_acked_returns_only_after_the_ack(b: Backend) {
     let (tx, rx) = builder::<u32>(b).build();
-    let sender = {
-        let tx = tx.clone();
-        background("confirmed sender", move || {
-            tx.send_with(5, Wait::Blocking, Confirm::Acked)
-        })
-    };
+    let sender = confirmed_send(&tx, 5, Wait::Blocking);
     let d = take(&rx);
     // The consumer holds the delivery: the sender still waits.
     sender.assert_still_running();
@@ -853,12 +861,7 @@ fn confirm_acked_returns_only_after_the_ack(b: Backend) {
     sender.finish().expect("confirmed once acked");
 
     // A plain receive is an automatic ack: it confirms too.
-    let sender = {
-        let tx = tx.clone();
-        background("confirmed sender", move || {
-            tx.send_with(6, Wait::Blocking, Confirm::Acked)
-        })
-    };
+    let sender = confirmed_send(&tx, 6, Wait::Blocking);
     assert_eq!(rx.recv_timeout(TIMEOUT).unwrap().into_body(), 6);
     sender.finish().expect("confirmed by the plain receive");
     let s = rx.stats();
@@ -868,14 +871,9 @@ fn confirm_acked_returns_only_after_the_ack(b: Backend) {
 
 fn confirm_acked_times_out_unconfirmed_while_received(b: Backend) {
     let (tx, rx) = builder::<u32>(b).build();
-    let sender = {
-        let tx = tx.clone();
-        spawn("confirmed sender", move || {
-            tx.send_with(6, Wait::Timeout(CONFIRM_WAIT), Confirm::Acked)
-        })
-    };
+    let sender = confirmed_send(&tx, 6, Wait::Timeout(CONFIRM_WAIT));
     let d = take(&rx);
-    let err = sender.join().expect_err("no ack within the wait");
+    let err = sender.finish().expect_err("no ack within the wait");
     let SendTimeoutError::Unconfirmed(receipt) = err else {
         panic!("expected Unconfirmed, got {err:?}");
     };
@@ -892,12 +890,7 @@ fn confirm_acked_times_out_unconfirmed_while_received(b: Backend) {
 fn confirm_acked_unconfirmed_when_rejected(b: Backend) {
     let (dead_tx, dead_rx) = dead_letter_box::<u32>();
     let (tx, rx) = builder::<u32>(b).dead_letters(dead_tx).build();
-    let sender = {
-        let tx = tx.clone();
-        background("confirmed sender", move || {
-            tx.send_with(7, Wait::Blocking, Confirm::Acked)
-        })
-    };
+    let sender = confirmed_send(&tx, 7, Wait::Blocking);
     take(&rx).reject();
     let err = sender.finish().expect_err("rejected, never acked");
     let SendTimeoutError::Unconfirmed(receipt) = err else {

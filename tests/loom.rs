@@ -423,8 +423,8 @@ mod acks {
     use loom::sync::Arc;
     use loom::thread;
     use postbox::{
-        Confirm, DeadLetterReason, Mailbox, MailboxStats, Owner, Port, PostOffice, ReceiptState,
-        Receiver, Requeue, SendTimeoutError, TryRecvAckError, Wait,
+        Confirm, DeadLetterReason, Delivery, Mailbox, MailboxStats, Owner, Port, PostOffice,
+        ReceiptState, Receiver, Requeue, SendTimeoutError, TryRecvAckError, Wait,
     };
 
     /// Every message the mailbox accepted is in exactly one place.
@@ -469,10 +469,9 @@ mod acks {
         });
     }
 
-    /// Takes one delivery on a prefetch(1) handle, checks that nobody else
-    /// holds one of the handle's deliveries, and acks it.
-    fn take_one(rx: &Receiver<u32>, held: &AtomicUsize) -> u32 {
-        let d = rx.recv_ack().unwrap();
+    /// Checks that nobody else holds one of a prefetch(1) handle's
+    /// deliveries while `d` is out, then acks it.
+    fn hold_and_ack(rx: &Receiver<u32>, d: Delivery<u32>, held: &AtomicUsize) -> u32 {
         assert_eq!(
             held.fetch_add(1, SeqCst),
             0,
@@ -486,19 +485,11 @@ mod acks {
         body
     }
 
-    /// Two threads receive with acknowledgement on one prefetch(1) handle:
-    /// never two deliveries outstanding at once, both messages acked, and
-    /// the slot is free afterwards.
-    ///
-    /// The prefetch gate (`Acker::reserve_slot` / `Acker::release`) is a
-    /// store-buffer handshake on two SeqCst atomics (`waiters` up then
-    /// `slots` read; `slots` down then `waiters` read). Loom models SeqCst
-    /// accesses as AcqRel (loom README, "Unsupported features"), so the
-    /// library puts a `fence(SeqCst)` after each of the two writes under
-    /// `cfg(loom)` (`sync::handshake_fence`), which loom does model.
-    #[test]
-    fn prefetch_one_shared_handle() {
-        model(|| {
+    /// Two threads take one message each with `take` on one prefetch(1)
+    /// handle: never two deliveries outstanding at once, both messages
+    /// acked, and the slot is free afterwards.
+    fn prefetch_one_shared_handle_with(take: fn(&Receiver<u32>, &AtomicUsize) -> u32) {
+        model(move || {
             let (tx, rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
             let rx = Arc::new(rx.with_prefetch(1));
             let held = Arc::new(AtomicUsize::new(0));
@@ -506,9 +497,9 @@ mod acks {
             tx.send(2).unwrap();
             let other = {
                 let (rx, held) = (Arc::clone(&rx), Arc::clone(&held));
-                thread::spawn(move || take_one(&rx, &held))
+                thread::spawn(move || take(&rx, &held))
             };
-            let mine = take_one(&rx, &held);
+            let mine = take(&rx, &held);
             let theirs = other.join().unwrap();
             let mut got = [mine, theirs];
             got.sort();
@@ -522,13 +513,27 @@ mod acks {
         });
     }
 
-    /// [`prefetch_one_shared_handle`] without the gate's blocking wait: the
-    /// two threads poll with `try_recv_ack` (`PrefetchFull` and `Empty`
-    /// mean look again). Still never two deliveries outstanding on the
-    /// handle, each message acked once, no slot leaked.
+    /// The blocking `recv_ack` through the prefetch gate.
+    ///
+    /// The gate (`Acker::reserve_slot` / `Acker::release`) is a store-buffer
+    /// handshake on two SeqCst atomics (`waiters` up then `slots` read;
+    /// `slots` down then `waiters` read). Loom models SeqCst accesses as
+    /// AcqRel (loom README, "Unsupported features"), so the library puts a
+    /// `fence(SeqCst)` after each of the two writes under `cfg(loom)`
+    /// (`sync::handshake_fence`), which loom does model.
+    #[test]
+    fn prefetch_one_shared_handle() {
+        prefetch_one_shared_handle_with(|rx, held| {
+            let d = rx.recv_ack().unwrap();
+            hold_and_ack(rx, d, held)
+        });
+    }
+
+    /// Without the gate's blocking wait: the two threads poll with
+    /// `try_recv_ack` (`PrefetchFull` and `Empty` mean look again).
     #[test]
     fn prefetch_one_shared_handle_polling() {
-        fn poll_one(rx: &Receiver<u32>, held: &AtomicUsize) -> u32 {
+        prefetch_one_shared_handle_with(|rx, held| {
             let d = loop {
                 match rx.try_recv_ack() {
                     Ok(d) => break d,
@@ -538,36 +543,7 @@ mod acks {
                     Err(err) => panic!("{err:?}"),
                 }
             };
-            assert_eq!(
-                held.fetch_add(1, SeqCst),
-                0,
-                "two deliveries outstanding on a prefetch(1) handle"
-            );
-            held.fetch_sub(1, SeqCst);
-            let body = *d.body();
-            d.ack();
-            body
-        }
-        model(|| {
-            let (tx, rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
-            let rx = Arc::new(rx.with_prefetch(1));
-            let held = Arc::new(AtomicUsize::new(0));
-            tx.send(1).unwrap();
-            tx.send(2).unwrap();
-            let other = {
-                let (rx, held) = (Arc::clone(&rx), Arc::clone(&held));
-                thread::spawn(move || poll_one(&rx, &held))
-            };
-            let mine = poll_one(&rx, &held);
-            let theirs = other.join().unwrap();
-            let mut got = [mine, theirs];
-            got.sort();
-            assert_eq!(got, [1, 2]);
-            let s = rx.stats();
-            assert_balanced(&s);
-            assert_eq!((s.acked, s.unacked, s.nacked), (2, 0, 0));
-            tx.send(3).unwrap();
-            assert_eq!(rx.try_recv_ack().map(|d| d.ack().into_body()), Ok(3));
+            hold_and_ack(rx, d, held)
         });
     }
 

@@ -729,6 +729,25 @@ fn fifo_evict_lowest_takes_the_head() {
     }
 }
 
+/// Starts a thread that pushes `m` with no deadline, waits until it runs,
+/// and returns it with where it reports whether the push succeeded.
+fn blocked_push(
+    q: &Arc<dyn Queue<u32>>,
+    m: Message<u32>,
+) -> (thread::JoinHandle<()>, mpsc::Receiver<bool>) {
+    let (started_tx, started_rx) = mpsc::channel();
+    let (result_tx, result_rx) = mpsc::channel();
+    let sender = {
+        let q = Arc::clone(q);
+        thread::spawn(move || {
+            started_tx.send(()).unwrap();
+            result_tx.send(q.push(m, None).is_ok()).unwrap();
+        })
+    };
+    started_rx.recv_timeout(TIMEOUT).unwrap();
+    (sender, result_rx)
+}
+
 /// On a rendezvous queue, `evict_lowest` takes requeued messages only: it
 /// never pairs with a sender blocked in `push` (that would complete a send
 /// nobody received). The sender's message goes to the next real pop.
@@ -736,16 +755,7 @@ fn fifo_evict_lowest_takes_the_head() {
 fn rendezvous_evict_never_takes_a_blocked_senders_message() {
     for kind in [Direct::Fifo(Some(0)), Direct::Priority(8, Some(0))] {
         let q = kind.build::<u32>();
-        let (started_tx, started_rx) = mpsc::channel();
-        let (result_tx, result_rx) = mpsc::channel();
-        let sender = {
-            let q = Arc::clone(&q);
-            thread::spawn(move || {
-                started_tx.send(()).unwrap();
-                result_tx.send(q.push(msg(5, 0), None).is_ok()).unwrap();
-            })
-        };
-        started_rx.recv_timeout(TIMEOUT).unwrap();
+        let (sender, result_rx) = blocked_push(&q, msg(5, 0));
         // Gives the sender time to block; asserts it has not completed alone.
         assert!(result_rx.recv_timeout(SETTLE).is_err(), "{kind:?}");
         assert!(q.evict_lowest(255).is_none(), "{kind:?}: took the sender's");
@@ -768,16 +778,7 @@ fn evict_lowest_makes_room_for_a_blocked_sender() {
     for kind in [Direct::Fifo(Some(1)), Direct::Priority(2, Some(1))] {
         let q = kind.build::<u32>();
         q.try_push(msg(1, 0)).unwrap();
-        let (started_tx, started_rx) = mpsc::channel();
-        let (result_tx, result_rx) = mpsc::channel();
-        let sender = {
-            let q = Arc::clone(&q);
-            thread::spawn(move || {
-                started_tx.send(()).unwrap();
-                result_tx.send(q.push(msg(2, 0), None).is_ok()).unwrap();
-            })
-        };
-        started_rx.recv_timeout(TIMEOUT).unwrap();
+        let (sender, result_rx) = blocked_push(&q, msg(2, 0));
         assert!(
             result_rx.recv_timeout(SETTLE).is_err(),
             "{kind:?}: pushed into a full queue"
