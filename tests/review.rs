@@ -189,3 +189,66 @@ fn set_aside_message_is_delivered_after_its_ttl() {
     assert_eq!(stats.dead_letters.get(DeadLetterReason::Expired), 1);
     assert_balanced(&stats, 2);
 }
+
+/// `requeue_after` pushes a message onto the delayed list under its lock but
+/// counts it in `delayed` only after releasing the lock; the timer's
+/// `bring_back` (or a retirement's sweep) can take the message and subtract
+/// it in between, so `delayed` wraps below zero (and `sent`, raised to what
+/// left, saturates) until the count catches up. A receiver of a closed
+/// mailbox that reads the wrapped count sleeps on with nobody left to wake
+/// it. Stress: many workers nack with a zero delay while one thread reads
+/// the statistics.
+#[test]
+fn delayed_count_never_wraps_below_zero() {
+    const MESSAGES: u32 = 16;
+    const WORKERS: usize = 8;
+    const ROUNDS: u32 = 3_000;
+    let (tx, rx) = Mailbox::<u32>::builder().unbounded().build();
+    for n in 0..MESSAGES {
+        tx.send(n).unwrap();
+    }
+    drop(tx);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let monitor = {
+        let rx = rx.clone();
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut worst = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                worst = worst.max(rx.stats().delayed);
+            }
+            worst
+        })
+    };
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let rx = rx.clone();
+            thread::spawn(move || {
+                let mut acked = 0u32;
+                loop {
+                    match rx.recv_ack_timeout(TIMEOUT) {
+                        Ok(d) if d.header().redeliveries() < ROUNDS => {
+                            d.nack(Requeue::After(Duration::ZERO))
+                        }
+                        Ok(d) => {
+                            d.ack();
+                            acked += 1;
+                        }
+                        Err(e) => return (acked, e),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut acked = 0;
+    for w in workers {
+        let (n, end) = w.join().unwrap();
+        assert_eq!(end, postbox::RecvTimeoutError::Closed, "a worker missed the end");
+        acked += n;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let worst = monitor.join().unwrap();
+    assert_eq!(acked, MESSAGES);
+    assert!(worst <= u64::from(MESSAGES), "delayed read {worst}");
+    assert_balanced(&rx.stats(), u64::from(MESSAGES));
+}
