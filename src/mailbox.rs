@@ -762,8 +762,15 @@ impl<T: Send> Core<T> {
             return;
         };
         let cold = self.cold();
-        cold.delayed.lock().push((at, msg));
-        cold.outcomes.delayed.fetch_add(1, Ordering::Relaxed);
+        {
+            // Counted under the lock that publishes it: whoever takes it off
+            // the list (the timer's `bring_back`, a retirement's sweep) and
+            // subtracts it must find it counted, or `delayed` wraps below
+            // zero, and a receiver waiting for it reads the wrapped count.
+            let mut delayed = cold.delayed.lock();
+            delayed.push((at, msg));
+            cold.outcomes.delayed.fetch_add(1, Ordering::Relaxed);
+        }
         // A retirement that drained the delayed list before this push is
         // seen here (the same lock orders them): settle the message now.
         if self.retired.load(Ordering::SeqCst) != ALIVE {
