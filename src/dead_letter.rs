@@ -23,6 +23,7 @@ use crate::mailbox::Sender;
 use crate::message::{Header, Message};
 use crate::receipt::ReceiptState;
 use crate::sync::{AtomicU64, Mutex};
+use crate::wait::{Confirm, Wait};
 
 /// Why a message became a dead letter.
 ///
@@ -327,7 +328,10 @@ impl<T: Send> Sink<T> {
             Sink::Drop => Disposal::Dropped,
             Sink::Typed(tx) => {
                 msg.header_mut().clear_expiry();
-                match tx.try_send(msg) {
+                // Not `try_send`: that waits for the handle's own default
+                // confirmation, and a handle set to `Confirm::Received` would
+                // report a letter it queued as refused.
+                match tx.send_with(msg, Wait::NonBlocking, Confirm::Queued) {
                     Ok(()) => Disposal::DeadLettered,
                     Err(_) => Disposal::Dropped,
                 }
