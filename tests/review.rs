@@ -254,3 +254,35 @@ fn delayed_count_never_wraps_below_zero() {
     assert_eq!(stats.redelivered, u64::from(MESSAGES * ROUNDS), "{stats:?}");
     assert_balanced(&stats, u64::from(MESSAGES));
 }
+
+/// "`office.destroy`: waiters wake with `Closed`." A `recv_ack` waiting for
+/// a prefetch slot waits on the handle's gate, which only an answer opens: a
+/// destroyed (closed, empty) mailbox leaves it waiting until some delivery
+/// of the handle is answered, or forever, instead of failing with `Closed`.
+#[test]
+fn prefetch_waiter_is_not_told_the_mailbox_was_destroyed() {
+    let office = PostOffice::new();
+    office
+        .create("jobs", Mailbox::<u32>::builder(), postbox::Owner::System)
+        .unwrap();
+    let tx = office.connect_sender::<u32>("jobs").unwrap();
+    let rx = office.connect_receiver::<u32>("jobs").unwrap().with_prefetch(1);
+    tx.send(1).unwrap();
+    let held = rx.recv_ack_timeout(TIMEOUT).unwrap(); // the one slot
+    office.destroy("jobs").unwrap();
+    // Closed and empty: there is nothing a slot could be used for.
+    let start = Instant::now();
+    let got = rx
+        .recv_ack_timeout(Duration::from_secs(2))
+        .map(|d| d.ack().into_body());
+    assert_eq!(
+        got,
+        Err(postbox::RecvTimeoutError::Closed),
+        "after {:?}",
+        start.elapsed()
+    );
+    held.ack();
+    let stats = rx.stats();
+    assert_eq!(stats.acked, 1);
+    assert_balanced(&stats, 1);
+}
