@@ -732,6 +732,15 @@ impl<T: Send> Core<T> {
                     self.sweep_retired();
                 }
                 self.watchers.notify();
+                // A receiver of a closed mailbox may be waiting for delayed
+                // messages (`wait_for_delayed`), on `came_back`, not on the
+                // queue: tell it there is a message to take now. Through the
+                // lock it checks under, so that it either sees the message
+                // or is already waiting when notified.
+                if let Some(cold) = self.cold.get() {
+                    drop(cold.delayed.lock());
+                    cold.came_back.notify_all();
+                }
             }
             Err(err) => {
                 // Only a custom backend refuses (the built-in ones take a
@@ -833,12 +842,13 @@ impl<T: Send> Core<T> {
         };
         let mut delayed = cold.delayed.lock();
         loop {
+            // Something to take now (a delayed message back, or a delivery
+            // given back at once): look again.
+            if self.queue.len() > 0 {
+                return Ok(());
+            }
             if cold.outcomes.delayed.load(Ordering::Relaxed) == 0 {
-                return if self.queue.len() > 0 {
-                    Ok(())
-                } else {
-                    Err(PopError::Closed)
-                };
+                return Err(PopError::Closed);
             }
             let at = match deadline {
                 Deadline::Now => return Err(PopError::Empty),
