@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel as cb;
 use postbox::{
-    Confirm, DeadLetterReason, Mailbox, MailboxStats, Message, Overflow, PostOffice,
-    ReceiptState, Requeue, TryRecvError,
+    Confirm, DeadLetterReason, Mailbox, MailboxStats, Message, Overflow, PostOffice, ReceiptState,
+    Requeue, TryRecvError,
 };
 
 /// Bounds every wait of a test: a missing wake-up fails instead of hanging.
@@ -82,7 +82,11 @@ fn dead_letter_sender_with_confirm_counts_a_placed_letter_as_dropped() {
 fn receiver_waiting_for_a_delayed_requeue_misses_an_immediate_requeue() {
     for priority in [false, true] {
         let builder = Mailbox::<u32>::builder().unbounded();
-        let builder = if priority { builder.priority(4) } else { builder.fifo() };
+        let builder = if priority {
+            builder.priority(4)
+        } else {
+            builder.fifo()
+        };
         let (tx, rx) = builder.build();
         tx.send(1).unwrap();
         tx.send(2).unwrap();
@@ -132,7 +136,11 @@ fn drop_oldest_evicts_every_requeued_delivery_for_one_send() {
         (true, Overflow::DropLowest),
     ] {
         let builder = Mailbox::<u32>::builder().capacity(2).overflow(policy);
-        let builder = if priority { builder.priority(4) } else { builder.fifo() };
+        let builder = if priority {
+            builder.priority(4)
+        } else {
+            builder.fifo()
+        };
         let (tx, rx) = builder.build();
         tx.send(1).unwrap();
         tx.send(2).unwrap();
@@ -243,7 +251,11 @@ fn delayed_count_never_wraps_below_zero() {
     let mut acked = 0;
     for w in workers {
         let (n, end) = w.join().unwrap();
-        assert_eq!(end, postbox::RecvTimeoutError::Closed, "a worker missed the end");
+        assert_eq!(
+            end,
+            postbox::RecvTimeoutError::Closed,
+            "a worker missed the end"
+        );
         acked += n;
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -269,7 +281,10 @@ fn prefetch_waiter_is_not_told_the_mailbox_was_destroyed() {
         .create("jobs", Mailbox::<u32>::builder(), postbox::Owner::System)
         .unwrap();
     let tx = office.connect_sender::<u32>("jobs").unwrap();
-    let rx = office.connect_receiver::<u32>("jobs").unwrap().with_prefetch(1);
+    let rx = office
+        .connect_receiver::<u32>("jobs")
+        .unwrap()
+        .with_prefetch(1);
     tx.send(1).unwrap();
     let held = rx.recv_ack_timeout(TIMEOUT).unwrap(); // the one slot
     office.destroy("jobs").unwrap();
