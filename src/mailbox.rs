@@ -32,7 +32,7 @@ use crate::message::{BodyLen, Message, MessageId, Pid, MAX_MESSAGE_ID};
 use crate::overflow::Overflow;
 use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Milestone, Receipt, ReceiptState, Tracker};
-use crate::signal::Watchers;
+use crate::signal::{Signal, Watchers};
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
 use crate::sync::{self, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex};
 use crate::timer::{self, Due};
@@ -630,8 +630,12 @@ impl<T: Send> Core<T> {
     }
 
     /// Makes room by evicting to dead letters as the overflow policy says,
-    /// then pushes; never waits. Each eviction is one message out for one in,
-    /// so racing senders cannot make the mailbox lose more than they add.
+    /// then pushes; never waits. Evicts until the message fits: one message
+    /// out for one in, unless requeued deliveries (which ignore the capacity)
+    /// put the mailbox over it; then it is brought back to its capacity, as
+    /// RabbitMQ's `drop-head` keeps a queue at its length limit. Racing
+    /// senders each evict only while the queue is full, so together they
+    /// never take out more than that.
     fn push_evicting(&self, mut msg: Message<T>) -> Result<(), PushError<T>> {
         if self.queue.capacity() == Some(0) {
             // A rendezvous queues nothing: there is nothing to evict.
@@ -917,7 +921,19 @@ impl<T: Send> Core<T> {
         }
     }
 
-    /// Closes the queue and tells waiting selects.
+    /// Whether the mailbox is closed with nothing left to deliver: nothing
+    /// queued, and no delayed requeue still to come back.
+    fn drained(&self) -> bool {
+        // Closed first: a message pushed before the close is in `len` then.
+        self.queue.is_closed()
+            && self.queue.len() == 0
+            && self.cold.get().map_or(true, |cold| {
+                cold.outcomes.delayed.load(Ordering::SeqCst) == 0
+            })
+    }
+
+    /// Closes the queue and tells waiting selects (and receives waiting for a
+    /// prefetch slot).
     fn close(&self) {
         self.queue.close();
         self.watchers.notify();
@@ -1572,8 +1588,7 @@ impl<T: Send> Receiver<T> {
                 prefetch: AtomicUsize::new(0),
                 slots: AtomicUsize::new(0),
                 waiters: AtomicUsize::new(0),
-                gate: Mutex::new(()),
-                freed: Condvar::new(),
+                waiting: Mutex::new(Vec::new()),
             })
         })
     }
@@ -1819,7 +1834,7 @@ impl<T: Send + 'static> Receiver<T> {
     #[inline(always)]
     fn recv_ack_inner(&self, deadline: Deadline) -> Result<Delivery<T>, AckPopError> {
         let acker = self.acker();
-        let slot = acker.reserve(deadline)?;
+        let slot = acker.reserve(deadline, true)?;
         match self.pop_live(deadline) {
             Ok(msg) => Ok(acker.deliver(msg, slot)),
             Err(err) => {
@@ -1840,7 +1855,8 @@ impl<T: Send + 'static> Receiver<T> {
         deadline: Deadline,
     ) -> Result<Delivery<T>, (Message<T>, AckPopError)> {
         let acker = self.acker();
-        match acker.reserve(deadline) {
+        // The message is in hand: a close does not make the slot useless.
+        match acker.reserve(deadline, false) {
             Ok(slot) => {
                 // Counted as taken when set aside: a delivery now instead.
                 self.local.refused.fetch_add(1, Ordering::Relaxed);
@@ -1962,25 +1978,34 @@ pub(crate) struct Acker<T: Send> {
     slots: AtomicUsize,
     /// Receives waiting for a slot.
     waiters: AtomicUsize,
-    /// Held to wait for a slot, and by an answer that wakes a waiter.
-    gate: Mutex<()>,
-    /// Signalled when a slot is freed.
-    freed: Condvar,
+    /// The doorbells of the receives waiting for a slot: an answer that
+    /// frees one rings them all; each is also registered with the mailbox's
+    /// watchers, so that a close rings it too.
+    waiting: Mutex<Vec<Arc<Signal>>>,
 }
 
 impl<T: Send> Acker<T> {
     /// Takes a prefetch slot if the handle has a limit (`Ok(true)`), waiting
     /// for one until `deadline`; `Ok(false)` without a limit.
+    ///
+    /// With `give_up_when_drained`, a wait also ends, with `Closed`, once the
+    /// mailbox is closed with nothing left to deliver: a slot would be of no
+    /// use (a receive without a limit would fail the same way).
     #[inline(always)]
-    fn reserve(&self, deadline: Deadline) -> Result<bool, AckPopError> {
+    fn reserve(&self, deadline: Deadline, give_up_when_drained: bool) -> Result<bool, AckPopError> {
         if self.prefetch.load(Ordering::Relaxed) == 0 {
             return Ok(false);
         }
-        self.reserve_slot(deadline).map(|()| true)
+        self.reserve_slot(deadline, give_up_when_drained)
+            .map(|()| true)
     }
 
     #[inline(never)]
-    fn reserve_slot(&self, deadline: Deadline) -> Result<(), AckPopError> {
+    fn reserve_slot(
+        &self,
+        deadline: Deadline,
+        give_up_when_drained: bool,
+    ) -> Result<(), AckPopError> {
         if self.try_take_slot() {
             return Ok(());
         }
@@ -1989,23 +2014,45 @@ impl<T: Send> Acker<T> {
             Deadline::At(at) => Some(at),
             Deadline::Never => None,
         };
-        // Announce the wait before looking again, and look under the gate:
-        // an answer frees its slot, then reads `waiters` (both SeqCst), so
-        // either it sees us and notifies under the gate, or we see its slot.
+        // Announce the wait before looking again: an answer frees its slot,
+        // then reads `waiters` (both SeqCst), so either it sees us and rings
+        // our doorbell, or we see its slot. A close rings it through the
+        // mailbox's watchers, which count it in the same way.
+        let bell = Arc::new(Signal::new());
+        self.waiting.lock().push(Arc::clone(&bell));
         self.waiters.fetch_add(1, Ordering::SeqCst);
         sync::handshake_fence();
-        let mut gate = self.gate.lock();
+        if give_up_when_drained {
+            self.core.watchers.watch(&bell);
+        }
         let result = loop {
+            // Lowered before looking: a ring during the look is not lost.
+            bell.lower();
             if self.try_take_slot() {
                 break Ok(());
+            }
+            if give_up_when_drained && self.core.drained() {
+                break Err(AckPopError::Pop(PopError::Closed));
             }
             if at.is_some_and(|at| Instant::now() >= at) {
                 break Err(AckPopError::Pop(PopError::Timeout));
             }
-            (gate, _) = self.freed.wait_until(gate, at);
+            bell.wait_until(at);
         };
-        drop(gate);
+        if give_up_when_drained {
+            self.core.watchers.unwatch(&bell);
+        }
         self.waiters.fetch_sub(1, Ordering::SeqCst);
+        let mut waiting = self.waiting.lock();
+        if let Some(i) = waiting.iter().position(|b| Arc::ptr_eq(b, &bell)) {
+            waiting.swap_remove(i);
+        }
+        drop(waiting);
+        if result.is_err() {
+            // A slot freed for us while we gave up may be another waiter's
+            // now: pass the ring on.
+            self.wake_waiters();
+        }
         result
     }
 
@@ -2039,9 +2086,9 @@ impl<T: Send> Acker<T> {
     }
 
     fn wake_waiters(&self) {
-        let gate = self.gate.lock();
-        drop(gate);
-        self.freed.notify_all();
+        for bell in self.waiting.lock().iter() {
+            bell.raise();
+        }
     }
 
     /// Deliveries handed out and not answered.

@@ -10,6 +10,12 @@
 /// | `DropOldest` | moves the head of the queue to dead letters, then queues | `drop-head` |
 /// | `DropLowest` | moves the oldest of the least urgent messages to dead letters, never a more urgent one | — |
 ///
+/// A send evicts until its message fits: usually one message. Requeued
+/// deliveries ignore the capacity (they were admitted once), so a crashed
+/// worker's deliveries can put a mailbox over it; the next send under
+/// `DropOldest` or `DropLowest` then brings it back to its capacity, starting
+/// with those requeued deliveries (they are at the head of their level).
+///
 /// Evicted messages go to dead letters with reason
 /// [`Overflow`](crate::DeadLetterReason::Overflow); every send that found the
 /// mailbox full is counted in [`MailboxStats::found_full`](crate::MailboxStats::found_full).

