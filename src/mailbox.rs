@@ -1657,20 +1657,23 @@ impl<T: Send> Receiver<T> {
     ///
     /// Blocked and later senders fail with `Closed` and get their message back;
     /// other receivers get `Closed` once the mailbox is empty. The returned
-    /// messages count as received (their receipts say `Received`). A send that
+    /// messages count as received, as a plain receive does: an automatic
+    /// acknowledgement (their receipts say `Acked`). A send that
     /// raced with the close may still land afterwards: `recv` / `try_iter` on
     /// any receiver still hand it out.
     ///
     /// # Examples
     ///
     /// ```
-    /// use postbox::{Mailbox, SendError};
+    /// use postbox::{Mailbox, ReceiptState, SendError};
     ///
     /// let (tx, rx) = Mailbox::<u32>::builder().build();
     /// tx.send(1).unwrap();
-    /// tx.send(2).unwrap();
+    /// let receipt = tx.send_tracked(2).unwrap();
     /// let left: Vec<u32> = rx.close().into_iter().map(|m| m.into_body()).collect();
     /// assert_eq!(left, [1, 2]);
+    /// assert_eq!(receipt.state(), ReceiptState::Acked);
+    /// assert_eq!(rx.stats().received, 2);
     /// assert!(matches!(tx.send(3), Err(SendError::Closed(_))));
     /// assert!(rx.recv().is_err());
     /// ```
