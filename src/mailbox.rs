@@ -242,12 +242,21 @@ impl<T: Send, K> MailboxBuilder<T, K> {
         self
     }
 
-    /// Sends what this mailbox cannot deliver (it is destroyed, or its last
-    /// receiver goes away with messages queued) to `dead_letters`, another
-    /// mailbox of the same type. Without it, an office mailbox uses the
-    /// office's [`DeadLetters`](crate::DeadLetters) and a standalone one drops
-    /// and counts them. A full or closed dead-letter mailbox is never waited
-    /// for: the message is then dropped and counted.
+    /// Sends this mailbox's dead letters to `dead_letters`, another mailbox of
+    /// the same type: every message it cannot or must not deliver (rejected by
+    /// a consumer, expired, redelivered too often, evicted by an
+    /// [`overflow`](MailboxBuilder::overflow) policy, or left queued when the
+    /// mailbox is destroyed or its last receiver goes away; see
+    /// [`DeadLetterReason`]). Without it, an office mailbox uses the office's
+    /// [`DeadLetters`](crate::DeadLetters) and a standalone one drops and
+    /// counts them ([`MailboxStats::dropped`](crate::MailboxStats::dropped)).
+    /// A full or closed dead-letter mailbox is never waited for: the message
+    /// is then dropped and counted.
+    ///
+    /// The typed dead-letter mailbox receives the message itself, not the
+    /// reason (per-reason counts are in
+    /// [`MailboxStats::dead_letters`](crate::MailboxStats::dead_letters));
+    /// its expiry is taken off, so it is not expired a second time there.
     ///
     /// # Examples
     ///
