@@ -99,7 +99,9 @@ impl<T: Send + 'static> Delivery<T> {
     }
 
     /// Acknowledges the message (processed: it leaves the mailbox for good)
-    /// and returns it, so that its body can be kept without a copy.
+    /// and returns it, so that its body can be kept without a copy. Frees
+    /// this delivery's prefetch slot. Never fails, even if the mailbox was
+    /// closed or destroyed meanwhile.
     #[inline]
     pub fn ack(mut self) -> Message<T> {
         let mut msg = self.take();
@@ -107,7 +109,11 @@ impl<T: Send + 'static> Delivery<T> {
         msg
     }
 
-    /// Gives the message back (see [`Requeue`]).
+    /// Gives the message back, as `requeue` says (see [`Requeue`]), and
+    /// frees this delivery's prefetch slot. Counted in
+    /// [`MailboxStats::nacked`](crate::MailboxStats::nacked). Never fails: if
+    /// the mailbox was destroyed or lost its last receiver meanwhile, a
+    /// requeued message goes to dead letters (`Destroyed` or `NoReceivers`).
     pub fn nack(mut self, requeue: Requeue) {
         let msg = self.take();
         self.acker.nack(msg, requeue, self.slot);

@@ -1749,7 +1749,8 @@ impl<T: Send + 'static> Receiver<T> {
     /// at least once. With a [prefetch](Receiver::with_prefetch) limit, first
     /// waits until this handle holds fewer unanswered deliveries than that.
     ///
-    /// Fails only when the mailbox is closed and empty.
+    /// Fails only when the mailbox is closed and empty, with no
+    /// [delayed requeue](crate::Requeue::After) left to bring a message back.
     ///
     /// # Examples
     ///
@@ -1779,6 +1780,13 @@ impl<T: Send + 'static> Receiver<T> {
 
     /// Receives with acknowledgement if a message is queued now and the
     /// prefetch limit allows, never waiting.
+    ///
+    /// Fails with [`TryRecvAckError::PrefetchFull`] if this handle already
+    /// holds as many unanswered deliveries as its prefetch limit (checked
+    /// first), [`TryRecvAckError::Empty`] if no message is queued (also while
+    /// a closed mailbox still waits for a delayed requeue), and
+    /// [`TryRecvAckError::Closed`] once the mailbox is closed and empty for
+    /// good.
     pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
         self.recv_ack_inner(Deadline::Now).map_err(|err| match err {
             AckPopError::Pop(PopError::Closed) => TryRecvAckError::Closed,
@@ -1788,19 +1796,23 @@ impl<T: Send + 'static> Receiver<T> {
     }
 
     /// Receives with acknowledgement, waiting at most `timeout` (for a
-    /// prefetch slot and a message together).
+    /// prefetch slot and a message together). Fails with
+    /// [`RecvTimeoutError::Timeout`] if either did not come in time, and with
+    /// [`RecvTimeoutError::Closed`] once the mailbox is closed and empty for
+    /// good.
     pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Timeout(timeout))
     }
 
-    /// Receives with acknowledgement, waiting until `deadline` at the latest.
+    /// Receives with acknowledgement, waiting until `deadline` at the latest
+    /// (see [`recv_ack_timeout`](Receiver::recv_ack_timeout)).
     pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Deadline(deadline))
     }
 
     /// Receives with acknowledgement with the wait chosen for this call. A
     /// non-blocking wait that finds no message, or no prefetch slot, fails
-    /// with `Timeout`.
+    /// with `Timeout`; a closed and empty mailbox with `Closed`.
     pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_inner(wait.deadline())
             .map_err(|err| match err {
