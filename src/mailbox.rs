@@ -1157,9 +1157,14 @@ impl<T: Send> Sender<T> {
 
     /// Sends, waiting as long as it takes for room (backpressure).
     ///
-    /// Fails with `Closed` (message handed back) if the mailbox is or becomes
-    /// closed while waiting; with the handle's `Confirm::Received`, also waits
-    /// until a receiver has taken the message.
+    /// Fails, handing the message back, with `Closed` if the mailbox is or
+    /// becomes closed while waiting, `Full` if its [`Overflow`] policy
+    /// refuses rather than waits, and `TooLong` / `InvalidPriority` if the
+    /// message breaks the mailbox's limits. With the handle's
+    /// [`Confirm::Received`] or [`Confirm::Acked`]
+    /// ([`with_confirm`](Sender::with_confirm)), also waits until the message
+    /// was taken or acknowledged, and fails with `Unconfirmed(receipt)` if
+    /// that can never happen.
     ///
     /// # Examples
     ///
@@ -1281,8 +1286,13 @@ impl<T: Send> Sender<T> {
     }
 
     /// Sends, waiting for room, and returns a [`Receipt`] that tells when a
-    /// receiver has taken the message: the sender-side test for arrival.
-    /// Only tracked sends pay for the receipt.
+    /// receiver has taken the message, and what became of it: the
+    /// sender-side test for arrival. Only tracked sends pay for the receipt.
+    ///
+    /// Fails as [`send`](Sender::send) does (`Closed`, `Full`, `TooLong`,
+    /// `InvalidPriority`, message handed back), but never with
+    /// `Unconfirmed`: it waits for no confirmation, whatever the handle's
+    /// [`with_confirm`](Sender::with_confirm).
     pub fn send_tracked(&self, msg: impl Into<Message<T>>) -> Result<Receipt, SendError<T>> {
         let mut msg = msg.into();
         if let Some(limit) = self.core.violated_limit(&msg) {
