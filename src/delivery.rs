@@ -77,8 +77,8 @@ pub enum Requeue {
 /// | answer | the message |
 /// | --- | --- |
 /// | [`ack`](Delivery::ack) | processed: gone for good |
-/// | [`nack(Requeue::Yes)`](Delivery::nack) / dropped unanswered | back at the front of its level, redelivery count + 1 |
-/// | [`nack(Requeue::After(d))`](Delivery::nack) | back after `d` |
+/// | [`nack(Requeue::Yes)`](Delivery::nack) / dropped unanswered | back at the front of its level, redelivery count + 1; past [`max_redeliveries`](crate::MailboxBuilder::max_redeliveries), to dead letters (`MaxRedeliveries`) |
+/// | [`nack(Requeue::After(d))`](Delivery::nack) | the same, but back after `d` |
 /// | [`nack(Requeue::No)`](Delivery::nack) / [`reject`](Delivery::reject) | to dead letters (`Rejected`) |
 ///
 /// A delivery owns what it needs to answer (it may be moved to another
