@@ -207,9 +207,10 @@ struct ProducerReport {
     accepted: u64,
     /// Requests the mailbox refused and handed back (it closed under us).
     handed_back: Vec<ProfileRequest>,
-    /// Sends that found the mailbox full and blocked.
+    /// Sends whose `try_send` found the mailbox full, so that they fell back
+    /// to a blocking send.
     blocked_sends: u64,
-    /// Time spent blocked on a full mailbox.
+    /// Time spent in those blocking sends.
     blocked_for: Duration,
 }
 
@@ -484,15 +485,15 @@ fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(problem) => {
-            if !problem.is_empty() {
-                eprintln!("error: {problem}\n");
+            // Asked for with `--help`, the usage goes to stdout; after a
+            // mistake, to stderr with the error, and the run fails.
+            if problem.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
             }
+            eprintln!("error: {problem}\n");
             eprintln!("{USAGE}");
-            return if problem.is_empty() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(2)
-            };
+            return ExitCode::from(2);
         }
     };
     let poisoned = config.poisoned_ids();
@@ -898,7 +899,7 @@ fn report(run: &Run, tally: &Tally) {
 
     println!(
         "\nlatency per priority: wait = submitted -> first taken by a worker (time blocked at \
-         send included), done = submitted -> acked"
+         send included), done = submitted -> acked; retried = acked after more than one try"
     );
     println!(
         "  {:<7} {:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
@@ -933,8 +934,8 @@ fn report(run: &Run, tally: &Tally) {
     let blocked: u64 = run.producers.iter().map(|p| p.blocked_sends).sum();
     let blocked_for: Duration = run.producers.iter().map(|p| p.blocked_for).sum();
     println!(
-        "\nbackpressure: {blocked} of {} sends ({:.1}%) found the mailbox full and waited, \
-         {blocked_for:.2?} in all ({:.2?} per producer)",
+        "\nbackpressure: {blocked} of {} sends ({:.1}%) found the mailbox full and fell back to \
+         a blocking send, {blocked_for:.2?} in all ({:.2?} per producer)",
         tally.submitted,
         100.0 * blocked as f64 / tally.submitted.max(1) as f64,
         blocked_for / config.producers as u32,
@@ -952,14 +953,23 @@ fn report(run: &Run, tally: &Tally) {
         stats.unacked,
         stats.delayed
     );
+    // A requeue goes back in front of the queue whatever the capacity (the
+    // request was admitted already), so the peak can exceed the capacity.
+    let over = if stats.peak_len > config.capacity {
+        " (requeues ignore the capacity)"
+    } else {
+        ""
+    };
+    // Every producer's try_send that found the mailbox full counts once; its
+    // blocking send counts again if it still found no room.
     println!(
-        "               acked {}, nacked {}, redelivered {}, peak_len {} of {}, \
-         found_full {} (each blocked send counts twice: its try_send and its send)",
-        stats.acked,
-        stats.nacked,
-        stats.redelivered,
-        stats.peak_len,
-        config.capacity,
-        stats.found_full
+        "               acked {}, nacked {}, redelivered {}, peak_len {} of capacity {}{over}",
+        stats.acked, stats.nacked, stats.redelivered, stats.peak_len, config.capacity,
+    );
+    println!(
+        "               found_full {} = {blocked} try_sends + {} blocking sends that still found \
+         it full",
+        stats.found_full,
+        stats.found_full.saturating_sub(blocked),
     );
 }

@@ -1,17 +1,20 @@
 //! Dead letters: messages that had nowhere left to go, kept with the reason.
 //!
-//! A message that can no longer be delivered (its mailbox was destroyed, or its
-//! last receiver went away) is never dropped silently. It goes, in order of
-//! preference:
+//! A message that cannot or must not be delivered (see [`DeadLetterReason`]:
+//! rejected, expired, redelivered too often, evicted by an overflow policy,
+//! its mailbox destroyed or its last receiver gone) is never dropped silently.
+//! It goes, in order of preference:
 //!
 //! 1. to the typed dead-letter [`Sender`] the mailbox was built with
 //!    ([`MailboxBuilder::dead_letters`](crate::MailboxBuilder::dead_letters));
 //! 2. for mailboxes of a [`PostOffice`](crate::PostOffice), to the office's
 //!    type-erased store, [`DeadLetters`];
 //! 3. otherwise (a standalone mailbox), it is dropped and counted in
-//!    [`MailboxStats::dropped`](crate::MailboxStats::dropped). That only
-//!    happens when the user drops the last receiver;
-//!    [`Receiver::close`](crate::Receiver::close) takes the messages back first.
+//!    [`MailboxStats::dropped`](crate::MailboxStats::dropped) (and per reason
+//!    in [`MailboxStats::dead_letters`](crate::MailboxStats::dead_letters)).
+//!    Its queued messages are only lost that way when the user drops the last
+//!    receiver; [`Receiver::close`](crate::Receiver::close) takes them back
+//!    first.
 
 use std::any::{self, Any};
 use std::collections::VecDeque;
@@ -27,7 +30,48 @@ use crate::wait::{Confirm, Wait};
 
 /// Why a message became a dead letter.
 ///
-/// New reasons may come, so the enum is `#[non_exhaustive]`.
+/// An office's [`DeadLetters`] keep the reason with each letter
+/// ([`DeadLetter::reason`]); every mailbox counts its dead letters per reason
+/// in [`MailboxStats::dead_letters`](crate::MailboxStats::dead_letters),
+/// whether they reached a dead-letter place or were dropped. New reasons may
+/// come, so the enum is `#[non_exhaustive]`.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{DeadLetterReason, Mailbox, Message, Owner, PostOffice, Requeue};
+/// use std::time::Duration;
+///
+/// let office = PostOffice::new();
+/// office
+///     .create::<&str>("jobs", Mailbox::builder().max_redeliveries(0), Owner::System)
+///     .unwrap();
+/// let tx = office.connect_sender::<&str>("jobs").unwrap();
+/// let rx = office.connect_receiver::<&str>("jobs").unwrap();
+/// tx.send("bad input").unwrap();
+/// tx.send("flaky").unwrap();
+/// tx.send(Message::new("stale").ttl(Duration::ZERO)).unwrap();
+///
+/// rx.recv_ack().unwrap().reject(); // Rejected
+/// rx.recv_ack().unwrap().nack(Requeue::Yes); // no redelivery allowed: MaxRedeliveries
+/// assert!(rx.try_recv().is_err()); // "stale" expired in the queue: Expired
+///
+/// let letters: Vec<(&str, DeadLetterReason)> = office
+///     .dead_letters()
+///     .drain::<&str>()
+///     .iter()
+///     .map(|letter| (*letter.body(), letter.reason()))
+///     .collect();
+/// assert_eq!(
+///     letters,
+///     [
+///         ("bad input", DeadLetterReason::Rejected),
+///         ("flaky", DeadLetterReason::MaxRedeliveries),
+///         ("stale", DeadLetterReason::Expired),
+///     ]
+/// );
+/// assert_eq!(rx.stats().dead_letters.total(), 3);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum DeadLetterReason {

@@ -92,9 +92,11 @@ macro_rules! status_methods {
 /// `Receiver` at `self.$field` (see [`Receiver::recv_ack`](crate::Receiver::recv_ack)).
 macro_rules! ack_methods {
     ($field:ident) => {
-        /// Receives with acknowledgement, waiting as long as it takes: answer
-        /// the [`Delivery`](crate::Delivery) with `ack`, `nack` or `reject`;
-        /// dropped unanswered, it is requeued.
+        /// Receives with acknowledgement, waiting as long as it takes (see
+        /// [`Receiver::recv_ack`](crate::Receiver::recv_ack)): answer the
+        /// [`Delivery`](crate::Delivery) with `ack`, `nack` or `reject`;
+        /// dropped unanswered, it is requeued. Fails only once the source is
+        /// closed and empty.
         #[inline]
         pub fn recv_ack(&self) -> Result<$crate::Delivery<T>, $crate::RecvError>
         where
@@ -104,7 +106,9 @@ macro_rules! ack_methods {
         }
 
         /// Receives with acknowledgement if a message and a prefetch slot are
-        /// there now.
+        /// there now, never waiting: `PrefetchFull`, `Empty` or `Closed`
+        /// otherwise (see
+        /// [`Receiver::try_recv_ack`](crate::Receiver::try_recv_ack)).
         pub fn try_recv_ack(&self) -> Result<$crate::Delivery<T>, $crate::TryRecvAckError>
         where
             T: 'static,
@@ -112,7 +116,9 @@ macro_rules! ack_methods {
             self.$field.try_recv_ack()
         }
 
-        /// Receives with acknowledgement, waiting at most `timeout`.
+        /// Receives with acknowledgement, waiting at most `timeout` for a
+        /// prefetch slot and a message: `Timeout` if they did not come,
+        /// `Closed` once the source is closed and empty.
         pub fn recv_ack_timeout(
             &self,
             timeout: std::time::Duration,
@@ -123,7 +129,8 @@ macro_rules! ack_methods {
             self.$field.recv_ack_timeout(timeout)
         }
 
-        /// Receives with acknowledgement with the wait chosen for this call.
+        /// Receives with acknowledgement with the wait chosen for this call
+        /// (a non-blocking wait that finds nothing fails with `Timeout`).
         pub fn recv_ack_with(
             &self,
             wait: $crate::Wait,

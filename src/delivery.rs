@@ -18,6 +18,35 @@ use crate::mailbox::Acker;
 use crate::message::Message;
 
 /// What [`Delivery::nack`] does with the message.
+///
+/// Both requeues count a redelivery in the message's header
+/// ([`Header::redeliveries`](crate::Header::redeliveries)) and in
+/// [`MailboxStats::redelivered`](crate::MailboxStats::redelivered).
+///
+/// # Examples
+///
+/// A transient failure retried later, while the worker goes on:
+///
+/// ```
+/// use postbox::{Mailbox, Requeue};
+/// use std::time::Duration;
+///
+/// let (tx, rx) = Mailbox::<&str>::builder().build();
+/// tx.send("render profile 7").unwrap();
+/// drop(tx); // no more work is coming: the mailbox is closed
+///
+/// let job = rx.recv_ack().unwrap();
+/// // The model service is busy: try again in 20 ms.
+/// job.nack(Requeue::After(Duration::from_millis(20)));
+///
+/// // Closed, but a retry is pending: the receive waits for it rather than
+/// // report the mailbox closed.
+/// let retry = rx.recv_ack().unwrap();
+/// assert_eq!(*retry.body(), "render profile 7");
+/// assert_eq!(retry.header().redeliveries(), 1);
+/// retry.ack();
+/// assert!(rx.recv_ack().is_err()); // closed and empty for good
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Requeue {
     /// Put it back at the front of its priority level, to be delivered again
@@ -34,8 +63,10 @@ pub enum Requeue {
     /// [`MailboxStats::delayed`](crate::MailboxStats::delayed), and a closed
     /// mailbox's receivers wait for it rather than report the mailbox closed.
     /// One background thread, `postbox-timer`, started on first use, brings
-    /// such messages back; if the mailbox is destroyed first, they go to dead
-    /// letters at once.
+    /// such messages back; if the mailbox is destroyed or loses its last
+    /// receiver first, they go to dead letters at once (`Destroyed` or
+    /// `NoReceivers`). Past `max_redeliveries`, it goes to dead letters at
+    /// once, as with `Yes`.
     After(Duration),
 }
 
@@ -46,8 +77,8 @@ pub enum Requeue {
 /// | answer | the message |
 /// | --- | --- |
 /// | [`ack`](Delivery::ack) | processed: gone for good |
-/// | [`nack(Requeue::Yes)`](Delivery::nack) / dropped unanswered | back at the front of its level, redelivery count + 1 |
-/// | [`nack(Requeue::After(d))`](Delivery::nack) | back after `d` |
+/// | [`nack(Requeue::Yes)`](Delivery::nack) / dropped unanswered | back at the front of its level, redelivery count + 1; past [`max_redeliveries`](crate::MailboxBuilder::max_redeliveries), to dead letters (`MaxRedeliveries`) |
+/// | [`nack(Requeue::After(d))`](Delivery::nack) | the same, but back after `d` |
 /// | [`nack(Requeue::No)`](Delivery::nack) / [`reject`](Delivery::reject) | to dead letters (`Rejected`) |
 ///
 /// A delivery owns what it needs to answer (it may be moved to another
@@ -99,7 +130,9 @@ impl<T: Send + 'static> Delivery<T> {
     }
 
     /// Acknowledges the message (processed: it leaves the mailbox for good)
-    /// and returns it, so that its body can be kept without a copy.
+    /// and returns it, so that its body can be kept without a copy. Frees
+    /// this delivery's prefetch slot. Never fails, even if the mailbox was
+    /// closed or destroyed meanwhile.
     #[inline]
     pub fn ack(mut self) -> Message<T> {
         let mut msg = self.take();
@@ -107,7 +140,11 @@ impl<T: Send + 'static> Delivery<T> {
         msg
     }
 
-    /// Gives the message back (see [`Requeue`]).
+    /// Gives the message back, as `requeue` says (see [`Requeue`]), and
+    /// frees this delivery's prefetch slot. Counted in
+    /// [`MailboxStats::nacked`](crate::MailboxStats::nacked). Never fails: if
+    /// the mailbox was destroyed or lost its last receiver meanwhile, a
+    /// requeued message goes to dead letters (`Destroyed` or `NoReceivers`).
     pub fn nack(mut self, requeue: Requeue) {
         let msg = self.take();
         self.acker.nack(msg, requeue, self.slot);

@@ -107,8 +107,9 @@ pub enum SendError<T> {
     #[error("sending on a closed mailbox")]
     Closed(Message<T>),
     /// The mailbox is full and its [`Overflow`](crate::Overflow) policy
-    /// refuses rather than waits: `Reject`, or `DropLowest` for a message less
-    /// urgent than everything queued.
+    /// refuses rather than waits: `Reject`; `DropLowest` for a message less
+    /// urgent than everything queued; `DropOldest` or `DropLowest` on a
+    /// rendezvous mailbox (capacity 0), which has nothing queued to evict.
     #[error("mailbox is full and its overflow policy refused the message")]
     Full(Message<T>),
     /// The body is longer than the mailbox's `max_body_len`.
@@ -117,9 +118,12 @@ pub enum SendError<T> {
     /// The priority is outside the priority mailbox's levels.
     #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
     InvalidPriority(Message<T>),
-    /// The message was queued, but it was dropped before a receiver took it, so
-    /// the requested confirmation can never come.
-    #[error("message was queued but dropped before a receiver took it")]
+    /// The message was queued, but the requested confirmation can never come:
+    /// it was dropped before a receiver took it, or, with
+    /// [`Confirm::Acked`](crate::Confirm::Acked), it ended without being
+    /// acknowledged (dead-lettered, expired or dropped). The receipt's state
+    /// says where it ended.
+    #[error("message was queued but the requested confirmation can never come")]
     Unconfirmed(Receipt),
 }
 debug_variants!(SendError {
@@ -152,8 +156,9 @@ pub enum SendTimeoutError<T> {
     #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
     InvalidPriority(Message<T>),
     /// The message was queued, but the requested confirmation did not come
-    /// before the deadline (or the message was dropped before a receiver took it:
-    /// the receipt's state tells which).
+    /// before the deadline, or can never come (the message was dropped, or,
+    /// with [`Confirm::Acked`](crate::Confirm::Acked), dead-lettered or
+    /// expired instead of acknowledged): the receipt's state tells which.
     #[error("message was queued but not confirmed in time")]
     Unconfirmed(Receipt),
 }
@@ -282,11 +287,15 @@ pub enum ReceiptError {
     /// The deadline passed first; the message may still get there.
     #[error("timed out waiting for the message")]
     Timeout,
-    /// The message was dropped: its mailbox lost its last receiver while the
-    /// message was queued, and had no dead-letter place.
+    /// The message was dropped ([`ReceiptState::Dropped`](crate::ReceiptState::Dropped)):
+    /// it had to go to dead letters and there was no dead-letter place to
+    /// take it (a standalone mailbox without a dead-letter sender, or a full
+    /// or closed dead-letter mailbox), for example because its mailbox lost
+    /// its last receiver while it was queued, or its consumer rejected it.
     #[error("message was dropped before it was processed")]
     Closed,
-    /// The message went to dead letters, for this reason.
+    /// The message went to dead letters, for this reason
+    /// ([`ReceiptState::DeadLettered`](crate::ReceiptState::DeadLettered)).
     #[error("message went to dead letters: {0}")]
     DeadLettered(DeadLetterReason),
     /// The message's time to live ran out before a receiver took it.

@@ -31,11 +31,12 @@
 //! | delivery guarantees | consumer acknowledgement (at least once) | [`Receiver::recv_ack`] → [`Delivery`]: [`ack`](Delivery::ack), [`nack`](Delivery::nack)`(`[`Requeue`]`)`, [`reject`](Delivery::reject); dropped unanswered (a panic too) = requeued at the front of its level; plain `recv` = auto-ack |
 //! | | redelivery limit | [`MailboxBuilder::max_redeliveries`]; [`Header::redeliveries`] counts them |
 //! | | fair dispatch | [`Receiver::with_prefetch`]: at most `n` unanswered deliveries per receiver handle |
-//! | | confirmation of processing | [`Confirm::Acked`], [`Receipt::wait_acked`]; [`ReceiptState`] `Queued → Received → Acked / Requeued / DeadLettered / Expired` |
-//! | | expiry | [`Message::ttl`], [`MailboxBuilder::ttl`]: expired messages are never delivered |
+//! | | confirmation of processing | [`Confirm::Acked`], [`Receipt::wait_acked`]; [`ReceiptState`] `Queued → Received → Acked / Requeued / DeadLettered / Expired / Dropped` |
+//! | | expiry | [`Message::ttl`], [`MailboxBuilder::ttl`]: expired messages are never delivered (dead letter `Expired`) |
 //! | | bounded capacity, overflow | [`MailboxBuilder::overflow`]: [`Overflow`] `Block`, `Reject`, `DropOldest`, `DropLowest` |
 //! | | retry with backoff | [`Requeue::After`]: back after a delay, no worker sleeping |
-//! | | dead letters | [`DeadLetterReason`] `Rejected`, `Expired`, `MaxRedeliveries`, `Overflow`, `Destroyed`, `NoReceivers`; per-reason counts in [`MailboxStats::dead_letters`] |
+//! | | dead letters | [`MailboxBuilder::dead_letters`] or the office's [`DeadLetters`]; [`DeadLetterReason`] `Rejected`, `Expired`, `MaxRedeliveries`, `Overflow`, `Destroyed`, `NoReceivers`; per-reason counts in [`MailboxStats::dead_letters`] |
+//! | | statistics | [`MailboxStats`] from `stats()` on senders, receivers, ports, subscribers and processes: sent, received, queued, in flight, delayed, dead-lettered and dropped, acks, nacks, redeliveries |
 //!
 //! # Quick start
 //!
@@ -242,6 +243,41 @@
 //! assert_eq!((stats.acked, stats.nacked, stats.redelivered), (1, 3, 2));
 //! assert_eq!(stats.dead_letters.get(DeadLetterReason::MaxRedeliveries), 1);
 //! ```
+//!
+//! A sender can wait until its message was processed, not only queued
+//! ([`Confirm::Acked`]), and learns where it ended otherwise:
+//!
+//! ```
+//! use postbox::{Confirm, DeadLetterReason, Mailbox, ReceiptState, SendError};
+//! use std::thread;
+//!
+//! let (dead_tx, _dead_rx) = Mailbox::<u32>::builder().build();
+//! let (tx, rx) = Mailbox::<u32>::builder().dead_letters(dead_tx).build();
+//! let worker = thread::spawn(move || {
+//!     for _ in 0..2 {
+//!         let job = rx.recv_ack().unwrap();
+//!         if *job.body() == 13 {
+//!             job.reject(); // cannot be processed
+//!         } else {
+//!             job.ack();
+//!         }
+//!     }
+//! });
+//! let tx = tx.with_confirm(Confirm::Acked);
+//! tx.send(7).unwrap(); // returns once the worker acknowledged it
+//! match tx.send(13) {
+//!     Err(SendError::Unconfirmed(receipt)) => assert_eq!(
+//!         receipt.state(),
+//!         ReceiptState::DeadLettered(DeadLetterReason::Rejected)
+//!     ),
+//!     other => panic!("expected Unconfirmed, got {other:?}"),
+//! }
+//! worker.join().unwrap();
+//! ```
+//!
+//! Time to live ([`MailboxBuilder::ttl`]), overflow policies ([`Overflow`]),
+//! retry with backoff ([`Requeue::After`]) and dead-letter reasons
+//! ([`DeadLetterReason`]) each have an example on their own page.
 //!
 //! # Nothing is lost silently
 //!

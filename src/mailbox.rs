@@ -242,12 +242,21 @@ impl<T: Send, K> MailboxBuilder<T, K> {
         self
     }
 
-    /// Sends what this mailbox cannot deliver (it is destroyed, or its last
-    /// receiver goes away with messages queued) to `dead_letters`, another
-    /// mailbox of the same type. Without it, an office mailbox uses the
-    /// office's [`DeadLetters`](crate::DeadLetters) and a standalone one drops
-    /// and counts them. A full or closed dead-letter mailbox is never waited
-    /// for: the message is then dropped and counted.
+    /// Sends this mailbox's dead letters to `dead_letters`, another mailbox of
+    /// the same type: every message it cannot or must not deliver (rejected by
+    /// a consumer, expired, redelivered too often, evicted by an
+    /// [`overflow`](MailboxBuilder::overflow) policy, or left queued when the
+    /// mailbox is destroyed or its last receiver goes away; see
+    /// [`DeadLetterReason`]). Without it, an office mailbox uses the office's
+    /// [`DeadLetters`](crate::DeadLetters) and a standalone one drops and
+    /// counts them ([`MailboxStats::dropped`](crate::MailboxStats::dropped)).
+    /// A full or closed dead-letter mailbox is never waited for: the message
+    /// is then dropped and counted.
+    ///
+    /// The typed dead-letter mailbox receives the message itself, not the
+    /// reason (per-reason counts are in
+    /// [`MailboxStats::dead_letters`](crate::MailboxStats::dead_letters));
+    /// its expiry is taken off, so it is not expired a second time there.
     ///
     /// # Examples
     ///
@@ -1181,9 +1190,14 @@ impl<T: Send> Sender<T> {
 
     /// Sends, waiting as long as it takes for room (backpressure).
     ///
-    /// Fails with `Closed` (message handed back) if the mailbox is or becomes
-    /// closed while waiting; with the handle's `Confirm::Received`, also waits
-    /// until a receiver has taken the message.
+    /// Fails, handing the message back, with `Closed` if the mailbox is or
+    /// becomes closed while waiting, `Full` if its [`Overflow`] policy
+    /// refuses rather than waits, and `TooLong` / `InvalidPriority` if the
+    /// message breaks the mailbox's limits. With the handle's
+    /// [`Confirm::Received`] or [`Confirm::Acked`]
+    /// ([`with_confirm`](Sender::with_confirm)), also waits until the message
+    /// was taken or acknowledged, and fails with `Unconfirmed(receipt)` if
+    /// that can never happen.
     ///
     /// # Examples
     ///
@@ -1305,8 +1319,13 @@ impl<T: Send> Sender<T> {
     }
 
     /// Sends, waiting for room, and returns a [`Receipt`] that tells when a
-    /// receiver has taken the message: the sender-side test for arrival.
-    /// Only tracked sends pay for the receipt.
+    /// receiver has taken the message, and what became of it: the
+    /// sender-side test for arrival. Only tracked sends pay for the receipt.
+    ///
+    /// Fails as [`send`](Sender::send) does (`Closed`, `Full`, `TooLong`,
+    /// `InvalidPriority`, message handed back), but never with
+    /// `Unconfirmed`: it waits for no confirmation, whatever the handle's
+    /// [`with_confirm`](Sender::with_confirm).
     pub fn send_tracked(&self, msg: impl Into<Message<T>>) -> Result<Receipt, SendError<T>> {
         let mut msg = msg.into();
         if let Some(limit) = self.core.violated_limit(&msg) {
@@ -1689,20 +1708,23 @@ impl<T: Send> Receiver<T> {
     ///
     /// Blocked and later senders fail with `Closed` and get their message back;
     /// other receivers get `Closed` once the mailbox is empty. The returned
-    /// messages count as received (their receipts say `Received`). A send that
+    /// messages count as received, as a plain receive does: an automatic
+    /// acknowledgement (their receipts say `Acked`). A send that
     /// raced with the close may still land afterwards: `recv` / `try_iter` on
     /// any receiver still hand it out.
     ///
     /// # Examples
     ///
     /// ```
-    /// use postbox::{Mailbox, SendError};
+    /// use postbox::{Mailbox, ReceiptState, SendError};
     ///
     /// let (tx, rx) = Mailbox::<u32>::builder().build();
     /// tx.send(1).unwrap();
-    /// tx.send(2).unwrap();
+    /// let receipt = tx.send_tracked(2).unwrap();
     /// let left: Vec<u32> = rx.close().into_iter().map(|m| m.into_body()).collect();
     /// assert_eq!(left, [1, 2]);
+    /// assert_eq!(receipt.state(), ReceiptState::Acked);
+    /// assert_eq!(rx.stats().received, 2);
     /// assert!(matches!(tx.send(3), Err(SendError::Closed(_))));
     /// assert!(rx.recv().is_err());
     /// ```
@@ -1769,7 +1791,8 @@ impl<T: Send + 'static> Receiver<T> {
     /// at least once. With a [prefetch](Receiver::with_prefetch) limit, first
     /// waits until this handle holds fewer unanswered deliveries than that.
     ///
-    /// Fails only when the mailbox is closed and empty.
+    /// Fails only when the mailbox is closed and empty, with no
+    /// [delayed requeue](crate::Requeue::After) left to bring a message back.
     ///
     /// # Examples
     ///
@@ -1799,6 +1822,13 @@ impl<T: Send + 'static> Receiver<T> {
 
     /// Receives with acknowledgement if a message is queued now and the
     /// prefetch limit allows, never waiting.
+    ///
+    /// Fails with [`TryRecvAckError::PrefetchFull`] if this handle already
+    /// holds as many unanswered deliveries as its prefetch limit (checked
+    /// first), [`TryRecvAckError::Empty`] if no message is queued (also while
+    /// a closed mailbox still waits for a delayed requeue), and
+    /// [`TryRecvAckError::Closed`] once the mailbox is closed and empty for
+    /// good.
     pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
         self.recv_ack_inner(Deadline::Now).map_err(|err| match err {
             AckPopError::Pop(PopError::Closed) => TryRecvAckError::Closed,
@@ -1808,19 +1838,23 @@ impl<T: Send + 'static> Receiver<T> {
     }
 
     /// Receives with acknowledgement, waiting at most `timeout` (for a
-    /// prefetch slot and a message together).
+    /// prefetch slot and a message together). Fails with
+    /// [`RecvTimeoutError::Timeout`] if either did not come in time, and with
+    /// [`RecvTimeoutError::Closed`] once the mailbox is closed and empty for
+    /// good.
     pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Timeout(timeout))
     }
 
-    /// Receives with acknowledgement, waiting until `deadline` at the latest.
+    /// Receives with acknowledgement, waiting until `deadline` at the latest
+    /// (see [`recv_ack_timeout`](Receiver::recv_ack_timeout)).
     pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Deadline(deadline))
     }
 
     /// Receives with acknowledgement with the wait chosen for this call. A
     /// non-blocking wait that finds no message, or no prefetch slot, fails
-    /// with `Timeout`.
+    /// with `Timeout`; a closed and empty mailbox with `Closed`.
     pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_inner(wait.deadline())
             .map_err(|err| match err {

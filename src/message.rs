@@ -164,8 +164,11 @@ impl Header {
         self.ext.as_ref().and_then(|e| e.reply_to)
     }
 
-    /// How many times the message was delivered again after a failed attempt
-    /// (0 on first delivery).
+    /// How many times the message was given back for another delivery (a
+    /// `nack` with requeue, or a delivery dropped unanswered): 0 on its first
+    /// delivery. A mailbox built with
+    /// [`max_redeliveries(n)`](crate::MailboxBuilder::max_redeliveries)
+    /// delivers it with at most `n` here.
     #[inline]
     pub fn redeliveries(&self) -> u32 {
         self.ext.as_ref().map_or(0, |e| e.redeliveries)
@@ -353,15 +356,20 @@ impl<T> Message<T> {
         self
     }
 
-    /// Gives the message a time to live counted from now. A duration too large
-    /// to represent means "never expires".
+    /// Gives the message a time to live counted from now (overriding its
+    /// mailbox's [`ttl`](crate::MailboxBuilder::ttl)). A message whose time
+    /// runs out before a receiver takes it is never delivered: a receiver
+    /// that meets it sends it to dead letters with reason
+    /// [`Expired`](crate::DeadLetterReason::Expired). A duration too large to
+    /// represent means "never expires".
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Message<T> {
         self.header.ext_mut().expires_at = Instant::now().checked_add(ttl);
         self
     }
 
-    /// Sets the instant after which the message is stale.
+    /// Sets the instant from which the message is stale (see
+    /// [`ttl`](Message::ttl)).
     #[must_use]
     pub fn expires_at(mut self, at: Instant) -> Message<T> {
         self.header.ext_mut().expires_at = Some(at);

@@ -216,7 +216,8 @@ impl<T: Send + 'static> Process<T> {
 
     /// Receives from anyone with acknowledgement (see
     /// [`Receiver::recv_ack`]), waiting as long as it takes. Messages a
-    /// selective receive set aside come first.
+    /// selective receive set aside come first. Fails only once the inbox is
+    /// closed and empty.
     ///
     /// # Examples
     ///
@@ -235,7 +236,8 @@ impl<T: Send + 'static> Process<T> {
     }
 
     /// Receives with acknowledgement if a message and a prefetch slot are
-    /// there now.
+    /// there now, never waiting: `PrefetchFull`, `Empty` or `Closed`
+    /// otherwise (see [`Receiver::try_recv_ack`]).
     pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
         if let Some(msg) = self.take_saved() {
             return match self.receiver().deliver_taken(msg, Deadline::Now) {
@@ -249,12 +251,15 @@ impl<T: Send + 'static> Process<T> {
         self.inbox.try_recv_ack()
     }
 
-    /// Receives with acknowledgement, waiting at most `timeout`.
+    /// Receives with acknowledgement, waiting at most `timeout` for a
+    /// prefetch slot and a message: `Timeout` if they did not come, `Closed`
+    /// once the inbox is closed and empty.
     pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Timeout(timeout))
     }
 
-    /// Receives with acknowledgement with the wait chosen for this call.
+    /// Receives with acknowledgement with the wait chosen for this call (a
+    /// non-blocking wait that finds nothing fails with `Timeout`).
     pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
         let deadline = wait.deadline();
         if let Some(msg) = self.take_saved() {

@@ -20,19 +20,50 @@ use crate::wait::Deadline;
 /// Where a tracked message is in its life.
 ///
 /// ```text
-/// Queued ──recv_ack──▶ Received ──ack──▶ Acked
-///   │  ▲                  │
-///   │  └─────requeue──── Requeued (nack, or delivery dropped unanswered)
-///   │                     │
-///   ├──recv (auto-ack)────┼──────────────▶ Acked
-///   ├──TTL ran out────────┼──────────────▶ Expired
-///   └──────────────────── ┴──────────────▶ DeadLettered(reason) | Dropped
+///            recv_ack              ack
+///   Queued ───────────▶ Received ──────▶ Acked
+///     │                  │    ▲            ▲ ▲
+///     │  nack(Yes/After) │    │ recv_ack   │ │
+///     │ or dropped       ▼    │            │ │
+///     │ unanswered     Requeued ───recv────┘ │
+///     │                                      │
+///     └──────── recv (automatic ack) ────────┘
+///
+///   Queued, Requeued ── TTL ran out ──▶ Expired
+///   any state above, ── rejected, redelivered too often, evicted by overflow,
+///   not yet final       mailbox destroyed or last receiver gone
+///                       ──▶ DeadLettered(reason), or Dropped if nothing took it
 /// ```
 ///
 /// `Acked`, `Expired`, `DeadLettered` and `Dropped` are final. `Requeued`
-/// goes back to `Received` when the message is delivered again. A plain
-/// `recv` is an automatic acknowledgement (as in RabbitMQ's auto-ack mode), so
-/// it moves a message straight to `Acked`.
+/// goes back to `Received` when the message is delivered again (it is not
+/// `Queued` again). A plain `recv` is an automatic acknowledgement (as in
+/// RabbitMQ's auto-ack mode), so it moves a message straight to `Acked`.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{DeadLetterReason, Mailbox, ReceiptState, Requeue};
+///
+/// let (dead_tx, _dead_rx) = Mailbox::<&str>::builder().build();
+/// let (tx, rx) = Mailbox::<&str>::builder()
+///     .max_redeliveries(1)
+///     .dead_letters(dead_tx)
+///     .build();
+/// let receipt = tx.send_tracked("poison").unwrap();
+/// assert_eq!(receipt.state(), ReceiptState::Queued);
+///
+/// let job = rx.recv_ack().unwrap();
+/// assert_eq!(receipt.state(), ReceiptState::Received);
+/// job.nack(Requeue::Yes);
+/// assert_eq!(receipt.state(), ReceiptState::Requeued);
+///
+/// rx.recv_ack().unwrap().nack(Requeue::Yes); // one give-back too many
+/// let end = receipt.state();
+/// assert_eq!(end, ReceiptState::DeadLettered(DeadLetterReason::MaxRedeliveries));
+/// assert!(end.is_final());
+/// assert!(receipt.is_delivered()); // it was taken, twice, before it ended there
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ReceiptState {
@@ -46,15 +77,23 @@ pub enum ReceiptState {
     /// Given back by a consumer (`nack` with requeue, or a delivery dropped
     /// unanswered): queued again, or waiting for a delayed requeue.
     Requeued,
-    /// Sent to dead letters for this reason (an expired message says
-    /// [`Expired`](ReceiptState::Expired) instead).
+    /// Sent to dead letters for this reason, and a dead-letter place (a typed
+    /// dead-letter mailbox, or its office's store) took it. An expired
+    /// message says [`Expired`](ReceiptState::Expired) instead; one with
+    /// nowhere to go says [`Dropped`](ReceiptState::Dropped).
     DeadLettered(DeadLetterReason),
     /// Its time to live ran out before a receiver took it; it went to dead
     /// letters (or was dropped, if its mailbox had nowhere to send them).
     Expired,
-    /// Dropped without reaching anyone: its mailbox had no dead-letter place
-    /// when it could not deliver it (a standalone mailbox whose last receiver
-    /// went away).
+    /// It had to go to dead letters (for any reason but expiry) and there
+    /// was no dead-letter place to take it, so it was dropped (and counted in
+    /// [`MailboxStats::dropped`](crate::MailboxStats::dropped)): a standalone
+    /// mailbox built without
+    /// [`dead_letters`](crate::MailboxBuilder::dead_letters), or a
+    /// dead-letter mailbox that was full or closed. For example a standalone
+    /// mailbox whose last receiver went away with the message queued, or whose
+    /// consumer rejected it. The reason is still counted in
+    /// [`MailboxStats::dead_letters`](crate::MailboxStats::dead_letters).
     Dropped,
 }
 
@@ -240,7 +279,8 @@ impl Receipt {
     ///
     /// Fails with the reason if the message ended without being taken:
     /// [`ReceiptError::Expired`], [`ReceiptError::DeadLettered`], or
-    /// [`ReceiptError::Closed`] if it was dropped.
+    /// [`ReceiptError::Closed`] if it was dropped
+    /// ([`ReceiptState::Dropped`]).
     pub fn wait(&self) -> Result<(), ReceiptError> {
         self.tracker.wait(Milestone::Received, Deadline::Never)
     }

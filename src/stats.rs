@@ -60,7 +60,9 @@ pub struct MailboxStats {
     /// acknowledged after `recv_ack`. A message counts once, however often it
     /// was redelivered.
     pub received: u64,
-    /// Messages queued now (redelivered ones included).
+    /// Messages queued now (redelivered ones included; a requeue ignores the
+    /// capacity, so this can briefly exceed it). Messages waiting for a
+    /// delayed requeue are in `delayed`, not here.
     pub len: usize,
     /// The highest queue length seen. Sampled: every 32nd send of each sender
     /// handle, and every read of the statistics, reads the length, so a short
@@ -89,7 +91,12 @@ pub struct MailboxStats {
     pub acked: u64,
     /// Deliveries answered otherwise: `nack`, `reject`, or dropped unanswered.
     pub nacked: u64,
-    /// Messages put back for another delivery (immediately or after a delay).
+    /// Messages put back for another delivery (immediately or after a delay),
+    /// counted when given back. A give-back that is not a redelivery is a
+    /// dead letter instead (`Rejected`, or `MaxRedeliveries` past
+    /// [`max_redeliveries`](crate::MailboxBuilder::max_redeliveries)), so
+    /// with the built-in backends `nacked == redelivered +
+    /// dead_letters.get(Rejected) + dead_letters.get(MaxRedeliveries)`.
     pub redelivered: u64,
     /// Deliveries taken with `recv_ack` and not answered yet.
     pub unacked: u64,

@@ -53,8 +53,10 @@ impl Wait {
 ///
 /// The send's [`Wait`] bounds the whole call, confirmation included. If the
 /// message was queued but the confirmation did not come in time, the error is
-/// `Unconfirmed(receipt)`: the message is still in the mailbox (not lost) and
-/// the [`Receipt`](crate::Receipt) follows it from there.
+/// `Unconfirmed(receipt)`: the message was accepted (not lost) and the
+/// [`Receipt`](crate::Receipt) follows it from there. The same error reports
+/// a confirmation that can never come; the receipt's state then says where
+/// the message ended.
 ///
 /// More levels may be added without breaking callers: the enum is
 /// `#[non_exhaustive]`.
@@ -70,8 +72,9 @@ pub enum Confirm {
     /// Return only when the message was processed: acknowledged by a consumer
     /// that took it with `recv_ack` (or taken by a plain receive, which
     /// acknowledges automatically). Requeues and redeliveries are waited
-    /// through; a message that ends in dead letters fails the send with
-    /// `Unconfirmed(receipt)`, whose state says why.
+    /// through; a message that ends otherwise fails the send with
+    /// `Unconfirmed(receipt)`, whose state says how (`DeadLettered(reason)`,
+    /// `Expired`, or `Dropped` where there was no dead-letter place).
     Acked,
 }
 
