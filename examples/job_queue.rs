@@ -622,12 +622,13 @@ fn main() -> ExitCode {
 fn status_line(config: Config, live: &Live, stats: &MailboxStats) -> String {
     let dead = stats.dead_letters.total();
     format!(
-        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} crashes",
+        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} sends waited, {} crashes",
         progress::bar(stats.acked + dead, config.jobs, 20),
         stats.acked,
         config.jobs,
         stats.redelivered,
         stats.len,
+        live.blocked.load(Ordering::Relaxed),
         live.crashes.load(Ordering::Relaxed),
     )
 }

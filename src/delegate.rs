@@ -129,6 +129,19 @@ macro_rules! ack_methods {
             self.$field.recv_ack_timeout(timeout)
         }
 
+        /// Receives with acknowledgement, waiting until `deadline` for a
+        /// prefetch slot and a message: `Timeout` if they did not come,
+        /// `Closed` once the source is closed and empty.
+        pub fn recv_ack_deadline(
+            &self,
+            deadline: std::time::Instant,
+        ) -> Result<$crate::Delivery<T>, $crate::RecvTimeoutError>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_deadline(deadline)
+        }
+
         /// Receives with acknowledgement with the wait chosen for this call
         /// (a non-blocking wait that finds nothing fails with `Timeout`).
         pub fn recv_ack_with(
@@ -147,6 +160,11 @@ macro_rules! ack_methods {
         pub fn with_prefetch(self, n: usize) -> Self {
             self.$field.set_prefetch(n);
             self
+        }
+
+        /// This handle's prefetch limit, `None` if it has none.
+        pub fn prefetch(&self) -> Option<usize> {
+            self.$field.prefetch()
         }
 
         /// How many deliveries this handle has handed out and not seen

@@ -982,9 +982,10 @@ impl<T: Send> Core<T> {
             sent: sent.count.max(out),
             received,
             len,
-            // The length now is a sample too: a mailbox read before its
-            // first sampled send still reports a true peak.
-            peak_len: self.peak_len.load(Ordering::Relaxed).max(len),
+            // The length now is a sample too, kept like the others: a
+            // mailbox read before its first sampled send reports a true
+            // peak, and a later read never reports a lower one.
+            peak_len: self.peak_len.fetch_max(len, Ordering::Relaxed).max(len),
             found_full: sent.found_full,
             dropped,
             dead_lettered,

@@ -258,6 +258,13 @@ impl<T: Send + 'static> Process<T> {
         self.recv_ack_with(Wait::Timeout(timeout))
     }
 
+    /// Receives with acknowledgement, waiting until `deadline` for a
+    /// prefetch slot and a message: `Timeout` if they did not come, `Closed`
+    /// once the inbox is closed and empty.
+    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<T>, RecvTimeoutError> {
+        self.recv_ack_with(Wait::Deadline(deadline))
+    }
+
     /// Receives with acknowledgement with the wait chosen for this call (a
     /// non-blocking wait that finds nothing fails with `Timeout`).
     pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
@@ -280,6 +287,17 @@ impl<T: Send + 'static> Process<T> {
     pub fn with_prefetch(self, n: usize) -> Self {
         self.receiver().set_prefetch(n);
         self
+    }
+
+    /// The inbox handle's prefetch limit, `None` if it has none.
+    pub fn prefetch(&self) -> Option<usize> {
+        self.receiver().prefetch()
+    }
+
+    /// How many deliveries this process has handed out and not seen
+    /// answered.
+    pub fn unacked(&self) -> u64 {
+        self.receiver().unacked()
     }
 
     /// Receives the oldest message sent by `pid` (explicit receive), waiting

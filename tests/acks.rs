@@ -1614,8 +1614,9 @@ fn recv_ack_on_a_port() {
         port.try_recv_ack().unwrap_err(),
         TryRecvAckError::PrefetchFull
     );
+    assert_eq!(port.prefetch(), Some(1));
     d.nack(Requeue::Yes);
-    let d = port.recv_ack_timeout(TIMEOUT).unwrap();
+    let d = port.recv_ack_deadline(Instant::now() + TIMEOUT).unwrap();
     assert_eq!((*d.body(), d.header().redeliveries()), (1, 1));
     d.ack();
     let d = port.recv_ack_with(Wait::NonBlocking).unwrap();
@@ -1651,8 +1652,9 @@ fn recv_ack_on_a_topic_subscriber() {
         slow.try_recv_ack().unwrap_err(),
         TryRecvAckError::PrefetchFull
     );
+    assert_eq!((slow.prefetch(), slow.unacked()), (Some(1), 1));
     drop(d); // back to the front of this subscriber's queue only
-    let d = slow.recv_ack().unwrap();
+    let d = slow.recv_ack_deadline(Instant::now() + TIMEOUT).unwrap();
     assert_eq!((*d.body(), d.header().redeliveries()), (1, 1));
     d.ack();
     assert_eq!(slow.recv_ack().unwrap().ack().into_body(), 2);
@@ -1700,6 +1702,11 @@ fn recv_ack_on_a_process_inbox_with_set_aside_messages() {
         worker.recv_ack_timeout(SHORT).unwrap_err(),
         RecvTimeoutError::Timeout
     );
+    assert_eq!(
+        worker.recv_ack_deadline(Instant::now()).unwrap_err(),
+        RecvTimeoutError::Timeout
+    );
+    assert_eq!((worker.prefetch(), worker.unacked()), (Some(1), 1));
     assert_eq!(worker.len(), 2);
 
     // Given back, it goes into the inbox (at the front), not lost.

@@ -763,6 +763,10 @@ fn stats_invariant_holds(b: Backend) {
         }
         let s = check(&rx, "peak");
         assert!((32..=64).contains(&s.peak_len), "{b:?}: {s:?}");
+        // A peak, once reported, is never reported lower.
+        let peak = rx.len();
+        while rx.try_recv().is_ok() {}
+        assert_eq!(rx.stats().peak_len, peak, "{b:?}: peak after draining");
     }
 
     // Dropped: the last receiver goes with messages queued.
