@@ -12,36 +12,18 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{assert_balanced, TIMEOUT};
 use crossbeam_channel as cb;
 use postbox::{
-    Confirm, DeadLetterReason, Mailbox, MailboxStats, Message, Overflow, PostOffice, ReceiptState,
-    Requeue, TryRecvError,
+    Confirm, DeadLetterReason, Mailbox, Message, Overflow, PostOffice, ReceiptState, Requeue,
+    TryRecvError,
 };
-
-/// Bounds every wait of a test: a missing wake-up fails instead of hanging.
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Longer than any test runs: a delayed requeue that must not come back by
 /// itself.
 const FOREVER: Duration = Duration::from_secs(600);
-
-/// The accounting invariant of a quiet mailbox that accepted `sent` messages.
-#[track_caller]
-fn assert_balanced(stats: &MailboxStats, sent: u64) {
-    assert_eq!(stats.sent, sent, "messages accepted: {stats:?}");
-    let out = stats.received
-        + stats.dropped
-        + stats.dead_lettered
-        + stats.len as u64
-        + stats.unacked
-        + stats.delayed;
-    assert_eq!(stats.sent, out, "balance: {stats:?}");
-    assert_eq!(
-        stats.dead_letters.total(),
-        stats.dropped + stats.dead_lettered,
-        "every dead letter has a reason: {stats:?}"
-    );
-}
 
 /// A typed dead-letter sender with a default confirmation (a handle the user
 /// also sends with elsewhere): the sink queues the letter without waiting for

@@ -23,13 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{spawn, wait_until, Backend, Joiner, TIMEOUT};
+use common::{assert_balanced, spawn, wait_until, Backend, Joiner, TIMEOUT};
 use crossbeam_channel as cb;
 use postbox::{
-    Confirm, DeadLetterReason, Delivery, Mailbox, MailboxBuilder, MailboxStats, Message, Overflow,
-    Owner, Port, PostOffice, Receipt, ReceiptError, ReceiptState, Receiver, RecvError,
-    RecvTimeoutError, Requeue, SendError, SendTimeoutError, Sender, Topic, TryRecvAckError,
-    TrySendError, Wait,
+    Confirm, DeadLetterReason, Delivery, Mailbox, MailboxBuilder, Message, Overflow, Owner, Port,
+    PostOffice, Receipt, ReceiptError, ReceiptState, Receiver, RecvError, RecvTimeoutError,
+    Requeue, SendError, SendTimeoutError, Sender, Topic, TryRecvAckError, TrySendError, Wait,
 };
 
 /// How long a test watches for something that must *not* happen (a blocked
@@ -175,34 +174,6 @@ fn office_mailbox(
     let tx = office.connect_sender::<u32>(name).unwrap();
     let rx = office.connect_receiver::<u32>(name).unwrap();
     (tx, rx)
-}
-
-/// Asserts the accounting invariant of a quiet mailbox, and that it accepted
-/// exactly `sent` messages. (The statistics raise `sent` to what provably
-/// left, so the invariant alone would not catch a message counted twice on
-/// the way out: the known number of sends does.)
-#[track_caller]
-fn assert_balanced(stats: &MailboxStats, sent: u64) {
-    assert_eq!(stats.sent, sent, "messages accepted: {stats:?}");
-    let out = stats.received
-        + stats.dropped
-        + stats.dead_lettered
-        + stats.len as u64
-        + stats.unacked
-        + stats.delayed;
-    assert_eq!(
-        stats.sent, out,
-        "sent == received + dropped + dead_lettered + len + unacked + delayed: {stats:?}"
-    );
-    assert_eq!(
-        stats.dead_letters.total(),
-        stats.dropped + stats.dead_lettered,
-        "every dead letter has a reason: {stats:?}"
-    );
-    assert!(
-        stats.acked <= stats.received,
-        "acks are receives: {stats:?}"
-    );
 }
 
 /// Takes one delivery, waiting at most [`TIMEOUT`].

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: the list of backends the shared
-//! suites run against, a drop-counting body, and bounded waits.
+//! suites run against, a drop-counting body, bounded waits, and the
+//! statistics' accounting invariant.
 //!
 //! Every blocking wait in a test is bounded by [`TIMEOUT`]: a missing wake-up
 //! must fail the test, not hang CI.
@@ -337,4 +338,32 @@ impl Drop for DropCounter {
         self.counts[self.id].fetch_add(1, Ordering::SeqCst);
         self.total.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+/// Asserts the accounting invariant of a quiet mailbox, and that it accepted
+/// exactly `sent` messages. (The statistics raise `sent` to what provably
+/// left, so the invariant alone would not catch a message counted twice on
+/// the way out: the known number of sends does.)
+#[track_caller]
+pub(crate) fn assert_balanced(stats: &postbox::MailboxStats, sent: u64) {
+    assert_eq!(stats.sent, sent, "messages accepted: {stats:?}");
+    let out = stats.received
+        + stats.dropped
+        + stats.dead_lettered
+        + stats.len as u64
+        + stats.unacked
+        + stats.delayed;
+    assert_eq!(
+        stats.sent, out,
+        "sent == received + dropped + dead_lettered + len + unacked + delayed: {stats:?}"
+    );
+    assert_eq!(
+        stats.dead_letters.total(),
+        stats.dropped + stats.dead_lettered,
+        "every dead letter has a reason: {stats:?}"
+    );
+    assert!(
+        stats.acked <= stats.received,
+        "acks are receives: {stats:?}"
+    );
 }
