@@ -11,11 +11,11 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::mailbox::Acker;
 use crate::message::Message;
+use crate::sync::Arc;
 
 /// What [`Delivery::nack`] does with the message.
 ///

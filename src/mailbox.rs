@@ -19,7 +19,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::dead_letter::{DeadLetterReason, Disposal, Sink};
@@ -34,7 +34,7 @@ use crate::queue::{Fifo, Priority, Queue};
 use crate::receipt::{Milestone, Receipt, ReceiptState, Tracker};
 use crate::signal::{Signal, Watchers};
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
-use crate::sync::{self, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex};
+use crate::sync::{self, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
 use crate::timer::{self, Due};
 use crate::wait::{Confirm, Deadline, Wait};
 
@@ -660,10 +660,31 @@ impl<T: Send> Core<T> {
                 // emptied meanwhile: one more try, then refuse.
                 return self.queue.try_push(msg);
             };
-            self.discard(evicted, DeadLetterReason::Overflow);
             msg = match self.queue.try_push(msg) {
-                Err(PushError::Full(msg)) => msg,
-                done => return done,
+                Err(PushError::Closed(msg)) => {
+                    // Closed meanwhile: the eviction made room for nothing.
+                    // The evicted message goes back to where it was, for a
+                    // receiver to drain or the close to settle with its own
+                    // reason.
+                    if let Err(evicted) = self.return_to_queue(evicted) {
+                        self.discard(evicted, DeadLetterReason::Overflow);
+                    }
+                    return Err(PushError::Closed(msg));
+                }
+                pushed => {
+                    // An evicted message whose time ran out anyway is
+                    // labelled for that.
+                    let reason = if evicted.header().has_ext() && self.expired(&evicted) {
+                        DeadLetterReason::Expired
+                    } else {
+                        DeadLetterReason::Overflow
+                    };
+                    self.discard(evicted, reason);
+                    match pushed {
+                        Err(PushError::Full(msg)) => msg,
+                        done => return done,
+                    }
+                }
             };
         }
     }
@@ -739,6 +760,21 @@ impl<T: Send> Core<T> {
     /// Requeues into the backend, settling a message that lands in a retired
     /// mailbox as `deliver` does, and dead-lettering one the backend refuses.
     fn put_back(&self, msg: Message<T>) {
+        if let Err(msg) = self.return_to_queue(msg) {
+            // Only a custom backend refuses (the built-in ones take a
+            // message back whatever their capacity or state). It was
+            // counted as redelivered, but it will not be.
+            self.cold()
+                .outcomes
+                .redelivered
+                .fetch_sub(1, Ordering::Relaxed);
+            self.discard(msg, DeadLetterReason::Overflow);
+        }
+    }
+
+    /// Puts a message back at the front of its level and tells whoever
+    /// waits for one; hands it back if the backend refuses.
+    fn return_to_queue(&self, msg: Message<T>) -> Result<(), Message<T>> {
         match self.queue.requeue(msg) {
             Ok(()) => {
                 if self.retired.load(Ordering::SeqCst) != ALIVE {
@@ -754,17 +790,9 @@ impl<T: Send> Core<T> {
                     drop(cold.delayed.lock());
                     cold.came_back.notify_all();
                 }
+                Ok(())
             }
-            Err(err) => {
-                // Only a custom backend refuses (the built-in ones take a
-                // message back whatever their capacity or state). It was
-                // counted as redelivered, but it will not be.
-                self.cold()
-                    .outcomes
-                    .redelivered
-                    .fetch_sub(1, Ordering::Relaxed);
-                self.discard(err.into_message(), DeadLetterReason::Overflow);
-            }
+            Err(err) => Err(err.into_message()),
         }
     }
 
@@ -1586,7 +1614,7 @@ pub struct Receiver<T: Send> {
     /// delivery can outlive the handle). Made by the first acknowledged
     /// receive or prefetch setting: a handle that only uses plain receives
     /// (a million idle mailboxes) does not pay for it.
-    acker: OnceLock<Arc<Acker<T>>>,
+    acker: OnceLock<sync::Arc<Acker<T>>>,
 }
 
 impl<T: Send> Receiver<T> {
@@ -1600,9 +1628,9 @@ impl<T: Send> Receiver<T> {
     }
 
     /// The handle's answering side, made on first use.
-    fn acker(&self) -> &Arc<Acker<T>> {
+    fn acker(&self) -> &sync::Arc<Acker<T>> {
         self.acker.get_or_init(|| {
-            Arc::new(Acker {
+            sync::Arc::new(Acker {
                 core: Arc::clone(&self.core),
                 local: Arc::clone(&self.local),
                 prefetch: AtomicUsize::new(0),
@@ -1871,7 +1899,7 @@ impl<T: Send + 'static> Receiver<T> {
         let acker = self.acker();
         let slot = acker.reserve(deadline, true)?;
         match self.pop_live(deadline) {
-            Ok(msg) => Ok(acker.deliver(msg, slot)),
+            Ok(msg) => Ok(Acker::deliver(acker, msg, slot)),
             Err(err) => {
                 if slot {
                     acker.release();
@@ -1895,7 +1923,7 @@ impl<T: Send + 'static> Receiver<T> {
             Ok(slot) => {
                 // Counted as taken when set aside: a delivery now instead.
                 self.local.refused.fetch_add(1, Ordering::Relaxed);
-                Ok(acker.deliver(msg, slot))
+                Ok(Acker::deliver(acker, msg, slot))
             }
             Err(err) => Err((msg, err)),
         }
@@ -2138,14 +2166,14 @@ impl<T: Send> Acker<T> {
 impl<T: Send + 'static> Acker<T> {
     /// Wraps a message popped for this handle into a delivery.
     #[inline(always)]
-    fn deliver(self: &Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
-        self.local.delivered.fetch_add(1, Ordering::Relaxed);
+    fn deliver(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
+        acker.local.delivered.fetch_add(1, Ordering::Relaxed);
         if msg.header().has_ext() {
             if let Some(tracker) = msg.header().tracker() {
                 tracker.advance(ReceiptState::Received);
             }
         }
-        Delivery::new(msg, Arc::clone(self), slot)
+        Delivery::new(msg, sync::Arc::clone(acker), slot)
     }
 
     /// The consumer acknowledged the message: processed, gone for good.
@@ -2165,7 +2193,7 @@ impl<T: Send + 'static> Acker<T> {
     /// The consumer gave the message back, or the delivery was dropped
     /// unanswered (`Requeue::Yes`).
     #[cold]
-    pub(crate) fn nack(self: &Arc<Self>, msg: Message<T>, requeue: Requeue, slot: bool) {
+    pub(crate) fn nack(&self, msg: Message<T>, requeue: Requeue, slot: bool) {
         self.local.nacked.fetch_add(1, Ordering::Relaxed);
         match requeue {
             Requeue::Yes => self.core.requeue(msg),

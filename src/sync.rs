@@ -2,7 +2,9 @@
 //! that loom can stand in for parking_lot and std atomics (`RUSTFLAGS="--cfg loom"`).
 //!
 //! The API is the small common subset both sides support: a mutex whose `lock`
-//! cannot fail, a condition variable that takes the guard by value, and atomics.
+//! cannot fail, a condition variable that takes the guard by value, atomics,
+//! a `OnceLock`, and an `Arc` (for shared state whose last owner reads what
+//! others wrote; the rest of the crate uses std's).
 //! Under loom, time does not exist, so a deadline wait is modelled as a wait that
 //! may end at any moment (loom explores the wake-up; tests under loom use
 //! untimed operations). Spinning is turned off under loom: it only multiplies the
@@ -11,6 +13,7 @@
 #[cfg(not(loom))]
 mod imp {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
+    pub(crate) use std::sync::{Arc, OnceLock};
     use std::time::Instant;
 
     /// A mutex (parking_lot's).
@@ -109,6 +112,10 @@ mod imp {
 #[cfg(loom)]
 mod imp {
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize};
+    // Loom's `Arc` where the last reference's drop reads what other threads
+    // wrote (a receiver handle's `Acker` folds its counters): std's
+    // reference count orders that, but loom does not see it.
+    pub(crate) use loom::sync::Arc;
     use std::time::Instant;
 
     /// A mutex (loom's).
@@ -215,6 +222,47 @@ mod imp {
     /// modelled with its full strength, so one stands in for it here.
     pub(crate) fn handshake_fence() {
         loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// std's `OnceLock` with its publication made visible to loom: loom
+    /// does not see std's synchronization, so without this flag a value
+    /// made by one thread and read by another looks like a data race.
+    /// Initialization runs under a loom mutex, so that a second thread
+    /// asking for the value waits in a way loom sees.
+    #[derive(Debug)]
+    pub(crate) struct OnceLock<T> {
+        inner: std::sync::OnceLock<T>,
+        ready: AtomicBool,
+        init: Mutex<()>,
+    }
+
+    impl<T> OnceLock<T> {
+        pub(crate) fn new() -> OnceLock<T> {
+            OnceLock {
+                inner: std::sync::OnceLock::new(),
+                ready: AtomicBool::new(false),
+                init: Mutex::new(()),
+            }
+        }
+
+        pub(crate) fn get(&self) -> Option<&T> {
+            if self.ready.load(std::sync::atomic::Ordering::Acquire) {
+                self.inner.get()
+            } else {
+                None
+            }
+        }
+
+        pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &T {
+            if let Some(value) = self.get() {
+                return value;
+            }
+            let guard = self.init.lock();
+            let value = self.inner.get_or_init(init);
+            self.ready.store(true, std::sync::atomic::Ordering::Release);
+            drop(guard);
+            value
+        }
     }
 }
 

@@ -125,6 +125,7 @@ on_backends!(bounded: {
     overflow_reject_fails_at_once,
     overflow_drop_oldest_evicts_the_head,
     overflow_drop_lowest_evicts_the_least_urgent,
+    an_expired_message_evicted_for_room_is_labelled_expired,
     every_dead_letter_reason_reaches_the_office_store,
 } =>
     fifo_bounded = FIFO_BOUNDED,
@@ -1281,6 +1282,34 @@ fn overflow_drop_oldest_evicts_the_head(b: Backend) {
         }
         tx.send(Message::new(cap).priority(1)).unwrap();
         assert_eq!(drain_bodies(&dead_rx), [50]);
+        assert_eq!(drain_bodies(&rx), (1..=cap).collect::<Vec<_>>());
+    }
+}
+
+fn an_expired_message_evicted_for_room_is_labelled_expired(b: Backend) {
+    let cap = b.room(usize::MAX) as u32;
+    for policy in [Overflow::DropOldest, Overflow::DropLowest] {
+        let (tx, rx) = builder::<u32>(b).overflow(policy).build();
+        // The head's time ran out while it was queued (expiry is checked
+        // when a message leaves, so it is still there).
+        let head = tx
+            .send_tracked(Message::new(0).ttl(Duration::ZERO))
+            .unwrap();
+        for n in 1..cap {
+            tx.send(n).unwrap();
+        }
+        tx.send(cap).unwrap();
+        assert_eq!(head.state(), ReceiptState::Expired, "{b:?} {policy:?}");
+        let s = rx.stats();
+        assert_eq!(
+            (
+                s.dead_letters.get(DeadLetterReason::Expired),
+                s.dead_letters.get(DeadLetterReason::Overflow)
+            ),
+            (1, 0),
+            "{b:?} {policy:?}"
+        );
+        assert_balanced(&s, u64::from(cap) + 1);
         assert_eq!(drain_bodies(&rx), (1..=cap).collect::<Vec<_>>());
     }
 }

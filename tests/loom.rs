@@ -423,8 +423,8 @@ mod acks {
     use loom::sync::Arc;
     use loom::thread;
     use postbox::{
-        Confirm, DeadLetterReason, Delivery, Mailbox, MailboxStats, Owner, Port, PostOffice,
-        ReceiptState, Receiver, Requeue, SendTimeoutError, TryRecvAckError, Wait,
+        Confirm, DeadLetterReason, Delivery, Mailbox, MailboxStats, Overflow, Owner, Port,
+        PostOffice, ReceiptState, Receiver, Requeue, SendTimeoutError, TryRecvAckError, Wait,
     };
 
     /// Every message the mailbox accepted is in exactly one place.
@@ -544,6 +544,49 @@ mod acks {
                 }
             };
             hold_and_ack(rx, d, held)
+        });
+    }
+
+    /// A `DropOldest` send to a full mailbox races a receiver's `close`: the
+    /// eviction either made room for the new message (then the evicted one
+    /// is a dead letter, `Overflow`) or, when the close came first, it goes
+    /// back and the send fails `Closed`; never both evicted and refused.
+    #[test]
+    fn drop_oldest_eviction_vs_close() {
+        model(|| {
+            let (dead_tx, dead_rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
+            let (tx, rx) = Mailbox::<u32>::builder()
+                .priority(2)
+                .capacity(1)
+                .overflow(Overflow::DropOldest)
+                .dead_letters(dead_tx)
+                .build();
+            tx.send(1).unwrap();
+            let sender = thread::spawn(move || tx.send(2).map_err(|e| e.into_inner()));
+            let mut left: Vec<u32> = rx.close().into_iter().map(|m| m.into_body()).collect();
+            let sent = sender.join().unwrap();
+            left.extend(rx.try_iter().map(|m| m.into_body()));
+            let letters: Vec<u32> = dead_rx.try_iter().map(|m| m.into_body()).collect();
+            match sent {
+                Ok(()) => {
+                    left.sort();
+                    let mut all = [left, letters.clone()].concat();
+                    all.sort();
+                    assert_eq!(all, [1, 2], "each message once");
+                    assert!(letters.iter().all(|&n| n == 1), "{letters:?}");
+                }
+                Err(refused) => {
+                    assert_eq!(refused, Some(2));
+                    assert!(letters.is_empty(), "evicted for a refused send");
+                    assert_eq!(left, [1]);
+                }
+            }
+            let s = rx.stats();
+            assert_balanced(&s);
+            assert_eq!(
+                s.dead_letters.get(DeadLetterReason::Overflow),
+                letters.len() as u64
+            );
         });
     }
 
@@ -681,19 +724,13 @@ mod acks {
         });
     }
 
-    /// A delivery nacked with `Requeue::Yes` while its port is destroyed
-    /// (dropped): the port was the only receiver, so the message cannot be
-    /// redelivered; whether the requeue lands before the destroy's sweep or
-    /// after it (the requeuer then sweeps), it reaches dead letters exactly
-    /// once, reason `Destroyed`.
-    ///
-    /// The port does not look for the redelivery before it goes: a port is
-    /// one receiver handle, so its counters would be written by the acking
-    /// thread and folded into the totals by whichever thread drops the
-    /// handle's last reference, an `std::sync::Arc` (the `Acker`) whose
-    /// ordering loom does not see; loom then reports stale statistics that
-    /// cannot happen. `requeue_vs_office_destroy` covers the redelivery
-    /// with two handles.
+    /// A delivery nacked with `Requeue::Yes` while its port looks once more
+    /// and is then destroyed (dropped): the redelivery is taken and acked if
+    /// the requeue lands before the look; otherwise the port was the only
+    /// receiver, and whether the requeue lands before the destroy's sweep or
+    /// after it (the requeuer then sweeps), the message reaches dead letters
+    /// exactly once, reason `Destroyed`. The port's counters are folded by
+    /// whichever thread drops its `Acker` last (a loom `Arc` under loom).
     #[test]
     fn requeue_vs_port_destroy() {
         model(|| {
@@ -706,12 +743,20 @@ mod acks {
             let receipt = tx.send_tracked(1).unwrap();
             let delivery = port.recv_ack().unwrap();
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
+            let acked = match port.try_recv_ack() {
+                Ok(again) => {
+                    assert!(again.is_redelivered());
+                    again.ack();
+                    true
+                }
+                Err(_) => false,
+            };
             drop(port); // destroys it
             nacker.join().unwrap();
             assert!(tx.is_closed());
             let letters: Vec<u32> = dead_rx.try_iter().map(|m| m.into_body()).collect();
             assert_once(
-                false,
+                acked,
                 &letters,
                 receipt.state(),
                 &tx.stats(),
