@@ -529,6 +529,21 @@ struct Cold<T> {
     came_back: Condvar,
 }
 
+impl<T> Cold<T> {
+    /// Counts out `count` delayed messages that were settled (back in the
+    /// queue, or dead letters), and wakes receivers waiting for them. Under
+    /// the lock, so that a receiver of a closed mailbox checking the queue
+    /// and this count together never misses the change.
+    fn count_out_delayed(&self, count: u64) {
+        if count > 0 {
+            let guard = self.delayed.lock();
+            self.outcomes.delayed.fetch_sub(count, Ordering::Relaxed);
+            drop(guard);
+            self.came_back.notify_all();
+        }
+    }
+}
+
 impl<T: Send> Core<T> {
     /// The rarely used state, made on first use.
     fn cold(&self) -> &Cold<T> {
@@ -674,7 +689,7 @@ impl<T: Send> Core<T> {
                 pushed => {
                     // An evicted message whose time ran out anyway is
                     // labelled for that.
-                    let reason = if evicted.header().has_ext() && self.expired(&evicted) {
+                    let reason = if self.outlived(&evicted) {
                         DeadLetterReason::Expired
                     } else {
                         DeadLetterReason::Overflow
@@ -720,8 +735,15 @@ impl<T: Send> Core<T> {
         self.cold().outcomes.dead_letter(reason, placed);
     }
 
-    /// Whether a message (one with a boxed header part) has outlived its
-    /// time to live; such a message goes to dead letters instead of out.
+    /// Whether a message has outlived its time to live; such a message goes
+    /// to dead letters instead of out. Inline, only the branch on the boxed
+    /// header part (which every expiry lives in): the clock is read out of
+    /// line, for messages that have one.
+    #[inline(always)]
+    fn outlived(&self, msg: &Message<T>) -> bool {
+        msg.header().has_ext() && self.expired(msg)
+    }
+
     #[cold]
     #[inline(never)]
     fn expired(&self, msg: &Message<T>) -> bool {
@@ -861,15 +883,9 @@ impl<T: Send> Core<T> {
         for (_, msg) in due {
             self.put_back(msg);
         }
-        if count > 0 {
-            // Counted out only once back in the queue, so that `delayed + len`
-            // never shows the message missing; under the lock, so that a
-            // receiver of a closed mailbox checking both never misses it.
-            let guard = cold.delayed.lock();
-            cold.outcomes.delayed.fetch_sub(count, Ordering::Relaxed);
-            drop(guard);
-            cold.came_back.notify_all();
-        }
+        // Counted out only once back in the queue, so that `delayed + len`
+        // never shows the message missing.
+        cold.count_out_delayed(count);
     }
 
     /// A receiver found the mailbox closed and empty. If delayed messages
@@ -949,12 +965,7 @@ impl<T: Send> Core<T> {
             for (_, msg) in delayed {
                 self.discard(msg, reason);
             }
-            if count > 0 {
-                let guard = cold.delayed.lock();
-                cold.outcomes.delayed.fetch_sub(count, Ordering::Relaxed);
-                drop(guard);
-                cold.came_back.notify_all();
-            }
+            cold.count_out_delayed(count);
         }
     }
 
@@ -1122,9 +1133,6 @@ impl<T: Send> Sender<T> {
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(limit.refuse(msg));
         }
-        if let Some(ttl) = self.core.ttl {
-            msg.header_mut().default_ttl(ttl);
-        }
         let seq = self.stamp(&mut msg);
         if let Some(pid) = source {
             msg.header_mut().set_source(pid);
@@ -1137,12 +1145,16 @@ impl<T: Send> Sender<T> {
     }
 
     /// Counts the send and numbers the message with one uncontended RMW (a
-    /// refusal later takes the count back), and stamps the header. Returns the
-    /// message's sequence number within this handle.
+    /// refusal later takes the count back), and stamps the header (with the
+    /// mailbox's default time to live, if it has one). Returns the message's
+    /// sequence number within this handle.
     #[inline(always)]
     fn stamp(&self, msg: &mut Message<T>) -> u64 {
         let seq = self.local.bump();
         msg.header_mut().stamp(self.core.id_for(&self.local, seq));
+        if let Some(ttl) = self.core.ttl {
+            msg.header_mut().default_ttl(ttl);
+        }
         seq
     }
 
@@ -1360,9 +1372,6 @@ impl<T: Send> Sender<T> {
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(blocking_error(limit.refuse(msg)));
         }
-        if let Some(ttl) = self.core.ttl {
-            msg.header_mut().default_ttl(ttl);
-        }
         let seq = self.stamp(&mut msg);
         self.deliver_tracked(msg, seq, Deadline::Never)
             .map_err(blocking_error)
@@ -1543,15 +1552,10 @@ fn untracked<T>(mut msg: Message<T>) -> Message<T> {
 impl<T: Send> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.core.senders.fetch_add(1, Ordering::Relaxed);
-        Sender {
-            core: Arc::clone(&self.core),
-            local: self.core.sent.register(HandleCounters::new(pack_id_block(
-                self.core.claim_id_block(),
-                0,
-            ))),
-            wait: self.wait,
-            confirm: self.confirm,
-        }
+        let mut tx = Sender::attach(Arc::clone(&self.core));
+        tx.wait = self.wait;
+        tx.confirm = self.confirm;
+        tx
     }
 }
 
@@ -1648,8 +1652,7 @@ impl<T: Send> Receiver<T> {
     fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         loop {
             match self.core.queue.pop(deadline) {
-                Ok(msg) if !msg.header().has_ext() => return Ok(msg),
-                Ok(msg) if self.core.expired(&msg) => {
+                Ok(msg) if self.core.outlived(&msg) => {
                     self.core.discard(msg, DeadLetterReason::Expired);
                 }
                 Ok(msg) => return Ok(msg),
@@ -1672,9 +1675,7 @@ impl<T: Send> Receiver<T> {
     #[inline(always)]
     fn taken(&self, msg: &mut Message<T>) {
         self.local.bump();
-        if let Some(link) = msg.header_mut().take_tracker() {
-            link.0.advance(ReceiptState::Acked);
-        }
+        msg.header_mut().settle_tracker(ReceiptState::Acked);
     }
 
     /// Receives, waiting as long as it takes. Fails only when the mailbox is
@@ -1995,9 +1996,7 @@ impl<T: Send> Receiver<T> {
     /// Hands out a message taken with `take_aside`: a plain receive, so its
     /// receipt says acknowledged.
     pub(crate) fn settle_taken(&self, mut msg: Message<T>) -> Message<T> {
-        if let Some(link) = msg.header_mut().take_tracker() {
-            link.0.advance(ReceiptState::Acked);
-        }
+        msg.header_mut().settle_tracker(ReceiptState::Acked);
         msg
     }
 
@@ -2018,12 +2017,6 @@ pub(crate) enum AckPopError {
     Pop(PopError),
     /// The prefetch limit was reached and the call could not wait.
     PrefetchFull,
-}
-
-impl From<PopError> for AckPopError {
-    fn from(err: PopError) -> Self {
-        AckPopError::Pop(err)
-    }
 }
 
 /// A receiver handle's answering side: what its [`Delivery`]s hold to ack,
@@ -2180,11 +2173,7 @@ impl<T: Send + 'static> Acker<T> {
     #[inline(always)]
     pub(crate) fn ack(&self, msg: &mut Message<T>, slot: bool) {
         self.local.acked.fetch_add(1, Ordering::Relaxed);
-        if msg.header().has_ext() {
-            if let Some(link) = msg.header_mut().take_tracker() {
-                link.0.advance(ReceiptState::Acked);
-            }
-        }
+        msg.header_mut().settle_tracker(ReceiptState::Acked);
         if slot {
             self.release();
         }

@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::receipt::Tracker;
+use crate::receipt::{ReceiptState, Tracker};
 
 /// The identity of a message, unique within the mailbox that assigned it.
 ///
@@ -270,6 +270,16 @@ impl Header {
         match &mut self.ext {
             Some(ext) => ext.tracker.take(),
             None => None,
+        }
+    }
+
+    /// Settles a tracked message's receipt in a final `state` (taken for
+    /// good, or acknowledged); the link comes off with it. One branch when
+    /// the message is not tracked.
+    #[inline]
+    pub(crate) fn settle_tracker(&mut self, state: ReceiptState) {
+        if let Some(link) = self.take_tracker() {
+            link.0.advance(state);
         }
     }
 }

@@ -26,7 +26,7 @@ use crate::error::{
     OfficeError, RecvError, RecvTimeoutError, ReplyError, RequestError, SendError,
     SendTimeoutError, TryRecvAckError, TryRecvError,
 };
-use crate::mailbox::{blocking_error, Receiver, Sender};
+use crate::mailbox::{blocking_error, AckPopError, Receiver, Sender};
 use crate::message::{Header, Message, Pid};
 use crate::office::{PostOffice, ProcessRecord};
 use crate::port::Port;
@@ -169,6 +169,11 @@ impl<T: Send + 'static> Process<T> {
     fn expire_saved(&self) {
         let expired: VecDeque<Message<T>> = {
             let mut saved = self.saved.borrow_mut();
+            // The clock is read only if something saved can expire: every
+            // receive comes through here.
+            if saved.iter().all(|m| m.header().expires_at().is_none()) {
+                return;
+            }
             let now = Instant::now();
             let is_expired = |m: &Message<T>| m.header().is_expired_at(now);
             if !saved.iter().any(is_expired) {
@@ -239,16 +244,10 @@ impl<T: Send + 'static> Process<T> {
     /// there now, never waiting: `PrefetchFull`, `Empty` or `Closed`
     /// otherwise (see [`Receiver::try_recv_ack`]).
     pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
-        if let Some(msg) = self.take_saved() {
-            return match self.receiver().deliver_taken(msg, Deadline::Now) {
-                Ok(delivery) => Ok(delivery),
-                Err((msg, _)) => {
-                    self.saved.borrow_mut().push_front(msg);
-                    Err(TryRecvAckError::PrefetchFull)
-                }
-            };
+        match self.deliver_saved(Deadline::Now) {
+            Some(delivered) => delivered.map_err(|_| TryRecvAckError::PrefetchFull),
+            None => self.inbox.try_recv_ack(),
         }
-        self.inbox.try_recv_ack()
     }
 
     /// Receives with acknowledgement, waiting at most `timeout` for a
@@ -269,16 +268,25 @@ impl<T: Send + 'static> Process<T> {
     /// non-blocking wait that finds nothing fails with `Timeout`).
     pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
         let deadline = wait.deadline();
-        if let Some(msg) = self.take_saved() {
-            return match self.receiver().deliver_taken(msg, deadline) {
-                Ok(delivery) => Ok(delivery),
-                Err((msg, _)) => {
-                    self.saved.borrow_mut().push_front(msg);
-                    Err(RecvTimeoutError::Timeout)
-                }
-            };
+        match self.deliver_saved(deadline) {
+            Some(delivered) => delivered.map_err(|_| RecvTimeoutError::Timeout),
+            None => self.inbox.recv_ack_with(deadline.as_wait()),
         }
-        self.inbox.recv_ack_with(deadline.as_wait())
+    }
+
+    /// Hands out the oldest saved message as a delivery, waiting for a
+    /// prefetch slot until `deadline`; without one it stays saved, first in
+    /// line. `None`: nothing is saved.
+    fn deliver_saved(&self, deadline: Deadline) -> Option<Result<Delivery<T>, AckPopError>> {
+        let msg = self.take_saved()?;
+        Some(
+            self.receiver()
+                .deliver_taken(msg, deadline)
+                .map_err(|(msg, err)| {
+                    self.saved.borrow_mut().push_front(msg);
+                    err
+                }),
+        )
     }
 
     /// Limits the inbox to `n` unanswered deliveries at a time (see
@@ -375,9 +383,7 @@ impl<T: Send + 'static> Process<T> {
         mut matches: impl FnMut(&Header) -> bool,
         wait: Wait,
     ) -> Result<Message<T>, RecvTimeoutError> {
-        if self.has_saved() {
-            self.expire_saved();
-        }
+        self.expire_saved();
         {
             let mut saved = self.saved.borrow_mut();
             if let Some(i) = saved.iter().position(|m| matches(m.header())) {

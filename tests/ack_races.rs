@@ -17,13 +17,23 @@ mod common;
 use common::{assert_balanced, TIMEOUT};
 use crossbeam_channel as cb;
 use postbox::{
-    Confirm, DeadLetterReason, Mailbox, Message, Overflow, PostOffice, ReceiptState, Requeue,
-    TryRecvError,
+    Confirm, DeadLetterReason, Mailbox, MailboxBuilder, Message, Overflow, PostOffice,
+    ReceiptState, Requeue, TryRecvError,
 };
 
 /// Longer than any test runs: a delayed requeue that must not come back by
 /// itself.
 const FOREVER: Duration = Duration::from_secs(600);
+
+/// A builder on the priority backend (4 levels) or the FIFO one.
+fn backend(priority: bool) -> MailboxBuilder<u32> {
+    let builder = Mailbox::<u32>::builder();
+    if priority {
+        builder.priority(4)
+    } else {
+        builder.fifo()
+    }
+}
 
 /// A typed dead-letter sender with a default confirmation (a handle the user
 /// also sends with elsewhere): the sink queues the letter without waiting for
@@ -63,13 +73,7 @@ fn a_dead_letter_sender_with_a_confirm_default_still_places_letters() {
 #[test]
 fn a_receiver_waiting_for_a_delayed_requeue_takes_an_immediate_one() {
     for priority in [false, true] {
-        let builder = Mailbox::<u32>::builder().unbounded();
-        let builder = if priority {
-            builder.priority(4)
-        } else {
-            builder.fifo()
-        };
-        let (tx, rx) = builder.build();
+        let (tx, rx) = backend(priority).unbounded().build();
         tx.send(1).unwrap();
         tx.send(2).unwrap();
         drop(tx); // closed: receivers wait only for delayed requeues
@@ -117,13 +121,7 @@ fn drop_policies_bring_a_mailbox_over_capacity_back_to_it() {
         (true, Overflow::DropOldest),
         (true, Overflow::DropLowest),
     ] {
-        let builder = Mailbox::<u32>::builder().capacity(2).overflow(policy);
-        let builder = if priority {
-            builder.priority(4)
-        } else {
-            builder.fifo()
-        };
-        let (tx, rx) = builder.build();
+        let (tx, rx) = backend(priority).capacity(2).overflow(policy).build();
         tx.send(1).unwrap();
         tx.send(2).unwrap();
         // A worker takes both, then crashes (its deliveries are dropped).

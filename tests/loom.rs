@@ -423,9 +423,33 @@ mod acks {
     use loom::sync::Arc;
     use loom::thread;
     use postbox::{
-        Confirm, DeadLetterReason, Delivery, Mailbox, MailboxStats, Overflow, Owner, Port,
-        PostOffice, ReceiptState, Receiver, Requeue, SendTimeoutError, TryRecvAckError, Wait,
+        Confirm, DeadLetterReason, Delivery, Mailbox, MailboxBuilder, MailboxStats, Overflow,
+        Owner, Port, PostOffice, ReceiptState, Receiver, Requeue, SendTimeoutError,
+        TryRecvAckError, Wait,
     };
+
+    /// `builder` on the priority backend (loom cannot see inside crossbeam),
+    /// sending its dead letters to a fresh mailbox, and that mailbox's
+    /// receiver.
+    fn dead_lettered<K>(
+        builder: MailboxBuilder<u32, K>,
+    ) -> (MailboxBuilder<u32, K>, Receiver<u32>) {
+        let (dead_tx, dead_rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
+        (builder.priority(2).dead_letters(dead_tx), dead_rx)
+    }
+
+    /// What a model's one look for a redelivery found: acks it (`true`) if
+    /// it came.
+    fn ack_if_redelivered(looked: Result<Delivery<u32>, TryRecvAckError>) -> bool {
+        match looked {
+            Ok(again) => {
+                assert!(again.is_redelivered());
+                again.ack();
+                true
+            }
+            Err(_) => false,
+        }
+    }
 
     /// Every message the mailbox accepted is in exactly one place.
     fn assert_balanced(s: &MailboxStats) {
@@ -554,13 +578,12 @@ mod acks {
     #[test]
     fn drop_oldest_eviction_vs_close() {
         model(|| {
-            let (dead_tx, dead_rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
-            let (tx, rx) = Mailbox::<u32>::builder()
-                .priority(2)
-                .capacity(1)
-                .overflow(Overflow::DropOldest)
-                .dead_letters(dead_tx)
-                .build();
+            let (builder, dead_rx) = dead_lettered(
+                Mailbox::builder()
+                    .capacity(1)
+                    .overflow(Overflow::DropOldest),
+            );
+            let (tx, rx) = builder.build();
             tx.send(1).unwrap();
             let sender = thread::spawn(move || tx.send(2).map_err(|e| e.into_inner()));
             let mut left: Vec<u32> = rx.close().into_iter().map(|m| m.into_body()).collect();
@@ -633,12 +656,8 @@ mod acks {
     #[test]
     fn confirm_acked_rejected_is_unconfirmed() {
         model(|| {
-            let (dead_tx, dead_rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
-            let (tx, rx) = Mailbox::<u32>::builder()
-                .priority(2)
-                .unbounded()
-                .dead_letters(dead_tx)
-                .build();
+            let (builder, dead_rx) = dead_lettered(Mailbox::builder().unbounded());
+            let (tx, rx) = builder.build();
             let sender = {
                 let tx = tx.clone();
                 thread::spawn(
@@ -692,25 +711,14 @@ mod acks {
     #[test]
     fn requeue_vs_last_receiver_drop() {
         model(|| {
-            let (dead_tx, dead_rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
-            let (tx, rx) = Mailbox::<u32>::builder()
-                .priority(2)
-                .unbounded()
-                .dead_letters(dead_tx)
-                .build();
+            let (builder, dead_rx) = dead_lettered(Mailbox::builder().unbounded());
+            let (tx, rx) = builder.build();
             let receipt = tx.send_tracked(1).unwrap();
             let other = rx.clone();
             let delivery = rx.recv_ack().unwrap();
             drop(rx);
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
-            let acked = match other.try_recv_ack() {
-                Ok(again) => {
-                    assert!(again.is_redelivered());
-                    again.ack();
-                    true
-                }
-                Err(_) => false,
-            };
+            let acked = ack_if_redelivered(other.try_recv_ack());
             drop(other); // the last receiver
             nacker.join().unwrap();
             let letters: Vec<u32> = dead_rx.try_iter().map(|m| m.into_body()).collect();
@@ -734,23 +742,12 @@ mod acks {
     #[test]
     fn requeue_vs_port_destroy() {
         model(|| {
-            let (dead_tx, dead_rx) = Mailbox::<u32>::builder().priority(2).unbounded().build();
-            let (tx, port) = Port::<u32>::builder()
-                .priority(2)
-                .unbounded()
-                .dead_letters(dead_tx)
-                .build();
+            let (builder, dead_rx) = dead_lettered(Port::builder().unbounded());
+            let (tx, port) = builder.build();
             let receipt = tx.send_tracked(1).unwrap();
             let delivery = port.recv_ack().unwrap();
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
-            let acked = match port.try_recv_ack() {
-                Ok(again) => {
-                    assert!(again.is_redelivered());
-                    again.ack();
-                    true
-                }
-                Err(_) => false,
-            };
+            let acked = ack_if_redelivered(port.try_recv_ack());
             drop(port); // destroys it
             nacker.join().unwrap();
             assert!(tx.is_closed());
@@ -790,14 +787,7 @@ mod acks {
             let delivery = taker.recv_ack().unwrap();
             drop(taker);
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
-            let acked = match other.try_recv_ack() {
-                Ok(again) => {
-                    assert!(again.is_redelivered());
-                    again.ack();
-                    true
-                }
-                Err(_) => false,
-            };
+            let acked = ack_if_redelivered(other.try_recv_ack());
             office.destroy("jobs").unwrap();
             nacker.join().unwrap();
             assert!(tx.is_closed());
