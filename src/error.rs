@@ -14,10 +14,9 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::dead_letter::DeadLetterReason;
-use crate::message::{Message, Pid};
+use crate::id::{Pid, SubscriberId};
+use crate::message::Message;
 use crate::receipt::Receipt;
-use crate::topic::SubscriberId;
 
 /// Writes `Variant(..)` for a variant that holds a message, without `T: Debug`.
 macro_rules! debug_variants {
@@ -277,30 +276,6 @@ impl From<RecvError> for RecvTimeoutError {
     fn from(_: RecvError) -> Self {
         RecvTimeoutError::Closed
     }
-}
-
-/// The error of waiting on a [`Receipt`](crate::Receipt): the message did not
-/// get where the wait wanted it, and this says where it ended instead.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
-#[non_exhaustive]
-pub enum ReceiptError {
-    /// The deadline passed first; the message may still get there.
-    #[error("timed out waiting for the message")]
-    Timeout,
-    /// The message was dropped ([`ReceiptState::Dropped`](crate::ReceiptState::Dropped)):
-    /// it had to go to dead letters and there was no dead-letter place to
-    /// take it (a standalone mailbox without a dead-letter sender, or a full
-    /// or closed dead-letter mailbox), for example because its mailbox lost
-    /// its last receiver while it was queued, or its consumer rejected it.
-    #[error("message was dropped before it was processed")]
-    Closed,
-    /// The message went to dead letters, for this reason
-    /// ([`ReceiptState::DeadLettered`](crate::ReceiptState::DeadLettered)).
-    #[error("message went to dead letters: {0}")]
-    DeadLettered(DeadLetterReason),
-    /// The message's time to live ran out before a receiver took it.
-    #[error("message expired before it was processed")]
-    Expired,
 }
 
 /// The error of a non-blocking acknowledged receive

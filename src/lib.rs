@@ -300,15 +300,15 @@
 mod delegate;
 
 mod dead_letter;
-mod delivery;
 mod error;
+mod id;
 mod mailbox;
 mod message;
 mod office;
 mod overflow;
 mod port;
-mod process;
 pub mod queue;
+mod reason;
 mod receipt;
 mod select;
 mod signal;
@@ -318,24 +318,27 @@ mod timer;
 mod topic;
 mod wait;
 
-pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetterReason, DeadLetters};
-pub use crate::delivery::{Delivery, Requeue};
+pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetters};
 pub use crate::error::PublishError;
 pub use crate::error::{
-    OfficeError, PopError, PushError, ReceiptError, RecvError, RecvTimeoutError, ReplyError,
-    RequestError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
+    OfficeError, PopError, PushError, RecvError, RecvTimeoutError, ReplyError, RequestError,
+    SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
 };
+pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::mailbox::{
-    IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Sender, TryIter, DEFAULT_CAPACITY,
+    Delivery, IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Requeue, Sender, TryIter,
+    DEFAULT_CAPACITY,
 };
-pub use crate::message::{BodyLen, Header, Message, MessageId, Pid};
-pub use crate::office::{Owner, PostOffice};
+pub use crate::message::{BodyLen, Header, Message};
+pub use crate::office::{
+    Address, Down, ExitReason, Monitor, Owner, PostOffice, Process, ProcessHandle,
+};
 pub use crate::overflow::Overflow;
 pub use crate::port::Port;
-pub use crate::process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
 pub use crate::queue::{Fifo, Priority, Queue};
-pub use crate::receipt::{Receipt, ReceiptState};
+pub use crate::reason::DeadLetterReason;
+pub use crate::receipt::{Receipt, ReceiptError, ReceiptState};
 pub use crate::select::{Select, Source};
 pub use crate::stats::{DeadLetterCounts, MailboxStats};
-pub use crate::topic::{SlowSubscriber, Subscriber, SubscriberId, Topic, TopicBuilder, TopicStats};
+pub use crate::topic::{SlowSubscriber, Subscriber, Topic, TopicBuilder, TopicStats};
 pub use crate::wait::{Confirm, Wait};

@@ -13,63 +13,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::id::{MessageId, Pid};
 use crate::receipt::{ReceiptState, Tracker};
-
-/// The identity of a message, unique within the mailbox that assigned it.
-///
-/// Ids are 56-bit numbers (the header keeps them in one word with the
-/// priority), so they stay unique until 2^56 ids have been handed out.
-///
-/// A mailbox assigns a fresh id to every message a [`Sender`](crate::Sender)
-/// accepts. A message that has never been sent has the id `MessageId::UNSENT`.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
-pub struct MessageId(u64);
-
-impl MessageId {
-    /// The id of a message that no mailbox has accepted yet.
-    pub const UNSENT: MessageId = MessageId(0);
-
-    /// The id as a number (0 for [`MessageId::UNSENT`]).
-    #[inline]
-    pub fn as_u64(self) -> u64 {
-        self.0
-    }
-
-    pub(crate) fn from_raw(raw: u64) -> MessageId {
-        MessageId(raw)
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
-}
-
-/// The identity of a process, used by direct addressing.
-///
-/// `Pid` is a plain number: cheap to copy, compare, hash and print.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct Pid(u64);
-
-impl Pid {
-    /// A pid from a raw number. Process registries hand these out; building one
-    /// by hand is useful in tests and for bridging to other systems.
-    pub const fn from_u64(raw: u64) -> Pid {
-        Pid(raw)
-    }
-
-    /// The pid as a number.
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for Pid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}>", self.0)
-    }
-}
 
 /// The rarely used header fields, boxed so that plain messages stay small.
 #[derive(Default)]
@@ -138,13 +83,13 @@ impl Header {
     /// message (a message handed back in a send error is `UNSENT` again).
     #[inline]
     pub fn id(&self) -> MessageId {
-        MessageId(self.meta >> PRIORITY_BITS)
+        MessageId::from_raw(self.meta >> PRIORITY_BITS)
     }
 
     /// The pid of the process that sent the message, if it was sent by a process
     /// through direct addressing. Plain mailbox sends have no source.
     pub fn source(&self) -> Option<Pid> {
-        (self.source != 0).then_some(Pid(self.source))
+        (self.source != 0).then_some(Pid::from_u64(self.source))
     }
 
     /// The priority: 0 is the least urgent, and higher numbers are more urgent.
@@ -199,7 +144,7 @@ impl Header {
     /// delivery. The common case, a header without extension, is two stores.
     #[inline]
     pub(crate) fn stamp(&mut self, id: MessageId) {
-        self.meta = (id.0 << PRIORITY_BITS) | (self.meta & 0xff);
+        self.meta = (id.as_u64() << PRIORITY_BITS) | (self.meta & 0xff);
         self.source = 0;
         if self.ext.is_some() {
             self.scrub();
@@ -217,7 +162,7 @@ impl Header {
     /// offices number processes from 1).
     #[inline]
     pub(crate) fn set_source(&mut self, pid: Pid) {
-        self.source = pid.0;
+        self.source = pid.as_u64();
     }
 
     /// Whether any rarely used field is set (expiry, receipt, redeliveries,
@@ -524,17 +469,17 @@ mod tests {
     #[test]
     fn id_and_priority_share_a_word_without_clobbering() {
         let mut m = Message::new(()).priority(200);
-        m.header_mut().stamp(MessageId(MAX_MESSAGE_ID));
-        assert_eq!(m.header().id(), MessageId(MAX_MESSAGE_ID));
+        m.header_mut().stamp(MessageId::from_raw(MAX_MESSAGE_ID));
+        assert_eq!(m.header().id(), MessageId::from_raw(MAX_MESSAGE_ID));
         assert_eq!(m.header().priority(), 200);
         let m = m.priority(3);
-        assert_eq!(m.header().id(), MessageId(MAX_MESSAGE_ID));
+        assert_eq!(m.header().id(), MessageId::from_raw(MAX_MESSAGE_ID));
         assert_eq!(m.header().priority(), 3);
     }
 
     #[test]
     fn clone_does_not_carry_the_receipt() {
-        let tracker = Arc::new(Tracker::new(MessageId(5)));
+        let tracker = Arc::new(Tracker::new(MessageId::from_raw(5)));
         let mut m = Message::new(1u8);
         m.header_mut().set_tracker(tracker);
         assert!(m.header().is_tracked());

@@ -2,11 +2,10 @@
 //! owner, and whose lifetime is that owner's.
 
 use std::fmt;
+use std::sync::{Arc, Weak};
 
-use crate::dead_letter::Sink;
-use crate::mailbox::{MailboxBuilder, Receiver, Sender};
+use crate::mailbox::{MailboxBuilder, Receiver, Sender, Sink};
 use crate::message::Message;
-use crate::office::Registration;
 
 /// A many-to-one mailbox owned by its receiver.
 ///
@@ -108,5 +107,42 @@ impl<T: Send> fmt::Debug for Port<T> {
             .field("capacity", &self.capacity())
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+/// A name registry that ports (and process inboxes) can be registered in:
+/// the one thing a port needs of the office that named it, so that the port
+/// sits below the office and never names it.
+pub(crate) trait Registry: Send + Sync {
+    /// Frees `name` if registration `id` still holds it.
+    fn unregister(&self, name: &str, id: u64);
+}
+
+/// A name held in a registry by a port or a process; released when dropped.
+pub(crate) struct Registration {
+    /// Where the name is held; weak, so a port does not keep its office alive.
+    registry: Weak<dyn Registry>,
+    /// The name.
+    name: Arc<str>,
+    /// Which registration of the name this is (a name can be taken again
+    /// after it was freed).
+    id: u64,
+}
+
+impl Registration {
+    pub(crate) fn new(registry: Weak<dyn Registry>, name: Arc<str>, id: u64) -> Registration {
+        Registration { registry, name, id }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.unregister(&self.name, self.id);
+        }
     }
 }

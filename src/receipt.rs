@@ -11,9 +11,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dead_letter::DeadLetterReason;
-use crate::error::ReceiptError;
-use crate::message::MessageId;
+use thiserror::Error;
+
+use crate::id::MessageId;
+use crate::reason::DeadLetterReason;
 use crate::sync::{Condvar, Mutex};
 use crate::wait::Deadline;
 
@@ -356,4 +357,28 @@ impl fmt::Debug for Receipt {
             .field("state", &self.state())
             .finish()
     }
+}
+
+/// The error of waiting on a [`Receipt`](crate::Receipt): the message did not
+/// get where the wait wanted it, and this says where it ended instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    /// The deadline passed first; the message may still get there.
+    #[error("timed out waiting for the message")]
+    Timeout,
+    /// The message was dropped ([`ReceiptState::Dropped`](crate::ReceiptState::Dropped)):
+    /// it had to go to dead letters and there was no dead-letter place to
+    /// take it (a standalone mailbox without a dead-letter sender, or a full
+    /// or closed dead-letter mailbox), for example because its mailbox lost
+    /// its last receiver while it was queued, or its consumer rejected it.
+    #[error("message was dropped before it was processed")]
+    Closed,
+    /// The message went to dead letters, for this reason
+    /// ([`ReceiptState::DeadLettered`](crate::ReceiptState::DeadLettered)).
+    #[error("message went to dead letters: {0}")]
+    DeadLettered(DeadLetterReason),
+    /// The message's time to live ran out before a receiver took it.
+    #[error("message expired before it was processed")]
+    Expired,
 }

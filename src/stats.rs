@@ -8,7 +8,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use crate::dead_letter::DeadLetterReason;
+use crate::reason::DeadLetterReason;
 use crate::sync::{AtomicU64, Mutex};
 
 /// A snapshot of a mailbox's counters, from

@@ -36,6 +36,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::error::{PublishError, SendTimeoutError, TrySendError};
+use crate::id::SubscriberId;
 use crate::mailbox::{Mailbox, Receiver, Sender, DEFAULT_CAPACITY};
 use crate::message::Message;
 use crate::sync::{AtomicU64, Mutex};
@@ -95,25 +96,6 @@ pub enum SlowSubscriber {
     /// the publish fails with [`PublishError::Full`] naming every such
     /// subscriber (the others received it).
     Reject,
-}
-
-/// Identifies a subscriber within its topic: unique for the topic's life,
-/// never reused. [`PublishError::Full`] lists subscribers by id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SubscriberId(u64);
-
-impl SubscriberId {
-    /// The id as a number (subscribers of a topic are numbered from 1, in
-    /// the order they subscribed).
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SubscriberId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{}", self.0)
-    }
 }
 
 /// The queueing discipline of every subscriber's queue.
@@ -475,7 +457,7 @@ impl<T: Clone + Send> Topic<T> {
     /// `Closed`).
     pub fn subscribe(&self) -> Subscriber<T> {
         let (sender, receiver) = self.shared.queue();
-        let id = SubscriberId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
+        let id = SubscriberId::from_raw(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         let lost = Arc::new(AtomicU64::new(0));
         let entry = Arc::new(Entry {
             id,

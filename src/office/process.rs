@@ -20,16 +20,16 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::dead_letter::DeadLetterReason;
-use crate::delivery::Delivery;
+use super::{PostOffice, ProcessRecord};
 use crate::error::{
     OfficeError, RecvError, RecvTimeoutError, ReplyError, RequestError, SendError,
     SendTimeoutError, TryRecvAckError, TryRecvError,
 };
-use crate::mailbox::{blocking_error, AckPopError, Receiver, Sender};
-use crate::message::{Header, Message, Pid};
-use crate::office::{PostOffice, ProcessRecord};
+use crate::id::Pid;
+use crate::mailbox::{blocking_error, AckPopError, Delivery, Receiver, Sender};
+use crate::message::{Header, Message};
 use crate::port::Port;
+use crate::reason::DeadLetterReason;
 use crate::stats::MailboxStats;
 use crate::wait::{Confirm, Deadline, Wait};
 

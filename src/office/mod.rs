@@ -32,13 +32,16 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use crate::dead_letter::{DeadLetters, Sink};
+use crate::dead_letter::DeadLetters;
 use crate::error::OfficeError;
-use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender};
-use crate::message::Pid;
-use crate::port::Port;
-use crate::process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
+use crate::id::Pid;
+use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender, Sink};
+use crate::port::{Port, Registration, Registry};
 use crate::sync::{AtomicU64, CachePadded, Mutex, RwLock};
+
+mod process;
+
+pub use process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
 
 /// Who owns an office mailbox, and so how long it lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -614,11 +617,8 @@ impl PostOffice {
     }
 
     fn registration(&self, name: Arc<str>, id: u64) -> Registration {
-        Registration {
-            office: Arc::downgrade(&self.inner),
-            name,
-            id,
-        }
+        let registry: Weak<dyn Registry> = Arc::downgrade(&self.inner) as Weak<dyn Registry>;
+        Registration::new(registry, name, id)
     }
 
     /// The record of a live process: for replies, which find the requester's
@@ -725,23 +725,8 @@ impl fmt::Debug for PostOffice {
     }
 }
 
-/// A name held in an office by a port or a process; released when dropped.
-pub(crate) struct Registration {
-    office: Weak<OfficeInner>,
-    name: Arc<str>,
-    id: u64,
-}
-
-impl Registration {
-    pub(crate) fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if let Some(office) = self.office.upgrade() {
-            office.unregister(&self.name, self.id);
-        }
+impl Registry for OfficeInner {
+    fn unregister(&self, name: &str, id: u64) {
+        OfficeInner::unregister(self, name, id);
     }
 }

@@ -13,9 +13,10 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-use crate::mailbox::Acker;
 use crate::message::Message;
 use crate::sync::Arc;
+
+use super::Acker;
 
 /// What [`Delivery::nack`] does with the message.
 ///

@@ -22,21 +22,27 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use crate::dead_letter::{DeadLetterReason, Disposal, Sink};
-use crate::delivery::{Delivery, Requeue};
 use crate::error::{
     PopError, PushError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvAckError,
     TryRecvError, TrySendError,
 };
-use crate::message::{BodyLen, Message, MessageId, Pid, MAX_MESSAGE_ID};
+use crate::id::{MessageId, Pid};
+use crate::message::{BodyLen, Message, MAX_MESSAGE_ID};
 use crate::overflow::Overflow;
 use crate::queue::{Fifo, Priority, Queue};
+use crate::reason::DeadLetterReason;
 use crate::receipt::{Milestone, Receipt, ReceiptState, Tracker};
 use crate::signal::{Signal, Watchers};
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
 use crate::sync::{self, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
 use crate::timer::{self, Due};
 use crate::wait::{Confirm, Deadline, Wait};
+
+mod delivery;
+mod sink;
+
+pub use delivery::{Delivery, Requeue};
+pub(crate) use sink::{Disposal, Sink};
 
 /// The capacity of a mailbox whose builder was not given one: bounded, so that
 /// a fast producer meets backpressure instead of exhausting memory.
