@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::message::Message;
 use crate::sync::Arc;
 
-use super::Acker;
+use super::ack::Acker;
 
 /// What [`Delivery::nack`] does with the message.
 ///

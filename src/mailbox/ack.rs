@@ -1,0 +1,238 @@
+//! A receiver handle's answering side: what its deliveries ack, requeue or
+//! dead-letter through, and its prefetch limit (RabbitMQ's `basic.qos`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::PopError;
+use crate::message::Message;
+use crate::reason::DeadLetterReason;
+use crate::receipt::ReceiptState;
+use crate::signal::Signal;
+use crate::stats::RecvCounters;
+use crate::sync::{self, AtomicUsize, Mutex};
+use crate::wait::Deadline;
+
+use super::core::Core;
+use super::{Delivery, Requeue};
+
+/// Why an acknowledged receive failed, before it is narrowed to its family.
+pub(crate) enum AckPopError {
+    /// The queue said so.
+    Pop(PopError),
+    /// The prefetch limit was reached and the call could not wait.
+    PrefetchFull,
+}
+
+/// A receiver handle's answering side: what its [`Delivery`]s hold to ack,
+/// requeue or dead-letter, and its prefetch accounting. Shared (not the core
+/// itself) so that taking a delivery touches a reference count only this
+/// handle's threads use.
+pub(crate) struct Acker<T: Send> {
+    /// The shared mailbox.
+    core: Arc<Core<T>>,
+    /// The handle's counters.
+    local: Arc<RecvCounters>,
+    /// The most unanswered deliveries at a time; 0: no limit.
+    prefetch: AtomicUsize,
+    /// Prefetch slots taken: deliveries made under a limit, unanswered.
+    slots: AtomicUsize,
+    /// Receives waiting for a slot.
+    waiters: AtomicUsize,
+    /// The doorbells of the receives waiting for a slot: an answer that
+    /// frees one rings them all; each is also registered with the mailbox's
+    /// watchers, so that a close rings it too.
+    waiting: Mutex<Vec<Arc<Signal>>>,
+}
+
+impl<T: Send> Acker<T> {
+    /// The answering side of a receiver handle with these counters, with
+    /// no prefetch limit.
+    pub(super) fn new(core: Arc<Core<T>>, local: Arc<RecvCounters>) -> Acker<T> {
+        Acker {
+            core,
+            local,
+            prefetch: AtomicUsize::new(0),
+            slots: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            waiting: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The prefetch limit; 0: none.
+    pub(super) fn prefetch(&self) -> usize {
+        self.prefetch.load(Ordering::Relaxed)
+    }
+
+    /// Sets the prefetch limit (0: none), and wakes waiters: they may now
+    /// have room.
+    pub(super) fn set_prefetch(&self, n: usize) {
+        self.prefetch.store(n, Ordering::SeqCst);
+        self.wake_waiters();
+    }
+
+    /// Takes a prefetch slot if the handle has a limit (`Ok(true)`), waiting
+    /// for one until `deadline`; `Ok(false)` without a limit.
+    ///
+    /// With `give_up_when_drained`, a wait also ends, with `Closed`, once the
+    /// mailbox is closed with nothing left to deliver: a slot would be of no
+    /// use (a receive without a limit would fail the same way).
+    #[inline(always)]
+    pub(super) fn reserve(
+        &self,
+        deadline: Deadline,
+        give_up_when_drained: bool,
+    ) -> Result<bool, AckPopError> {
+        if self.prefetch.load(Ordering::Relaxed) == 0 {
+            return Ok(false);
+        }
+        self.reserve_slot(deadline, give_up_when_drained)
+            .map(|()| true)
+    }
+
+    #[inline(never)]
+    fn reserve_slot(
+        &self,
+        deadline: Deadline,
+        give_up_when_drained: bool,
+    ) -> Result<(), AckPopError> {
+        if self.try_take_slot() {
+            return Ok(());
+        }
+        let at = match deadline {
+            Deadline::Now => return Err(AckPopError::PrefetchFull),
+            Deadline::At(at) => Some(at),
+            Deadline::Never => None,
+        };
+        // Announce the wait before looking again: an answer frees its slot,
+        // then reads `waiters` (both SeqCst), so either it sees us and rings
+        // our doorbell, or we see its slot. A close rings it through the
+        // mailbox's watchers, which count it in the same way.
+        let bell = Arc::new(Signal::new());
+        self.waiting.lock().push(Arc::clone(&bell));
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        sync::handshake_fence();
+        if give_up_when_drained {
+            self.core.watchers.watch(&bell);
+        }
+        let result = loop {
+            // Lowered before looking: a ring during the look is not lost.
+            bell.lower();
+            if self.try_take_slot() {
+                break Ok(());
+            }
+            if give_up_when_drained && self.core.drained() {
+                break Err(AckPopError::Pop(PopError::Closed));
+            }
+            if at.is_some_and(|at| Instant::now() >= at) {
+                break Err(AckPopError::Pop(PopError::Timeout));
+            }
+            bell.wait_until(at);
+        };
+        if give_up_when_drained {
+            self.core.watchers.unwatch(&bell);
+        }
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        let mut waiting = self.waiting.lock();
+        if let Some(i) = waiting.iter().position(|b| Arc::ptr_eq(b, &bell)) {
+            waiting.swap_remove(i);
+        }
+        drop(waiting);
+        if result.is_err() {
+            // A slot freed for us while we gave up may be another waiter's
+            // now: pass the ring on.
+            self.wake_waiters();
+        }
+        result
+    }
+
+    /// Takes a slot if fewer than the limit are taken.
+    fn try_take_slot(&self) -> bool {
+        let limit = self.prefetch.load(Ordering::SeqCst);
+        let mut taken = self.slots.load(Ordering::SeqCst);
+        loop {
+            if limit != 0 && taken >= limit {
+                return false;
+            }
+            match self.slots.compare_exchange_weak(
+                taken,
+                taken + 1,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    /// Frees a slot and wakes a receive waiting for one.
+    pub(super) fn release(&self) {
+        self.slots.fetch_sub(1, Ordering::SeqCst);
+        sync::handshake_fence();
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.wake_waiters();
+        }
+    }
+
+    fn wake_waiters(&self) {
+        for bell in self.waiting.lock().iter() {
+            bell.raise();
+        }
+    }
+
+    /// Deliveries handed out and not answered.
+    pub(super) fn outstanding(&self) -> u64 {
+        let delivered = self.local.delivered.load(Ordering::SeqCst);
+        let answered =
+            self.local.acked.load(Ordering::SeqCst) + self.local.nacked.load(Ordering::SeqCst);
+        delivered.saturating_sub(answered)
+    }
+}
+
+impl<T: Send + 'static> Acker<T> {
+    /// Wraps a message popped for this handle into a delivery.
+    #[inline(always)]
+    pub(super) fn deliver(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
+        acker.local.delivered.fetch_add(1, Ordering::Relaxed);
+        if msg.header().has_ext() {
+            if let Some(tracker) = msg.header().tracker() {
+                tracker.advance(ReceiptState::Received);
+            }
+        }
+        Delivery::new(msg, sync::Arc::clone(acker), slot)
+    }
+
+    /// The consumer acknowledged the message: processed, gone for good.
+    #[inline(always)]
+    pub(crate) fn ack(&self, msg: &mut Message<T>, slot: bool) {
+        self.local.acked.fetch_add(1, Ordering::Relaxed);
+        msg.header_mut().settle_tracker(ReceiptState::Acked);
+        if slot {
+            self.release();
+        }
+    }
+
+    /// The consumer gave the message back, or the delivery was dropped
+    /// unanswered (`Requeue::Yes`).
+    #[cold]
+    pub(crate) fn nack(&self, msg: Message<T>, requeue: Requeue, slot: bool) {
+        self.local.nacked.fetch_add(1, Ordering::Relaxed);
+        match requeue {
+            Requeue::Yes => self.core.requeue(msg),
+            Requeue::No => self.core.discard(msg, DeadLetterReason::Rejected),
+            Requeue::After(delay) => self.core.requeue_after(msg, delay),
+        }
+        if slot {
+            self.release();
+        }
+    }
+}
+
+impl<T: Send> Drop for Acker<T> {
+    fn drop(&mut self) {
+        // The handle and its last delivery are gone: its counts are final.
+        self.core.received.retire(&self.local);
+    }
+}

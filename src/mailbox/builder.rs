@@ -1,0 +1,306 @@
+//! Building a mailbox: backend, capacity, limits, dead letters.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::message::BodyLen;
+use crate::overflow::Overflow;
+use crate::queue::{Fifo, Priority, Queue};
+use crate::signal::Watchers;
+use crate::stats::Tally;
+use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, OnceLock};
+
+use super::backend::Backend;
+use super::core::{BodyLimit, Core, ALIVE};
+use super::ids::ID_BLOCK_BITS;
+use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
+
+/// Which backend the builder will build.
+enum BackendChoice<T> {
+    Fifo,
+    Priority(u8),
+    Custom(Box<dyn Queue<T>>),
+}
+
+/// Builds a mailbox: backend, capacity, limits. Get one from
+/// [`Mailbox::builder`].
+///
+/// The builder is one type whatever the backend, so the backend can be chosen
+/// at run time.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{Mailbox, TrySendError};
+///
+/// let urgent = true;
+/// let builder = Mailbox::<Vec<u8>>::builder().capacity(2).max_body_len(4);
+/// let builder = if urgent { builder.priority(3) } else { builder.fifo() };
+/// let (tx, rx) = builder.build();
+///
+/// // Too long: refused, message handed back.
+/// let err = tx.try_send(vec![0; 5]).unwrap_err();
+/// assert!(matches!(err, TrySendError::TooLong(_)));
+/// assert_eq!(err.into_inner(), Some(vec![0; 5]));
+/// assert_eq!(rx.capacity(), Some(2));
+/// ```
+pub struct MailboxBuilder<T: Send, K = Mailbox<T>> {
+    /// The queueing discipline.
+    backend: BackendChoice<T>,
+    /// `None` = unbounded; ignored by custom backends (they bring their own).
+    capacity: Option<usize>,
+    /// The longest accepted body and how to measure one.
+    max_body_len: Option<BodyLimit<T>>,
+    /// Where undeliverable messages go, if the user named a place.
+    dead_letters: Option<Sender<T>>,
+    /// The time to live of messages that do not set their own.
+    ttl: Option<Duration>,
+    /// What a send to a full mailbox does.
+    overflow: Overflow,
+    /// The most times a message is given back before it is dead-lettered.
+    max_redeliveries: Option<u32>,
+    /// What `build` makes: a [`Mailbox`] (sender and receiver) or a
+    /// [`Port`](crate::Port).
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<T: Send, K> MailboxBuilder<T, K> {
+    pub(crate) fn new() -> MailboxBuilder<T, K> {
+        MailboxBuilder {
+            backend: BackendChoice::Fifo,
+            capacity: Some(DEFAULT_CAPACITY),
+            max_body_len: None,
+            dead_letters: None,
+            ttl: None,
+            overflow: Overflow::Block,
+            max_redeliveries: None,
+            kind: PhantomData,
+        }
+    }
+
+    /// First in, first out (the default), on crossbeam-channel.
+    #[must_use]
+    pub fn fifo(mut self) -> Self {
+        self.backend = BackendChoice::Fifo;
+        self
+    }
+
+    /// Priority order with `levels` levels: priorities `0..levels` are
+    /// accepted, a higher number is more urgent, equal priorities stay FIFO.
+    /// A message outside the levels is refused with `InvalidPriority`.
+    /// `levels` 0 is taken as 1.
+    #[must_use]
+    pub fn priority(mut self, levels: u8) -> Self {
+        self.backend = BackendChoice::Priority(levels.max(1));
+        self
+    }
+
+    /// Your own queueing discipline. The queue's own capacity applies; the
+    /// builder's `capacity` / `unbounded` are ignored for it.
+    #[must_use]
+    pub fn backend<Q: Queue<T> + 'static>(mut self, queue: Q) -> Self {
+        self.backend = BackendChoice::Custom(Box::new(queue));
+        self
+    }
+
+    /// Holds at most `capacity` messages; 0 makes a rendezvous, where a send
+    /// completes only when a receiver takes the message. FIFO mailboxes
+    /// allocate their slots up front and lower a capacity above
+    /// [`Fifo::MAX_CAPACITY`] to it; `capacity()` reports the real bound.
+    #[must_use]
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// Same as `capacity(0)`: every send meets a receiver.
+    #[must_use]
+    pub fn rendezvous(self) -> Self {
+        self.capacity(0)
+    }
+
+    /// No capacity limit: sends never wait for room. Use with care: nothing
+    /// then slows a producer that outruns its consumers.
+    #[must_use]
+    pub fn unbounded(mut self) -> Self {
+        self.capacity = None;
+        self
+    }
+
+    /// Refuses bodies longer than `max` (in the body type's [`BodyLen`] unit)
+    /// with `TooLong`, handing the message back.
+    #[must_use]
+    pub fn max_body_len(mut self, max: usize) -> Self
+    where
+        T: BodyLen,
+    {
+        self.max_body_len = Some((max, <T as BodyLen>::body_len));
+        self
+    }
+
+    /// Sends this mailbox's dead letters to `dead_letters`, another mailbox of
+    /// the same type: every message it cannot or must not deliver (rejected by
+    /// a consumer, expired, redelivered too often, evicted by an
+    /// [`overflow`](MailboxBuilder::overflow) policy, or left queued when the
+    /// mailbox is destroyed or its last receiver goes away; see
+    /// [`DeadLetterReason`](crate::DeadLetterReason)). Without it, an office mailbox uses the office's
+    /// [`DeadLetters`](crate::DeadLetters) and a standalone one drops and
+    /// counts them ([`MailboxStats::dropped`](crate::MailboxStats::dropped)).
+    /// A full or closed dead-letter mailbox is never waited for: the message
+    /// is then dropped and counted.
+    ///
+    /// The typed dead-letter mailbox receives the message itself, not the
+    /// reason (per-reason counts are in
+    /// [`MailboxStats::dead_letters`](crate::MailboxStats::dead_letters));
+    /// its expiry is taken off, so it is not expired a second time there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::Port;
+    ///
+    /// let (dead_tx, dead_rx) = postbox::Mailbox::<u32>::builder().unbounded().build();
+    /// let (tx, port) = Port::<u32>::builder().dead_letters(dead_tx).build();
+    /// tx.send(7).unwrap();
+    /// drop(port); // destroys the port: 7 goes to dead letters
+    /// assert_eq!(dead_rx.try_recv().unwrap().into_body(), 7);
+    /// ```
+    #[must_use]
+    pub fn dead_letters(mut self, dead_letters: Sender<T>) -> Self {
+        self.dead_letters = Some(dead_letters);
+        self
+    }
+
+    /// Gives every message that does not set its own
+    /// ([`Message::ttl`](crate::Message::ttl)) a time to live of `ttl` from
+    /// its send. A message whose time runs out before a receiver takes it is
+    /// never delivered: it goes to dead letters with reason
+    /// [`Expired`](crate::DeadLetterReason::Expired) when a receiver meets it (expiry
+    /// is checked on receive, as RabbitMQ checks it at the head of a queue).
+    /// Each message then carries its expiry in its header's boxed part: one
+    /// allocation per send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{DeadLetterReason, Mailbox, Message, TryRecvError};
+    /// use std::time::Duration;
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().ttl(Duration::ZERO).build();
+    /// tx.send("stale at once").unwrap();
+    /// tx.send(Message::new("fresh").ttl(Duration::from_secs(60))).unwrap();
+    /// assert_eq!(rx.recv().unwrap().into_body(), "fresh");
+    /// assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
+    /// assert_eq!(rx.stats().dead_letters.get(crate::DeadLetterReason::Expired), 1);
+    /// ```
+    #[must_use]
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// What a send does when the mailbox is full (default
+    /// [`Overflow::Block`]: wait for room).
+    #[must_use]
+    pub fn overflow(mut self, policy: Overflow) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Gives a message back at most `n` times: it is delivered at most
+    /// `n + 1` times (its header's `redeliveries()` counts `0..=n`), and a
+    /// consumer giving it back once more sends it to dead letters with reason
+    /// [`MaxRedeliveries`](crate::DeadLetterReason::MaxRedeliveries). A poison message
+    /// must not loop forever. Default: no limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{DeadLetterReason, Mailbox, Requeue};
+    ///
+    /// let (tx, rx) = Mailbox::<&str>::builder().max_redeliveries(1).build();
+    /// tx.send("poison").unwrap();
+    /// let first = rx.recv_ack().unwrap();
+    /// assert_eq!(first.header().redeliveries(), 0);
+    /// first.nack(Requeue::Yes);
+    /// let second = rx.recv_ack().unwrap();
+    /// assert_eq!(second.header().redeliveries(), 1);
+    /// second.nack(Requeue::Yes); // one time too many
+    /// assert!(rx.try_recv().is_err());
+    /// assert_eq!(rx.stats().dead_letters.get(crate::DeadLetterReason::MaxRedeliveries), 1);
+    /// ```
+    #[must_use]
+    pub fn max_redeliveries(mut self, n: u32) -> Self {
+        self.max_redeliveries = Some(n);
+        self
+    }
+
+    /// Builds the mailbox, sending dead letters to the user's sender if one
+    /// was named and to `fallback` otherwise.
+    pub(crate) fn build_with(self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
+        let sink = match self.dead_letters {
+            Some(tx) => Sink::Typed(tx),
+            None => fallback,
+        };
+        let queue = match self.backend {
+            BackendChoice::Fifo => match self.capacity {
+                Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
+                None => Backend::Fifo(Fifo::unbounded()),
+            },
+            BackendChoice::Priority(levels) => {
+                Backend::Priority(Box::new(Priority::new(levels, self.capacity)))
+            }
+            BackendChoice::Custom(queue) => Backend::Custom(queue),
+        };
+        let levels = queue.priority_levels();
+        let core = Arc::new(Core {
+            queue,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+            max_body_len: self.max_body_len,
+            levels,
+            ttl: self.ttl,
+            overflow: self.overflow,
+            max_redeliveries: self.max_redeliveries,
+            retired: AtomicU8::new(ALIVE),
+            next_id_block: AtomicU64::new(1 << ID_BLOCK_BITS),
+            sent: Tally::default(),
+            received: Tally::default(),
+            peak_len: AtomicUsize::new(0),
+            cold: OnceLock::new(),
+            sink,
+            watchers: Watchers::default(),
+        });
+        let sender = Sender::attach(Arc::clone(&core));
+        let receiver = Receiver::attach(core);
+        (sender, receiver)
+    }
+}
+
+impl<T: Send> MailboxBuilder<T, Mailbox<T>> {
+    /// Builds the mailbox and returns its first sender and receiver.
+    pub fn build(self) -> (Sender<T>, Receiver<T>) {
+        self.build_with(Sink::Drop)
+    }
+}
+
+impl<T: Send, K> fmt::Debug for MailboxBuilder<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let backend = match &self.backend {
+            BackendChoice::Fifo => "fifo".to_string(),
+            BackendChoice::Priority(levels) => format!("priority({levels})"),
+            BackendChoice::Custom(_) => "custom".to_string(),
+        };
+        f.debug_struct("MailboxBuilder")
+            .field("backend", &backend)
+            .field("capacity", &self.capacity)
+            .field("max_body_len", &self.max_body_len.map(|(max, _)| max))
+            .field("dead_letters", &self.dead_letters.is_some())
+            .field("ttl", &self.ttl)
+            .field("overflow", &self.overflow)
+            .field("max_redeliveries", &self.max_redeliveries)
+            .finish()
+    }
+}

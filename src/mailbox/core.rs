@@ -1,0 +1,388 @@
+//! The state every handle of one mailbox shares, and what it does on its
+//! own: push (with the overflow policy), settle (dead letters, expiry),
+//! retire and close, and the statistics.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::error::PushError;
+use crate::message::Message;
+use crate::overflow::Overflow;
+use crate::reason::DeadLetterReason;
+use crate::signal::Watchers;
+use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
+use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
+use crate::wait::Deadline;
+
+use super::backend::Backend;
+use super::sender::Limit;
+use super::{Disposal, Sink};
+
+/// `Core::retired` while the mailbox can deliver.
+pub(super) const ALIVE: u8 = 0;
+/// `Core::retired` once its last receiver went away.
+const NO_RECEIVERS: u8 = 1;
+/// `Core::retired` once it was destroyed.
+const DESTROYED: u8 = 2;
+
+/// The `Core::retired` code of a reason to retire a mailbox.
+fn retired_code(reason: DeadLetterReason) -> u8 {
+    match reason {
+        DeadLetterReason::Destroyed => DESTROYED,
+        _ => NO_RECEIVERS,
+    }
+}
+
+/// The longest accepted body, and how to measure a body.
+pub(super) type BodyLimit<T> = (usize, fn(&T) -> usize);
+
+/// What all handles of one mailbox share.
+pub(super) struct Core<T: Send> {
+    /// The messages.
+    pub(super) queue: Backend<T>,
+    /// Live sender handles; the last one to go closes the mailbox.
+    pub(super) senders: AtomicUsize,
+    /// Live receiver handles; the last one to go closes the mailbox and drops
+    /// what is left (counted).
+    pub(super) receivers: AtomicUsize,
+    /// The longest accepted body and how to measure one.
+    pub(super) max_body_len: Option<BodyLimit<T>>,
+    /// `Some(n)`: priorities must be below `n`.
+    pub(super) levels: Option<u8>,
+    /// The time to live of messages that do not set their own.
+    pub(super) ttl: Option<Duration>,
+    /// What a send to a full mailbox does.
+    pub(super) overflow: Overflow,
+    /// The most times a message is given back before it is dead-lettered.
+    pub(super) max_redeliveries: Option<u32>,
+    /// Why the mailbox can no longer deliver (`ALIVE` while it can): set by
+    /// `retire` before it closes and drains the queue, and read by every
+    /// successful send (next to `levels`, which every send reads too) to
+    /// catch a push that landed after the drain.
+    pub(super) retired: AtomicU8,
+    /// The start of the next unclaimed block of message ids.
+    pub(super) next_id_block: AtomicU64,
+    /// Messages accepted, counted per sender handle.
+    pub(super) sent: Tally<HandleCounters>,
+    /// Messages taken and answered, counted per receiver handle.
+    pub(super) received: Tally<RecvCounters>,
+    /// The highest sampled queue length.
+    pub(super) peak_len: AtomicUsize,
+    /// What the hot paths never touch (dead letters, nacks, delayed
+    /// requeues), made on first use so that an idle mailbox does not pay
+    /// for it.
+    pub(super) cold: OnceLock<Box<Cold<T>>>,
+    /// Where undeliverable messages go.
+    pub(super) sink: Sink<T>,
+    /// Selects waiting on this mailbox.
+    pub(super) watchers: Watchers,
+}
+
+/// The rarely used part of a mailbox's state.
+pub(super) struct Cold<T> {
+    /// Where its messages ended, away from the hot paths.
+    pub(super) outcomes: Outcomes,
+    /// Messages waiting for a delayed requeue, with their due times.
+    pub(super) delayed: Mutex<Vec<(Instant, Message<T>)>>,
+    /// Woken when delayed messages come back (or are settled otherwise), for
+    /// receivers of a closed mailbox that wait for them.
+    pub(super) came_back: Condvar,
+}
+
+impl<T> Cold<T> {
+    /// Counts out `count` delayed messages that were settled (back in the
+    /// queue, or dead letters), and wakes receivers waiting for them. Under
+    /// the lock, so that a receiver of a closed mailbox checking the queue
+    /// and this count together never misses the change.
+    pub(super) fn count_out_delayed(&self, count: u64) {
+        if count > 0 {
+            let guard = self.delayed.lock();
+            self.outcomes.delayed.fetch_sub(count, Ordering::Relaxed);
+            drop(guard);
+            self.came_back.notify_all();
+        }
+    }
+}
+
+impl<T: Send> Core<T> {
+    /// The rarely used state, made on first use.
+    pub(super) fn cold(&self) -> &Cold<T> {
+        self.cold.get_or_init(|| {
+            Box::new(Cold {
+                outcomes: Outcomes::default(),
+                delayed: Mutex::new(Vec::new()),
+                came_back: Condvar::new(),
+            })
+        })
+    }
+
+    /// Pushes without waiting if there is room; otherwise counts, on the
+    /// sending handle's own counters, that the mailbox was found full
+    /// (backpressure made visible) and waits as told.
+    #[inline(always)]
+    pub(super) fn push(
+        &self,
+        msg: Message<T>,
+        deadline: Deadline,
+        local: &HandleCounters,
+    ) -> Result<(), PushError<T>> {
+        match self.queue.try_push(msg) {
+            Err(PushError::Full(msg)) => self.push_when_full(msg, deadline, local),
+            done => done,
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn push_when_full(
+        &self,
+        msg: Message<T>,
+        deadline: Deadline,
+        local: &HandleCounters,
+    ) -> Result<(), PushError<T>> {
+        local.found_full.fetch_add(1, Ordering::Relaxed);
+        match self.overflow {
+            Overflow::Block => {}
+            Overflow::Reject => return Err(PushError::Full(msg)),
+            Overflow::DropOldest | Overflow::DropLowest => return self.push_evicting(msg),
+        }
+        let at = match deadline {
+            Deadline::Now => return Err(PushError::Full(msg)),
+            Deadline::At(at) => Some(at),
+            Deadline::Never => None,
+        };
+        // A rendezvous sender is about to wait for a receiver: tell selects
+        // watching this mailbox, so they come and take the message.
+        self.watchers.notify();
+        // The sender counted this message when it stamped it; while it waits
+        // for room it is not sent yet, so statistics subtract it.
+        local.waiting.fetch_add(1, Ordering::Relaxed);
+        let pushed = self.queue.push(msg, at);
+        local.waiting.fetch_sub(1, Ordering::Relaxed);
+        pushed
+    }
+
+    /// Makes room by evicting to dead letters as the overflow policy says,
+    /// then pushes; never waits. Evicts until the message fits: one message
+    /// out for one in, unless requeued deliveries (which ignore the capacity)
+    /// put the mailbox over it; then it is brought back to its capacity, as
+    /// RabbitMQ's `drop-head` keeps a queue at its length limit. Racing
+    /// senders each evict only while the queue is full, so together they
+    /// never take out more than that.
+    pub(super) fn push_evicting(&self, mut msg: Message<T>) -> Result<(), PushError<T>> {
+        if self.queue.capacity() == Some(0) {
+            // A rendezvous queues nothing: there is nothing to evict.
+            return Err(PushError::Full(msg));
+        }
+        loop {
+            let evicted = match self.overflow {
+                Overflow::DropLowest => self.queue.evict_lowest(msg.header().priority()),
+                _ => self.queue.pop(Deadline::Now).ok(),
+            };
+            let Some(evicted) = evicted else {
+                // Nothing less urgent to evict (DropLowest), or the queue
+                // emptied meanwhile: one more try, then refuse.
+                return self.queue.try_push(msg);
+            };
+            msg = match self.queue.try_push(msg) {
+                Err(PushError::Closed(msg)) => {
+                    // Closed meanwhile: the eviction made room for nothing.
+                    // The evicted message goes back to where it was, for a
+                    // receiver to drain or the close to settle with its own
+                    // reason.
+                    if let Err(evicted) = self.return_to_queue(evicted) {
+                        self.discard(evicted, DeadLetterReason::Overflow);
+                    }
+                    return Err(PushError::Closed(msg));
+                }
+                pushed => {
+                    // An evicted message whose time ran out anyway is
+                    // labelled for that.
+                    let reason = if self.outlived(&evicted) {
+                        DeadLetterReason::Expired
+                    } else {
+                        DeadLetterReason::Overflow
+                    };
+                    self.discard(evicted, reason);
+                    match pushed {
+                        Err(PushError::Full(msg)) => msg,
+                        done => return done,
+                    }
+                }
+            };
+        }
+    }
+
+    /// The limit a message breaks, if any.
+    #[inline]
+    pub(super) fn violated_limit(&self, msg: &Message<T>) -> Option<Limit> {
+        if let Some((max, len_of)) = self.max_body_len {
+            if len_of(msg.body()) > max {
+                return Some(Limit::BodyLen);
+            }
+        }
+        match self.levels {
+            Some(levels) if msg.header().priority() >= levels => Some(Limit::Priority),
+            _ => None,
+        }
+    }
+
+    #[inline(never)]
+    pub(super) fn sample_peak(&self) {
+        let len = self.queue.len();
+        // Read before writing: a write to this shared line on every sample
+        // would bounce it between producer cores for nothing.
+        if len > self.peak_len.load(Ordering::Relaxed) {
+            self.peak_len.fetch_max(len, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends one message that cannot be delivered where dead letters go, and
+    /// counts it.
+    pub(super) fn discard(&self, msg: Message<T>, reason: DeadLetterReason) {
+        let placed = matches!(self.sink.dispose(msg, reason), Disposal::DeadLettered);
+        self.cold().outcomes.dead_letter(reason, placed);
+    }
+
+    /// Whether a message has outlived its time to live; such a message goes
+    /// to dead letters instead of out. Inline, only the branch on the boxed
+    /// header part (which every expiry lives in): the clock is read out of
+    /// line, for messages that have one.
+    #[inline(always)]
+    pub(super) fn outlived(&self, msg: &Message<T>) -> bool {
+        msg.header().has_ext() && self.expired(msg)
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn expired(&self, msg: &Message<T>) -> bool {
+        msg.header().is_expired_at(Instant::now())
+    }
+
+    /// Destroys the mailbox: closes it, so that every blocked and later sender
+    /// and receiver gets `Closed` at once, and sends what was queued to dead
+    /// letters. Idempotent.
+    pub(super) fn destroy(&self) {
+        self.retire(DeadLetterReason::Destroyed);
+    }
+
+    /// Ends the mailbox's life for good (destroyed, or its last receiver
+    /// gone): closes it and sends what is queued to dead letters (or drops
+    /// and counts it). The first reason sticks.
+    ///
+    /// A push can land after the drain (the FIFO backend checks its closed
+    /// flag, then pushes). The flag is set, SeqCst, before the close and the
+    /// drain, and every sender reads it, SeqCst, after its push (see
+    /// `Sender::deliver`): either the drain sees the message or the sender
+    /// sees the flag and sweeps the queue itself. For the built-in backends
+    /// the push is a SeqCst RMW in crossbeam (whose receive reads the queue
+    /// after a SeqCst fence) or happens under the lock the drain takes.
+    pub(super) fn retire(&self, reason: DeadLetterReason) {
+        let _ = self.retired.compare_exchange(
+            ALIVE,
+            retired_code(reason),
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+        self.close();
+        self.sweep_retired();
+    }
+
+    /// Sends everything queued in a retired mailbox where dead letters go,
+    /// under the reason it was retired for.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn sweep_retired(&self) {
+        let reason = match self.retired.load(Ordering::SeqCst) {
+            DESTROYED => DeadLetterReason::Destroyed,
+            _ => DeadLetterReason::NoReceivers,
+        };
+        while let Ok(msg) = self.queue.pop(Deadline::Now) {
+            self.discard(msg, reason);
+        }
+        // Messages waiting for a delayed requeue cannot come back either.
+        if let Some(cold) = self.cold.get() {
+            let delayed = std::mem::take(&mut *cold.delayed.lock());
+            let count = delayed.len() as u64;
+            for (_, msg) in delayed {
+                self.discard(msg, reason);
+            }
+            cold.count_out_delayed(count);
+        }
+    }
+
+    /// Whether the mailbox is closed with nothing left to deliver: nothing
+    /// queued, and no delayed requeue still to come back.
+    pub(super) fn drained(&self) -> bool {
+        // Closed first: a message pushed before the close is in `len` then.
+        self.queue.is_closed()
+            && self.queue.len() == 0
+            && self.cold.get().map_or(true, |cold| {
+                cold.outcomes.delayed.load(Ordering::SeqCst) == 0
+            })
+    }
+
+    /// Closes the queue and tells waiting selects (and receives waiting for a
+    /// prefetch slot).
+    pub(super) fn close(&self) {
+        self.queue.close();
+        self.watchers.notify();
+    }
+
+    pub(super) fn stats(&self) -> MailboxStats {
+        // Read what leaves the mailbox before what enters it, so that a
+        // snapshot taken while messages flow never shows more out than in
+        // (a message can be taken in the instant between a blocked sender's
+        // push and its leaving the waiting count, hence the max).
+        let recv = self.received.totals();
+        let (dropped, dead_lettered, dead_letters, redelivered, delayed) = match self.cold.get() {
+            Some(cold) => (
+                cold.outcomes.dropped.load(Ordering::Relaxed),
+                cold.outcomes.dead_lettered.load(Ordering::Relaxed),
+                cold.outcomes.dead_letters(),
+                cold.outcomes.redelivered.load(Ordering::Relaxed),
+                cold.outcomes.delayed.load(Ordering::Relaxed),
+            ),
+            None => Default::default(),
+        };
+        let received = recv.count.wrapping_add(recv.acked);
+        let unacked = recv
+            .delivered
+            .saturating_sub(recv.acked)
+            .saturating_sub(recv.nacked);
+        let len = self.queue.len();
+        let sent = self.sent.totals();
+        let out = received
+            .saturating_add(dropped)
+            .saturating_add(dead_lettered)
+            .saturating_add(unacked)
+            .saturating_add(delayed);
+        MailboxStats {
+            // Requeued messages can make `len` count one twice for an
+            // instant; `sent` is only raised to what provably left.
+            sent: sent.count.max(out),
+            received,
+            len,
+            // The length now is a sample too, kept like the others: a
+            // mailbox read before its first sampled send reports a true
+            // peak, and a later read never reports a lower one.
+            peak_len: self.peak_len.fetch_max(len, Ordering::Relaxed).max(len),
+            found_full: sent.found_full,
+            dropped,
+            dead_lettered,
+            dead_letters,
+            acked: recv.acked,
+            nacked: recv.nacked,
+            redelivered,
+            unacked,
+            delayed,
+        }
+    }
+}
+
+impl<T: Send> Drop for Core<T> {
+    fn drop(&mut self) {
+        // Every handle is gone: whatever a custom backend still holds goes
+        // where dead letters go.
+        self.retire(DeadLetterReason::NoReceivers);
+    }
+}
