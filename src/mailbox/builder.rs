@@ -193,7 +193,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
     /// tx.send(Message::new("fresh").ttl(Duration::from_secs(60))).unwrap();
     /// assert_eq!(rx.recv().unwrap().into_body(), "fresh");
     /// assert_eq!(rx.try_recv().unwrap_err(), TryRecvError::Empty);
-    /// assert_eq!(rx.stats().dead_letters.get(crate::DeadLetterReason::Expired), 1);
+    /// assert_eq!(rx.stats().dead_letters.get(DeadLetterReason::Expired), 1);
     /// ```
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
@@ -229,7 +229,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
     /// assert_eq!(second.header().redeliveries(), 1);
     /// second.nack(Requeue::Yes); // one time too many
     /// assert!(rx.try_recv().is_err());
-    /// assert_eq!(rx.stats().dead_letters.get(crate::DeadLetterReason::MaxRedeliveries), 1);
+    /// assert_eq!(rx.stats().dead_letters.get(DeadLetterReason::MaxRedeliveries), 1);
     /// ```
     #[must_use]
     pub fn max_redeliveries(mut self, n: u32) -> Self {
