@@ -5,10 +5,14 @@
 
 use std::fmt;
 
-/// The identity of a message, unique within the mailbox that assigned it.
+/// The identity of a message, unique within the process: no two mailboxes
+/// hand out the same id, so dead letters of several mailboxes, or a log,
+/// can key on it.
 ///
 /// Ids are 56-bit numbers (the header keeps them in one word with the
-/// priority), so they stay unique until 2^56 ids have been handed out.
+/// priority), so they stay unique until 2^56 ids have been handed out. They
+/// rise per sender handle, not across handles: each handle numbers its sends
+/// from blocks of 2^16 ids of its own.
 ///
 /// A mailbox assigns a fresh id to every message a [`Sender`](crate::Sender)
 /// accepts. A message that has never been sent has the id `MessageId::UNSENT`.

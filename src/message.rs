@@ -23,8 +23,8 @@ struct HeaderExt {
     correlation_id: Option<u64>,
     /// Where a reply should go.
     reply_to: Option<Pid>,
-    /// After this instant the message should not be delivered.
-    expires_at: Option<Instant>,
+    /// When the message goes stale, or that it never does.
+    expiry: Expiry,
     /// How many times the message was handed out again (rare, so kept here).
     redeliveries: u32,
     /// The sender's receipt, present only for tracked sends. Not cloned.
@@ -36,11 +36,33 @@ impl Clone for HeaderExt {
         HeaderExt {
             correlation_id: self.correlation_id,
             reply_to: self.reply_to,
-            expires_at: self.expires_at,
+            expiry: self.expiry,
             redeliveries: self.redeliveries,
             // A receipt follows one message: a copy is a different message.
             tracker: None,
         }
+    }
+}
+
+/// A message's time to live, as its header keeps it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Expiry {
+    /// None set: the mailbox's default time to live applies.
+    #[default]
+    Unset,
+    /// Never stale, whatever the mailbox's default: a time to live too
+    /// large to represent, or a dead letter kept for someone to look at.
+    Never,
+    /// Stale from this instant on.
+    At(Instant),
+}
+
+impl Expiry {
+    /// The expiry of a time to live counted from now.
+    fn after(ttl: Duration) -> Expiry {
+        Instant::now()
+            .checked_add(ttl)
+            .map_or(Expiry::Never, Expiry::At)
     }
 }
 
@@ -121,7 +143,10 @@ impl Header {
 
     /// The instant after which the message is stale, if it has a time to live.
     pub fn expires_at(&self) -> Option<Instant> {
-        self.ext.as_ref().and_then(|e| e.expires_at)
+        match self.ext.as_ref()?.expiry {
+            Expiry::At(at) => Some(at),
+            Expiry::Unset | Expiry::Never => None,
+        }
     }
 
     /// Whether the message's time to live has run out at `now`.
@@ -140,8 +165,8 @@ impl Header {
     }
 
     /// Stamps the header for a mailbox send: a fresh id, no source (only
-    /// process sends carry one) and no receipt link left from an earlier
-    /// delivery. The common case, a header without extension, is two stores.
+    /// process sends carry one), no receipt link left from an earlier
+    /// delivery and no redeliveries. The common case, a header without extension, is two stores.
     #[inline]
     pub(crate) fn stamp(&mut self, id: MessageId) {
         self.meta = (id.as_u64() << PRIORITY_BITS) | (self.meta & 0xff);
@@ -151,10 +176,14 @@ impl Header {
         }
     }
 
+    /// A message a mailbox accepts starts a new life there: no receipt link
+    /// from an earlier send, and no redeliveries counted elsewhere (a dead
+    /// letter sent on, a message forwarded).
     #[cold]
     fn scrub(&mut self) {
         if let Some(ext) = &mut self.ext {
             drop(ext.tracker.take());
+            ext.redeliveries = 0;
         }
     }
 
@@ -172,6 +201,15 @@ impl Header {
         self.ext.is_some()
     }
 
+    /// Sets the redelivery count: a dead letter forwarded to a typed
+    /// dead-letter mailbox keeps the count of the mailbox it left, for
+    /// whoever inspects it.
+    pub(crate) fn set_redeliveries(&mut self, redeliveries: u32) {
+        if redeliveries > 0 {
+            self.ext_mut().redeliveries = redeliveries;
+        }
+    }
+
     /// Counts one more redelivery (saturating: a count that high is a poison
     /// message anyway).
     pub(crate) fn add_redelivery(&mut self) {
@@ -179,21 +217,21 @@ impl Header {
         ext.redeliveries = ext.redeliveries.saturating_add(1);
     }
 
-    /// Gives the message a time to live of `ttl` from now, unless it has one.
+    /// Gives the message a time to live of `ttl` from now, unless it set
+    /// its own (a "never" included).
     pub(crate) fn default_ttl(&mut self, ttl: Duration) {
         let ext = self.ext_mut();
-        if ext.expires_at.is_none() {
-            ext.expires_at = Instant::now().checked_add(ttl);
+        if ext.expiry == Expiry::Unset {
+            ext.expiry = Expiry::after(ttl);
         }
     }
 
-    /// Takes the expiry off: a dead letter sent on to a mailbox is kept for
-    /// someone to look at, not expired a second time there (RabbitMQ removes
-    /// a dead-lettered message's expiration too).
+    /// Takes the expiry off for good: a dead letter sent on to a mailbox is
+    /// kept for someone to look at, not expired a second time there, even
+    /// by that mailbox's own default time to live (RabbitMQ removes a
+    /// dead-lettered message's expiration too).
     pub(crate) fn clear_expiry(&mut self) {
-        if let Some(ext) = self.ext.as_mut() {
-            ext.expires_at = None;
-        }
+        self.ext_mut().expiry = Expiry::Never;
     }
 
     /// The receipt link, if the message is tracked, to move its state along.
@@ -239,7 +277,7 @@ impl fmt::Debug for Header {
         if let Some(ext) = &self.ext {
             d.field("correlation_id", &ext.correlation_id)
                 .field("reply_to", &ext.reply_to)
-                .field("expires_at", &ext.expires_at)
+                .field("expires_at", &self.expires_at())
                 .field("tracked", &ext.tracker.is_some());
         }
         d.finish()
@@ -316,10 +354,11 @@ impl<T> Message<T> {
     /// runs out before a receiver takes it is never delivered: a receiver
     /// that meets it sends it to dead letters with reason
     /// [`Expired`](crate::DeadLetterReason::Expired). A duration too large to
-    /// represent means "never expires".
+    /// represent (such as `Duration::MAX`) means "never expires", and still
+    /// overrides the mailbox's default.
     #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Message<T> {
-        self.header.ext_mut().expires_at = Instant::now().checked_add(ttl);
+        self.header.ext_mut().expiry = Expiry::after(ttl);
         self
     }
 
@@ -327,7 +366,7 @@ impl<T> Message<T> {
     /// [`ttl`](Message::ttl)).
     #[must_use]
     pub fn expires_at(mut self, at: Instant) -> Message<T> {
-        self.header.ext_mut().expires_at = Some(at);
+        self.header.ext_mut().expiry = Expiry::At(at);
         self
     }
 

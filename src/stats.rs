@@ -184,6 +184,26 @@ impl Outcomes {
 pub(crate) trait Counters: Send + Sync {
     /// Adds this handle's counts to `totals`.
     fn add_to(&self, totals: &mut Totals);
+
+    /// Where the [`Tally`] keeps these counters in its list of live ones,
+    /// so that retiring a handle costs no search.
+    fn slot(&self) -> &Slot;
+}
+
+/// A handle's position in its [`Tally`]'s list of live counters. Read and
+/// written only under the tally's lock, so it needs no ordering of its own
+/// (and is not a loom-modelled atomic).
+#[derive(Debug, Default)]
+pub(crate) struct Slot(std::sync::atomic::AtomicUsize);
+
+impl Slot {
+    fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, index: usize) {
+        self.0.store(index, Ordering::Relaxed);
+    }
 }
 
 /// One sender handle's counters, on a cache line of its own.
@@ -210,6 +230,8 @@ pub(crate) struct HandleCounters {
     /// The full epoch of `id_block`, for the cold path that moves to the next
     /// block.
     pub(crate) id_epoch: Mutex<u64>,
+    /// Its place in the mailbox's tally.
+    slot: Slot,
 }
 
 impl HandleCounters {
@@ -221,6 +243,7 @@ impl HandleCounters {
             waiting: AtomicU64::new(0),
             id_block: AtomicU64::new(id_block),
             id_epoch: Mutex::new(0),
+            slot: Slot::default(),
         }
     }
 
@@ -241,6 +264,10 @@ impl Counters for HandleCounters {
             .wrapping_sub(self.waiting.load(Ordering::Relaxed));
         totals.count = totals.count.wrapping_add(net);
         totals.found_full += self.found_full.load(Ordering::Relaxed);
+    }
+
+    fn slot(&self) -> &Slot {
+        &self.slot
     }
 }
 
@@ -263,6 +290,8 @@ pub(crate) struct RecvCounters {
     pub(crate) acked: AtomicU64,
     /// Deliveries answered otherwise (nack, reject, dropped unanswered).
     pub(crate) nacked: AtomicU64,
+    /// Its place in the mailbox's tally.
+    slot: Slot,
 }
 
 impl RecvCounters {
@@ -283,6 +312,10 @@ impl Counters for RecvCounters {
         totals.delivered += self.delivered.load(Ordering::Relaxed);
         totals.acked += self.acked.load(Ordering::Relaxed);
         totals.nacked += self.nacked.load(Ordering::Relaxed);
+    }
+
+    fn slot(&self) -> &Slot {
+        &self.slot
     }
 }
 
@@ -331,15 +364,23 @@ impl<C: Counters> Tally<C> {
     /// Registers a new handle's counters.
     pub(crate) fn register(&self, counters: C) -> Arc<C> {
         let counters = Arc::new(counters);
-        self.state.lock().live.push(Arc::clone(&counters));
+        let mut state = self.state.lock();
+        counters.slot().set(state.live.len());
+        state.live.push(Arc::clone(&counters));
         counters
     }
 
-    /// Folds a handle's counters into the retired totals.
+    /// Folds a handle's counters into the retired totals: O(1), the handle
+    /// knows its slot (dropping many handles must not be quadratic).
     pub(crate) fn retire(&self, counters: &Arc<C>) {
         let mut state = self.state.lock();
-        if let Some(i) = state.live.iter().position(|c| Arc::ptr_eq(c, counters)) {
+        let i = counters.slot().get();
+        if state.live.get(i).is_some_and(|c| Arc::ptr_eq(c, counters)) {
             state.live.swap_remove(i);
+            // The last one moved into the hole: tell it where it is now.
+            if let Some(moved) = state.live.get(i) {
+                moved.slot().set(i);
+            }
         }
         // Under the lock, so a concurrent `totals` sees each count exactly once.
         counters.add_to(&mut state.retired);

@@ -3,13 +3,15 @@
 //!
 //! `nack(Requeue::After(d))` must retry later without a worker sleeping
 //! through the delay. The message itself waits in its own mailbox (so that a
-//! mailbox that is destroyed or dropped in the meantime settles it at once, and
-//! the timer keeps no mailbox alive); the timer only holds a weak reference and
-//! a due time, and at that time asks the mailbox to move what is due back into
-//! its queue.
+//! mailbox that is destroyed or dropped in the meantime settles it at once);
+//! the timer only holds, per mailbox, one weak reference and the earliest due
+//! time, and at that time asks the mailbox to move what is due back into its
+//! queue (the mailbox then asks again for its next due time). A mailbox that
+//! is retired cancels its wake-up, so the timer keeps nothing of it: not even
+//! the memory a weak reference would pin until the delay ran out.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{OnceLock, Weak};
 use std::time::Instant;
 
@@ -17,41 +19,35 @@ use parking_lot::{Condvar, Mutex};
 
 /// Something with delayed work to do at a due time: a mailbox's core.
 pub(crate) trait Due: Send + Sync {
-    /// Moves whatever is due by now back into the queue.
-    fn fire(&self, now: Instant);
+    /// Moves whatever is due by now back into the queue, and schedules its
+    /// next wake-up (through `me`, the timer's reference to it) if more is
+    /// delayed.
+    fn fire(&self, now: Instant, me: &Weak<dyn Due>);
 }
 
-/// One wake-up: when, and whom.
-struct Entry {
-    at: Instant,
-    /// Ties broken by arrival, so that entries are totally ordered.
-    seq: u64,
-    target: Weak<dyn Due>,
+/// Which mailbox a wake-up is for: each has at most one pending.
+pub(crate) type Key = u64;
+
+/// The next key; 0 is never handed out.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// A key for a new mailbox.
+pub(crate) fn new_key() -> Key {
+    NEXT_KEY.fetch_add(1, Ordering::Relaxed)
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Entry) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
+/// The wake-ups, ordered by due time, and each key's one due time.
+#[derive(Default)]
+struct Wakeups {
+    /// Ordered by due time, then key (keys make the entries distinct).
+    queue: BTreeMap<(Instant, Key), Weak<dyn Due>>,
+    /// When each key's wake-up is due: to find and replace it.
+    due: HashMap<Key, Instant>,
 }
 
-impl Eq for Entry {}
-
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Entry) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Entry {
-    fn cmp(&self, other: &Entry) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
-/// The timer's shared state: a min-heap of wake-ups.
+/// The timer's shared state.
 struct Timer {
-    heap: Mutex<(BinaryHeap<Reverse<Entry>>, u64)>,
+    wakeups: Mutex<Wakeups>,
     changed: Condvar,
 }
 
@@ -64,7 +60,7 @@ fn timer() -> Option<&'static Timer> {
         // Leaked on purpose: the timer lives as long as the process, like
         // the thread that serves it.
         let timer: &'static Timer = Box::leak(Box::new(Timer {
-            heap: Mutex::new((BinaryHeap::new(), 0)),
+            wakeups: Mutex::new(Wakeups::default()),
             changed: Condvar::new(),
         }));
         std::thread::Builder::new()
@@ -75,53 +71,79 @@ fn timer() -> Option<&'static Timer> {
     })
 }
 
-/// Asks for `target.fire` at `at`. Returns `false` if no timer thread could be
-/// started (the caller then does the work at once).
-pub(crate) fn schedule(at: Instant, target: Weak<dyn Due>) -> bool {
+/// Asks for `target.fire` at `at`, or earlier if `key` already has an
+/// earlier wake-up (one per key: the earliest wins). Returns `false` if no
+/// timer thread could be started (the caller then does the work at once).
+pub(crate) fn schedule(key: Key, at: Instant, target: Weak<dyn Due>) -> bool {
     let Some(timer) = timer() else {
         return false;
     };
-    let mut heap = timer.heap.lock();
-    let seq = heap.1;
-    heap.1 += 1;
-    let earliest = heap.0.peek().map_or(true, |Reverse(e)| at < e.at);
-    heap.0.push(Reverse(Entry { at, seq, target }));
-    drop(heap);
+    let mut wakeups = timer.wakeups.lock();
+    if let Some(&pending) = wakeups.due.get(&key) {
+        if pending <= at {
+            return true;
+        }
+        wakeups.queue.remove(&(pending, key));
+    }
+    wakeups.due.insert(key, at);
+    wakeups.queue.insert((at, key), target);
+    let earliest = wakeups
+        .queue
+        .first_key_value()
+        .is_some_and(|(&first, _)| first == (at, key));
+    drop(wakeups);
     if earliest {
         timer.changed.notify_one();
     }
     true
 }
 
+/// Takes `key`'s wake-up out, if it has one: its mailbox is gone. Never
+/// starts the timer.
+pub(crate) fn cancel(key: Key) {
+    let Some(Some(timer)) = TIMER.get() else {
+        return;
+    };
+    let mut wakeups = timer.wakeups.lock();
+    if let Some(at) = wakeups.due.remove(&key) {
+        let target = wakeups.queue.remove(&(at, key));
+        drop(wakeups);
+        // Outside the lock: the last weak reference frees the mailbox's
+        // memory.
+        drop(target);
+    }
+}
+
 /// The timer thread: sleeps until the earliest wake-up, fires what is due
 /// (outside the lock, so a mailbox can schedule again from `fire`).
 fn run(timer: &'static Timer) {
-    let mut heap = timer.heap.lock();
+    let mut wakeups = timer.wakeups.lock();
     loop {
         let now = Instant::now();
-        match heap.0.peek() {
-            Some(Reverse(entry)) if entry.at <= now => {
-                let Some(Reverse(entry)) = heap.0.pop() else {
+        match wakeups.queue.first_key_value().map(|(&(at, _), _)| at) {
+            Some(at) if at <= now => {
+                let Some(((_, key), target)) = wakeups.queue.pop_first() else {
                     continue;
                 };
-                drop(heap);
-                if let Some(target) = entry.target.upgrade() {
+                wakeups.due.remove(&key);
+                drop(wakeups);
+                if let Some(strong) = target.upgrade() {
                     // A message body whose `Drop` panics (a due message
                     // settled in a retired mailbox, or the mailbox's last
                     // reference dropped here) must not end this thread:
                     // every mailbox in the process relies on it.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                        target.fire(now);
-                        drop(target);
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        strong.fire(now, &target);
+                        drop(strong);
                     }));
                 }
-                heap = timer.heap.lock();
+                drop(target);
+                wakeups = timer.wakeups.lock();
             }
-            Some(Reverse(entry)) => {
-                let at = entry.at;
-                timer.changed.wait_until(&mut heap, at);
+            Some(at) => {
+                timer.changed.wait_until(&mut wakeups, at);
             }
-            None => timer.changed.wait(&mut heap),
+            None => timer.changed.wait(&mut wakeups),
         }
     }
 }

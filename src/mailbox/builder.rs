@@ -10,11 +10,10 @@ use crate::overflow::Overflow;
 use crate::queue::{Fifo, Priority, Queue};
 use crate::signal::Watchers;
 use crate::stats::Tally;
-use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, OnceLock};
+use crate::sync::{AtomicU8, AtomicUsize, OnceLock};
 
 use super::backend::Backend;
 use super::core::{BodyLimit, Core, ALIVE};
-use super::ids::ID_BLOCK_BITS;
 use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
 
 /// Which backend the builder will build.
@@ -265,7 +264,6 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             overflow: self.overflow,
             max_redeliveries: self.max_redeliveries,
             retired: AtomicU8::new(ALIVE),
-            next_id_block: AtomicU64::new(1 << ID_BLOCK_BITS),
             sent: Tally::default(),
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),

@@ -2,6 +2,7 @@
 //! own: push (with the overflow policy), settle (dead letters, expiry),
 //! retire and close, and the statistics.
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -11,12 +12,13 @@ use crate::overflow::Overflow;
 use crate::reason::DeadLetterReason;
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
-use crate::sync::{AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
+use crate::sync::{AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
+use crate::timer;
 use crate::wait::Deadline;
 
 use super::backend::Backend;
 use super::sender::Limit;
-use super::{Disposal, Sink};
+use super::Sink;
 
 /// `Core::retired` while the mailbox can deliver.
 pub(super) const ALIVE: u8 = 0;
@@ -60,8 +62,6 @@ pub(super) struct Core<T: Send> {
     /// successful send (next to `levels`, which every send reads too) to
     /// catch a push that landed after the drain.
     pub(super) retired: AtomicU8,
-    /// The start of the next unclaimed block of message ids.
-    pub(super) next_id_block: AtomicU64,
     /// Messages accepted, counted per sender handle.
     pub(super) sent: Tally<HandleCounters>,
     /// Messages taken and answered, counted per receiver handle.
@@ -87,6 +87,8 @@ pub(super) struct Cold<T> {
     /// Woken when delayed messages come back (or are settled otherwise), for
     /// receivers of a closed mailbox that wait for them.
     pub(super) came_back: Condvar,
+    /// The mailbox's key with the delayed-requeue timer.
+    pub(super) timer_key: timer::Key,
 }
 
 impl<T> Cold<T> {
@@ -112,6 +114,7 @@ impl<T: Send> Core<T> {
                 outcomes: Outcomes::default(),
                 delayed: Mutex::new(Vec::new()),
                 came_back: Condvar::new(),
+                timer_key: timer::new_key(),
             })
         })
     }
@@ -239,8 +242,35 @@ impl<T: Send> Core<T> {
     /// Sends one message that cannot be delivered where dead letters go, and
     /// counts it.
     pub(super) fn discard(&self, msg: Message<T>, reason: DeadLetterReason) {
-        let placed = matches!(self.sink.dispose(msg, reason), Disposal::DeadLettered);
-        self.cold().outcomes.dead_letter(reason, placed);
+        match self.sink.dispose(msg, reason) {
+            Ok(()) => self.cold().outcomes.dead_letter(reason, true),
+            Err(msg) => {
+                // Counted before the drop, which runs the body's `Drop`.
+                self.cold().outcomes.dead_letter(reason, false);
+                drop(msg);
+            }
+        }
+    }
+
+    /// Discards every message `next` yields, even if dropping one panics (a
+    /// body's `Drop`): the rest are still settled and counted, then the
+    /// first panic goes on. Except while this thread is already unwinding
+    /// (a mailbox torn down by a panic), where a second panic would abort
+    /// the process: those are swallowed.
+    #[cold]
+    fn discard_all(&self, mut next: impl FnMut() -> Option<Message<T>>, reason: DeadLetterReason) {
+        let mut first_panic = None;
+        while let Some(msg) = next() {
+            let discarded = panic::catch_unwind(AssertUnwindSafe(|| self.discard(msg, reason)));
+            if let Err(payload) = discarded {
+                first_panic.get_or_insert(payload);
+            }
+        }
+        if let Some(payload) = first_panic {
+            if !std::thread::panicking() {
+                panic::resume_unwind(payload);
+            }
+        }
     }
 
     /// Whether a message has outlived its time to live; such a message goes
@@ -296,17 +326,24 @@ impl<T: Send> Core<T> {
             DESTROYED => DeadLetterReason::Destroyed,
             _ => DeadLetterReason::NoReceivers,
         };
-        while let Ok(msg) = self.queue.pop(Deadline::Now) {
-            self.discard(msg, reason);
-        }
+        self.discard_all(|| self.queue.pop(Deadline::Now).ok(), reason);
         // Messages waiting for a delayed requeue cannot come back either.
         if let Some(cold) = self.cold.get() {
-            let delayed = std::mem::take(&mut *cold.delayed.lock());
+            let delayed = {
+                let mut delayed = cold.delayed.lock();
+                // Nothing will come back: the timer lets go of the mailbox
+                // now, not when the delay would have run out. Under the
+                // lock a `bring_back` or `requeue_after` schedules under, so
+                // that none schedules again after this.
+                timer::cancel(cold.timer_key);
+                std::mem::take(&mut *delayed)
+            };
             let count = delayed.len() as u64;
-            for (_, msg) in delayed {
-                self.discard(msg, reason);
-            }
+            // Counted out first: a panicking drop must not leave them
+            // counted as delayed forever.
             cold.count_out_delayed(count);
+            let mut delayed = delayed.into_iter();
+            self.discard_all(|| delayed.next().map(|(_, msg)| msg), reason);
         }
     }
 

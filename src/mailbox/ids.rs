@@ -1,7 +1,7 @@
 //! Message ids: each sender handle numbers its messages from a block of
 //! ids of its own, so that numbering a message costs no shared write.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::id::MessageId;
 use crate::message::MAX_MESSAGE_ID;
@@ -25,27 +25,31 @@ pub(super) fn pack_id_block(base: u64, epoch: u64) -> u64 {
     ((base >> ID_BLOCK_BITS) << 24) | (epoch & EPOCH_MASK)
 }
 
+/// The next unclaimed block of message ids, shared by every mailbox in the
+/// process: ids are unique across mailboxes, so that dead letters of
+/// several mailboxes in one office store, a log or a bridge can key on them.
+/// A plain std atomic (not the loom facade's): it is only ever incremented,
+/// and handles touch it once per 2^16 sends.
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1 << ID_BLOCK_BITS);
+
+/// Claims a fresh block of message ids from the process-wide counter. Block
+/// 0 is never handed out, so no message gets the id `MessageId::UNSENT`.
+pub(super) fn claim_id_block() -> u64 {
+    loop {
+        let block = NEXT_ID_BLOCK.fetch_add(1 << ID_BLOCK_BITS, Ordering::Relaxed) & MAX_MESSAGE_ID;
+        // After the numbering wraps, skip block 0 again.
+        if block != 0 {
+            return block;
+        }
+    }
+}
+
 /// The block base of a packed id block.
 fn unpack_base(block: u64) -> u64 {
     (block >> 24) << ID_BLOCK_BITS
 }
 
 impl<T: Send> Core<T> {
-    /// Claims a fresh block of message ids. Block 0 is never handed out, so
-    /// no message gets the id `MessageId::UNSENT`.
-    pub(super) fn claim_id_block(&self) -> u64 {
-        loop {
-            let block = self
-                .next_id_block
-                .fetch_add(1 << ID_BLOCK_BITS, Ordering::Relaxed)
-                & MAX_MESSAGE_ID;
-            // After the numbering wraps, skip block 0 again.
-            if block != 0 {
-                return block;
-            }
-        }
-    }
-
     /// The id of the handle's `seq`-th message: its block base plus the offset.
     #[inline(always)]
     pub(super) fn id_for(&self, local: &HandleCounters, seq: u64) -> MessageId {
@@ -66,7 +70,7 @@ impl<T: Send> Core<T> {
     pub(super) fn next_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
         let mut current = local.id_epoch.lock();
         if epoch > *current {
-            let base = self.claim_id_block();
+            let base = claim_id_block();
             *current = epoch;
             local
                 .id_block
@@ -79,7 +83,7 @@ impl<T: Send> Core<T> {
             // A thread sharing this handle was preempted while others moved
             // on: give it a block of its own (ids stay unique; the rest of that
             // block goes unused).
-            self.claim_id_block()
+            claim_id_block()
         }
     }
 }

@@ -58,7 +58,7 @@ pub use iter::{IntoIter, Iter, TryIter};
 pub use receiver::Receiver;
 pub(crate) use sender::blocking_error;
 pub use sender::Sender;
-pub(crate) use sink::{Disposal, Sink};
+pub(crate) use sink::Sink;
 
 /// The capacity of a mailbox whose builder was not given one: bounded, so that
 /// a fast producer meets backpressure instead of exhausting memory.

@@ -441,6 +441,10 @@ impl<T: Send> Receiver<T> {
     }
 }
 
+// As for `Sender`, and as crossbeam-channel's receivers.
+impl<T: Send> std::panic::UnwindSafe for Receiver<T> {}
+impl<T: Send> std::panic::RefUnwindSafe for Receiver<T> {}
+
 impl<T: Send> Clone for Receiver<T> {
     fn clone(&self) -> Self {
         self.core.receivers.fetch_add(1, Ordering::Relaxed);

@@ -99,7 +99,7 @@ impl<T: Send> Core<T> {
             return;
         };
         let cold = self.cold();
-        {
+        let scheduled = {
             // Counted under the lock that publishes it: whoever takes it off
             // the list (the timer's `bring_back`, a retirement's sweep) and
             // subtracts it must find it counted, or `delayed` wraps below
@@ -107,24 +107,29 @@ impl<T: Send> Core<T> {
             let mut delayed = cold.delayed.lock();
             delayed.push((at, msg));
             cold.outcomes.delayed.fetch_add(1, Ordering::Relaxed);
-        }
+            // Scheduled under the same lock as a retirement cancels under:
+            // a wake-up is never left behind for a retired mailbox.
+            let me: Weak<dyn Due> = Arc::downgrade(self) as Weak<dyn Due>;
+            timer::schedule(cold.timer_key, at, me)
+        };
         // A retirement that drained the delayed list before this push is
         // seen here (the same lock orders them): settle the message now.
         if self.retired.load(Ordering::SeqCst) != ALIVE {
             self.sweep_retired();
             return;
         }
-        let me: Weak<dyn Due> = Arc::downgrade(self) as Weak<dyn Due>;
-        if !timer::schedule(at, me) {
+        if !scheduled {
             // No timer thread could be started: redeliver now rather than
             // never.
-            self.bring_back(None);
+            self.bring_back(None, None);
         }
     }
 
     /// Moves delayed messages due by `now` (all of them for `None`) back into
-    /// the queue, and wakes receivers waiting for them.
-    pub(super) fn bring_back(&self, now: Option<Instant>) {
+    /// the queue, and wakes receivers waiting for them. Called by the timer
+    /// with `me`, the weak reference it holds, to ask it again for the next
+    /// due time if more is delayed.
+    pub(super) fn bring_back(&self, now: Option<Instant>, me: Option<&Weak<dyn Due>>) {
         let Some(cold) = self.cold.get() else {
             return;
         };
@@ -138,6 +143,12 @@ impl<T: Send> Core<T> {
                 } else {
                     i += 1;
                 }
+            }
+            // The timer keeps one wake-up per mailbox: ask for the next.
+            // Under the lock, as `requeue_after` schedules.
+            let next = delayed.iter().map(|(at, _)| *at).min();
+            if let (Some(next), Some(me)) = (next, me) {
+                timer::schedule(cold.timer_key, next, Weak::clone(me));
             }
             due
         };
@@ -184,7 +195,7 @@ impl<T: Send> Core<T> {
 }
 
 impl<T: Send + 'static> Due for Core<T> {
-    fn fire(&self, now: Instant) {
-        self.bring_back(Some(now));
+    fn fire(&self, now: Instant, me: &Weak<dyn Due>) {
+        self.bring_back(Some(now), Some(me));
     }
 }

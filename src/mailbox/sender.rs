@@ -13,7 +13,7 @@ use crate::stats::{HandleCounters, MailboxStats};
 use crate::wait::{Confirm, Deadline, Wait};
 
 use super::core::{Core, ALIVE};
-use super::ids::pack_id_block;
+use super::ids::{claim_id_block, pack_id_block};
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
 const PEAK_SAMPLE_MASK: u64 = 31;
@@ -21,7 +21,7 @@ const PEAK_SAMPLE_MASK: u64 = 31;
 /// The sending half of a mailbox. Clone it for more producers.
 ///
 /// Every send accepts a plain body or a [`Message`]. The mailbox gives the
-/// message a fresh id (unique within the mailbox) and clears any source: only
+/// message a fresh id (unique within the process) and clears any source: only
 /// direct sends from a process carry one.
 ///
 /// | method | waits for room | returns |
@@ -71,7 +71,7 @@ impl<T: Send> Sender<T> {
     pub(super) fn attach(core: Arc<Core<T>>) -> Sender<T> {
         let local = core
             .sent
-            .register(HandleCounters::new(pack_id_block(core.claim_id_block(), 0)));
+            .register(HandleCounters::new(pack_id_block(claim_id_block(), 0)));
         Sender {
             core,
             local,
@@ -438,6 +438,20 @@ impl<T: Send> Sender<T> {
         self.send_inner(msg, deadline, confirm, Some(source))
     }
 
+    /// Queues a dead letter of another mailbox, never waiting and with no
+    /// confirmation. Unlike a send, the letter keeps its redelivery count:
+    /// it records how often the letter was tried where it came from. (A
+    /// user re-sending the letter starts it at zero again.)
+    pub(crate) fn send_letter(&self, mut msg: Message<T>) -> Result<(), SendTimeoutError<T>> {
+        if let Some(limit) = self.core.violated_limit(&msg) {
+            return Err(limit.refuse(msg));
+        }
+        let redeliveries = msg.header().redeliveries();
+        let seq = self.stamp(&mut msg);
+        msg.header_mut().set_redeliveries(redeliveries);
+        self.deliver(msg, seq, Deadline::Now)
+    }
+
     /// Takes the message at the head of the queue (the next one a receiver
     /// would get) to make room, counting it as dropped. For broadcast
     /// subscribers that chose to lose old messages rather than block.
@@ -514,6 +528,13 @@ fn untracked<T>(mut msg: Message<T>) -> Message<T> {
     header.stamp(MessageId::UNSENT);
     msg
 }
+
+// As crossbeam-channel's: a panic while a handle is shared leaves the
+// mailbox consistent (every state change is one atomic step or under a lock
+// that parking_lot does not poison), so observing it after a caught panic
+// is sound.
+impl<T: Send> std::panic::UnwindSafe for Sender<T> {}
+impl<T: Send> std::panic::RefUnwindSafe for Sender<T> {}
 
 impl<T: Send> Clone for Sender<T> {
     fn clone(&self) -> Self {

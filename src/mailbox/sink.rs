@@ -7,7 +7,6 @@ use crate::dead_letter::{AnyBody, DeadLetters};
 use crate::message::Message;
 use crate::reason::DeadLetterReason;
 use crate::receipt::ReceiptState;
-use crate::wait::{Confirm, Wait};
 
 use super::Sender;
 
@@ -25,14 +24,6 @@ pub(crate) enum Sink<T: Send> {
     },
 }
 
-/// What became of a message handed to a [`Sink`].
-pub(crate) enum Disposal {
-    /// It is a dead letter now.
-    DeadLettered,
-    /// It was dropped (no sink, or the typed sink refused it).
-    Dropped,
-}
-
 impl<T: Send> Sink<T> {
     /// A sink into an office's store.
     pub(crate) fn office(letters: DeadLetters, mailbox: Arc<str>) -> Sink<T>
@@ -47,22 +38,30 @@ impl<T: Send> Sink<T> {
     }
 
     /// Sends `msg` where dead letters go. A typed sink that is full or closed
-    /// drops it (never blocks: this runs while mailboxes are torn down).
-    pub(crate) fn dispose(&self, mut msg: Message<T>, reason: DeadLetterReason) -> Disposal {
+    /// refuses it (never blocks: this runs while mailboxes are torn down).
+    /// Hands back a message that had nowhere to go, for the caller to count
+    /// and then drop: its `Drop` may panic, and the count must not be lost.
+    pub(crate) fn dispose(
+        &self,
+        mut msg: Message<T>,
+        reason: DeadLetterReason,
+    ) -> Result<(), Message<T>> {
         // The message will not be processed: its receipt learns where it
         // ended. The link comes off first, so that a dead letter sent on to
         // another mailbox is not mistaken for the tracked message there.
         let link = msg.header_mut().take_tracker();
         let disposal = match self {
-            Sink::Drop => Disposal::Dropped,
+            Sink::Drop => Err(msg),
             Sink::Typed(tx) => {
                 msg.header_mut().clear_expiry();
                 // Not `try_send`: that waits for the handle's own default
                 // confirmation, and a handle set to `Confirm::Received` would
                 // report a letter it queued as refused.
-                match tx.send_with(msg, Wait::NonBlocking, Confirm::Queued) {
-                    Ok(()) => Disposal::DeadLettered,
-                    Err(_) => Disposal::Dropped,
+                match tx.send_letter(msg) {
+                    Ok(()) => Ok(()),
+                    // Every refusal but `Unconfirmed` (which a letter never
+                    // gets: it waits for no confirmation) hands it back.
+                    Err(err) => err.into_message().map_or(Ok(()), Err),
                 }
             }
             Sink::Office {
@@ -72,14 +71,14 @@ impl<T: Send> Sink<T> {
             } => {
                 let (header, body) = msg.into_parts();
                 letters.store(mailbox, reason, header, erase(body));
-                Disposal::DeadLettered
+                Ok(())
             }
         };
         if let Some(link) = link {
             link.0.advance(match (reason, &disposal) {
                 (DeadLetterReason::Expired, _) => ReceiptState::Expired,
-                (_, Disposal::DeadLettered) => ReceiptState::DeadLettered(reason),
-                (_, Disposal::Dropped) => ReceiptState::Dropped,
+                (_, Ok(())) => ReceiptState::DeadLettered(reason),
+                (_, Err(_)) => ReceiptState::Dropped,
             });
         }
         disposal
