@@ -13,7 +13,7 @@ use postbox::{DeadLetterReason, Mailbox, Message, Owner, PostOffice, Receiver, R
 
 use common::assert_balanced;
 
-/// 3. Message ids are unique across mailboxes, not only within one.
+/// Defect 3: Message ids are unique across mailboxes, not only within one.
 #[test]
 fn d03_message_ids_are_unique_across_mailboxes() {
     let mut ids = std::collections::HashSet::new();
@@ -32,7 +32,7 @@ fn d03_message_ids_are_unique_across_mailboxes() {
     assert_eq!(ids.len(), 100);
 }
 
-/// 3. The office's dead-letter store can key on ids: letters of two
+/// Defect 3: The office's dead-letter store can key on ids: letters of two
 /// mailboxes never share one.
 #[test]
 fn d03_dead_letters_of_two_mailboxes_have_distinct_ids() {
@@ -49,7 +49,7 @@ fn d03_dead_letters_of_two_mailboxes_have_distinct_ids() {
     assert_ne!(letters[0].header().id(), letters[1].header().id());
 }
 
-/// 6. Handles retired in any order leave exact statistics: each handle's
+/// Defect 6: Handles retired in any order leave exact statistics: each handle's
 /// slot in the tally follows it when another one is retired (the O(1)
 /// retirement that replaced a list search).
 #[test]
@@ -78,7 +78,7 @@ fn d06_dropping_handles_in_any_order_keeps_the_counts() {
     assert_balanced(&rx.stats(), 64);
 }
 
-/// 7. `Message::ttl(Duration::MAX)` means "never expires", and it wins over
+/// Defect 7: `Message::ttl(Duration::MAX)` means "never expires", and it wins over
 /// the mailbox's own time to live.
 #[test]
 fn d07_a_ttl_too_large_to_represent_overrides_the_mailbox_ttl() {
@@ -92,7 +92,7 @@ fn d07_a_ttl_too_large_to_represent_overrides_the_mailbox_ttl() {
     assert_eq!(rx.stats().dead_letters.get(DeadLetterReason::Expired), 1);
 }
 
-/// 8. A message a mailbox accepts from a send starts at zero redeliveries
+/// Defect 8: A message a mailbox accepts from a send starts at zero redeliveries
 /// there: a dead letter re-sent into a `max_redeliveries(1)` mailbox gets
 /// its two deliveries.
 #[test]
@@ -145,7 +145,7 @@ impl Drop for PanicOnDrop {
     }
 }
 
-/// 11. Two bodies whose `Drop` panics, left in a mailbox whose last receiver
+/// Defect 11: Two bodies whose `Drop` panics, left in a mailbox whose last receiver
 /// is dropped inside `catch_unwind`: the first panic comes out, the process
 /// does not abort, and both bodies were dropped and counted.
 #[test]
@@ -160,7 +160,7 @@ fn d11_two_panicking_destructors_do_not_abort() {
     assert_eq!(drops.load(Ordering::SeqCst), 2, "both bodies dropped");
 }
 
-/// 11. The same with a sender still alive: the statistics count both as
+/// Defect 11: The same with a sender still alive: the statistics count both as
 /// dropped although dropping them panicked.
 #[test]
 fn d11_panicking_destructors_are_counted() {
@@ -178,7 +178,7 @@ fn d11_panicking_destructors_are_counted() {
 
 fn is_unwind_safe<T: UnwindSafe + RefUnwindSafe>() {}
 
-/// 11. Handles are `UnwindSafe` and `RefUnwindSafe`, as crossbeam's are.
+/// Defect 11: Handles are `UnwindSafe` and `RefUnwindSafe`, as crossbeam's are.
 #[test]
 fn d11_handles_are_unwind_safe() {
     is_unwind_safe::<Sender<std::cell::Cell<u8>>>();
