@@ -1,8 +1,5 @@
-//! The terminal side of `examples/job_queue.rs`: flags, defaults and usage
-//! (parsed by hand, so the example needs no dependency), and the latency
-//! table's helpers.
-
-use std::time::Duration;
+//! The command line of `examples/job_queue.rs`: flags, defaults and usage,
+//! parsed by hand, so the example needs no dependency.
 
 /// What the run looks like; every field has a command-line flag.
 #[derive(Debug, Clone, Copy)]
@@ -131,15 +128,4 @@ impl Config {
         ids.dedup(); // only with fewer jobs per producer than corrupt ones
         ids
     }
-}
-
-/// The nearest-rank percentile of sorted durations (`None` if there are none).
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
-}
-
-/// A latency for the table: `-` when there was nothing to measure.
-pub(crate) fn show(d: Option<Duration>) -> String {
-    d.map_or_else(|| "-".to_string(), |d| format!("{d:.2?}"))
 }
