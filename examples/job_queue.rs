@@ -48,7 +48,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -59,6 +59,7 @@ use postbox::{
     Overflow, Owner, Pid, PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender,
     TrySendError,
 };
+use progress::Live;
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
 const LEVELS: u8 = 10;
@@ -186,16 +187,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 16
     }
-}
-
-/// Live counters for the progress line (the rest it reads from the
-/// mailbox's statistics).
-#[derive(Debug, Default)]
-struct Live {
-    /// Sends that found the mailbox full and had to wait (backpressure).
-    blocked: AtomicU64,
-    /// Workers that crashed.
-    crashes: AtomicU64,
 }
 
 // ---------------------------------------------------------------------------
@@ -562,7 +553,9 @@ fn main() -> ExitCode {
             })
             .collect();
         let ticker = s.spawn(move || {
-            progress::show_progress(stop, || status_line(config, live, &jobs.stats()))
+            progress::show_progress(stop, || {
+                progress::status_line(config.jobs, live, &jobs.stats())
+            })
         });
         let supervisor = s.spawn(move || supervise(office, config, live, reports));
 
@@ -618,21 +611,6 @@ fn main() -> ExitCode {
         }
         ExitCode::FAILURE
     }
-}
-
-/// The live status line, redrawn by `progress::show_progress`.
-fn status_line(config: Config, live: &Live, stats: &MailboxStats) -> String {
-    let dead = stats.dead_letters.total();
-    format!(
-        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} sends waited, {} crashes",
-        progress::bar(stats.acked + dead, config.jobs, 20),
-        stats.acked,
-        config.jobs,
-        stats.redelivered,
-        stats.len,
-        live.blocked.load(Ordering::Relaxed),
-        live.crashes.load(Ordering::Relaxed),
-    )
 }
 
 // ---------------------------------------------------------------------------
