@@ -53,7 +53,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cli::{Config, USAGE};
+use cli::Config;
 use postbox::{
     DeadLetter, DeadLetterReason, Delivery, ExitReason, Mailbox, MailboxStats, Message, Monitor,
     Overflow, Owner, Pid, PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender,
@@ -475,43 +475,12 @@ struct Run {
 }
 
 fn main() -> ExitCode {
-    let config = match Config::from_args(std::env::args().skip(1)) {
+    let config = match Config::from_env() {
         Ok(config) => config,
-        Err(problem) => {
-            // Asked for with `--help`, the usage goes to stdout; after a
-            // mistake, to stderr with the error, and the run fails.
-            if problem.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("error: {problem}\n");
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
+        Err(exit) => return exit, // `--help`, or a mistake in the flags
     };
     let poisoned = config.poisoned_ids();
-    println!(
-        "AI profile studio: {} requests ({} corrupt, {}% of tries turned away by a busy service) \
-         from {} producers",
-        config.jobs,
-        poisoned.len(),
-        config.flaky,
-        config.producers,
-    );
-    println!(
-        "  -> office mailbox {JOBS:?}: priority ({LEVELS} levels), capacity {}, blocks when full, \
-         at most {} redeliveries",
-        config.capacity, config.max_redeliveries
-    );
-    println!(
-        "  -> {} supervised worker processes, prefetch {}, {} of simulated work per request\n",
-        config.workers,
-        config.prefetch,
-        match config.work_us {
-            0 => "none".to_string(),
-            us => format!("~{us}µs"),
-        }
-    );
+    report::print_setup(&config, poisoned.len());
 
     // A worker's panic is reported by the supervisor (`ExitReason::Panicked`
     // carries its message), so the hook stays quiet for workers; any other
@@ -597,18 +566,12 @@ fn main() -> ExitCode {
         stats: jobs.stats(),
     };
     let tally = Tally::of(&run);
-    report::print(&run, &tally);
+    report::print_results(&run, &tally);
     let failures = tally.check(&run, &poisoned);
+    report::print_verdict(&failures);
     if failures.is_empty() {
-        println!(
-            "\ntally checked: every request accounted for exactly once, and the mailbox agrees"
-        );
         ExitCode::SUCCESS
     } else {
-        println!("\nTHE TALLY DOES NOT ADD UP:");
-        for failure in &failures {
-            println!("  - {failure}");
-        }
         ExitCode::FAILURE
     }
 }

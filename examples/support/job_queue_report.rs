@@ -1,18 +1,43 @@
-//! The printed report of `examples/job_queue.rs`: what the run did, where
-//! every request went, retries and crashes, the latency table per priority,
-//! backpressure and the mailbox's statistics. It only prints: the counts are
-//! made and checked in `job_queue.rs` (`Tally::of`, `Tally::check`).
+//! The printed report of `examples/job_queue.rs`: the setup it runs, then what
+//! the run did, where every request went, retries and crashes, the latency
+//! table per priority, backpressure and the mailbox's statistics, and the
+//! tally's verdict. It only prints: the counts are made and checked in
+//! `job_queue.rs` (`Tally::of`, `Tally::check`).
 
 use std::time::Duration;
 
 use postbox::DeadLetterReason;
 
-use crate::{Done, Run, Tally, Tier};
+use crate::cli::Config;
+use crate::{Done, Run, Tally, Tier, JOBS, LEVELS};
+
+/// Prints the setup: the requests, the mailbox and the workers.
+pub(crate) fn print_setup(config: &Config, corrupt: usize) {
+    println!(
+        "AI profile studio: {} requests ({} corrupt, {}% of tries turned away by a busy service) \
+         from {} producers",
+        config.jobs, corrupt, config.flaky, config.producers,
+    );
+    println!(
+        "  -> office mailbox {JOBS:?}: priority ({LEVELS} levels), capacity {}, blocks when full, \
+         at most {} redeliveries",
+        config.capacity, config.max_redeliveries
+    );
+    println!(
+        "  -> {} supervised worker processes, prefetch {}, {} of simulated work per request\n",
+        config.workers,
+        config.prefetch,
+        match config.work_us {
+            0 => "none".to_string(),
+            us => format!("~{us}µs"),
+        }
+    );
+}
 
 /// Prints what the run did and the tally: throughput, where every request
 /// went (with the dead letters), retries and crashes, latency per priority,
 /// backpressure and the mailbox's statistics.
-pub(crate) fn print(run: &Run, tally: &Tally) {
+pub(crate) fn print_results(run: &Run, tally: &Tally) {
     let (config, stats) = (run.config, &run.stats);
     let secs = run.elapsed.as_secs_f64();
     println!(
@@ -167,6 +192,20 @@ pub(crate) fn print(run: &Run, tally: &Tally) {
         stats.found_full,
         stats.found_full.saturating_sub(blocked),
     );
+}
+
+/// Prints the tally's verdict: checked, or every count that does not add up.
+pub(crate) fn print_verdict(failures: &[String]) {
+    if failures.is_empty() {
+        println!(
+            "\ntally checked: every request accounted for exactly once, and the mailbox agrees"
+        );
+    } else {
+        println!("\nTHE TALLY DOES NOT ADD UP:");
+        for failure in failures {
+            println!("  - {failure}");
+        }
+    }
 }
 
 /// The nearest-rank percentile of sorted durations (`None` if there are none).
