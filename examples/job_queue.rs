@@ -43,9 +43,10 @@ mod cli;
 mod progress;
 #[path = "support/job_queue_report.rs"]
 mod report;
+#[path = "support/job_queue_workload.rs"]
+mod workload;
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::panic;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
@@ -60,6 +61,7 @@ use postbox::{
     TrySendError,
 };
 use progress::Live;
+use workload::{generate_profile, service_busy, Rng, Style, Tier};
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
 const LEVELS: u8 = 10;
@@ -70,82 +72,6 @@ const JOBS: &str = "jobs";
 // ---------------------------------------------------------------------------
 // The request
 // ---------------------------------------------------------------------------
-
-/// How much the customer paid, which decides the request's priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tier {
-    /// Free tier: best effort.
-    Free,
-    /// Paid: ahead of free requests.
-    Paid,
-    /// Paid and flagged urgent: ahead of everything.
-    Urgent,
-}
-
-impl Tier {
-    const ALL: [Tier; 3] = [Tier::Urgent, Tier::Paid, Tier::Free];
-
-    /// The message priority (a higher number is more urgent).
-    fn priority(self) -> u8 {
-        match self {
-            Tier::Free => 0,
-            Tier::Paid => 5,
-            Tier::Urgent => LEVELS - 1,
-        }
-    }
-
-    /// 70% free, 20% paid, 10% urgent.
-    fn pick(roll: u64) -> Tier {
-        match roll % 10 {
-            0 => Tier::Urgent,
-            1 | 2 => Tier::Paid,
-            _ => Tier::Free,
-        }
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Tier::Free => "free",
-            Tier::Paid => "paid",
-            Tier::Urgent => "urgent",
-        })
-    }
-}
-
-/// The look the customer asked for; some take the generator longer than others.
-#[derive(Debug, Clone, Copy)]
-enum Style {
-    Passport,
-    Sketch,
-    Anime,
-    Watercolor,
-    StudioPortrait,
-}
-
-impl Style {
-    const ALL: [Style; 5] = [
-        Style::Passport,
-        Style::Sketch,
-        Style::Anime,
-        Style::Watercolor,
-        Style::StudioPortrait,
-    ];
-
-    /// Simulated generation time, given the mean over all styles.
-    fn work(self, mean_us: u64) -> Duration {
-        // Weights in quarters of the mean; they average 4.
-        let quarters = match self {
-            Style::Passport => 1,
-            Style::Sketch => 2,
-            Style::Anime => 4,
-            Style::Watercolor => 5,
-            Style::StudioPortrait => 8,
-        };
-        Duration::from_micros(mean_us * quarters / 4)
-    }
-}
 
 /// One AI profile-generation request: the message body.
 #[derive(Debug)]
@@ -169,23 +95,6 @@ impl ProfileRequest {
     fn into_message(self) -> Message<ProfileRequest> {
         let priority = self.tier.priority();
         Message::new(self).priority(priority)
-    }
-}
-
-/// A tiny deterministic pseudo-random generator (xorshift64*), so the run
-/// needs no dependency and is the same every time.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 16
     }
 }
 
@@ -351,30 +260,10 @@ fn taken(mut job: Delivery<ProfileRequest>) -> Delivery<ProfileRequest> {
     job
 }
 
-/// Whether the model service turns this try away (`--flaky` percent of
-/// tries). Decided by the request and its try number, so that a run is
-/// reproducible and a retry may succeed.
-fn service_busy(user_id: u64, attempt: u32, flaky_pct: u64) -> bool {
-    flaky_pct > 0 && Rng::new(user_id << 8 | u64::from(attempt & 0xff)).next() % 100 < flaky_pct
-}
-
 /// How long a transiently failed request waits before its next try:
 /// 1 ms, doubling with every try.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(1 << attempt.min(10))
-}
-
-/// Stands in for the AI model: sleeps for the style's generation time (the
-/// real one waits on a GPU service), and crashes on a corrupt upload.
-fn generate_profile(request: &ProfileRequest, mean_us: u64) {
-    assert!(
-        !request.corrupt,
-        "corrupt upload from user {}",
-        request.user_id
-    );
-    if mean_us > 0 {
-        thread::sleep(request.style.work(mean_us));
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,8 @@ use std::time::Duration;
 use postbox::DeadLetterReason;
 
 use crate::cli::Config;
-use crate::{Done, Run, Tally, Tier, JOBS, LEVELS};
+use crate::workload::Tier;
+use crate::{Done, Run, Tally, JOBS, LEVELS};
 
 /// Prints the setup: the requests, the mailbox and the workers.
 pub(crate) fn print_setup(config: &Config, corrupt: usize) {
