@@ -69,8 +69,96 @@ const LEVELS: u8 = 10;
 /// The request mailbox's name in the office.
 const JOBS: &str = "jobs";
 
+/// The run: producers submit every request into the jobs mailbox while a
+/// supervisor keeps the workers going; then main closes the mailbox, waits for
+/// the workers to drain it, and checks the tally (exit code 1 if it is off).
+fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(exit) => return exit, // `--help`, or a mistake in the flags
+    };
+    let poisoned = config.poisoned_ids();
+    report::print_setup(&config, poisoned.len());
+
+    quiet_worker_panics();
+    let office = PostOffice::new();
+    open_jobs_mailbox(&office, config);
+    // Main's own handle, for the progress line and the statistics; it sends
+    // nothing.
+    let jobs = office
+        .connect_sender::<ProfileRequest>(JOBS)
+        .expect("created");
+    let live = Live::default();
+    let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
+    let (stop_ticker, stop) = Mailbox::<()>::builder().build();
+    let start = Instant::now();
+
+    let (producers, restarts) = thread::scope(|s| {
+        let (office, live, poisoned, jobs, reports) = (&office, &live, &poisoned, &jobs, &reports);
+        let producers: Vec<_> = (0..config.producers)
+            .map(|id| {
+                let tx = office.connect_sender(JOBS).expect("created");
+                let users = config.users_of(id);
+                s.spawn(move || producer(id, tx, users, poisoned, live))
+            })
+            .collect();
+        let ticker = s.spawn(move || {
+            progress::show_progress(stop, || {
+                progress::status_line(config.jobs, live, &jobs.stats())
+            })
+        });
+        let supervisor = s.spawn(move || supervise(office, config, live, reports));
+
+        let producers: Vec<ProducerReport> = producers
+            .into_iter()
+            .map(|p| p.join().expect("producer panicked"))
+            .collect();
+        // No more work. The office holds "jobs" open without senders (others
+        // could connect later), so say so: the workers drain what is queued
+        // and the retries still to come back, then their receive ends with
+        // Closed.
+        office.close(JOBS).expect("created by main");
+        let restarts = supervisor.join().expect("supervisor panicked");
+        drop(stop_ticker);
+        ticker.join().expect("progress line panicked");
+        (producers, restarts)
+    });
+    let elapsed = start.elapsed();
+
+    // Every worker has ended, so nothing is queued, held or waiting for a
+    // retry. Destroying the mailbox would send any leftover to dead letters
+    // (reason Destroyed), never nowhere; the tally would show it.
+    office.destroy(JOBS).expect("created by main");
+    let dead_letters = office.dead_letters();
+    let run = Run {
+        config,
+        elapsed,
+        producers,
+        workers: reports
+            .iter()
+            .map(|r| std::mem::take(&mut *lock(r)))
+            .collect(),
+        restarts,
+        letters: dead_letters.drain::<ProfileRequest>(),
+        office_counts: DeadLetterReason::ALL
+            .iter()
+            .map(|&r| (r, dead_letters.count(r)))
+            .collect(),
+        stats: jobs.stats(),
+    };
+    let tally = Tally::of(&run);
+    report::print_results(&run, &tally);
+    let failures = tally.check(&run, &poisoned);
+    report::print_verdict(&failures);
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 // ---------------------------------------------------------------------------
-// The request
+// Producers
 // ---------------------------------------------------------------------------
 
 /// One AI profile-generation request: the message body.
@@ -97,10 +185,6 @@ impl ProfileRequest {
         Message::new(self).priority(priority)
     }
 }
-
-// ---------------------------------------------------------------------------
-// Producers
-// ---------------------------------------------------------------------------
 
 /// What one producer did.
 #[derive(Debug, Default)]
@@ -160,7 +244,26 @@ fn producer(
 }
 
 // ---------------------------------------------------------------------------
-// Workers
+// The mailbox
+// ---------------------------------------------------------------------------
+
+/// Creates the jobs mailbox in the office: priority levels, bounded, blocking
+/// producers when full (backpressure), and sending a request to dead letters
+/// once it has been redelivered `max_redeliveries` times. `Owner::System`:
+/// it stays until main destroys it.
+fn open_jobs_mailbox(office: &PostOffice, config: Config) {
+    let builder = Mailbox::builder()
+        .priority(LEVELS)
+        .capacity(config.capacity)
+        .overflow(Overflow::Block)
+        .max_redeliveries(config.max_redeliveries);
+    office
+        .create::<ProfileRequest>(JOBS, builder, Owner::System)
+        .expect("a new office has no names");
+}
+
+// ---------------------------------------------------------------------------
+// Supervised workers
 // ---------------------------------------------------------------------------
 
 /// A request a worker acked.
@@ -266,10 +369,6 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(1 << attempt.min(10))
 }
 
-// ---------------------------------------------------------------------------
-// Supervisor
-// ---------------------------------------------------------------------------
-
 /// A crashed worker and its replacement.
 #[derive(Debug)]
 struct Restart {
@@ -281,6 +380,19 @@ struct Restart {
     gave_back: usize,
     replaced_by: Pid,
     at: Duration,
+}
+
+/// A worker's panic is reported by the supervisor (`ExitReason::Panicked`
+/// carries its message), so the panic hook stays quiet for workers; any
+/// other thread's panic is printed as usual.
+fn quiet_worker_panics() {
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let name = thread::current().name().map(str::to_string);
+        if !name.is_some_and(|n| n.starts_with("worker-")) {
+            default_hook(info);
+        }
+    }));
 }
 
 /// Starts `worker-{slot}`, watched by `monitor` from before its first step.
@@ -344,7 +456,7 @@ fn supervise(office: &PostOffice, config: Config, live: &Live, reports: &Reports
 }
 
 // ---------------------------------------------------------------------------
-// The run
+// The tally
 // ---------------------------------------------------------------------------
 
 /// Everything the run produced, for the tally.
@@ -362,112 +474,6 @@ struct Run {
     /// The jobs mailbox's statistics once everything settled.
     stats: MailboxStats,
 }
-
-fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(exit) => return exit, // `--help`, or a mistake in the flags
-    };
-    let poisoned = config.poisoned_ids();
-    report::print_setup(&config, poisoned.len());
-
-    // A worker's panic is reported by the supervisor (`ExitReason::Panicked`
-    // carries its message), so the hook stays quiet for workers; any other
-    // thread's panic is printed as usual.
-    let default_hook = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        let name = thread::current().name().map(str::to_string);
-        if !name.is_some_and(|n| n.starts_with("worker-")) {
-            default_hook(info);
-        }
-    }));
-
-    let office = PostOffice::new();
-    let builder = Mailbox::builder()
-        .priority(LEVELS)
-        .capacity(config.capacity)
-        .overflow(Overflow::Block)
-        .max_redeliveries(config.max_redeliveries);
-    office
-        .create::<ProfileRequest>(JOBS, builder, Owner::System)
-        .expect("a new office has no names");
-    // Main's own handle, for the progress line and the statistics; it sends
-    // nothing.
-    let jobs = office
-        .connect_sender::<ProfileRequest>(JOBS)
-        .expect("created");
-    let live = Live::default();
-    let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
-    let (stop_ticker, stop) = Mailbox::<()>::builder().build();
-    let start = Instant::now();
-
-    let (producers, restarts) = thread::scope(|s| {
-        let (office, live, poisoned, jobs, reports) = (&office, &live, &poisoned, &jobs, &reports);
-        let producers: Vec<_> = (0..config.producers)
-            .map(|id| {
-                let tx = office.connect_sender(JOBS).expect("created");
-                let users = config.users_of(id);
-                s.spawn(move || producer(id, tx, users, poisoned, live))
-            })
-            .collect();
-        let ticker = s.spawn(move || {
-            progress::show_progress(stop, || {
-                progress::status_line(config.jobs, live, &jobs.stats())
-            })
-        });
-        let supervisor = s.spawn(move || supervise(office, config, live, reports));
-
-        let producers: Vec<ProducerReport> = producers
-            .into_iter()
-            .map(|p| p.join().expect("producer panicked"))
-            .collect();
-        // No more work. The office holds "jobs" open without senders (others
-        // could connect later), so say so: the workers drain what is queued
-        // and the retries still to come back, then their receive ends with
-        // Closed.
-        office.close(JOBS).expect("created by main");
-        let restarts = supervisor.join().expect("supervisor panicked");
-        drop(stop_ticker);
-        ticker.join().expect("progress line panicked");
-        (producers, restarts)
-    });
-    let elapsed = start.elapsed();
-
-    // Every worker has ended, so nothing is queued, held or waiting for a
-    // retry. Destroying the mailbox would send any leftover to dead letters
-    // (reason Destroyed), never nowhere; the tally would show it.
-    office.destroy(JOBS).expect("created by main");
-    let dead_letters = office.dead_letters();
-    let run = Run {
-        config,
-        elapsed,
-        producers,
-        workers: reports
-            .iter()
-            .map(|r| std::mem::take(&mut *lock(r)))
-            .collect(),
-        restarts,
-        letters: dead_letters.drain::<ProfileRequest>(),
-        office_counts: DeadLetterReason::ALL
-            .iter()
-            .map(|&r| (r, dead_letters.count(r)))
-            .collect(),
-        stats: jobs.stats(),
-    };
-    let tally = Tally::of(&run);
-    report::print_results(&run, &tally);
-    let failures = tally.check(&run, &poisoned);
-    report::print_verdict(&failures);
-    if failures.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-// ---------------------------------------------------------------------------
-// The tally
-// ---------------------------------------------------------------------------
 
 /// Where every request ended up, and what happened on the way.
 #[derive(Debug, Default)]
