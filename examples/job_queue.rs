@@ -31,8 +31,17 @@
 //!   statistics agree, and shows redeliveries, queue latency per priority and
 //!   throughput. The example fails (exit code 1) if anything does not add up.
 //!
+//! This file reads top-down: `main`, then the producers, the mailbox, the
+//! supervised workers, and the tally with its checks. The rest is in
+//! `examples/support/`: the command line (`job_queue_cli.rs`; `--help` lists
+//! the flags), the progress line (`progress.rs`), the records each part keeps
+//! for the tally (`job_queue_records.rs`), the printed report
+//! (`job_queue_report.rs`), and the simulated studio: tiers, styles and the
+//! stand-ins for the AI model service (`job_queue_workload.rs`).
+//!
 //! ```text
 //! cargo run --release --example job_queue
+//! cargo run --release --example job_queue -- --help
 //! cargo run --release --example job_queue -- --jobs 50000 --workers 8 --poison 5 --flaky 5
 //! cargo run --release --example job_queue -- --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
 //! ```
@@ -41,6 +50,8 @@
 mod cli;
 #[path = "support/progress.rs"]
 mod progress;
+#[path = "support/job_queue_records.rs"]
+mod records;
 #[path = "support/job_queue_report.rs"]
 mod report;
 #[path = "support/job_queue_workload.rs"]
@@ -50,17 +61,17 @@ use std::collections::{HashMap, VecDeque};
 use std::panic;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use cli::Config;
 use postbox::{
-    DeadLetter, DeadLetterReason, Delivery, ExitReason, Mailbox, MailboxStats, Message, Monitor,
-    Overflow, Owner, Pid, PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender,
-    TrySendError,
+    DeadLetterReason, Delivery, ExitReason, Mailbox, Message, Monitor, Overflow, Owner, Pid,
+    PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender, TrySendError,
 };
 use progress::Live;
+use records::{lock, Done, ProducerReport, Reports, Restart, Run, WorkerReport};
 use workload::{generate_profile, service_busy, Rng, Style, Tier};
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
@@ -186,20 +197,6 @@ impl ProfileRequest {
     }
 }
 
-/// What one producer did.
-#[derive(Debug, Default)]
-struct ProducerReport {
-    /// Requests the mailbox accepted.
-    accepted: u64,
-    /// Requests the mailbox refused and handed back (it closed under us).
-    handed_back: Vec<ProfileRequest>,
-    /// Sends whose `try_send` found the mailbox full, so that they fell back
-    /// to a blocking send.
-    blocked_sends: u64,
-    /// Time spent in those blocking sends.
-    blocked_for: Duration,
-}
-
 /// Submits `count` requests, users numbered from `first_user`; those whose id
 /// is in `poisoned` are corrupt.
 fn producer(
@@ -266,42 +263,6 @@ fn open_jobs_mailbox(office: &PostOffice, config: Config) {
 // Supervised workers
 // ---------------------------------------------------------------------------
 
-/// A request a worker acked.
-#[derive(Debug, Clone, Copy)]
-struct Done {
-    user_id: u64,
-    tier: Tier,
-    /// Submitted -> first taken by a worker: the wait in the queue,
-    /// including time blocked on a full mailbox.
-    queued: Duration,
-    /// Submitted -> acked: retries and the time held in a prefetch included.
-    total: Duration,
-    /// Tries before the one that succeeded (its header's redelivery count).
-    redeliveries: u32,
-}
-
-/// What the workers in one slot (`worker-N`, restarts included) did. Shared
-/// with the supervisor: a crashed worker's report survives it.
-#[derive(Debug, Default)]
-struct WorkerReport {
-    /// Every request acked.
-    done: Vec<Done>,
-    /// Tries the model service turned away, nacked for a later retry.
-    retried: u64,
-    /// Unanswered deliveries in the worker's hands now: what a crash gives
-    /// back to the mailbox.
-    held: usize,
-}
-
-/// One report per worker slot.
-type Reports = Arc<[Mutex<WorkerReport>]>;
-
-/// Locks a report. A worker never panics while holding the lock, but a
-/// poisoned lock would still hold good counts.
-fn lock(report: &Mutex<WorkerReport>) -> MutexGuard<'_, WorkerReport> {
-    report.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// A worker process: takes requests from the jobs mailbox with
 /// acknowledgement until it is closed, drained and no retry is pending.
 fn worker(me: Process<()>, config: Config, report: &Mutex<WorkerReport>) {
@@ -367,19 +328,6 @@ fn taken(mut job: Delivery<ProfileRequest>) -> Delivery<ProfileRequest> {
 /// 1 ms, doubling with every try.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(1 << attempt.min(10))
-}
-
-/// A crashed worker and its replacement.
-#[derive(Debug)]
-struct Restart {
-    slot: usize,
-    crashed: Pid,
-    /// The panic message, from `ExitReason::Panicked`.
-    why: String,
-    /// Deliveries it held, given back to the mailbox as it unwound.
-    gave_back: usize,
-    replaced_by: Pid,
-    at: Duration,
 }
 
 /// A worker's panic is reported by the supervisor (`ExitReason::Panicked`
@@ -458,22 +406,6 @@ fn supervise(office: &PostOffice, config: Config, live: &Live, reports: &Reports
 // ---------------------------------------------------------------------------
 // The tally
 // ---------------------------------------------------------------------------
-
-/// Everything the run produced, for the tally.
-#[derive(Debug)]
-struct Run {
-    config: Config,
-    elapsed: Duration,
-    producers: Vec<ProducerReport>,
-    workers: Vec<WorkerReport>,
-    restarts: Vec<Restart>,
-    /// The office's dead letters from the jobs mailbox.
-    letters: Vec<DeadLetter<ProfileRequest>>,
-    /// The office's own count of dead letters, per reason.
-    office_counts: Vec<(DeadLetterReason, u64)>,
-    /// The jobs mailbox's statistics once everything settled.
-    stats: MailboxStats,
-}
 
 /// Where every request ended up, and what happened on the way.
 #[derive(Debug, Default)]

@@ -9,8 +9,9 @@ use std::time::Duration;
 use postbox::DeadLetterReason;
 
 use crate::cli::Config;
+use crate::records::{Done, Run};
 use crate::workload::Tier;
-use crate::{Done, Run, Tally, JOBS, LEVELS};
+use crate::{Tally, JOBS, LEVELS};
 
 /// Prints the setup: the requests, the mailbox and the workers.
 pub(crate) fn print_setup(config: &Config, corrupt: usize) {
