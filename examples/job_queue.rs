@@ -31,8 +31,17 @@
 //!   statistics agree, and shows redeliveries, queue latency per priority and
 //!   throughput. The example fails (exit code 1) if anything does not add up.
 //!
+//! This file reads top-down: `main`, then the producers, the mailbox, the
+//! supervised workers, and the tally with its checks. The rest is in
+//! `examples/support/`: the command line (`job_queue_cli.rs`; `--help` lists
+//! the flags), the progress line (`progress.rs`), the records each part keeps
+//! for the tally (`job_queue_records.rs`), the printed report
+//! (`job_queue_report.rs`), and the simulated studio: tiers, styles and the
+//! stand-ins for the AI model service (`job_queue_workload.rs`).
+//!
 //! ```text
 //! cargo run --release --example job_queue
+//! cargo run --release --example job_queue -- --help
 //! cargo run --release --example job_queue -- --jobs 50000 --workers 8 --poison 5 --flaky 5
 //! cargo run --release --example job_queue -- --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
 //! ```
@@ -41,22 +50,29 @@
 mod cli;
 #[path = "support/progress.rs"]
 mod progress;
+#[path = "support/job_queue_records.rs"]
+mod records;
+#[path = "support/job_queue_report.rs"]
+mod report;
+#[path = "support/job_queue_workload.rs"]
+mod workload;
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
 use std::panic;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cli::{percentile, show, Config, USAGE};
+use cli::Config;
 use postbox::{
-    DeadLetter, DeadLetterReason, Delivery, ExitReason, Mailbox, MailboxStats, Message, Monitor,
-    Overflow, Owner, Pid, PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender,
-    TrySendError,
+    DeadLetterReason, Delivery, ExitReason, Mailbox, Message, Monitor, Overflow, Owner, Pid,
+    PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender, TrySendError,
 };
+use progress::Live;
+use records::{lock, Done, ProducerReport, Reports, Restart, Run, WorkerReport};
+use workload::{generate_profile, service_busy, Rng, Style, Tier};
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
 const LEVELS: u8 = 10;
@@ -64,85 +80,97 @@ const LEVELS: u8 = 10;
 /// The request mailbox's name in the office.
 const JOBS: &str = "jobs";
 
+/// The run: producers submit every request into the jobs mailbox while a
+/// supervisor keeps the workers going; then main closes the mailbox, waits for
+/// the workers to drain it, and checks the tally (exit code 1 if it is off).
+fn main() -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(exit) => return exit, // `--help`, or a mistake in the flags
+    };
+    let poisoned = config.poisoned_ids();
+    report::print_setup(&config, poisoned.len());
+
+    quiet_worker_panics();
+    let office = PostOffice::new();
+    open_jobs_mailbox(&office, config);
+    // Main's own handle, for the progress line and the statistics; it sends
+    // nothing.
+    let jobs = office
+        .connect_sender::<ProfileRequest>(JOBS)
+        .expect("created");
+    let live = Live::default();
+    let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
+    let (stop_ticker, stop) = Mailbox::<()>::builder().build();
+    let start = Instant::now();
+
+    let (producers, restarts) = thread::scope(|s| {
+        let (office, live, poisoned, jobs, reports) = (&office, &live, &poisoned, &jobs, &reports);
+        let producers: Vec<_> = (0..config.producers)
+            .map(|id| {
+                let tx = office.connect_sender(JOBS).expect("created");
+                let users = config.users_of(id);
+                s.spawn(move || producer(id, tx, users, poisoned, live))
+            })
+            .collect();
+        let ticker = s.spawn(move || {
+            progress::show_progress(stop, || {
+                progress::status_line(config.jobs, live, &jobs.stats())
+            })
+        });
+        let supervisor = s.spawn(move || supervise(office, config, live, reports));
+
+        let producers: Vec<ProducerReport> = producers
+            .into_iter()
+            .map(|p| p.join().expect("producer panicked"))
+            .collect();
+        // No more work. The office holds "jobs" open without senders (others
+        // could connect later), so say so: the workers drain what is queued
+        // and the retries still to come back, then their receive ends with
+        // Closed.
+        office.close(JOBS).expect("created by main");
+        let restarts = supervisor.join().expect("supervisor panicked");
+        drop(stop_ticker);
+        ticker.join().expect("progress line panicked");
+        (producers, restarts)
+    });
+    let elapsed = start.elapsed();
+
+    // Every worker has ended, so nothing is queued, held or waiting for a
+    // retry. Destroying the mailbox would send any leftover to dead letters
+    // (reason Destroyed), never nowhere; the tally would show it.
+    office.destroy(JOBS).expect("created by main");
+    let dead_letters = office.dead_letters();
+    let run = Run {
+        config,
+        elapsed,
+        producers,
+        workers: reports
+            .iter()
+            .map(|r| std::mem::take(&mut *lock(r)))
+            .collect(),
+        restarts,
+        letters: dead_letters.drain::<ProfileRequest>(),
+        office_counts: DeadLetterReason::ALL
+            .iter()
+            .map(|&r| (r, dead_letters.count(r)))
+            .collect(),
+        stats: jobs.stats(),
+    };
+    let tally = Tally::of(&run);
+    report::print_results(&run, &tally);
+    let failures = tally.check(&run, &poisoned);
+    report::print_verdict(&failures);
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
 // ---------------------------------------------------------------------------
-// The request
+// Producers
 // ---------------------------------------------------------------------------
-
-/// How much the customer paid, which decides the request's priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tier {
-    /// Free tier: best effort.
-    Free,
-    /// Paid: ahead of free requests.
-    Paid,
-    /// Paid and flagged urgent: ahead of everything.
-    Urgent,
-}
-
-impl Tier {
-    const ALL: [Tier; 3] = [Tier::Urgent, Tier::Paid, Tier::Free];
-
-    /// The message priority (a higher number is more urgent).
-    fn priority(self) -> u8 {
-        match self {
-            Tier::Free => 0,
-            Tier::Paid => 5,
-            Tier::Urgent => LEVELS - 1,
-        }
-    }
-
-    /// 70% free, 20% paid, 10% urgent.
-    fn pick(roll: u64) -> Tier {
-        match roll % 10 {
-            0 => Tier::Urgent,
-            1 | 2 => Tier::Paid,
-            _ => Tier::Free,
-        }
-    }
-}
-
-impl fmt::Display for Tier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Tier::Free => "free",
-            Tier::Paid => "paid",
-            Tier::Urgent => "urgent",
-        })
-    }
-}
-
-/// The look the customer asked for; some take the generator longer than others.
-#[derive(Debug, Clone, Copy)]
-enum Style {
-    Passport,
-    Sketch,
-    Anime,
-    Watercolor,
-    StudioPortrait,
-}
-
-impl Style {
-    const ALL: [Style; 5] = [
-        Style::Passport,
-        Style::Sketch,
-        Style::Anime,
-        Style::Watercolor,
-        Style::StudioPortrait,
-    ];
-
-    /// Simulated generation time, given the mean over all styles.
-    fn work(self, mean_us: u64) -> Duration {
-        // Weights in quarters of the mean; they average 4.
-        let quarters = match self {
-            Style::Passport => 1,
-            Style::Sketch => 2,
-            Style::Anime => 4,
-            Style::Watercolor => 5,
-            Style::StudioPortrait => 8,
-        };
-        Duration::from_micros(mean_us * quarters / 4)
-    }
-}
 
 /// One AI profile-generation request: the message body.
 #[derive(Debug)]
@@ -167,51 +195,6 @@ impl ProfileRequest {
         let priority = self.tier.priority();
         Message::new(self).priority(priority)
     }
-}
-
-/// A tiny deterministic pseudo-random generator (xorshift64*), so the run
-/// needs no dependency and is the same every time.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 16
-    }
-}
-
-/// Live counters for the progress line (the rest it reads from the
-/// mailbox's statistics).
-#[derive(Debug, Default)]
-struct Live {
-    /// Sends that found the mailbox full and had to wait (backpressure).
-    blocked: AtomicU64,
-    /// Workers that crashed.
-    crashes: AtomicU64,
-}
-
-// ---------------------------------------------------------------------------
-// Producers
-// ---------------------------------------------------------------------------
-
-/// What one producer did.
-#[derive(Debug, Default)]
-struct ProducerReport {
-    /// Requests the mailbox accepted.
-    accepted: u64,
-    /// Requests the mailbox refused and handed back (it closed under us).
-    handed_back: Vec<ProfileRequest>,
-    /// Sends whose `try_send` found the mailbox full, so that they fell back
-    /// to a blocking send.
-    blocked_sends: u64,
-    /// Time spent in those blocking sends.
-    blocked_for: Duration,
 }
 
 /// Submits `count` requests, users numbered from `first_user`; those whose id
@@ -258,44 +241,27 @@ fn producer(
 }
 
 // ---------------------------------------------------------------------------
-// Workers
+// The mailbox
 // ---------------------------------------------------------------------------
 
-/// A request a worker acked.
-#[derive(Debug, Clone, Copy)]
-struct Done {
-    user_id: u64,
-    tier: Tier,
-    /// Submitted -> first taken by a worker: the wait in the queue,
-    /// including time blocked on a full mailbox.
-    queued: Duration,
-    /// Submitted -> acked: retries and the time held in a prefetch included.
-    total: Duration,
-    /// Tries before the one that succeeded (its header's redelivery count).
-    redeliveries: u32,
+/// Creates the jobs mailbox in the office: priority levels, bounded, blocking
+/// producers when full (backpressure), and sending a request to dead letters
+/// once it has been redelivered `max_redeliveries` times. `Owner::System`:
+/// it stays until main destroys it.
+fn open_jobs_mailbox(office: &PostOffice, config: Config) {
+    let builder = Mailbox::builder()
+        .priority(LEVELS)
+        .capacity(config.capacity)
+        .overflow(Overflow::Block)
+        .max_redeliveries(config.max_redeliveries);
+    office
+        .create::<ProfileRequest>(JOBS, builder, Owner::System)
+        .expect("a new office has no names");
 }
 
-/// What the workers in one slot (`worker-N`, restarts included) did. Shared
-/// with the supervisor: a crashed worker's report survives it.
-#[derive(Debug, Default)]
-struct WorkerReport {
-    /// Every request acked.
-    done: Vec<Done>,
-    /// Tries the model service turned away, nacked for a later retry.
-    retried: u64,
-    /// Unanswered deliveries in the worker's hands now: what a crash gives
-    /// back to the mailbox.
-    held: usize,
-}
-
-/// One report per worker slot.
-type Reports = Arc<[Mutex<WorkerReport>]>;
-
-/// Locks a report. A worker never panics while holding the lock, but a
-/// poisoned lock would still hold good counts.
-fn lock(report: &Mutex<WorkerReport>) -> MutexGuard<'_, WorkerReport> {
-    report.lock().unwrap_or_else(PoisonError::into_inner)
-}
+// ---------------------------------------------------------------------------
+// Supervised workers
+// ---------------------------------------------------------------------------
 
 /// A worker process: takes requests from the jobs mailbox with
 /// acknowledgement until it is closed, drained and no retry is pending.
@@ -358,47 +324,23 @@ fn taken(mut job: Delivery<ProfileRequest>) -> Delivery<ProfileRequest> {
     job
 }
 
-/// Whether the model service turns this try away (`--flaky` percent of
-/// tries). Decided by the request and its try number, so that a run is
-/// reproducible and a retry may succeed.
-fn service_busy(user_id: u64, attempt: u32, flaky_pct: u64) -> bool {
-    flaky_pct > 0 && Rng::new(user_id << 8 | u64::from(attempt & 0xff)).next() % 100 < flaky_pct
-}
-
 /// How long a transiently failed request waits before its next try:
 /// 1 ms, doubling with every try.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(1 << attempt.min(10))
 }
 
-/// Stands in for the AI model: sleeps for the style's generation time (the
-/// real one waits on a GPU service), and crashes on a corrupt upload.
-fn generate_profile(request: &ProfileRequest, mean_us: u64) {
-    assert!(
-        !request.corrupt,
-        "corrupt upload from user {}",
-        request.user_id
-    );
-    if mean_us > 0 {
-        thread::sleep(request.style.work(mean_us));
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Supervisor
-// ---------------------------------------------------------------------------
-
-/// A crashed worker and its replacement.
-#[derive(Debug)]
-struct Restart {
-    slot: usize,
-    crashed: Pid,
-    /// The panic message, from `ExitReason::Panicked`.
-    why: String,
-    /// Deliveries it held, given back to the mailbox as it unwound.
-    gave_back: usize,
-    replaced_by: Pid,
-    at: Duration,
+/// A worker's panic is reported by the supervisor (`ExitReason::Panicked`
+/// carries its message), so the panic hook stays quiet for workers; any
+/// other thread's panic is printed as usual.
+fn quiet_worker_panics() {
+    let default_hook = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        let name = thread::current().name().map(str::to_string);
+        if !name.is_some_and(|n| n.starts_with("worker-")) {
+            default_hook(info);
+        }
+    }));
 }
 
 /// Starts `worker-{slot}`, watched by `monitor` from before its first step.
@@ -459,178 +401,6 @@ fn supervise(office: &PostOffice, config: Config, live: &Live, reports: &Reports
         }
     }
     restarts
-}
-
-// ---------------------------------------------------------------------------
-// The run
-// ---------------------------------------------------------------------------
-
-/// Everything the run produced, for the tally.
-#[derive(Debug)]
-struct Run {
-    config: Config,
-    elapsed: Duration,
-    producers: Vec<ProducerReport>,
-    workers: Vec<WorkerReport>,
-    restarts: Vec<Restart>,
-    /// The office's dead letters from the jobs mailbox.
-    letters: Vec<DeadLetter<ProfileRequest>>,
-    /// The office's own count of dead letters, per reason.
-    office_counts: Vec<(DeadLetterReason, u64)>,
-    /// The jobs mailbox's statistics once everything settled.
-    stats: MailboxStats,
-}
-
-fn main() -> ExitCode {
-    let config = match Config::from_args(std::env::args().skip(1)) {
-        Ok(config) => config,
-        Err(problem) => {
-            // Asked for with `--help`, the usage goes to stdout; after a
-            // mistake, to stderr with the error, and the run fails.
-            if problem.is_empty() {
-                println!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("error: {problem}\n");
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let poisoned = config.poisoned_ids();
-    println!(
-        "AI profile studio: {} requests ({} corrupt, {}% of tries turned away by a busy service) \
-         from {} producers",
-        config.jobs,
-        poisoned.len(),
-        config.flaky,
-        config.producers,
-    );
-    println!(
-        "  -> office mailbox {JOBS:?}: priority ({LEVELS} levels), capacity {}, blocks when full, \
-         at most {} redeliveries",
-        config.capacity, config.max_redeliveries
-    );
-    println!(
-        "  -> {} supervised worker processes, prefetch {}, {} of simulated work per request\n",
-        config.workers,
-        config.prefetch,
-        match config.work_us {
-            0 => "none".to_string(),
-            us => format!("~{us}µs"),
-        }
-    );
-
-    // A worker's panic is reported by the supervisor (`ExitReason::Panicked`
-    // carries its message), so the hook stays quiet for workers; any other
-    // thread's panic is printed as usual.
-    let default_hook = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        let name = thread::current().name().map(str::to_string);
-        if !name.is_some_and(|n| n.starts_with("worker-")) {
-            default_hook(info);
-        }
-    }));
-
-    let office = PostOffice::new();
-    let builder = Mailbox::builder()
-        .priority(LEVELS)
-        .capacity(config.capacity)
-        .overflow(Overflow::Block)
-        .max_redeliveries(config.max_redeliveries);
-    office
-        .create::<ProfileRequest>(JOBS, builder, Owner::System)
-        .expect("a new office has no names");
-    // Main's own handle, for the progress line and the statistics; it sends
-    // nothing.
-    let jobs = office
-        .connect_sender::<ProfileRequest>(JOBS)
-        .expect("created");
-    let live = Live::default();
-    let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
-    let (stop_ticker, stop) = Mailbox::<()>::builder().build();
-    let start = Instant::now();
-
-    let (producers, restarts) = thread::scope(|s| {
-        let (office, live, poisoned, jobs, reports) = (&office, &live, &poisoned, &jobs, &reports);
-        let producers: Vec<_> = (0..config.producers)
-            .map(|id| {
-                let tx = office.connect_sender(JOBS).expect("created");
-                let users = config.users_of(id);
-                s.spawn(move || producer(id, tx, users, poisoned, live))
-            })
-            .collect();
-        let ticker = s.spawn(move || {
-            progress::show_progress(stop, || status_line(config, live, &jobs.stats()))
-        });
-        let supervisor = s.spawn(move || supervise(office, config, live, reports));
-
-        let producers: Vec<ProducerReport> = producers
-            .into_iter()
-            .map(|p| p.join().expect("producer panicked"))
-            .collect();
-        // No more work. The office holds "jobs" open without senders (others
-        // could connect later), so say so: the workers drain what is queued
-        // and the retries still to come back, then their receive ends with
-        // Closed.
-        office.close(JOBS).expect("created by main");
-        let restarts = supervisor.join().expect("supervisor panicked");
-        drop(stop_ticker);
-        ticker.join().expect("progress line panicked");
-        (producers, restarts)
-    });
-    let elapsed = start.elapsed();
-
-    // Every worker has ended, so nothing is queued, held or waiting for a
-    // retry. Destroying the mailbox would send any leftover to dead letters
-    // (reason Destroyed), never nowhere; the tally would show it.
-    office.destroy(JOBS).expect("created by main");
-    let dead_letters = office.dead_letters();
-    let run = Run {
-        config,
-        elapsed,
-        producers,
-        workers: reports
-            .iter()
-            .map(|r| std::mem::take(&mut *lock(r)))
-            .collect(),
-        restarts,
-        letters: dead_letters.drain::<ProfileRequest>(),
-        office_counts: DeadLetterReason::ALL
-            .iter()
-            .map(|&r| (r, dead_letters.count(r)))
-            .collect(),
-        stats: jobs.stats(),
-    };
-    let tally = Tally::of(&run);
-    report(&run, &tally);
-    let failures = tally.check(&run, &poisoned);
-    if failures.is_empty() {
-        println!(
-            "\ntally checked: every request accounted for exactly once, and the mailbox agrees"
-        );
-        ExitCode::SUCCESS
-    } else {
-        println!("\nTHE TALLY DOES NOT ADD UP:");
-        for failure in &failures {
-            println!("  - {failure}");
-        }
-        ExitCode::FAILURE
-    }
-}
-
-/// The live status line, redrawn by `progress::show_progress`.
-fn status_line(config: Config, live: &Live, stats: &MailboxStats) -> String {
-    let dead = stats.dead_letters.total();
-    format!(
-        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} sends waited, {} crashes",
-        progress::bar(stats.acked + dead, config.jobs, 20),
-        stats.acked,
-        config.jobs,
-        stats.redelivered,
-        stats.len,
-        live.blocked.load(Ordering::Relaxed),
-        live.crashes.load(Ordering::Relaxed),
-    )
 }
 
 // ---------------------------------------------------------------------------
@@ -815,162 +585,4 @@ impl Tally {
         );
         failures
     }
-}
-
-/// Prints what the run did and the tally.
-fn report(run: &Run, tally: &Tally) {
-    let (config, stats) = (run.config, &run.stats);
-    let secs = run.elapsed.as_secs_f64();
-    println!(
-        "\ndone in {:.2?}: {:.0} requests acked per second{}",
-        run.elapsed,
-        tally.acked as f64 / secs,
-        if config.work_us == 0 {
-            " (no simulated work: the queue alone)"
-        } else {
-            ""
-        }
-    );
-
-    println!("\nwhere every request went");
-    println!(
-        "  submitted {:>8}  = acked {} + dead-lettered {} + handed back at send {}",
-        tally.submitted, tally.acked, tally.dead, tally.handed_back
-    );
-    for (reason, count) in stats.dead_letters.iter().filter(|&(_, n)| n > 0) {
-        let corrupt = run
-            .letters
-            .iter()
-            .filter(|l| l.reason() == reason && l.body().corrupt)
-            .count() as u64;
-        println!("  dead letters, {reason}: {count} ({corrupt} of them corrupt uploads)");
-    }
-    for letter in run.letters.iter().take(5) {
-        let request = letter.body();
-        println!(
-            "    user {:>6} ({}, {:?}){}: {} after {} tries",
-            request.user_id,
-            request.tier,
-            request.style,
-            if request.corrupt {
-                ", corrupt upload"
-            } else {
-                ""
-            },
-            letter.reason(),
-            letter.header().redeliveries() + 1
-        );
-    }
-    if run.letters.len() > 5 {
-        println!("    ... and {} more", run.letters.len() - 5);
-    }
-
-    println!("\nretries and crashes");
-    println!(
-        "  {:>6} tries turned away by the busy service: nack(Requeue::After(1ms, doubling))",
-        tally.retried
-    );
-    println!(
-        "  {:>6} deliveries given back by {} crashed workers (dropped unanswered as they unwound)",
-        tally.gave_back,
-        run.restarts.len()
-    );
-    println!(
-        "  = {:>4} nacked = {} redelivered + {} dead-lettered after their last try; \
-         redelivery counts in headers: {}",
-        stats.nacked,
-        stats.redelivered,
-        stats.dead_letters.get(DeadLetterReason::MaxRedeliveries),
-        tally.header_redeliveries
-    );
-    for r in run.restarts.iter().take(6) {
-        println!(
-            "    [{:>5.2}s] worker-{} {} panicked ({}), gave back {}, restarted as {}",
-            r.at.as_secs_f64(),
-            r.slot,
-            r.crashed,
-            r.why,
-            r.gave_back,
-            r.replaced_by
-        );
-    }
-    if run.restarts.len() > 6 {
-        println!("    ... and {} more", run.restarts.len() - 6);
-    }
-
-    println!(
-        "\nlatency per priority: wait = submitted -> first taken by a worker (time blocked at \
-         send included), done = submitted -> acked; retried = acked after more than one try"
-    );
-    println!(
-        "  {:<7} {:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
-        "tier", "prio", "acked", "retried", "wait p50", "wait p99", "done p50", "done p99"
-    );
-    for tier in Tier::ALL {
-        let done: Vec<&Done> = run
-            .workers
-            .iter()
-            .flat_map(|w| &w.done)
-            .filter(|d| d.tier == tier)
-            .collect();
-        let sorted = |key: fn(&Done) -> Duration| {
-            let mut v: Vec<Duration> = done.iter().map(|d| key(d)).collect();
-            v.sort_unstable();
-            v
-        };
-        let (queued, total) = (sorted(|d| d.queued), sorted(|d| d.total));
-        println!(
-            "  {:<7} {:>4} {:>8} {:>8} {:>10} {:>10} {:>10} {:>10}",
-            tier,
-            tier.priority(),
-            done.len(),
-            done.iter().filter(|d| d.redeliveries > 0).count(),
-            show(percentile(&queued, 50.0)),
-            show(percentile(&queued, 99.0)),
-            show(percentile(&total, 50.0)),
-            show(percentile(&total, 99.0)),
-        );
-    }
-
-    let blocked: u64 = run.producers.iter().map(|p| p.blocked_sends).sum();
-    let blocked_for: Duration = run.producers.iter().map(|p| p.blocked_for).sum();
-    println!(
-        "\nbackpressure: {blocked} of {} sends ({:.1}%) found the mailbox full and fell back to \
-         a blocking send, {blocked_for:.2?} in all ({:.2?} per producer)",
-        tally.submitted,
-        100.0 * blocked as f64 / tally.submitted.max(1) as f64,
-        blocked_for / config.producers as u32,
-    );
-    let per_slot: Vec<usize> = run.workers.iter().map(|w| w.done.len()).collect();
-    println!("acked per worker slot (restarts included): {per_slot:?}");
-    println!(
-        "mailbox stats: sent {} = received {} + dead_lettered {} + dropped {} + len {} \
-         + unacked {} + delayed {}",
-        stats.sent,
-        stats.received,
-        stats.dead_lettered,
-        stats.dropped,
-        stats.len,
-        stats.unacked,
-        stats.delayed
-    );
-    // A requeue goes back in front of the queue whatever the capacity (the
-    // request was admitted already), so the peak can exceed the capacity.
-    let over = if stats.peak_len > config.capacity {
-        " (requeues ignore the capacity)"
-    } else {
-        ""
-    };
-    // Every producer's try_send that found the mailbox full counts once; its
-    // blocking send counts again if it still found no room.
-    println!(
-        "               acked {}, nacked {}, redelivered {}, peak_len {} of capacity {}{over}",
-        stats.acked, stats.nacked, stats.redelivered, stats.peak_len, config.capacity,
-    );
-    println!(
-        "               found_full {} = {blocked} try_sends + {} blocking sends that still found \
-         it full",
-        stats.found_full,
-        stats.found_full.saturating_sub(blocked),
-    );
 }

@@ -1,8 +1,7 @@
-//! The terminal side of `examples/job_queue.rs`: flags, defaults and usage
-//! (parsed by hand, so the example needs no dependency), and the latency
-//! table's helpers.
+//! The command line of `examples/job_queue.rs`: flags, defaults and usage,
+//! parsed by hand, so the example needs no dependency.
 
-use std::time::Duration;
+use std::process::ExitCode;
 
 /// What the run looks like; every field has a command-line flag.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +64,22 @@ usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C] [--pois
                         --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0";
 
 impl Config {
+    /// The configuration the process's arguments ask for, or the exit code to
+    /// end with at once.
+    pub(crate) fn from_env() -> Result<Config, ExitCode> {
+        Config::from_args(std::env::args().skip(1)).map_err(|problem| {
+            // Asked for with `--help`, the usage goes to stdout; after a
+            // mistake, to stderr with the error, and the run fails.
+            if problem.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {problem}\n");
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        })
+    }
+
     /// Parses `--flag value` and `--flag=value` pairs. `Err("")` asks for the
     /// usage text (`--help`).
     pub(crate) fn from_args(args: impl IntoIterator<Item = String>) -> Result<Config, String> {
@@ -131,15 +146,4 @@ impl Config {
         ids.dedup(); // only with fewer jobs per producer than corrupt ones
         ids
     }
-}
-
-/// The nearest-rank percentile of sorted durations (`None` if there are none).
-pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Option<Duration> {
-    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
-    sorted.get(rank.clamp(1, sorted.len().max(1)) - 1).copied()
-}
-
-/// A latency for the table: `-` when there was nothing to measure.
-pub(crate) fn show(d: Option<Duration>) -> String {
-    d.map_or_else(|| "-".to_string(), |d| format!("{d:.2?}"))
 }

@@ -1,11 +1,23 @@
 //! A live progress line for `examples/job_queue.rs`: a text bar redrawn in
 //! place while the run goes on when stdout is a terminal, and a plain line
-//! now and then when it is not (logs, CI), so that logs stay readable.
+//! now and then when it is not (logs, CI), so that logs stay readable; and the
+//! live counters and the status line it shows.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use postbox::{Receiver, RecvTimeoutError};
+use postbox::{MailboxStats, Receiver, RecvTimeoutError};
+
+/// Live counters for the progress line (the rest it reads from the
+/// mailbox's statistics).
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    /// Sends that found the mailbox full and had to wait (backpressure).
+    pub(crate) blocked: AtomicU64,
+    /// Workers that crashed.
+    pub(crate) crashes: AtomicU64,
+}
 
 /// `[#########...........]  45%`: `done` of `total` as a bar `width` wide.
 pub(crate) fn bar(done: u64, total: u64, width: usize) -> String {
@@ -55,4 +67,20 @@ pub(crate) fn show_progress(stop: Receiver<()>, status: impl Fn() -> String) {
             break;
         }
     }
+}
+
+/// The status line of `job_queue`, redrawn by [`show_progress`]: the bar, and
+/// what happened so far out of `jobs` requests.
+pub(crate) fn status_line(jobs: u64, live: &Live, stats: &MailboxStats) -> String {
+    let dead = stats.dead_letters.total();
+    format!(
+        "{} {}/{} acked, {dead} dead, {} redelivered, queue {}, {} sends waited, {} crashes",
+        bar(stats.acked + dead, jobs, 20),
+        stats.acked,
+        jobs,
+        stats.redelivered,
+        stats.len,
+        live.blocked.load(Ordering::Relaxed),
+        live.crashes.load(Ordering::Relaxed),
+    )
 }
