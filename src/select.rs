@@ -21,7 +21,9 @@
 //! The one exception is a rendezvous sender: it rings just *before* it
 //! blocks, and a poll pairs with it only once it is blocked, so its ring may
 //! be spent on a poll that came too early. Selects with a rendezvous source
-//! therefore poll again briefly after each ring and sleep in short slices.
+//! therefore poll again briefly after each ring, and a rendezvous sender
+//! that is still waiting while selects watch rings again (after 1 ms, then
+//! less and less often): selects themselves sleep without slices.
 
 use std::fmt;
 use std::sync::Arc;
@@ -37,11 +39,6 @@ use crate::signal::{Signal, Watchers};
 use crate::sync::{backoff, SPIN_LIMIT};
 use crate::topic::Subscriber;
 use crate::wait::{Deadline, Wait};
-
-/// How long a select with a rendezvous source sleeps before it polls again:
-/// a rendezvous sender rings before it can pair, so a ring may come too early
-/// and no second one follows.
-const RENDEZVOUS_SLICE: Duration = Duration::from_millis(1);
 
 // Every receiving handle implements `Source` with the `source!` macro below;
 // a new one needs one line there. `try_take` must never block and must report
@@ -209,15 +206,11 @@ where
 /// receiver that is there at that moment. A selecting thread is not parked
 /// in any one source, so a rendezvous sender announces itself just before it
 /// blocks, and a select with any rendezvous source polls again briefly after
-/// that and, while waiting, every millisecond: a rendezvous message waits at
-/// most about a millisecond for a select.
-///
-/// On the priority backend a rendezvous send proceeds only while a receiver
-/// is parked in a blocking receive, and a poll never takes a blocked sender's
-/// message (see [`Priority`](crate::Priority)). A select inherits that
-/// limitation: a capacity-0 *priority* source in a select only delivers what
-/// a plain receiver left behind. Give priority sources you select on a
-/// buffered capacity.
+/// that. A sender whose announcement came too early (the select polled
+/// before the sender could pair) announces itself again while it waits, 1 ms
+/// later and then less and less often, for as long as a select watches; a
+/// select that starts watching later finds the sender waiting when it
+/// polls. A waiting select itself never wakes on a timer.
 ///
 /// # Custom backends
 ///
@@ -282,7 +275,8 @@ pub struct Select<'a, R> {
     branches: Vec<Box<dyn Branch<R> + 'a>>,
     /// Each branch's source's doorbells, in the same order.
     watchers: Vec<&'a Watchers>,
-    /// Whether any source is a rendezvous (then waits are sliced).
+    /// Whether any source is a rendezvous (then a ring is followed by a
+    /// short spin of polls: the ringing sender is about to block).
     rendezvous: bool,
     /// Poll in listed order every time, instead of after the last winner.
     biased: bool,
@@ -492,14 +486,9 @@ impl<'a, R> Select<'a, R> {
             if expired(at) {
                 return Err(PopError::Timeout);
             }
-            let until = if *rendezvous {
-                // A ring that came too early is not repeated: poll again soon.
-                let slice = Instant::now() + RENDEZVOUS_SLICE;
-                Some(at.map_or(slice, |at| at.min(slice)))
-            } else {
-                at
-            };
-            rung = signal.wait_until(until);
+            // No slices, rendezvous or not: a rendezvous sender whose ring
+            // came too early rings again while it waits.
+            rung = signal.wait_until(at);
         }
     }
 

@@ -101,6 +101,11 @@ impl Watchers {
     }
 
     /// Raises every registered signal. Costs one load when nobody watches.
+    /// Whether any select watches (a SeqCst read, as `notify`'s).
+    pub(crate) fn is_watched(&self) -> bool {
+        self.count.load(Ordering::SeqCst) > 0
+    }
+
     #[inline(always)]
     pub(crate) fn notify(&self) {
         if self.count.load(Ordering::SeqCst) != 0 {

@@ -35,6 +35,14 @@ fn retired_code(reason: DeadLetterReason) -> u8 {
     }
 }
 
+/// How long a rendezvous sender watched by a select waits before it rings
+/// again (doubling up to [`RENDEZVOUS_RING_MAX`]): only a ring that came too
+/// early, before the sender could pair, is ever repeated.
+const RENDEZVOUS_RING_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest wait between two rings of a rendezvous sender.
+const RENDEZVOUS_RING_MAX: Duration = Duration::from_millis(32);
+
 /// The longest accepted body, and how to measure a body.
 pub(super) type BodyLimit<T> = (usize, fn(&T) -> usize);
 
@@ -153,15 +161,50 @@ impl<T: Send> Core<T> {
             Deadline::At(at) => Some(at),
             Deadline::Never => None,
         };
-        // A rendezvous sender is about to wait for a receiver: tell selects
-        // watching this mailbox, so they come and take the message.
-        self.watchers.notify();
         // The sender counted this message when it stamped it; while it waits
         // for room it is not sent yet, so statistics subtract it.
         local.waiting.fetch_add(1, Ordering::Relaxed);
-        let pushed = self.queue.push(msg, at);
+        let pushed = if self.queue.capacity() == Some(0) {
+            self.push_rendezvous(msg, at)
+        } else {
+            self.queue.push(msg, at)
+        };
         local.waiting.fetch_sub(1, Ordering::Relaxed);
         pushed
+    }
+
+    /// Waits for a receiver to take the message from a rendezvous, until
+    /// `at`.
+    ///
+    /// A rendezvous send pairs only with a receiver that is inside a receive
+    /// when it gets there, or that polls once the sender waits; a select
+    /// only polls. So the sender rings the selects watching the mailbox,
+    /// and since its ring comes just *before* it can pair (a select woken by
+    /// it may poll too early), it rings again after a short wait while
+    /// selects still watch and nobody took the message: waiting selects
+    /// sleep without slices, and a blocked sender always reaches them.
+    /// Without watchers it waits for its whole deadline at once (a select
+    /// that starts watching later finds it waiting when it polls).
+    #[inline(never)]
+    fn push_rendezvous(
+        &self,
+        mut msg: Message<T>,
+        at: Option<Instant>,
+    ) -> Result<(), PushError<T>> {
+        let mut slice = RENDEZVOUS_RING_FIRST;
+        loop {
+            if !self.watchers.is_watched() {
+                return self.queue.push(msg, at);
+            }
+            self.watchers.notify();
+            let until = Instant::now() + slice;
+            let until = at.map_or(until, |at| at.min(until));
+            msg = match self.queue.push(msg, Some(until)) {
+                Err(PushError::Timeout(msg)) if at.map_or(true, |at| Instant::now() < at) => msg,
+                done => return done,
+            };
+            slice = (slice * 2).min(RENDEZVOUS_RING_MAX);
+        }
     }
 
     /// Makes room by evicting to dead letters as the overflow policy says,
