@@ -19,8 +19,10 @@
 //! An iteration moves `n` `u64` messages (`Throughput::Elements(n)`); threads
 //! are spawned once per sample and released together by a barrier, and only the
 //! transfer is timed (`iter_custom`): from the first thread's start to the
-//! last one's end, each read by the thread itself. `benches/ratios.py` turns
-//! criterion's output into ns per message and ratios against the peers.
+//! last one's end, each read by the thread itself. The peers and this
+//! harness are in `benches/common/`, shared with the other benches.
+//! `benches/ratios.py` turns criterion's output into ns per message and
+//! ratios against the peers.
 //!
 //! Extra groups: `pingpong_bounded1` (one message bounced between two threads
 //! over two bounded(1) channels; an element is one round trip),
@@ -51,448 +53,21 @@
 //! Run: `cargo bench --bench throughput` (add a filter such as `spsc_` to run
 //! some groups only).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+mod common;
+
 use std::hint::black_box;
 use std::sync::{mpsc, Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use postbox::Topic;
+
+use common::harness::{cap_name, config, messages, peer, share, transfer, Shape};
+use common::peers::{
+    crossbeam, crossbeam_message, flume_channel, heap_channel, postbox_fifo, postbox_prio, AckRx,
+    Cap, MixedTx, Rx, SharedTx, Tx,
 };
-use parking_lot::{Condvar, Mutex};
-use postbox::{Mailbox, Message, Topic};
-
-/// Priority levels of the postbox priority mailboxes under test.
-const LEVELS: u8 = 8;
-
-/// The sending half of a channel under test.
-trait Tx: Clone + Send {
-    /// Sends, waiting for room; panics if the channel is closed.
-    fn put(&self, v: u64);
-}
-
-/// The receiving half of a channel under test.
-trait Rx: Send + Sized {
-    /// Receives, waiting for a message; panics if the channel is closed.
-    fn take(&self) -> u64;
-
-    /// A second receiver on the same channel, if the channel allows several.
-    fn dup(&self) -> Option<Self>;
-}
-
-impl Tx for crossbeam_channel::Sender<u64> {
-    fn put(&self, v: u64) {
-        self.send(v).unwrap();
-    }
-}
-
-impl Rx for crossbeam_channel::Receiver<u64> {
-    fn take(&self) -> u64 {
-        self.recv().unwrap()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        Some(self.clone())
-    }
-}
-
-impl Tx for mpsc::Sender<u64> {
-    fn put(&self, v: u64) {
-        self.send(v).unwrap();
-    }
-}
-
-impl Tx for mpsc::SyncSender<u64> {
-    fn put(&self, v: u64) {
-        self.send(v).unwrap();
-    }
-}
-
-impl Rx for mpsc::Receiver<u64> {
-    fn take(&self) -> u64 {
-        self.recv().unwrap()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        None
-    }
-}
-
-impl Tx for flume::Sender<u64> {
-    fn put(&self, v: u64) {
-        self.send(v).unwrap();
-    }
-}
-
-impl Rx for flume::Receiver<u64> {
-    fn take(&self) -> u64 {
-        self.recv().unwrap()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        Some(self.clone())
-    }
-}
-
-impl Tx for postbox::Sender<u64> {
-    fn put(&self, v: u64) {
-        self.send(v).unwrap();
-    }
-}
-
-impl Rx for postbox::Receiver<u64> {
-    fn take(&self) -> u64 {
-        self.recv().unwrap().into_body()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        Some(self.clone())
-    }
-}
-
-/// A postbox receiver that takes every message with acknowledgement:
-/// `recv_ack`, then `ack` at once (what a worker that never fails does).
-struct AckRx(postbox::Receiver<u64>);
-
-impl Rx for AckRx {
-    fn take(&self) -> u64 {
-        self.0.recv_ack().unwrap().ack().into_body()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        Some(AckRx(self.0.clone()))
-    }
-}
-
-/// Raw crossbeam-channel carrying whole postbox messages: what a mailbox
-/// costs over crossbeam beyond the bigger slot.
-#[derive(Clone)]
-struct CbMessageTx(crossbeam_channel::Sender<Message<u64>>);
-
-impl Tx for CbMessageTx {
-    fn put(&self, v: u64) {
-        self.0.send(Message::new(v)).unwrap();
-    }
-}
-
-/// The receiving half of [`CbMessageTx`].
-struct CbMessageRx(crossbeam_channel::Receiver<Message<u64>>);
-
-impl Rx for CbMessageRx {
-    fn take(&self) -> u64 {
-        self.0.recv().unwrap().into_body()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        Some(CbMessageRx(self.0.clone()))
-    }
-}
-
-fn crossbeam_message(cap: Cap) -> (CbMessageTx, CbMessageRx) {
-    let (tx, rx) = match cap {
-        Some(n) => crossbeam_channel::bounded(n),
-        None => crossbeam_channel::unbounded(),
-    };
-    (CbMessageTx(tx), CbMessageRx(rx))
-}
-
-/// A postbox sender that gives its messages priorities cycling through the levels.
-#[derive(Clone)]
-struct MixedTx(postbox::Sender<u64>);
-
-impl Tx for MixedTx {
-    fn put(&self, v: u64) {
-        let prio = (v % u64::from(LEVELS)) as u8;
-        self.0.send(Message::new(v).priority(prio)).unwrap();
-    }
-}
-
-/// One handle shared by every producer thread (no clone per thread).
-struct SharedTx<S>(Arc<S>);
-
-impl<S> Clone for SharedTx<S> {
-    fn clone(&self) -> Self {
-        SharedTx(Arc::clone(&self.0))
-    }
-}
-
-impl<S: Tx + Sync> Tx for SharedTx<S> {
-    fn put(&self, v: u64) {
-        self.0.put(v);
-    }
-}
-
-/// The baseline priority queue: a binary heap under one lock, two condition
-/// variables, a notify on every push and every pop. Highest priority first,
-/// FIFO within a priority (the sequence number breaks ties).
-struct HeapQueue {
-    /// The entries and the next sequence number.
-    state: Mutex<HeapState>,
-    /// Receivers wait here while the heap is empty.
-    not_empty: Condvar,
-    /// Senders wait here while the heap is full.
-    not_full: Condvar,
-    /// The most entries held, `None` for unbounded.
-    cap: Option<usize>,
-}
-
-/// What the baseline's lock protects.
-struct HeapState {
-    /// (priority, earlier first, value).
-    heap: BinaryHeap<(u8, Reverse<u64>, u64)>,
-    /// The sequence number of the next push.
-    seq: u64,
-}
-
-impl HeapQueue {
-    fn new(cap: Option<usize>) -> HeapQueue {
-        HeapQueue {
-            state: Mutex::new(HeapState {
-                heap: BinaryHeap::new(),
-                seq: 0,
-            }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-            cap,
-        }
-    }
-
-    fn push(&self, prio: u8, v: u64) {
-        let mut state = self.state.lock();
-        if let Some(cap) = self.cap {
-            while state.heap.len() >= cap {
-                self.not_full.wait(&mut state);
-            }
-        }
-        let seq = state.seq;
-        state.seq += 1;
-        state.heap.push((prio, Reverse(seq), v));
-        drop(state);
-        self.not_empty.notify_one();
-    }
-
-    fn pop(&self) -> u64 {
-        let mut state = self.state.lock();
-        loop {
-            if let Some((_, _, v)) = state.heap.pop() {
-                drop(state);
-                self.not_full.notify_one();
-                return v;
-            }
-            self.not_empty.wait(&mut state);
-        }
-    }
-}
-
-/// The baseline's sending half; `mixed` cycles priorities through 0..LEVELS.
-#[derive(Clone)]
-struct HeapTx {
-    queue: Arc<HeapQueue>,
-    mixed: bool,
-}
-
-impl Tx for HeapTx {
-    fn put(&self, v: u64) {
-        let prio = if self.mixed {
-            (v % u64::from(LEVELS)) as u8
-        } else {
-            0
-        };
-        self.queue.push(prio, v);
-    }
-}
-
-/// The baseline's receiving half.
-struct HeapRx(Arc<HeapQueue>);
-
-impl Rx for HeapRx {
-    fn take(&self) -> u64 {
-        self.0.pop()
-    }
-
-    fn dup(&self) -> Option<Self> {
-        Some(HeapRx(Arc::clone(&self.0)))
-    }
-}
-
-fn heap_channel(cap: Option<usize>, mixed: bool) -> (HeapTx, HeapRx) {
-    let queue = Arc::new(HeapQueue::new(cap));
-    let rx = HeapRx(Arc::clone(&queue));
-    (HeapTx { queue, mixed }, rx)
-}
-
-/// A channel capacity: `Some(n)` bounded (0 = rendezvous), `None` unbounded.
-type Cap = Option<usize>;
-
-fn cap_name(cap: Cap) -> String {
-    match cap {
-        Some(n) => format!("cap{n}"),
-        None => "unbounded".to_string(),
-    }
-}
-
-/// Who sends and who receives.
-#[derive(Clone, Copy)]
-enum Shape {
-    /// One thread: send a batch of this many, then receive them, repeat.
-    Seq(u64),
-    /// Producer threads and consumer threads.
-    Threads { producers: usize, consumers: usize },
-}
-
-/// Messages per iteration at a capacity: rendezvous and bounded(1) transfers
-/// cost a thread hand-off each, so they get fewer.
-fn messages(cap: Cap) -> u64 {
-    match cap {
-        Some(0) => 2_000,
-        Some(1) => 10_000,
-        _ => 32_000,
-    }
-}
-
-/// Part `i` of `total` split in `k` near-equal parts.
-fn share(total: u64, k: usize, i: usize) -> u64 {
-    let k = k as u64;
-    total / k + u64::from((i as u64) < total % k)
-}
-
-/// Moves `total` messages through a fresh channel in the given shape and
-/// returns the time the transfer took.
-fn run<T: Tx, R: Rx>(shape: Shape, total: u64, make: &impl Fn() -> (T, R)) -> Duration {
-    let (tx, rx) = make();
-    match shape {
-        Shape::Seq(batch) => {
-            let mut sum = 0u64;
-            let mut done = 0;
-            let start = Instant::now();
-            while done < total {
-                let k = batch.min(total - done);
-                for i in 0..k {
-                    tx.put(done + i);
-                }
-                for _ in 0..k {
-                    sum = sum.wrapping_add(rx.take());
-                }
-                done += k;
-            }
-            let elapsed = start.elapsed();
-            black_box(sum);
-            elapsed
-        }
-        Shape::Threads {
-            producers,
-            consumers,
-        } => {
-            let mut receivers = Vec::with_capacity(consumers);
-            for _ in 1..consumers {
-                receivers.push(rx.dup().expect("this channel has one receiver only"));
-            }
-            receivers.push(rx);
-            let barrier = Barrier::new(producers + consumers);
-            let barrier = &barrier;
-            thread::scope(|s| {
-                let mut threads = Vec::with_capacity(producers + consumers);
-                for p in 0..producers {
-                    let tx = tx.clone();
-                    let count = share(total, producers, p);
-                    threads.push(s.spawn(move || {
-                        barrier.wait();
-                        let start = Instant::now();
-                        for i in 0..count {
-                            tx.put(i);
-                        }
-                        (start, Instant::now())
-                    }));
-                }
-                for (c, rx) in receivers.into_iter().enumerate() {
-                    // Each consumer takes a fixed share, so none waits for a
-                    // close and the counts add up to exactly what was sent.
-                    let count = share(total, consumers, c);
-                    threads.push(s.spawn(move || {
-                        barrier.wait();
-                        let start = Instant::now();
-                        let mut sum = 0u64;
-                        for _ in 0..count {
-                            sum = sum.wrapping_add(rx.take());
-                        }
-                        black_box(sum);
-                        (start, Instant::now())
-                    }));
-                }
-                span(threads.into_iter().map(|t| t.join().unwrap()))
-            })
-        }
-    }
-}
-
-/// The time from the first thread's start to the last one's end, each read by
-/// the thread itself. Not by a coordinating thread woken with them: on a
-/// 2-core machine it may only run again once the transfer is over, and a
-/// clock read then misses part or all of it (seen: 0 ns for a whole run).
-fn span(times: impl Iterator<Item = (Instant, Instant)>) -> Duration {
-    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
-    for (start, end) in times {
-        first = Some(first.map_or(start, |f| f.min(start)));
-        last = Some(last.map_or(end, |l| l.max(end)));
-    }
-    match (first, last) {
-        (Some(first), Some(last)) => last - first,
-        _ => Duration::ZERO,
-    }
-}
-
-/// Adds one peer to a group.
-fn peer<T: Tx, R: Rx>(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    name: &str,
-    shape: Shape,
-    n: u64,
-    make: impl Fn() -> (T, R),
-) {
-    g.bench_function(name, |b| {
-        b.iter_custom(|iters| run(shape, iters * n, &make))
-    });
-}
-
-fn postbox_fifo(cap: Cap) -> (postbox::Sender<u64>, postbox::Receiver<u64>) {
-    let builder = Mailbox::<u64>::builder().fifo();
-    match cap {
-        Some(n) => builder.capacity(n),
-        None => builder.unbounded(),
-    }
-    .build()
-}
-
-fn postbox_prio(cap: Cap) -> (postbox::Sender<u64>, postbox::Receiver<u64>) {
-    let builder = Mailbox::<u64>::builder().priority(LEVELS);
-    match cap {
-        Some(n) => builder.capacity(n),
-        None => builder.unbounded(),
-    }
-    .build()
-}
-
-fn crossbeam(
-    cap: Cap,
-) -> (
-    crossbeam_channel::Sender<u64>,
-    crossbeam_channel::Receiver<u64>,
-) {
-    match cap {
-        Some(n) => crossbeam_channel::bounded(n),
-        None => crossbeam_channel::unbounded(),
-    }
-}
-
-fn flume_channel(cap: Cap) -> (flume::Sender<u64>, flume::Receiver<u64>) {
-    match cap {
-        Some(n) => flume::bounded(n),
-        None => flume::unbounded(),
-    }
-}
 
 /// One group: one shape at one capacity, every peer that supports it.
 fn shape_group(c: &mut Criterion, shape_name: &str, shape: Shape, cap: Cap) {
@@ -1071,9 +646,10 @@ const JOB_PRODUCERS: usize = 2;
 const JOB_WORKERS: usize = 2;
 
 /// Runs the job queue's core loop once: `JOB_PRODUCERS` threads send `total`
-/// jobs, then drop their senders; `JOB_WORKERS` threads work until the queue
-/// is closed and empty. Returns the time from the first thread's start until
-/// the last job is processed (see [`span`]).
+/// jobs, then drop their senders (they hold the only ones, so the queue
+/// closes when they are done); `JOB_WORKERS` threads work until the queue is
+/// closed and empty. Returns the time from the first thread's start until the
+/// last job is processed (see [`transfer`]).
 fn job_loop_run<T: Tx, W: Worker>(total: u64, make: &impl Fn() -> (T, W)) -> Duration {
     let (tx, rx) = make();
     let mut workers = Vec::with_capacity(JOB_WORKERS);
@@ -1081,45 +657,8 @@ fn job_loop_run<T: Tx, W: Worker>(total: u64, make: &impl Fn() -> (T, W)) -> Dur
         workers.push(rx.dup());
     }
     workers.push(rx);
-    let barrier = Barrier::new(JOB_PRODUCERS + JOB_WORKERS);
-    let barrier = &barrier;
-    let (elapsed, processed) = thread::scope(|s| {
-        let mut producers = Vec::with_capacity(JOB_PRODUCERS);
-        for p in 0..JOB_PRODUCERS {
-            let tx = tx.clone();
-            let count = share(total, JOB_PRODUCERS, p);
-            producers.push(s.spawn(move || {
-                barrier.wait();
-                let start = Instant::now();
-                for i in 0..count {
-                    tx.put(i);
-                }
-                (start, Instant::now())
-            }));
-        }
-        // The producers hold the only senders: the queue closes when they
-        // are done.
-        drop(tx);
-        let workers: Vec<_> = workers
-            .into_iter()
-            .map(|w| {
-                s.spawn(move || {
-                    barrier.wait();
-                    let start = Instant::now();
-                    let jobs = w.work();
-                    (start, Instant::now(), jobs)
-                })
-            })
-            .collect();
-        let mut times: Vec<_> = producers.into_iter().map(|t| t.join().unwrap()).collect();
-        let mut processed = 0;
-        for worker in workers {
-            let (start, end, jobs) = worker.join().unwrap();
-            times.push((start, end));
-            processed += jobs;
-        }
-        (span(times.into_iter()), processed)
-    });
+    let (elapsed, jobs) = transfer(tx, JOB_PRODUCERS, total, workers.into_iter(), |w| w.work());
+    let processed: u64 = jobs.into_iter().sum();
     assert_eq!(processed, total, "every job is processed exactly once");
     elapsed
 }
@@ -1162,13 +701,6 @@ fn job_loop(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
 }
 
 criterion_group! {
