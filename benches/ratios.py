@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Turns criterion's output of `cargo bench --bench throughput` into markdown
+"""Turns criterion's output of `cargo bench --bench throughput` (and of the
+`fanout` bench, which writes to the same criterion directory) into markdown
 tables of median ns per message and ratios against the peers.
 
 Usage: python3 benches/ratios.py [CRITERION_DIR ...]
