@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns criterion's output of `cargo bench --bench throughput` (and of the
-`fanout` bench, which writes to the same criterion directory) into markdown
-tables of median ns per message and ratios against the peers.
+`fanout` and `select` benches, which write to the same criterion directory)
+into markdown tables of median ns per message and ratios against the peers.
 
 Usage: python3 benches/ratios.py [CRITERION_DIR ...]
 The directory defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
