@@ -10,6 +10,8 @@
 //!
 //! Run: `cargo bench --bench addressing`.
 
+mod common;
+
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::thread;
@@ -18,28 +20,11 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use postbox::{Mailbox, Port, PostOffice};
 
+use common::harness::{config, seq};
+
+/// Sends per batch of `direct_seq`, then as many receives.
 const BATCH: u64 = 64;
 const SPSC_MESSAGES: u64 = 100_000;
-
-/// One thread: `iters` messages in batches, send then receive.
-fn seq(iters: u64, mut send: impl FnMut(u64), mut recv: impl FnMut() -> u64) -> Duration {
-    let mut sum = 0u64;
-    let mut done = 0;
-    let start = Instant::now();
-    while done < iters {
-        let k = BATCH.min(iters - done);
-        for i in 0..k {
-            send(done + i);
-        }
-        for _ in 0..k {
-            sum = sum.wrapping_add(recv());
-        }
-        done += k;
-    }
-    let elapsed = start.elapsed();
-    black_box(sum);
-    elapsed
-}
 
 /// Two threads: the producer sends `n`, the consumer receives `n`; only the
 /// transfer is timed.
@@ -79,7 +64,7 @@ fn direct_seq(c: &mut Criterion) {
 
     let (tx, rx) = crossbeam_channel::bounded::<u64>(1024);
     g.bench_function("crossbeam", |b| {
-        b.iter_custom(|iters| seq(iters, |v| tx.send(v).unwrap(), || rx.recv().unwrap()))
+        b.iter_custom(|iters| seq(iters, BATCH, |v| tx.send(v).unwrap(), || rx.recv().unwrap()))
     });
 
     let (tx, port) = Port::<u64>::builder().build();
@@ -87,6 +72,7 @@ fn direct_seq(c: &mut Criterion) {
         b.iter_custom(|iters| {
             seq(
                 iters,
+                BATCH,
                 |v| tx.send(v).unwrap(),
                 || port.recv().unwrap().into_body(),
             )
@@ -100,6 +86,7 @@ fn direct_seq(c: &mut Criterion) {
         b.iter_custom(|iters| {
             seq(
                 iters,
+                BATCH,
                 |v| me.send_to(&to_me, v).unwrap(),
                 || me.recv().unwrap().into_body(),
             )
@@ -111,6 +98,7 @@ fn direct_seq(c: &mut Criterion) {
         b.iter_custom(|iters| {
             seq(
                 iters,
+                BATCH,
                 |v| office_tx.send(v).unwrap(),
                 || office_port.recv().unwrap().into_body(),
             )
@@ -120,6 +108,7 @@ fn direct_seq(c: &mut Criterion) {
         b.iter_custom(|iters| {
             seq(
                 iters,
+                BATCH,
                 |v| to_me.send(v).unwrap(),
                 || me.recv().unwrap().into_body(),
             )
@@ -223,13 +212,6 @@ fn lookup(c: &mut Criterion) {
     }
     g.finish();
     drop(processes);
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(300))
-        .measurement_time(Duration::from_secs(1))
 }
 
 criterion_group! {

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Turns criterion's output of `cargo bench --bench throughput` into markdown
-tables of median ns per message and ratios against the peers.
+"""Turns criterion's output of `cargo bench --bench throughput` (and of the
+`fanout`, `select` and `acks` benches, which write to the same criterion
+directory) into markdown tables of median ns per message and ratios against
+the peers.
 
 Usage: python3 benches/ratios.py [CRITERION_DIR ...]
 The directory defaults to $CARGO_TARGET_DIR/criterion, else target/criterion.
@@ -8,7 +10,7 @@ Given copies of several runs' criterion directories, it prints the median over
 the runs: of ns per message, and of each run's own ratio (peers are compared
 within a run, then the runs are summarised), with the spread as min-max.
 
-Targets checked (see DESIGN.md and the benchmark's docs):
+Targets checked (see DESIGN.md and the benches' docs):
   - postbox FIFO <= 1.5x crossbeam on every buffered shape (cap1024, unbounded);
   - bounded(1) ping-pong: postbox FIFO <= 1.25x crossbeam;
   - postbox Priority <= 3x crossbeam on every buffered shape;

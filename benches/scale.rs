@@ -3,11 +3,15 @@
 //! Prints, for each kind of idle channel, the heap bytes one of them holds
 //! (measured with a counting global allocator), and for the post office the
 //! time to create, look up and destroy a million named processes and
-//! mailboxes, with lookups from one and from two threads.
+//! mailboxes, with lookups from one and from two threads. The crossbeam,
+//! flume and postbox mailbox rows are made by the throughput bench's peer
+//! constructors in `benches/common/peers.rs`.
 //!
 //! Not a criterion benchmark: each figure is one pass over a million objects,
 //! which is already an average. Run: `cargo bench --bench scale` (set
 //! `SCALE_N` to change the million).
+
+mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -15,7 +19,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
-use postbox::{Mailbox, Message, Owner, Port, PostOffice};
+use postbox::{Mailbox, Owner, Port, PostOffice};
+
+use common::peers::{crossbeam, crossbeam_message, flume_channel, postbox_fifo, postbox_prio, Cap};
 
 /// The system allocator, counting the bytes live on the heap.
 struct Counting;
@@ -63,6 +69,16 @@ fn bytes_each<T>(n: usize, make: impl Fn() -> T) -> f64 {
     (after - before) as f64 / n as f64
 }
 
+/// Heap bytes per channel made by `make`: `n` unbounded, `n` bounded(16) and
+/// `big` bounded(1024).
+fn per_cap<T>(n: usize, big: usize, make: impl Fn(Cap) -> T) -> [f64; 3] {
+    [
+        bytes_each(n, || make(None)),
+        bytes_each(n, || make(Some(16))),
+        bytes_each(big, || make(Some(1024))),
+    ]
+}
+
 fn memory(n: usize) {
     println!("## Heap bytes per idle channel (sender + receiver), {n} of each\n");
     println!("| channel | unbounded | bounded(16) | bounded(1024) |");
@@ -70,44 +86,13 @@ fn memory(n: usize) {
     // Bounded(1024) channels allocate their slots up front: fewer of them.
     let big = (n / 100).max(1);
     let rows: [(&str, [f64; 3]); 6] = [
-        (
-            "crossbeam `u64`",
-            [
-                bytes_each(n, crossbeam_channel::unbounded::<u64>),
-                bytes_each(n, || crossbeam_channel::bounded::<u64>(16)),
-                bytes_each(big, || crossbeam_channel::bounded::<u64>(1024)),
-            ],
-        ),
+        ("crossbeam `u64`", per_cap(n, big, crossbeam)),
         (
             "crossbeam `Message<u64>`",
-            [
-                bytes_each(n, crossbeam_channel::unbounded::<Message<u64>>),
-                bytes_each(n, || crossbeam_channel::bounded::<Message<u64>>(16)),
-                bytes_each(big, || crossbeam_channel::bounded::<Message<u64>>(1024)),
-            ],
+            per_cap(n, big, crossbeam_message),
         ),
-        (
-            "postbox FIFO mailbox",
-            [
-                bytes_each(n, || Mailbox::<u64>::builder().unbounded().build()),
-                bytes_each(n, || Mailbox::<u64>::builder().capacity(16).build()),
-                bytes_each(big, || Mailbox::<u64>::builder().capacity(1024).build()),
-            ],
-        ),
-        (
-            "postbox priority(8) mailbox",
-            [
-                bytes_each(n, || {
-                    Mailbox::<u64>::builder().priority(8).unbounded().build()
-                }),
-                bytes_each(n, || {
-                    Mailbox::<u64>::builder().priority(8).capacity(16).build()
-                }),
-                bytes_each(big, || {
-                    Mailbox::<u64>::builder().priority(8).capacity(1024).build()
-                }),
-            ],
-        ),
+        ("postbox FIFO mailbox", per_cap(n, big, postbox_fifo)),
+        ("postbox priority(8) mailbox", per_cap(n, big, postbox_prio)),
         (
             "postbox port",
             [
@@ -116,13 +101,7 @@ fn memory(n: usize) {
                 bytes_each(big, || Port::<u64>::builder().capacity(1024).build()),
             ],
         ),
-        ("flume `u64`", {
-            [
-                bytes_each(n, flume::unbounded::<u64>),
-                bytes_each(n, || flume::bounded::<u64>(16)),
-                bytes_each(big, || flume::bounded::<u64>(1024)),
-            ]
-        }),
+        ("flume `u64`", per_cap(n, big, flume_channel)),
     ];
     for (name, [unbounded, b16, b1024]) in rows {
         println!("| {name} | {unbounded:.0} | {b16:.0} | {b1024:.0} |");

@@ -1,0 +1,12 @@
+//! What the benches share: the peer adapters ([`peers`]: every channel under
+//! test behind one pair of traits, with its constructor) and the harness
+//! ([`harness`]: shapes, message counts, timing, criterion settings).
+//!
+//! Each bench includes it with `mod common;`. Cargo takes no bench target
+//! from `benches/common/`, which has no `main.rs`.
+
+// Each bench uses a different part of this module.
+#![allow(dead_code)]
+
+pub(crate) mod harness;
+pub(crate) mod peers;
