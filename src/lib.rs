@@ -279,6 +279,31 @@
 //! retry with backoff ([`Requeue::After`]) and dead-letter reasons
 //! ([`DeadLetterReason`]) each have an example on their own page.
 //!
+//! # Where things live
+//!
+//! One module per concept, in layers: each names only the modules listed
+//! before it. A reader looking for a design issue's home starts here.
+//!
+//! | module | design issue | main types |
+//! | --- | --- | --- |
+//! | `id` | message format: identities | `MessageId`, `Pid`, `SubscriberId` |
+//! | `reason` | delivery guarantees: why a message left | `DeadLetterReason` |
+//! | `wait` | synchronization: how long a call waits | `Wait`, `Confirm` |
+//! | `receipt` | synchronization: test for arrival (sender) | `Receipt`, `ReceiptState`, `ReceiptError` |
+//! | `message` | message format: header + body | `Message`, `Header`, `BodyLen` |
+//! | `error` | every failure family; sends hand the message back | `SendError`, `TrySendError`, `RecvError`, `OfficeError`, ... |
+//! | `queue/` | queueing discipline | `Queue`, `Fifo`, `Priority` |
+//! | `overflow` | delivery guarantees: a full mailbox | `Overflow` |
+//! | `stats`, `dead_letter` | nothing lost silently | `MailboxStats`, `DeadLetters`, `DeadLetter` |
+//! | `mailbox/` | indirect addressing, synchronization, acknowledgements | `Mailbox`, `MailboxBuilder`, `Sender`, `Receiver`, `Delivery`, `Requeue` |
+//! | `port` | indirect addressing: many-to-one, owned by its receiver | `Port` |
+//! | `topic/` | indirect addressing: one-to-many | `Topic`, `Subscriber`, `TopicBuilder` |
+//! | `office/` | dynamic association, ownership, direct addressing | `PostOffice`, `Owner`, `Process`, `Address`, `Monitor`, `ProcessHandle` |
+//! | `select` | waiting on several sources | `Select`, `Source` |
+//!
+//!
+//! `sync`, `signal` and `timer` (internal plumbing) sit below them all.
+//!
 //! # Nothing is lost silently
 //!
 //! A message is received (or acknowledged), handed back in an error,
