@@ -12,50 +12,18 @@
 //! `SCALE_N` to change the million).
 
 mod common;
+#[path = "common/alloc.rs"]
+mod alloc;
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use alloc::live;
+
 use std::hint::black_box;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::thread;
 use std::time::Instant;
 
 use postbox::{Mailbox, Owner, Port, PostOffice};
 
 use common::peers::{crossbeam, crossbeam_message, flume_channel, postbox_fifo, postbox_prio, Cap};
-
-/// The system allocator, counting the bytes live on the heap.
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every call is forwarded unchanged to the system allocator; the
-// counter is only bookkeeping.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
 
 /// Heap bytes per object: makes `n` with `make`, keeps them, measures.
 fn bytes_each<T>(n: usize, make: impl Fn() -> T) -> f64 {
