@@ -37,10 +37,12 @@ use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender, Sink};
 use crate::port::{Port, Registration, Registry};
 use crate::sync::{AtomicU64, Mutex};
 
+mod monitor;
 mod process;
 mod registry;
 
-pub use process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
+pub use monitor::{Down, ExitReason, Monitor};
+pub use process::{Address, Process, ProcessHandle};
 use registry::{downcast, AnyMailbox, EntryKind, Named, OfficeInner, Shards};
 
 /// Who owns an office mailbox, and so how long it lives.
@@ -451,33 +453,6 @@ impl PostOffice {
     /// Whether process `pid` is alive.
     pub fn is_alive(&self, pid: Pid) -> bool {
         self.inner.process_record(pid).is_some()
-    }
-
-    /// A monitor of process `pid`: it receives one [`Down`] notice when the
-    /// process ends. A pid that is unknown or already ended gets its notice at
-    /// once, with [`ExitReason::NoProcess`]. Watch more processes with
-    /// [`Monitor::watch`].
-    pub fn monitor(&self, pid: Pid) -> Monitor {
-        let monitor = Monitor::new(self);
-        monitor.watch(pid);
-        monitor
-    }
-
-    /// Adds `monitor` to the process's list, or tells it at once that the
-    /// process is gone.
-    pub(crate) fn add_monitor(&self, pid: Pid, notices: &Sender<Down>) {
-        if let Some(record) = self.inner.process_record(pid) {
-            let mut state = record.state.lock();
-            // Not `ended`: a process that is ending still gets its monitor,
-            // told with the real reason once its name is free (see
-            // `end_process`), not `NoProcess` while the name is still held.
-            if !state.finished {
-                state.monitors.push(notices.clone());
-                return;
-            }
-        }
-        // Unbounded: a notice never waits.
-        let _ = notices.try_send(Down::new(pid, ExitReason::NoProcess));
     }
 
     /// Ends a process: destroys its inbox and owned mailboxes, frees its name,
