@@ -15,16 +15,16 @@ use std::any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use super::monitor::ExitReason;
-use super::{PostOffice, ProcessRecord};
+use super::spawn::ProcessRecord;
+use super::PostOffice;
 use crate::error::{
-    OfficeError, RecvError, RecvTimeoutError, ReplyError, RequestError, SendError,
-    SendTimeoutError, TryRecvAckError, TryRecvError,
+    RecvError, RecvTimeoutError, ReplyError, RequestError, SendError, SendTimeoutError,
+    TryRecvAckError, TryRecvError,
 };
 use crate::id::Pid;
 use crate::mailbox::{blocking_error, AckPopError, Delivery, Receiver, Sender};
@@ -68,8 +68,8 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// assert_eq!((m.header().source(), m.into_body()), (Some(alice.pid()), "from alice"));
 /// ```
 pub struct Process<T: Send + 'static> {
-    office: PostOffice,
-    record: Arc<ProcessRecord>,
+    pub(super) office: PostOffice,
+    pub(super) record: Arc<ProcessRecord>,
     inbox: Port<T>,
     address: Address<T>,
     /// Messages set aside by selective receives, oldest first.
@@ -78,7 +78,7 @@ pub struct Process<T: Send + 'static> {
     correlation: Cell<u64>,
     /// Whether a spawned thread ends the process (with the panic message, if
     /// any) after its closure, rather than this value's drop.
-    spawned: bool,
+    pub(super) spawned: bool,
 }
 
 impl<T: Send + 'static> Process<T> {
@@ -624,95 +624,5 @@ impl<T: Send> fmt::Debug for Address<T> {
             .field("pid", &self.pid)
             .field("closed", &self.is_closed())
             .finish()
-    }
-}
-
-/// A spawned process's thread: its pid, and `join` as for
-/// [`std::thread::JoinHandle`].
-pub struct ProcessHandle {
-    pid: Pid,
-    thread: JoinHandle<()>,
-}
-
-impl ProcessHandle {
-    /// Runs `body` with `process` on a new thread, ending the process with the
-    /// right reason when `body` returns or panics.
-    pub(crate) fn start<T, F>(
-        mut process: Process<T>,
-        body: F,
-    ) -> Result<ProcessHandle, OfficeError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Process<T>) + Send + 'static,
-    {
-        process.spawned = true;
-        let pid = process.pid();
-        let office = process.office.clone();
-        let record = Arc::clone(&process.record);
-        let thread_name = match process.name() {
-            Some(name) => name.to_string(),
-            None => pid.to_string(),
-        };
-        let on_thread = {
-            let office = office.clone();
-            let record = Arc::clone(&record);
-            move || {
-                let outcome = panic::catch_unwind(AssertUnwindSafe(move || body(process)));
-                let reason = match &outcome {
-                    Ok(()) => ExitReason::Normal,
-                    Err(payload) => ExitReason::Panicked(panic_message(payload.as_ref())),
-                };
-                office.end_process(&record, reason);
-                if let Err(payload) = outcome {
-                    // `join` reports the panic, as for any thread.
-                    panic::resume_unwind(payload);
-                }
-            }
-        };
-        match thread::Builder::new().name(thread_name).spawn(on_thread) {
-            Ok(thread) => Ok(ProcessHandle { pid, thread }),
-            Err(err) => {
-                // The closure (and the process in it) was dropped unrun.
-                office.end_process(&record, ExitReason::Normal);
-                Err(OfficeError::Spawn(err.to_string()))
-            }
-        }
-    }
-
-    /// The process's pid.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// Whether the thread has finished.
-    pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
-    }
-
-    /// Waits for the thread; `Err` carries the panic payload if the process
-    /// panicked (its monitors were told the message already).
-    pub fn join(self) -> thread::Result<()> {
-        self.thread.join()
-    }
-}
-
-impl fmt::Debug for ProcessHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProcessHandle")
-            .field("pid", &self.pid)
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
-
-/// The text of a panic payload (`panic!` with a message gives a `&str` or a
-/// `String`).
-fn panic_message(payload: &(dyn any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }

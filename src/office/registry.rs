@@ -8,7 +8,8 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{Owner, ProcessRecord};
+use super::spawn::ProcessRecord;
+use super::Owner;
 use crate::dead_letter::DeadLetters;
 use crate::error::OfficeError;
 use crate::id::Pid;
