@@ -39,6 +39,7 @@ use crate::sync::AtomicU64;
 mod monitor;
 mod process;
 mod registry;
+mod selective;
 mod spawn;
 
 pub use monitor::{Down, ExitReason, Monitor};
