@@ -39,6 +39,7 @@ use crate::sync::AtomicU64;
 mod monitor;
 mod process;
 mod registry;
+mod request;
 mod selective;
 mod spawn;
 
