@@ -42,10 +42,12 @@ use crate::sync::{AtomicU64, Mutex};
 use crate::wait::{Confirm, Deadline, Wait};
 
 mod builder;
+mod stats;
 mod subscriber;
 
 use builder::Discipline;
 pub use builder::{SlowSubscriber, TopicBuilder};
+pub use stats::TopicStats;
 pub use subscriber::Subscriber;
 
 /// One subscriber as the publishers see it.
@@ -645,25 +647,4 @@ impl<T: Send> fmt::Debug for Topic<T> {
             .field("closed", &closed)
             .finish()
     }
-}
-
-/// A snapshot of a topic's counters, from [`Topic::stats`]. Each subscriber's
-/// own queue has its [`MailboxStats`](crate::MailboxStats) too
-/// ([`Subscriber::stats`]). New counters may be added, so the struct is
-/// `#[non_exhaustive]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TopicStats {
-    /// Messages published that reached at least one subscriber.
-    pub published: u64,
-    /// Copies queued for subscribers (including those later evicted under
-    /// `DropOldest`).
-    pub delivered: u64,
-    /// Copies that subscribers missed because their queues were full (each
-    /// reported in a [`PublishError::Full`]).
-    pub missed: u64,
-    /// Copies evicted from full queues under [`SlowSubscriber::DropOldest`].
-    pub lost: u64,
-    /// Subscribers now.
-    pub subscribers: usize,
 }
