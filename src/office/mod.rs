@@ -25,11 +25,8 @@
 //! lock), so lookups from many threads do not serialize on one lock, and
 //! sending through a [`Sender`] or an [`Address`] never touches the registry.
 
-use std::any::{self, Any};
-use std::collections::HashMap;
+use std::any;
 use std::fmt;
-use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use crate::dead_letter::DeadLetters;
@@ -37,11 +34,20 @@ use crate::error::OfficeError;
 use crate::id::Pid;
 use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender, Sink};
 use crate::port::{Port, Registration, Registry};
-use crate::sync::{AtomicU64, CachePadded, Mutex, RwLock};
+use crate::sync::AtomicU64;
 
+mod monitor;
 mod process;
+mod registry;
+mod request;
+mod selective;
+mod spawn;
 
-pub use process::{Address, Down, ExitReason, Monitor, Process, ProcessHandle};
+pub use monitor::{Down, ExitReason, Monitor};
+pub use process::{Address, Process};
+use registry::{downcast, AnyMailbox, EntryKind, Named, OfficeInner, Shards};
+pub use spawn::ProcessHandle;
+use spawn::ProcessRecord;
 
 /// Who owns an office mailbox, and so how long it lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -86,128 +92,6 @@ pub enum Owner {
 #[derive(Clone)]
 pub struct PostOffice {
     inner: Arc<OfficeInner>,
-}
-
-/// The registry shared by an office's handles.
-pub(crate) struct OfficeInner {
-    names: Shards<Arc<str>, Entry>,
-    processes: Shards<Pid, Arc<ProcessRecord>>,
-    /// The next pid; pids start at 1 and are never reused within an office.
-    next_pid: AtomicU64,
-    /// The next registration number: tells a name's current holder from an
-    /// earlier one that was destroyed and whose name was taken again.
-    next_entry: AtomicU64,
-    dead_letters: DeadLetters,
-}
-
-/// One independently locked part of a [`Shards`] map.
-type Shard<K, V> = CachePadded<RwLock<HashMap<K, V>>>;
-
-/// A map split over independently locked shards.
-struct Shards<K, V> {
-    hasher: RandomState,
-    shards: Box<[Shard<K, V>]>,
-}
-
-const SHARDS: usize = 16;
-
-impl<K: Hash + Eq, V> Shards<K, V> {
-    fn new() -> Shards<K, V> {
-        Shards {
-            hasher: RandomState::new(),
-            shards: (0..SHARDS)
-                .map(|_| CachePadded(RwLock::new(HashMap::new())))
-                .collect(),
-        }
-    }
-
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, V>> {
-        // The top bits: the low ones also pick the bucket inside the shard.
-        let hash = self.hasher.hash_one(key);
-        &self.shards[(hash >> 58) as usize % SHARDS]
-    }
-}
-
-/// One registered name.
-#[derive(Clone)]
-struct Entry {
-    /// Which registration this is (see `OfficeInner::next_entry`).
-    id: u64,
-    mailbox: Arc<dyn AnyMailbox>,
-    kind: EntryKind,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum EntryKind {
-    /// Created by `create`: the office holds a receiver too.
-    Owned(Owner),
-    /// A port: the receive right is its owner's.
-    Port,
-    /// A process's inbox.
-    Process(Pid),
-}
-
-/// A registered mailbox with its type erased.
-trait AnyMailbox: Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    fn type_name(&self) -> &'static str;
-    fn destroy(&self);
-    fn close(&self);
-}
-
-/// A registered mailbox: the office's sender (shared by every [`Address`] to
-/// it) and, for office-created mailboxes, a receiver that keeps it open.
-pub(crate) struct Named<T: Send> {
-    pub(crate) sender: Arc<Sender<T>>,
-    receiver: Option<Receiver<T>>,
-}
-
-impl<T: Send + 'static> AnyMailbox for Named<T> {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn type_name(&self) -> &'static str {
-        any::type_name::<T>()
-    }
-
-    fn destroy(&self) {
-        self.sender.destroy();
-    }
-
-    fn close(&self) {
-        self.sender.close();
-    }
-}
-
-/// A process's pid and inbox, before it is recorded.
-struct ProcessParts<T: Send> {
-    pid: Pid,
-    receiver: Receiver<T>,
-    sender: Arc<Sender<T>>,
-    mailbox: Arc<dyn AnyMailbox>,
-}
-
-/// What the office knows about a live process.
-pub(crate) struct ProcessRecord {
-    pub(crate) pid: Pid,
-    name: Option<Arc<str>>,
-    /// The registration number of its name, if it has one.
-    entry_id: u64,
-    inbox: Arc<dyn AnyMailbox>,
-    state: Mutex<ProcessState>,
-}
-
-#[derive(Default)]
-struct ProcessState {
-    ended: bool,
-    /// Its teardown is done (inbox and owned mailboxes destroyed, name
-    /// free): monitors added from now on are told `NoProcess` at once.
-    finished: bool,
-    /// `Owner::Creator(pid)` mailboxes: name, registration number, mailbox.
-    owned: Vec<(Arc<str>, u64, Arc<dyn AnyMailbox>)>,
-    /// Monitors to tell when the process ends.
-    monitors: Vec<Sender<Down>>,
 }
 
 impl PostOffice {
@@ -366,152 +250,6 @@ impl PostOffice {
         self.inner.names.shard(name).read().contains_key(name)
     }
 
-    /// Starts a process named `name` in the calling thread's hands: a pid and
-    /// an inbox (a FIFO port bounded at
-    /// [`DEFAULT_CAPACITY`](crate::DEFAULT_CAPACITY)). The process ends when
-    /// the returned [`Process`] is dropped.
-    pub fn process<T: Send + 'static>(&self, name: &str) -> Result<Process<T>, OfficeError> {
-        self.process_with(name, Port::builder())
-    }
-
-    /// A process without a name: reachable only through its
-    /// [`Address`](Process::address).
-    pub fn anonymous<T: Send + 'static>(&self) -> Process<T> {
-        self.anonymous_with(Port::builder())
-    }
-
-    /// A process without a name, with an inbox built by `inbox`.
-    pub fn anonymous_with<T: Send + 'static>(
-        &self,
-        inbox: MailboxBuilder<T, Port<T>>,
-    ) -> Process<T> {
-        let parts = self.prepare_process(None, inbox);
-        self.finish_process(parts, None)
-    }
-
-    /// Starts a process named `name` with an inbox built by `inbox`
-    /// (backend, capacity, limits).
-    pub fn process_with<T: Send + 'static>(
-        &self,
-        name: &str,
-        inbox: MailboxBuilder<T, Port<T>>,
-    ) -> Result<Process<T>, OfficeError> {
-        let name: Arc<str> = Arc::from(name);
-        let parts = self.prepare_process(Some(&name), inbox);
-        let id = self
-            .inner
-            .register(&name, &parts.mailbox, EntryKind::Process(parts.pid))?;
-        Ok(self.finish_process(parts, Some((name, id))))
-    }
-
-    /// A fresh pid and an inbox for a process.
-    fn prepare_process<T: Send + 'static>(
-        &self,
-        name: Option<&Arc<str>>,
-        inbox: MailboxBuilder<T, Port<T>>,
-    ) -> ProcessParts<T> {
-        let pid = Pid::from_u64(self.inner.next_pid.fetch_add(1, Ordering::Relaxed));
-        let label: Arc<str> = match name {
-            Some(name) => Arc::clone(name),
-            None => Arc::from(pid.to_string()),
-        };
-        let (tx, receiver) = inbox.build_with(self.sink(&label));
-        let sender = Arc::new(tx);
-        let mailbox: Arc<dyn AnyMailbox> = Arc::new(Named {
-            sender: Arc::clone(&sender),
-            receiver: None,
-        });
-        ProcessParts {
-            pid,
-            receiver,
-            sender,
-            mailbox,
-        }
-    }
-
-    /// Records a prepared process (registered under `name` if it has one) and
-    /// hands it out.
-    fn finish_process<T: Send + 'static>(
-        &self,
-        parts: ProcessParts<T>,
-        name: Option<(Arc<str>, u64)>,
-    ) -> Process<T> {
-        let ProcessParts {
-            pid,
-            receiver,
-            sender,
-            mailbox,
-        } = parts;
-        let (record_name, entry_id, registration) = match name {
-            Some((name, id)) => (
-                Some(Arc::clone(&name)),
-                id,
-                Some(self.registration(name, id)),
-            ),
-            None => (None, 0, None),
-        };
-        let record = Arc::new(ProcessRecord {
-            pid,
-            name: record_name,
-            entry_id,
-            inbox: mailbox,
-            state: Mutex::new(ProcessState::default()),
-        });
-        self.inner
-            .processes
-            .shard(&pid)
-            .write()
-            .insert(pid, Arc::clone(&record));
-        Process::new(
-            self.clone(),
-            record,
-            Port::from_parts(receiver, registration),
-            Address::new(pid, sender),
-        )
-    }
-
-    /// Runs a process named `name` on a thread of its own. When `body`
-    /// returns or panics, the process ends: its inbox and every
-    /// `Owner::Creator(pid)` mailbox are destroyed, its name is freed, and its
-    /// monitors get a [`Down`] notice saying how it ended. The handle joins
-    /// the thread.
-    pub fn spawn<T, F>(&self, name: &str, body: F) -> Result<ProcessHandle, OfficeError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Process<T>) + Send + 'static,
-    {
-        let process = self.process::<T>(name)?;
-        ProcessHandle::start(process, body)
-    }
-
-    /// Like [`spawn`](PostOffice::spawn), with `monitor` watching the process
-    /// before its thread starts: no end, however early, goes unreported (with
-    /// `monitor(handle.pid())` after `spawn`, a process that ends first is
-    /// reported as [`ExitReason::NoProcess`]).
-    pub fn spawn_monitored<T, F>(
-        &self,
-        name: &str,
-        monitor: &Monitor,
-        body: F,
-    ) -> Result<ProcessHandle, OfficeError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Process<T>) + Send + 'static,
-    {
-        let process = self.process::<T>(name)?;
-        monitor.watch(process.pid());
-        ProcessHandle::start(process, body)
-    }
-
-    /// Like [`spawn`](PostOffice::spawn), for a process without a name.
-    pub fn spawn_anonymous<T, F>(&self, body: F) -> Result<ProcessHandle, OfficeError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Process<T>) + Send + 'static,
-    {
-        ProcessHandle::start(self.anonymous::<T>(), body)
-    }
-
     /// The address of the process named `name`. Sending through it never
     /// touches the registry again.
     pub fn lookup<T: Send + 'static>(&self, name: &str) -> Result<Address<T>, OfficeError> {
@@ -545,72 +283,6 @@ impl PostOffice {
         self.inner.process_record(pid).is_some()
     }
 
-    /// A monitor of process `pid`: it receives one [`Down`] notice when the
-    /// process ends. A pid that is unknown or already ended gets its notice at
-    /// once, with [`ExitReason::NoProcess`]. Watch more processes with
-    /// [`Monitor::watch`].
-    pub fn monitor(&self, pid: Pid) -> Monitor {
-        let monitor = Monitor::new(self);
-        monitor.watch(pid);
-        monitor
-    }
-
-    /// Adds `monitor` to the process's list, or tells it at once that the
-    /// process is gone.
-    pub(crate) fn add_monitor(&self, pid: Pid, notices: &Sender<Down>) {
-        if let Some(record) = self.inner.process_record(pid) {
-            let mut state = record.state.lock();
-            // Not `ended`: a process that is ending still gets its monitor,
-            // told with the real reason once its name is free (see
-            // `end_process`), not `NoProcess` while the name is still held.
-            if !state.finished {
-                state.monitors.push(notices.clone());
-                return;
-            }
-        }
-        // Unbounded: a notice never waits.
-        let _ = notices.try_send(Down::new(pid, ExitReason::NoProcess));
-    }
-
-    /// Ends a process: destroys its inbox and owned mailboxes, frees its name,
-    /// then tells its monitors (last, so that a monitor that restarts the
-    /// process under the same name finds the name free). Idempotent.
-    pub(crate) fn end_process(&self, record: &ProcessRecord, reason: ExitReason) {
-        let owned = {
-            let mut state = record.state.lock();
-            if state.ended {
-                return;
-            }
-            state.ended = true;
-            std::mem::take(&mut state.owned)
-        };
-        record.inbox.destroy();
-        if let Some(name) = &record.name {
-            self.inner.unregister(name, record.entry_id);
-        }
-        for (name, id, mailbox) in owned {
-            self.inner.unregister(&name, id);
-            mailbox.destroy();
-        }
-        // Only now, with the name free, does the pid go and do monitors
-        // learn of the end: one added during the teardown (which can take a
-        // while: leftovers go to dead letters) is on the list taken here, so
-        // it too gets the real reason after the name is free.
-        self.inner
-            .processes
-            .shard(&record.pid)
-            .write()
-            .remove(&record.pid);
-        let monitors = {
-            let mut state = record.state.lock();
-            state.finished = true;
-            std::mem::take(&mut state.monitors)
-        };
-        for monitor in monitors {
-            let _ = monitor.try_send(Down::new(record.pid, reason.clone()));
-        }
-    }
-
     /// Where an office mailbox named `name` sends what it cannot deliver.
     fn sink<T: Send + 'static>(&self, name: &Arc<str>) -> Sink<T> {
         Sink::office(self.inner.dead_letters.clone(), Arc::clone(name))
@@ -626,79 +298,6 @@ impl PostOffice {
     pub(crate) fn process_record(&self, pid: Pid) -> Option<Arc<ProcessRecord>> {
         self.inner.process_record(pid)
     }
-}
-
-impl ProcessRecord {
-    /// The process's inbox sender, if the inbox carries `T`.
-    pub(crate) fn inbox<T: Send + 'static>(&self) -> Result<&Arc<Sender<T>>, &'static str> {
-        match self.inbox.as_any().downcast_ref::<Named<T>>() {
-            Some(named) => Ok(&named.sender),
-            None => Err(self.inbox.type_name()),
-        }
-    }
-}
-
-impl OfficeInner {
-    /// Registers `mailbox` under `name`; returns its registration number.
-    fn register(
-        &self,
-        name: &Arc<str>,
-        mailbox: &Arc<dyn AnyMailbox>,
-        kind: EntryKind,
-    ) -> Result<u64, OfficeError> {
-        let mut shard = self.names.shard(&**name).write();
-        if shard.contains_key(&**name) {
-            return Err(OfficeError::NameTaken(name.to_string()));
-        }
-        let id = self.next_entry.fetch_add(1, Ordering::Relaxed);
-        shard.insert(
-            Arc::clone(name),
-            Entry {
-                id,
-                mailbox: Arc::clone(mailbox),
-                kind,
-            },
-        );
-        Ok(id)
-    }
-
-    /// Frees `name` if registration `id` still holds it.
-    fn unregister(&self, name: &str, id: u64) {
-        let removed = {
-            let mut shard = self.names.shard(name).write();
-            match shard.get(name) {
-                Some(entry) if entry.id == id => shard.remove(name),
-                _ => None,
-            }
-        };
-        // The entry (and the office's handles in it) drops outside the lock.
-        drop(removed);
-    }
-
-    fn entry(&self, name: &str) -> Result<Entry, OfficeError> {
-        self.names
-            .shard(name)
-            .read()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| OfficeError::NotFound(name.to_string()))
-    }
-
-    fn process_record(&self, pid: Pid) -> Option<Arc<ProcessRecord>> {
-        self.processes.shard(&pid).read().get(&pid).cloned()
-    }
-}
-
-/// The typed view of an entry, or a mismatch naming both types.
-fn downcast<T: Send + 'static>(entry: &Entry) -> Result<&Named<T>, OfficeError> {
-    entry
-        .mailbox
-        .as_any()
-        .downcast_ref::<Named<T>>()
-        .ok_or(OfficeError::TypeMismatch {
-            expected: any::type_name::<T>(),
-            found: entry.mailbox.type_name(),
-        })
 }
 
 impl Default for PostOffice {
@@ -722,11 +321,5 @@ impl fmt::Debug for PostOffice {
             .field("processes", &processes)
             .field("dead_letters", &self.inner.dead_letters.len())
             .finish()
-    }
-}
-
-impl Registry for OfficeInner {
-    fn unregister(&self, name: &str, id: u64) {
-        OfficeInner::unregister(self, name, id);
     }
 }

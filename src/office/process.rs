@@ -1,5 +1,5 @@
-//! Direct addressing: processes with pids and inboxes, addresses, selective
-//! receive, request/reply, spawned processes and monitors.
+//! Direct addressing: a process (a pid with an inbox), its sends and its
+//! plain and acknowledged receives, and the [`Address`] others reach it by.
 //!
 //! A [`Process`] is an identity ([`Pid`]) with an inbox (a [`Port`] it owns).
 //! Others reach it through an [`Address`], a cheap typed handle that sends
@@ -11,23 +11,22 @@
 //! aside in the process's save queue, in arrival order, and later receives
 //! look there first, so nothing is lost and order is kept.
 
-use std::any;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
-use super::{PostOffice, ProcessRecord};
+use super::monitor::ExitReason;
+use super::spawn::ProcessRecord;
+use super::PostOffice;
 use crate::error::{
-    OfficeError, RecvError, RecvTimeoutError, ReplyError, RequestError, SendError,
-    SendTimeoutError, TryRecvAckError, TryRecvError,
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError,
 };
 use crate::id::Pid;
-use crate::mailbox::{blocking_error, AckPopError, Delivery, Receiver, Sender};
-use crate::message::{Header, Message};
+use crate::mailbox::{blocking_error, Delivery, Receiver, Sender};
+use crate::message::Message;
 use crate::port::Port;
 use crate::reason::DeadLetterReason;
 use crate::stats::MailboxStats;
@@ -42,7 +41,7 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// `Closed` with their message back; what was queued, and what the process
 /// had set aside and never took, goes to the office's dead letters), every
 /// mailbox it owns ([`Owner::Creator`](crate::Owner::Creator)) is destroyed,
-/// its name is freed, and its monitors get a [`Down`] notice.
+/// its name is freed, and its monitors get a [`Down`](crate::Down) notice.
 ///
 /// A process belongs to one thread at a time: it is `Send` but not `Sync`.
 ///
@@ -67,17 +66,17 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// assert_eq!((m.header().source(), m.into_body()), (Some(alice.pid()), "from alice"));
 /// ```
 pub struct Process<T: Send + 'static> {
-    office: PostOffice,
-    record: Arc<ProcessRecord>,
+    pub(super) office: PostOffice,
+    pub(super) record: Arc<ProcessRecord>,
     inbox: Port<T>,
     address: Address<T>,
     /// Messages set aside by selective receives, oldest first.
-    saved: RefCell<VecDeque<Message<T>>>,
+    pub(super) saved: RefCell<VecDeque<Message<T>>>,
     /// The last correlation id this process used for a request.
-    correlation: Cell<u64>,
+    pub(super) correlation: Cell<u64>,
     /// Whether a spawned thread ends the process (with the panic message, if
     /// any) after its closure, rather than this value's drop.
-    spawned: bool,
+    pub(super) spawned: bool,
 }
 
 impl<T: Send + 'static> Process<T> {
@@ -155,45 +154,6 @@ impl<T: Send + 'static> Process<T> {
         }
         // A tail call: the message goes straight into the caller's slot.
         self.inbox.recv()
-    }
-
-    /// The oldest message a selective receive set aside.
-    fn take_saved(&self) -> Option<Message<T>> {
-        self.expire_saved();
-        self.saved.borrow_mut().pop_front()
-    }
-
-    /// Sends the saved messages whose time to live ran out while they waited
-    /// to dead letters (`Expired`): set aside is still undelivered, and an
-    /// expired message is never delivered.
-    fn expire_saved(&self) {
-        let expired: VecDeque<Message<T>> = {
-            let mut saved = self.saved.borrow_mut();
-            // The clock is read only if something saved can expire: every
-            // receive comes through here.
-            if saved.iter().all(|m| m.header().expires_at().is_none()) {
-                return;
-            }
-            let now = Instant::now();
-            let is_expired = |m: &Message<T>| m.header().is_expired_at(now);
-            if !saved.iter().any(is_expired) {
-                return;
-            }
-            let (gone, kept) = saved.drain(..).partition(is_expired);
-            *saved = kept;
-            gone
-        };
-        // Outside the borrow: a dead-letter sink may be any mailbox.
-        for msg in expired {
-            self.receiver()
-                .dead_letter_taken(msg, DeadLetterReason::Expired);
-        }
-    }
-
-    /// Whether a selective receive set messages aside.
-    #[inline]
-    fn has_saved(&self) -> bool {
-        !self.saved.borrow().is_empty()
     }
 
     /// Receives a message from anyone if one is there now.
@@ -274,21 +234,6 @@ impl<T: Send + 'static> Process<T> {
         }
     }
 
-    /// Hands out the oldest saved message as a delivery, waiting for a
-    /// prefetch slot until `deadline`; without one it stays saved, first in
-    /// line. `None`: nothing is saved.
-    fn deliver_saved(&self, deadline: Deadline) -> Option<Result<Delivery<T>, AckPopError>> {
-        let msg = self.take_saved()?;
-        Some(
-            self.receiver()
-                .deliver_taken(msg, deadline)
-                .map_err(|(msg, err)| {
-                    self.saved.borrow_mut().push_front(msg);
-                    err
-                }),
-        )
-    }
-
     /// Limits the inbox to `n` unanswered deliveries at a time (see
     /// [`Receiver::with_prefetch`]); `0`: no limit.
     #[must_use]
@@ -307,200 +252,6 @@ impl<T: Send + 'static> Process<T> {
     pub fn unacked(&self) -> u64 {
         self.receiver().unacked()
     }
-
-    /// Receives the oldest message sent by `pid` (explicit receive), waiting
-    /// as long as it takes; other messages keep their order for later
-    /// receives.
-    pub fn recv_from(&self, pid: Pid) -> Result<Message<T>, RecvError> {
-        self.recv_matching(from(pid))
-    }
-
-    /// Receives a message from `pid` if one is there now.
-    pub fn try_recv_from(&self, pid: Pid) -> Result<Message<T>, TryRecvError> {
-        self.try_recv_matching(from(pid))
-    }
-
-    /// Receives a message from `pid`, waiting at most `timeout`.
-    pub fn recv_from_timeout(
-        &self,
-        pid: Pid,
-        timeout: Duration,
-    ) -> Result<Message<T>, RecvTimeoutError> {
-        self.recv_matching_with(from(pid), Wait::Timeout(timeout))
-    }
-
-    /// Receives the oldest message whose header matches `matches`, waiting as
-    /// long as it takes; other messages keep their order for later receives.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use postbox::{Message, PostOffice};
-    ///
-    /// let office = PostOffice::new();
-    /// let me = office.anonymous::<&str>();
-    /// let to_me = me.address();
-    /// to_me.send("routine").unwrap();
-    /// to_me.send(Message::new("urgent").priority(9)).unwrap();
-    ///
-    /// let urgent = me.recv_matching(|h| h.priority() > 5).unwrap();
-    /// assert_eq!(urgent.into_body(), "urgent");
-    /// assert_eq!(me.recv().unwrap().into_body(), "routine");
-    /// ```
-    pub fn recv_matching(
-        &self,
-        matches: impl FnMut(&Header) -> bool,
-    ) -> Result<Message<T>, RecvError> {
-        self.recv_matching_with(matches, Wait::Blocking)
-            .map_err(|_| RecvError)
-    }
-
-    /// Receives a matching message if one is there now (it looks through
-    /// everything queued).
-    pub fn try_recv_matching(
-        &self,
-        matches: impl FnMut(&Header) -> bool,
-    ) -> Result<Message<T>, TryRecvError> {
-        self.recv_matching_with(matches, Wait::NonBlocking)
-            .map_err(try_error)
-    }
-
-    /// Receives a matching message, waiting at most `timeout`.
-    pub fn recv_matching_timeout(
-        &self,
-        matches: impl FnMut(&Header) -> bool,
-        timeout: Duration,
-    ) -> Result<Message<T>, RecvTimeoutError> {
-        self.recv_matching_with(matches, Wait::Timeout(timeout))
-    }
-
-    /// Selective receive with the wait chosen for this call: the primitive
-    /// every explicit receive wraps. Looks through the saved messages first,
-    /// then takes from the inbox, setting aside what does not match, until a
-    /// match comes or the wait ends.
-    pub fn recv_matching_with(
-        &self,
-        mut matches: impl FnMut(&Header) -> bool,
-        wait: Wait,
-    ) -> Result<Message<T>, RecvTimeoutError> {
-        self.expire_saved();
-        {
-            let mut saved = self.saved.borrow_mut();
-            if let Some(i) = saved.iter().position(|m| matches(m.header())) {
-                if let Some(msg) = saved.remove(i) {
-                    drop(saved);
-                    return Ok(self.receiver().settle_taken(msg));
-                }
-            }
-        }
-        // One deadline for the whole search, however many messages it skips.
-        let wait = wait.deadline().as_wait();
-        loop {
-            // A message set aside has its receipt settled only when a
-            // receive hands it out.
-            let msg = self.receiver().take_aside(wait)?;
-            if matches(msg.header()) {
-                return Ok(self.receiver().settle_taken(msg));
-            }
-            self.saved.borrow_mut().push_back(msg);
-        }
-    }
-
-    /// Sends a request to `to` and waits, at most `timeout` in all, for the
-    /// reply (the QNX send-receive-reply pattern). The request carries this
-    /// process as `reply_to` and a fresh correlation id; the reply is the
-    /// first message from `to` with that correlation id, and other messages
-    /// that arrive meanwhile keep their order for later receives.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use postbox::PostOffice;
-    ///
-    /// let office = PostOffice::new();
-    /// let server = office
-    ///     .spawn::<u64, _>("doubler", |me| {
-    ///         while let Ok(request) = me.recv() {
-    ///             let n = *request.body();
-    ///             me.reply(request.header(), n * 2).unwrap();
-    ///         }
-    ///     })
-    ///     .unwrap();
-    /// let client = office.anonymous::<u64>();
-    /// let doubler = office.lookup::<u64>("doubler").unwrap();
-    /// let reply = client.request(&doubler, 21, std::time::Duration::from_secs(5)).unwrap();
-    /// assert_eq!(reply.into_body(), 42);
-    /// # drop(server);
-    /// ```
-    pub fn request<U: Send + 'static>(
-        &self,
-        to: &Address<U>,
-        msg: impl Into<Message<U>>,
-        timeout: Duration,
-    ) -> Result<Message<T>, RequestError<U>> {
-        let wait = Deadline::after(timeout).as_wait();
-        let correlation = self.correlation.get() + 1;
-        self.correlation.set(correlation);
-        let msg = msg.into().correlation_id(correlation).reply_to(self.pid());
-        self.send_to_with(to, msg, wait, Confirm::Queued)
-            .map_err(RequestError::Unsent)?;
-        let replier = to.pid();
-        self.recv_matching_with(
-            |h| h.correlation_id() == Some(correlation) && h.source() == Some(replier),
-            wait,
-        )
-        .map_err(|err| match err {
-            RecvTimeoutError::Timeout => RequestError::NoReply,
-            RecvTimeoutError::Closed => RequestError::Closed,
-        })
-    }
-
-    /// Replies to a request whose header is `request`: sends `msg` to the
-    /// request's `reply_to` process with the same correlation id, waiting for
-    /// room. The reply's type is the requester's inbox type (`U`); a literal
-    /// may need a suffix (`7u64`) to say which.
-    pub fn reply<U: Send + 'static>(
-        &self,
-        request: &Header,
-        msg: impl Into<Message<U>>,
-    ) -> Result<(), ReplyError<U>> {
-        self.reply_with(request, msg, Wait::Blocking)
-    }
-
-    /// Replies with the wait chosen for this call: a server that must not
-    /// hang on a requester whose inbox stays full (it may have given up)
-    /// replies with a timeout or without waiting.
-    pub fn reply_with<U: Send + 'static>(
-        &self,
-        request: &Header,
-        msg: impl Into<Message<U>>,
-        wait: Wait,
-    ) -> Result<(), ReplyError<U>> {
-        let mut msg = msg.into();
-        let Some(requester) = request.reply_to() else {
-            return Err(ReplyError::NoReplyTo(msg));
-        };
-        if let Some(correlation) = request.correlation_id() {
-            msg = msg.correlation_id(correlation);
-        }
-        let Some(record) = self.office.process_record(requester) else {
-            return Err(ReplyError::NoProcess(msg));
-        };
-        let inbox = match record.inbox::<U>() {
-            Ok(inbox) => Arc::clone(inbox),
-            Err(found) => {
-                return Err(ReplyError::TypeMismatch {
-                    expected: any::type_name::<U>(),
-                    found,
-                    message: msg,
-                })
-            }
-        };
-        inbox
-            .send_from(self.pid(), msg, wait.deadline(), Confirm::Queued)
-            .map_err(ReplyError::Unsent)
-    }
-
     /// Messages waiting for this process: set aside by selective receives,
     /// plus queued in the inbox.
     pub fn len(&self) -> usize {
@@ -554,13 +305,8 @@ impl<T: Send + 'static> fmt::Debug for Process<T> {
     }
 }
 
-/// The header test of `recv_from`.
-fn from(pid: Pid) -> impl FnMut(&Header) -> bool {
-    move |h| h.source() == Some(pid)
-}
-
 /// Narrows a non-blocking receive's error.
-fn try_error(err: RecvTimeoutError) -> TryRecvError {
+pub(super) fn try_error(err: RecvTimeoutError) -> TryRecvError {
     match err {
         RecvTimeoutError::Timeout => TryRecvError::Empty,
         RecvTimeoutError::Closed => TryRecvError::Closed,
@@ -623,229 +369,5 @@ impl<T: Send> fmt::Debug for Address<T> {
             .field("pid", &self.pid)
             .field("closed", &self.is_closed())
             .finish()
-    }
-}
-
-/// How a process ended.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ExitReason {
-    /// Its closure returned, or its [`Process`] was dropped.
-    Normal,
-    /// It panicked; the panic message.
-    Panicked(String),
-    /// It did not exist, or had already ended, when the monitor was set up.
-    NoProcess,
-}
-
-impl fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ExitReason::Normal => f.write_str("normal exit"),
-            ExitReason::Panicked(msg) => write!(f, "panicked: {msg}"),
-            ExitReason::NoProcess => f.write_str("no such process"),
-        }
-    }
-}
-
-/// The notice a [`Monitor`] gets when a watched process ends.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Down {
-    pid: Pid,
-    reason: ExitReason,
-}
-
-impl Down {
-    pub(crate) fn new(pid: Pid, reason: ExitReason) -> Down {
-        Down { pid, reason }
-    }
-
-    /// The process that ended.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// How it ended.
-    pub fn reason(&self) -> &ExitReason {
-        &self.reason
-    }
-}
-
-/// Receives a [`Down`] notice for every watched process that ends, in the
-/// order they end. Made by [`PostOffice::monitor`].
-///
-/// # Examples
-///
-/// ```
-/// use postbox::{ExitReason, PostOffice};
-/// use std::time::Duration;
-///
-/// let office = PostOffice::new();
-/// let worker = office
-///     .spawn::<u32, _>("worker", |me| {
-///         let job = me.recv().unwrap().into_body();
-///         assert!(job != 13, "job {job} is poisoned");
-///     })
-///     .unwrap();
-/// let monitor = office.monitor(worker.pid());
-/// office.lookup::<u32>("worker").unwrap().send(13).unwrap();
-///
-/// let down = monitor.recv_timeout(Duration::from_secs(10)).unwrap();
-/// assert_eq!(down.pid(), worker.pid());
-/// assert_eq!(down.reason(), &ExitReason::Panicked("job 13 is poisoned".into()));
-/// assert!(worker.join().is_err());
-/// assert!(!office.contains("worker")); // the name is free again
-/// ```
-pub struct Monitor {
-    office: PostOffice,
-    notices: Sender<Down>,
-    receiver: Receiver<Down>,
-}
-
-impl Monitor {
-    /// A monitor watching nothing yet: add processes with
-    /// [`watch`](Monitor::watch), or pass it to
-    /// [`PostOffice::spawn_monitored`]. A supervisor keeps one for all its
-    /// workers.
-    pub fn new(office: &PostOffice) -> Monitor {
-        let (notices, receiver) = crate::Mailbox::builder().unbounded().build();
-        Monitor {
-            office: office.clone(),
-            notices,
-            receiver,
-        }
-    }
-
-    /// Watches one more process; if it is unknown or has ended, the notice
-    /// (with [`ExitReason::NoProcess`]) comes at once.
-    pub fn watch(&self, pid: Pid) {
-        self.office.add_monitor(pid, &self.notices);
-    }
-
-    /// Waits for the next notice. (The monitor holds its own notice sender,
-    /// so this waits forever if no watched process ever ends: prefer
-    /// [`recv_timeout`](Monitor::recv_timeout) where that matters.)
-    pub fn recv(&self) -> Result<Down, RecvError> {
-        self.receiver.recv().map(Message::into_body)
-    }
-
-    /// Takes a notice if one is there now.
-    pub fn try_recv(&self) -> Result<Down, TryRecvError> {
-        self.receiver.try_recv().map(Message::into_body)
-    }
-
-    /// Waits at most `timeout` for the next notice.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<Down, RecvTimeoutError> {
-        self.receiver.recv_timeout(timeout).map(Message::into_body)
-    }
-
-    /// Waits until `deadline` at the latest for the next notice.
-    pub fn recv_deadline(&self, deadline: Instant) -> Result<Down, RecvTimeoutError> {
-        self.receiver
-            .recv_deadline(deadline)
-            .map(Message::into_body)
-    }
-
-    /// The notices' receiver, for [`Select`](crate::Select).
-    pub(crate) fn receiver(&self) -> &Receiver<Down> {
-        &self.receiver
-    }
-}
-
-impl fmt::Debug for Monitor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Monitor")
-            .field("pending", &self.receiver.len())
-            .finish()
-    }
-}
-
-/// A spawned process's thread: its pid, and `join` as for
-/// [`std::thread::JoinHandle`].
-pub struct ProcessHandle {
-    pid: Pid,
-    thread: JoinHandle<()>,
-}
-
-impl ProcessHandle {
-    /// Runs `body` with `process` on a new thread, ending the process with the
-    /// right reason when `body` returns or panics.
-    pub(crate) fn start<T, F>(
-        mut process: Process<T>,
-        body: F,
-    ) -> Result<ProcessHandle, OfficeError>
-    where
-        T: Send + 'static,
-        F: FnOnce(Process<T>) + Send + 'static,
-    {
-        process.spawned = true;
-        let pid = process.pid();
-        let office = process.office.clone();
-        let record = Arc::clone(&process.record);
-        let thread_name = match process.name() {
-            Some(name) => name.to_string(),
-            None => pid.to_string(),
-        };
-        let on_thread = {
-            let office = office.clone();
-            let record = Arc::clone(&record);
-            move || {
-                let outcome = panic::catch_unwind(AssertUnwindSafe(move || body(process)));
-                let reason = match &outcome {
-                    Ok(()) => ExitReason::Normal,
-                    Err(payload) => ExitReason::Panicked(panic_message(payload.as_ref())),
-                };
-                office.end_process(&record, reason);
-                if let Err(payload) = outcome {
-                    // `join` reports the panic, as for any thread.
-                    panic::resume_unwind(payload);
-                }
-            }
-        };
-        match thread::Builder::new().name(thread_name).spawn(on_thread) {
-            Ok(thread) => Ok(ProcessHandle { pid, thread }),
-            Err(err) => {
-                // The closure (and the process in it) was dropped unrun.
-                office.end_process(&record, ExitReason::Normal);
-                Err(OfficeError::Spawn(err.to_string()))
-            }
-        }
-    }
-
-    /// The process's pid.
-    pub fn pid(&self) -> Pid {
-        self.pid
-    }
-
-    /// Whether the thread has finished.
-    pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
-    }
-
-    /// Waits for the thread; `Err` carries the panic payload if the process
-    /// panicked (its monitors were told the message already).
-    pub fn join(self) -> thread::Result<()> {
-        self.thread.join()
-    }
-}
-
-impl fmt::Debug for ProcessHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProcessHandle")
-            .field("pid", &self.pid)
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
-
-/// The text of a panic payload (`panic!` with a message gives a `&str` or a
-/// `String`).
-fn panic_message(payload: &(dyn any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).to_string()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "a panic without a message".to_string()
     }
 }

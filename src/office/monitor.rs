@@ -1,0 +1,174 @@
+//! Monitors: a process's end reported as a [`Down`] notice with its
+//! [`ExitReason`], to one [`Monitor`] per watcher.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::PostOffice;
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::id::Pid;
+use crate::mailbox::{Receiver, Sender};
+use crate::message::Message;
+
+/// How a process ended.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// Its closure returned, or its [`Process`](crate::Process) was dropped.
+    Normal,
+    /// It panicked; the panic message.
+    Panicked(String),
+    /// It did not exist, or had already ended, when the monitor was set up.
+    NoProcess,
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal exit"),
+            ExitReason::Panicked(msg) => write!(f, "panicked: {msg}"),
+            ExitReason::NoProcess => f.write_str("no such process"),
+        }
+    }
+}
+
+/// The notice a [`Monitor`] gets when a watched process ends.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Down {
+    pid: Pid,
+    reason: ExitReason,
+}
+
+impl Down {
+    pub(crate) fn new(pid: Pid, reason: ExitReason) -> Down {
+        Down { pid, reason }
+    }
+
+    /// The process that ended.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// How it ended.
+    pub fn reason(&self) -> &ExitReason {
+        &self.reason
+    }
+}
+
+/// Receives a [`Down`] notice for every watched process that ends, in the
+/// order they end. Made by [`PostOffice::monitor`].
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{ExitReason, PostOffice};
+/// use std::time::Duration;
+///
+/// let office = PostOffice::new();
+/// let worker = office
+///     .spawn::<u32, _>("worker", |me| {
+///         let job = me.recv().unwrap().into_body();
+///         assert!(job != 13, "job {job} is poisoned");
+///     })
+///     .unwrap();
+/// let monitor = office.monitor(worker.pid());
+/// office.lookup::<u32>("worker").unwrap().send(13).unwrap();
+///
+/// let down = monitor.recv_timeout(Duration::from_secs(10)).unwrap();
+/// assert_eq!(down.pid(), worker.pid());
+/// assert_eq!(down.reason(), &ExitReason::Panicked("job 13 is poisoned".into()));
+/// assert!(worker.join().is_err());
+/// assert!(!office.contains("worker")); // the name is free again
+/// ```
+pub struct Monitor {
+    office: PostOffice,
+    notices: Sender<Down>,
+    receiver: Receiver<Down>,
+}
+
+impl Monitor {
+    /// A monitor watching nothing yet: add processes with
+    /// [`watch`](Monitor::watch), or pass it to
+    /// [`PostOffice::spawn_monitored`]. A supervisor keeps one for all its
+    /// workers.
+    pub fn new(office: &PostOffice) -> Monitor {
+        let (notices, receiver) = crate::Mailbox::builder().unbounded().build();
+        Monitor {
+            office: office.clone(),
+            notices,
+            receiver,
+        }
+    }
+
+    /// Watches one more process; if it is unknown or has ended, the notice
+    /// (with [`ExitReason::NoProcess`]) comes at once.
+    pub fn watch(&self, pid: Pid) {
+        self.office.add_monitor(pid, &self.notices);
+    }
+
+    /// Waits for the next notice. (The monitor holds its own notice sender,
+    /// so this waits forever if no watched process ever ends: prefer
+    /// [`recv_timeout`](Monitor::recv_timeout) where that matters.)
+    pub fn recv(&self) -> Result<Down, RecvError> {
+        self.receiver.recv().map(Message::into_body)
+    }
+
+    /// Takes a notice if one is there now.
+    pub fn try_recv(&self) -> Result<Down, TryRecvError> {
+        self.receiver.try_recv().map(Message::into_body)
+    }
+
+    /// Waits at most `timeout` for the next notice.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Down, RecvTimeoutError> {
+        self.receiver.recv_timeout(timeout).map(Message::into_body)
+    }
+
+    /// Waits until `deadline` at the latest for the next notice.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<Down, RecvTimeoutError> {
+        self.receiver
+            .recv_deadline(deadline)
+            .map(Message::into_body)
+    }
+
+    /// The notices' receiver, for [`Select`](crate::Select).
+    pub(crate) fn receiver(&self) -> &Receiver<Down> {
+        &self.receiver
+    }
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor")
+            .field("pending", &self.receiver.len())
+            .finish()
+    }
+}
+
+impl PostOffice {
+    /// A monitor of process `pid`: it receives one [`Down`] notice when the
+    /// process ends. A pid that is unknown or already ended gets its notice at
+    /// once, with [`ExitReason::NoProcess`]. Watch more processes with
+    /// [`Monitor::watch`].
+    pub fn monitor(&self, pid: Pid) -> Monitor {
+        let monitor = Monitor::new(self);
+        monitor.watch(pid);
+        monitor
+    }
+
+    /// Adds `monitor` to the process's list, or tells it at once that the
+    /// process is gone.
+    pub(crate) fn add_monitor(&self, pid: Pid, notices: &Sender<Down>) {
+        if let Some(record) = self.inner.process_record(pid) {
+            let mut state = record.state.lock();
+            // Not `ended`: a process that is ending still gets its monitor,
+            // told with the real reason once its name is free (see
+            // `end_process`), not `NoProcess` while the name is still held.
+            if !state.finished {
+                state.monitors.push(notices.clone());
+                return;
+            }
+        }
+        // Unbounded: a notice never waits.
+        let _ = notices.try_send(Down::new(pid, ExitReason::NoProcess));
+    }
+}
