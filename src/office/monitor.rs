@@ -92,7 +92,7 @@ impl Monitor {
     /// [`PostOffice::spawn_monitored`]. A supervisor keeps one for all its
     /// workers.
     pub fn new(office: &PostOffice) -> Monitor {
-        let (notices, receiver) = crate::Mailbox::builder().unbounded().build();
+        let (notices, receiver) = crate::mailbox::Mailbox::builder().unbounded().build();
         Monitor {
             office: office.clone(),
             notices,

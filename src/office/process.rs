@@ -349,7 +349,7 @@ impl<T: Send> Address<T> {
     }
 
     /// Sends without a source and without waiting.
-    pub fn try_send(&self, msg: impl Into<Message<T>>) -> Result<(), crate::TrySendError<T>> {
+    pub fn try_send(&self, msg: impl Into<Message<T>>) -> Result<(), crate::error::TrySendError<T>> {
         self.sender.try_send(msg)
     }
 }
