@@ -11,9 +11,9 @@
 //! which is already an average. Run: `cargo bench --bench scale` (set
 //! `SCALE_N` to change the million).
 
-mod common;
 #[path = "common/alloc.rs"]
 mod alloc;
+mod common;
 
 use alloc::live;
 

@@ -408,6 +408,8 @@ pub enum RequestError<T> {
     NoReply,
     /// The requester's own inbox was closed while it waited.
     Closed,
+    /// The process asked ended, or had ended, without replying.
+    Ended(Pid),
 }
 
 impl<T> fmt::Display for RequestError<T> {
@@ -416,6 +418,7 @@ impl<T> fmt::Display for RequestError<T> {
             RequestError::Unsent(err) => write!(f, "request not delivered: {err}"),
             RequestError::NoReply => f.write_str("no reply before the deadline"),
             RequestError::Closed => f.write_str("the requester's inbox was closed"),
+            RequestError::Ended(pid) => write!(f, "process {pid} ended without replying"),
         }
     }
 }
@@ -426,6 +429,7 @@ impl<T> fmt::Debug for RequestError<T> {
             RequestError::Unsent(err) => f.debug_tuple("Unsent").field(err).finish(),
             RequestError::NoReply => f.write_str("NoReply"),
             RequestError::Closed => f.write_str("Closed"),
+            RequestError::Ended(pid) => f.debug_tuple("Ended").field(pid).finish(),
         }
     }
 }
@@ -437,7 +441,7 @@ impl<T> RequestError<T> {
     pub fn into_message(self) -> Option<Message<T>> {
         match self {
             RequestError::Unsent(err) => err.into_message(),
-            RequestError::NoReply | RequestError::Closed => None,
+            RequestError::NoReply | RequestError::Closed | RequestError::Ended(_) => None,
         }
     }
 }
@@ -448,7 +452,9 @@ pub enum ReplyError<T> {
     /// The request named no process to reply to (it was not sent with
     /// `request`, or carried no `reply_to`).
     NoReplyTo(Message<T>),
-    /// The requester has ended.
+    /// The requester has ended, or is not a process of the replier's office
+    /// (pids are unique in the program, so a requester of another office is
+    /// never mistaken for one of this office).
     NoProcess(Message<T>),
     /// The requester's inbox carries another message type.
     TypeMismatch {

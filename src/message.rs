@@ -27,6 +27,8 @@ struct HeaderExt {
     expiry: Expiry,
     /// How many times the message was handed out again (rare, so kept here).
     redeliveries: u32,
+    /// Sent by `Process::reply`: only such a message answers a request.
+    reply: bool,
     /// The sender's receipt, present only for tracked sends. Not cloned.
     tracker: Option<TrackerLink>,
 }
@@ -38,6 +40,7 @@ impl Clone for HeaderExt {
             reply_to: self.reply_to,
             expiry: self.expiry,
             redeliveries: self.redeliveries,
+            reply: self.reply,
             // A receipt follows one message: a copy is a different message.
             tracker: None,
         }
@@ -154,6 +157,19 @@ impl Header {
         self.expires_at().is_some_and(|at| now >= at)
     }
 
+    /// Whether the message is a reply sent by
+    /// [`Process::reply`](crate::Process::reply): only a reply with the
+    /// request's correlation id answers a
+    /// [`request`](crate::Process::request).
+    pub fn is_reply(&self) -> bool {
+        self.ext.as_ref().is_some_and(|e| e.reply)
+    }
+
+    /// Marks the message as a reply (see [`is_reply`](Header::is_reply)).
+    pub(crate) fn mark_reply(&mut self) {
+        self.ext_mut().reply = true;
+    }
+
     /// Whether a sender is tracking this message with a receipt.
     #[inline]
     pub fn is_tracked(&self) -> bool {
@@ -188,7 +204,7 @@ impl Header {
     }
 
     /// Marks the message as sent by process `pid` (direct addressing only;
-    /// offices number processes from 1).
+    /// pids start at 1: 0 stands for "no source").
     #[inline]
     pub(crate) fn set_source(&mut self, pid: Pid) {
         self.source = pid.as_u64();

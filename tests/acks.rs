@@ -1709,7 +1709,7 @@ fn recv_ack_on_a_process_inbox_with_set_aside_messages() {
     assert_eq!((worker.prefetch(), worker.unacked()), (Some(1), 1));
     assert_eq!(worker.len(), 2);
 
-    // Given back, it goes into the inbox (at the front), not lost.
+    // Given back, it is not lost.
     d.nack(Requeue::Yes);
     assert_eq!(worker.len(), 3);
     let mut order = Vec::new();
@@ -1718,9 +1718,10 @@ fn recv_ack_on_a_process_inbox_with_set_aside_messages() {
         order.push((*d.body(), d.header().redeliveries(), d.header().source()));
         d.ack();
     }
-    // Set-aside messages first (3), then the inbox: the requeued 1 before 4.
+    // `Requeue::Yes`: delivered again before the later messages, the
+    // set-aside 3 included (issue 10, defect 10), then the inbox's 4.
     let a = Some(alice.pid());
-    assert_eq!(order, [(3, 0, a), (1, 1, a), (4, 0, a)]);
+    assert_eq!(order, [(1, 1, a), (3, 0, a), (4, 0, a)]);
     assert!(worker.is_empty());
     let s = worker.stats();
     assert_eq!((s.received, s.acked, s.nacked, s.redelivered), (4, 3, 1, 1));

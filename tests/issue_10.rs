@@ -191,3 +191,241 @@ fn d11_handles_are_unwind_safe() {
     assert!(result.is_err());
     assert_eq!(rx.try_recv().unwrap().into_body(), 1);
 }
+
+/// Defect 1: a request does not take a peer's request as its reply. B asks
+/// A (and does not wait), then A asks B: A's request times out with no
+/// reply, and B's request is still in A's inbox, in order.
+#[test]
+fn d01_a_request_does_not_take_a_peers_request_as_its_reply() {
+    let office = PostOffice::new();
+    let a = office.process::<&str>("a").unwrap();
+    let b = office.process::<&str>("b").unwrap();
+    assert!(matches!(
+        b.request(&a.address(), "B asks A", Duration::ZERO),
+        Err(postbox::RequestError::NoReply)
+    ));
+    let asked = a.request(&b.address(), "A asks B", Duration::from_millis(50));
+    assert!(
+        matches!(asked, Err(postbox::RequestError::NoReply)),
+        "{asked:?}"
+    );
+    let waiting = a.try_recv().unwrap();
+    assert_eq!(*waiting.body(), "B asks A");
+    assert!(!waiting.header().is_reply());
+    assert_eq!(*b.try_recv().unwrap().body(), "A asks B");
+}
+
+/// Defect 1: a request to oneself does not return one's own request.
+#[test]
+fn d01_a_request_to_oneself_is_not_its_own_reply() {
+    let office = PostOffice::new();
+    let me = office.process::<u32>("me").unwrap();
+    let asked = me.request(&me.address(), 7, Duration::from_millis(20));
+    assert!(matches!(asked, Err(postbox::RequestError::NoReply)));
+    assert_eq!(me.try_recv().unwrap().into_body(), 7);
+}
+
+/// Defect 1: replies still reach their requests, each its own, when two
+/// clients ask one server at once.
+#[test]
+fn d01_replies_match_their_requests() {
+    let office = PostOffice::new();
+    let server = office
+        .spawn::<u32, _>("server", |me| {
+            while let Ok(req) = me.recv() {
+                let n = *req.body();
+                if n == u32::MAX {
+                    break;
+                }
+                me.reply(req.header(), n * 10).unwrap();
+            }
+        })
+        .unwrap();
+    let server_addr = office.lookup::<u32>("server").unwrap();
+    let clients: Vec<_> = (1..=2u32)
+        .map(|c| {
+            let office = office.clone();
+            let server_addr = server_addr.clone();
+            std::thread::spawn(move || {
+                let me = office.anonymous::<u32>();
+                for n in 0..200 {
+                    let reply = me
+                        .request(&server_addr, c * 1000 + n, Duration::from_secs(10))
+                        .unwrap();
+                    assert!(reply.header().is_reply());
+                    assert_eq!(reply.into_body(), (c * 1000 + n) * 10);
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    server_addr.send(u32::MAX).unwrap();
+    server.join().unwrap();
+}
+
+/// Defect 2: pids are unique across offices, so a reply to a requester of
+/// another office is never delivered to a process of the replier's office
+/// that happens to share its number.
+#[test]
+fn d02_pids_do_not_collide_across_offices() {
+    let office_a = PostOffice::new();
+    let office_b = PostOffice::new();
+    let a: Vec<_> = (0..3).map(|_| office_a.anonymous::<u32>()).collect();
+    let b: Vec<_> = (0..3).map(|_| office_b.anonymous::<u32>()).collect();
+    for pa in &a {
+        for pb in &b {
+            assert_ne!(pa.pid(), pb.pid());
+        }
+        assert!(!office_b.is_alive(pa.pid()));
+        assert!(office_b.address_of::<u32>(pa.pid()).is_err());
+    }
+    // A request from office A answered from office B: the reply cannot
+    // reach the requester, and says so, instead of reaching B's process
+    // with the same number.
+    let client = &a[1];
+    let server = &b[1];
+    client
+        .send_to(&server.address(), Message::new(5).reply_to(client.pid()))
+        .unwrap();
+    let req = server.try_recv().unwrap();
+    let err = server.reply(req.header(), 50u32).unwrap_err();
+    assert!(matches!(err, postbox::ReplyError::NoProcess(_)));
+    for p in &b {
+        assert!(
+            p.try_recv().is_err(),
+            "no process of office B got the reply"
+        );
+    }
+    // A monitor of a foreign pid says the process is unknown here.
+    let down = office_b
+        .monitor(client.pid())
+        .recv_timeout(common::TIMEOUT)
+        .unwrap();
+    assert_eq!(down.reason(), &postbox::ExitReason::NoProcess);
+    // An owner of another office is refused with a typed error.
+    let owned = office_b.create::<u32>("owned", Mailbox::builder(), Owner::Creator(client.pid()));
+    assert!(matches!(owned, Err(postbox::OfficeError::NoProcess(pid)) if pid == client.pid()));
+}
+
+/// Defect 4: dropping a monitor takes it off the process's list (nothing is
+/// left to notify), and watching one pid twice gives one notice.
+#[test]
+fn d04_dropped_monitors_unregister_and_double_watches_notify_once() {
+    let office = PostOffice::new();
+    let worker = office.process::<u32>("worker").unwrap();
+    let dropped: Vec<_> = (0..100).map(|_| office.monitor(worker.pid())).collect();
+    drop(dropped);
+    let twice = office.monitor(worker.pid());
+    twice.watch(worker.pid());
+    let pid = worker.pid();
+    drop(worker);
+    let down = twice.recv_timeout(common::TIMEOUT).unwrap();
+    assert_eq!(
+        (down.pid(), down.reason()),
+        (pid, &postbox::ExitReason::Normal)
+    );
+    assert!(
+        twice.recv_timeout(Duration::from_millis(50)).is_err(),
+        "one notice only"
+    );
+}
+
+/// Defect 9: a `recv_matching` predicate that panics does not lose the
+/// message it was looking at: it stays in the process, in order.
+#[test]
+fn d09_a_panicking_predicate_keeps_the_message() {
+    let office = PostOffice::new();
+    let me = office.process::<u32>("me").unwrap();
+    let to_me = me.address();
+    for n in 1..=3 {
+        to_me.send(n).unwrap();
+    }
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+        me.try_recv_matching(|_| panic!("predicate bug"))
+    }));
+    assert!(outcome.is_err());
+    let got: Vec<u32> = std::iter::from_fn(|| me.try_recv().ok())
+        .map(Message::into_body)
+        .collect();
+    assert_eq!(got, [1, 2, 3]);
+    assert_eq!(me.stats().dead_letters.total(), 0);
+}
+
+/// Defect 10: a set-aside message given back with `Requeue::Yes` is
+/// delivered again before the messages that came after it.
+#[test]
+fn d10_a_nacked_set_aside_message_comes_back_first() {
+    let office = PostOffice::new();
+    let me = office.process::<&str>("me").unwrap();
+    let to_me = me.address();
+    for body in ["a", "b", "c"] {
+        to_me.send(body).unwrap();
+    }
+    // Sets a and b aside.
+    assert_eq!(
+        me.try_recv_matching(|_| false).unwrap_err(),
+        postbox::TryRecvError::Empty
+    );
+    let a = me.try_recv_ack().unwrap();
+    assert_eq!(*a.body(), "a");
+    a.nack(Requeue::Yes);
+    let again = me.try_recv_ack().unwrap();
+    assert_eq!((*again.body(), again.header().redeliveries()), ("a", 1));
+    again.ack();
+    let rest: Vec<&str> = std::iter::from_fn(|| me.try_recv().ok())
+        .map(Message::into_body)
+        .collect();
+    assert_eq!(rest, ["b", "c"]);
+}
+
+/// Defect 14: a request to a process that ends without replying fails at
+/// once with `Ended`, not after its timeout; one to a process that has
+/// already ended too.
+#[test]
+fn d14_a_request_notices_that_the_server_ended() {
+    let office = PostOffice::new();
+    let (started_tx, started_rx) = Mailbox::<()>::builder().build();
+    let server = office
+        .spawn::<u32, _>("server", move |me| {
+            // Takes the request, then ends without a reply.
+            let _request = me.recv().unwrap();
+            started_tx.send(()).unwrap();
+        })
+        .unwrap();
+    let server_addr = office.lookup::<u32>("server").unwrap();
+    let client = office.anonymous::<u32>();
+    let asked = client.request(&server_addr, 1, Duration::from_secs(3600));
+    assert!(
+        matches!(asked, Err(postbox::RequestError::Ended(pid)) if pid == server.pid()),
+        "{asked:?}"
+    );
+    started_rx.recv_timeout(common::TIMEOUT).unwrap();
+    server.join().unwrap();
+    let again = client.request(&server_addr, 2, Duration::from_secs(3600));
+    assert!(matches!(
+        again,
+        Err(postbox::RequestError::Unsent(_)) | Err(postbox::RequestError::Ended(_))
+    ));
+}
+
+/// Defect 14: a reply sent just before the server ends is still received.
+#[test]
+fn d14_a_reply_sent_before_the_end_is_received() {
+    let office = PostOffice::new();
+    for n in 0..50u32 {
+        let server = office
+            .spawn_anonymous::<u32, _>(|me| {
+                let req = me.recv().unwrap();
+                let n = *req.body();
+                me.reply(req.header(), n + 1).unwrap();
+            })
+            .unwrap();
+        let addr = office.address_of::<u32>(server.pid()).unwrap();
+        let client = office.anonymous::<u32>();
+        let reply = client.request(&addr, n, Duration::from_secs(3600)).unwrap();
+        assert_eq!(reply.into_body(), n + 1);
+        server.join().unwrap();
+    }
+}

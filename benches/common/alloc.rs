@@ -38,4 +38,3 @@ static ALLOCATOR: Counting = Counting;
 pub(crate) fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
-

@@ -430,6 +430,15 @@ impl<T: Send> Receiver<T> {
         msg
     }
 
+    /// How many messages consumers of this mailbox gave back to be delivered
+    /// again (the statistics' `redelivered`), read without a snapshot.
+    pub(crate) fn redelivered(&self) -> u64 {
+        self.core
+            .cold
+            .get()
+            .map_or(0, |cold| cold.outcomes.redelivered.load(Ordering::SeqCst))
+    }
+
     /// Sends a message taken with `take_aside` but never handed out where
     /// the mailbox's dead letters go (a process's saved messages when it
     /// ends).

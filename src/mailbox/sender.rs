@@ -9,6 +9,7 @@ use crate::error::{PushError, SendError, SendTimeoutError, TrySendError};
 use crate::id::{MessageId, Pid};
 use crate::message::Message;
 use crate::receipt::{Milestone, Receipt, Tracker};
+use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats};
 use crate::wait::{Confirm, Deadline, Wait};
 
@@ -436,6 +437,20 @@ impl<T: Send> Sender<T> {
         confirm: Confirm,
     ) -> Result<(), SendTimeoutError<T>> {
         self.send_inner(msg, deadline, confirm, Some(source))
+    }
+
+    /// Whether the mailbox was retired for good: destroyed (a process's
+    /// inbox when the process ends), or its last receiver gone. Unlike
+    /// [`is_closed`](Sender::is_closed), a mailbox merely closed, still
+    /// draining, is not retired.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.core.retired.load(Ordering::SeqCst) != ALIVE
+    }
+
+    /// The selects (and requests) waiting on this mailbox: rung by every
+    /// send and by the close.
+    pub(crate) fn watchers(&self) -> &Watchers {
+        &self.core.watchers
     }
 
     /// Queues a dead letter of another mailbox, never waiting and with no

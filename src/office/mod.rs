@@ -101,7 +101,6 @@ impl PostOffice {
             inner: Arc::new(OfficeInner {
                 names: Shards::new(),
                 processes: Shards::new(),
-                next_pid: AtomicU64::new(1),
                 next_entry: AtomicU64::new(1),
                 dead_letters: DeadLetters::new(),
             }),

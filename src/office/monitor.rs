@@ -1,7 +1,9 @@
 //! Monitors: a process's end reported as a [`Down`] notice with its
 //! [`ExitReason`], to one [`Monitor`] per watcher.
 
+use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::PostOffice;
@@ -9,6 +11,7 @@ use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::id::Pid;
 use crate::mailbox::{Receiver, Sender};
 use crate::message::Message;
+use crate::sync::Mutex;
 
 /// How a process ended.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -81,9 +84,37 @@ impl Down {
 /// assert!(!office.contains("worker")); // the name is free again
 /// ```
 pub struct Monitor {
+    /// Where the watched processes live.
     office: PostOffice,
-    notices: Sender<Down>,
+    /// What the watched processes hold of this monitor.
+    watcher: Arc<Watcher>,
+    /// The notices.
     receiver: Receiver<Down>,
+}
+
+/// The part of a [`Monitor`] that the processes it watches hold: where to
+/// send the notice, and which processes it watches, so that a process's end
+/// and the monitor's drop each take the other's registration out.
+pub(super) struct Watcher {
+    /// The monitor's notice mailbox.
+    notices: Sender<Down>,
+    /// The pids it watches and that have not ended yet.
+    watching: Mutex<HashSet<Pid>>,
+}
+
+impl Watcher {
+    /// Identifies the watcher in a process's list of monitors (its address:
+    /// stable while the list holds it).
+    pub(super) fn key(self: &Arc<Self>) -> usize {
+        Arc::as_ptr(self) as usize
+    }
+
+    /// Tells the monitor that `pid` ended, and forgets it.
+    pub(super) fn notify(&self, pid: Pid, reason: ExitReason) {
+        self.watching.lock().remove(&pid);
+        // Unbounded: a notice never waits.
+        let _ = self.notices.try_send(Down::new(pid, reason));
+    }
 }
 
 impl Monitor {
@@ -95,15 +126,19 @@ impl Monitor {
         let (notices, receiver) = crate::mailbox::Mailbox::builder().unbounded().build();
         Monitor {
             office: office.clone(),
-            notices,
+            watcher: Arc::new(Watcher {
+                notices,
+                watching: Mutex::new(HashSet::new()),
+            }),
             receiver,
         }
     }
 
     /// Watches one more process; if it is unknown or has ended, the notice
-    /// (with [`ExitReason::NoProcess`]) comes at once.
+    /// (with [`ExitReason::NoProcess`]) comes at once. Watching a process
+    /// it already watches changes nothing: one end, one notice.
     pub fn watch(&self, pid: Pid) {
-        self.office.add_monitor(pid, &self.notices);
+        self.office.add_monitor(pid, &self.watcher);
     }
 
     /// Waits for the next notice. (The monitor holds its own notice sender,
@@ -136,6 +171,24 @@ impl Monitor {
     }
 }
 
+impl Drop for Monitor {
+    /// Takes this monitor off the list of every process it still watches,
+    /// so that a process watched by monitors that come and go holds none of
+    /// them.
+    fn drop(&mut self) {
+        let watching = std::mem::take(&mut *self.watcher.watching.lock());
+        let key = self.watcher.key();
+        for pid in watching {
+            // A process that is ending may already be out of the office's
+            // map: its teardown then holds the last reference to us, and
+            // lets it go once it has sent the notice.
+            if let Some(record) = self.office.inner.process_record(pid) {
+                record.state.lock().monitors.remove(&key);
+            }
+        }
+    }
+}
+
 impl fmt::Debug for Monitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Monitor")
@@ -155,20 +208,28 @@ impl PostOffice {
         monitor
     }
 
-    /// Adds `monitor` to the process's list, or tells it at once that the
-    /// process is gone.
-    pub(crate) fn add_monitor(&self, pid: Pid, notices: &Sender<Down>) {
+    /// Adds `watcher` to the process's list (once), or tells it at once
+    /// that the process is gone.
+    pub(super) fn add_monitor(&self, pid: Pid, watcher: &Arc<Watcher>) {
+        // The monitor's set is locked across the registration, so that the
+        // process's end (which takes the pid out of it, after taking the
+        // list) finds it registered in both or in neither.
+        let mut watching = watcher.watching.lock();
+        if watching.contains(&pid) {
+            return;
+        }
         if let Some(record) = self.inner.process_record(pid) {
             let mut state = record.state.lock();
             // Not `ended`: a process that is ending still gets its monitor,
             // told with the real reason once its name is free (see
             // `end_process`), not `NoProcess` while the name is still held.
             if !state.finished {
-                state.monitors.push(notices.clone());
+                state.monitors.insert(watcher.key(), Arc::clone(watcher));
+                watching.insert(pid);
                 return;
             }
         }
-        // Unbounded: a notice never waits.
-        let _ = notices.try_send(Down::new(pid, ExitReason::NoProcess));
+        drop(watching);
+        watcher.notify(pid, ExitReason::NoProcess);
     }
 }

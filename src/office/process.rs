@@ -72,8 +72,9 @@ pub struct Process<T: Send + 'static> {
     address: Address<T>,
     /// Messages set aside by selective receives, oldest first.
     pub(super) saved: RefCell<VecDeque<Message<T>>>,
-    /// The last correlation id this process used for a request.
-    pub(super) correlation: Cell<u64>,
+    /// The inbox's redelivery count when the save queue last looked for a
+    /// requeued message (see `admit_redelivery`).
+    pub(super) redelivered_seen: Cell<u64>,
     /// Whether a spawned thread ends the process (with the panic message, if
     /// any) after its closure, rather than this value's drop.
     pub(super) spawned: bool,
@@ -92,7 +93,7 @@ impl<T: Send + 'static> Process<T> {
             inbox,
             address,
             saved: RefCell::new(VecDeque::new()),
-            correlation: Cell::new(0),
+            redelivered_seen: Cell::new(0),
             spawned: false,
         }
     }
@@ -342,6 +343,11 @@ impl<T: Send> Address<T> {
         self.sender.is_closed()
     }
 
+    /// The inbox's sender.
+    pub(super) fn sender(&self) -> &Sender<T> {
+        &self.sender
+    }
+
     /// Sends without a source (from a thread that is not a process), waiting
     /// for room.
     pub fn send(&self, msg: impl Into<Message<T>>) -> Result<(), SendError<T>> {
@@ -349,7 +355,10 @@ impl<T: Send> Address<T> {
     }
 
     /// Sends without a source and without waiting.
-    pub fn try_send(&self, msg: impl Into<Message<T>>) -> Result<(), crate::error::TrySendError<T>> {
+    pub fn try_send(
+        &self,
+        msg: impl Into<Message<T>>,
+    ) -> Result<(), crate::error::TrySendError<T>> {
         self.sender.try_send(msg)
     }
 }

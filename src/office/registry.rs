@@ -21,8 +21,6 @@ use crate::sync::{AtomicU64, CachePadded, RwLock};
 pub(crate) struct OfficeInner {
     pub(super) names: Shards<Arc<str>, Entry>,
     pub(super) processes: Shards<Pid, Arc<ProcessRecord>>,
-    /// The next pid; pids start at 1 and are never reused within an office.
-    pub(super) next_pid: AtomicU64,
     /// The next registration number: tells a name's current holder from an
     /// earlier one that was destroyed and whose name was taken again.
     pub(super) next_entry: AtomicU64,

@@ -3,6 +3,7 @@
 //! matches and set the others aside in the process's save queue, which every
 //! receive then looks at first.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -91,6 +92,7 @@ impl<T: Send + 'static> Process<T> {
         wait: Wait,
     ) -> Result<Message<T>, RecvTimeoutError> {
         self.expire_saved();
+        self.admit_redelivery();
         {
             let mut saved = self.saved.borrow_mut();
             if let Some(i) = saved.iter().position(|m| matches(m.header())) {
@@ -104,12 +106,18 @@ impl<T: Send + 'static> Process<T> {
         let wait = wait.deadline().as_wait();
         loop {
             // A message set aside has its receipt settled only when a
-            // receive hands it out.
-            let msg = self.receiver().take_aside(wait)?;
-            if matches(msg.header()) {
-                return Ok(self.receiver().settle_taken(msg));
+            // receive hands it out. Held by a guard while the caller's
+            // predicate looks at it: if the predicate panics, the message
+            // goes to the save queue instead of being lost in the unwind.
+            let mut taken = SetAside {
+                saved: &self.saved,
+                msg: Some(self.receiver().take_aside(wait)?),
+            };
+            if taken.msg.as_ref().is_some_and(|msg| matches(msg.header())) {
+                if let Some(msg) = taken.msg.take() {
+                    return Ok(self.receiver().settle_taken(msg));
+                }
             }
-            self.saved.borrow_mut().push_back(msg);
         }
     }
 }
@@ -120,7 +128,39 @@ impl<T: Send + 'static> Process<T> {
     /// The oldest message a selective receive set aside.
     pub(super) fn take_saved(&self) -> Option<Message<T>> {
         self.expire_saved();
+        self.admit_redelivery();
         self.saved.borrow_mut().pop_front()
+    }
+
+    /// Keeps `Requeue::Yes`'s promise (delivered again before later
+    /// messages) for a process with messages set aside. A nacked delivery
+    /// goes back to the front of the *inbox*, but receives look at the save
+    /// queue first, where later messages may wait. So when the inbox has
+    /// counted a new redelivery while something is saved, its head is moved
+    /// here until the redelivered message comes: that one to the front (only
+    /// a requeue puts a redelivery in the inbox: a send starts every message
+    /// at zero), the others, which came after everything saved, to the back.
+    /// Nothing happens without a new requeue: one counter read. (A delayed
+    /// requeue, `Requeue::After`, comes back later and makes no such
+    /// promise.)
+    fn admit_redelivery(&self) {
+        let redelivered = self.receiver().redelivered();
+        if redelivered == self.redelivered_seen.get() {
+            return;
+        }
+        self.redelivered_seen.set(redelivered);
+        if !self.has_saved() {
+            // The inbox's own order is right.
+            return;
+        }
+        while let Ok(msg) = self.receiver().take_aside(Wait::NonBlocking) {
+            let mut saved = self.saved.borrow_mut();
+            if msg.header().redeliveries() > 0 {
+                saved.push_front(msg);
+                return;
+            }
+            saved.push_back(msg);
+        }
     }
 
     /// Sends the saved messages whose time to live ran out while they waited
@@ -172,6 +212,24 @@ impl<T: Send + 'static> Process<T> {
                     err
                 }),
         )
+    }
+}
+
+/// A message a selective receive took from the inbox: unless taken out of
+/// the guard (it matched), it goes to the back of the save queue, whether
+/// the predicate said no or panicked.
+struct SetAside<'a, T> {
+    /// The process's save queue.
+    saved: &'a RefCell<VecDeque<Message<T>>>,
+    /// The message, until it is handed out.
+    msg: Option<Message<T>>,
+}
+
+impl<T> Drop for SetAside<'_, T> {
+    fn drop(&mut self) {
+        if let Some(msg) = self.msg.take() {
+            self.saved.borrow_mut().push_back(msg);
+        }
     }
 }
 

@@ -4,13 +4,14 @@
 //! the [`ProcessHandle`] of a spawned process's thread.
 
 use std::any;
+use std::collections::HashMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use super::monitor::{Down, ExitReason, Monitor};
+use super::monitor::{ExitReason, Monitor, Watcher};
 use super::process::{Address, Process};
 use super::registry::{AnyMailbox, EntryKind, Named};
 use super::PostOffice;
@@ -19,6 +20,12 @@ use crate::id::Pid;
 use crate::mailbox::{MailboxBuilder, Receiver, Sender};
 use crate::port::Port;
 use crate::sync::Mutex;
+
+/// The next pid, shared by every office: pids start at 1 and are never
+/// reused in the program, so a pid of one office never names a process of
+/// another (a reply, a monitor, an owner or an address looked up in the
+/// wrong office finds no process and says so).
+static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 
 /// A process's pid and inbox, before it is recorded.
 struct ProcessParts<T: Send> {
@@ -46,8 +53,9 @@ pub(super) struct ProcessState {
     pub(super) finished: bool,
     /// `Owner::Creator(pid)` mailboxes: name, registration number, mailbox.
     pub(super) owned: Vec<(Arc<str>, u64, Arc<dyn AnyMailbox>)>,
-    /// Monitors to tell when the process ends.
-    pub(super) monitors: Vec<Sender<Down>>,
+    /// Monitors to tell when the process ends, by [`Watcher::key`]: a
+    /// dropped monitor takes itself out in O(1).
+    pub(super) monitors: HashMap<usize, Arc<Watcher>>,
 }
 
 impl PostOffice {
@@ -95,7 +103,7 @@ impl PostOffice {
         name: Option<&Arc<str>>,
         inbox: MailboxBuilder<T, Port<T>>,
     ) -> ProcessParts<T> {
-        let pid = Pid::from_u64(self.inner.next_pid.fetch_add(1, Ordering::Relaxed));
+        let pid = Pid::from_u64(NEXT_PID.fetch_add(1, Ordering::Relaxed));
         let label: Arc<str> = match name {
             Some(name) => Arc::clone(name),
             None => Arc::from(pid.to_string()),
@@ -231,8 +239,8 @@ impl PostOffice {
             state.finished = true;
             std::mem::take(&mut state.monitors)
         };
-        for monitor in monitors {
-            let _ = monitor.try_send(Down::new(record.pid, reason.clone()));
+        for watcher in monitors.into_values() {
+            watcher.notify(record.pid, reason.clone());
         }
     }
 }
