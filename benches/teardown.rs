@@ -82,7 +82,9 @@ fn mailboxes_with_delayed_requeues() {
     for _ in 0..1000 {
         let (tx, rx) = Mailbox::<u64>::builder().build();
         tx.send(1).unwrap();
-        rx.recv_ack().unwrap().nack(Requeue::After(Duration::from_secs(3600)));
+        rx.recv_ack()
+            .unwrap()
+            .nack(Requeue::After(Duration::from_secs(3600)));
     }
     let rss_before = rss();
     let before = live();

@@ -429,3 +429,35 @@ fn d14_a_reply_sent_before_the_end_is_received() {
         server.join().unwrap();
     }
 }
+
+/// A prefetch limit set while deliveries taken without one are still
+/// unanswered counts them, as RabbitMQ's `basic.qos` does; each answer
+/// frees room again.
+#[test]
+fn a_prefetch_limit_counts_deliveries_taken_before_it() {
+    let (tx, rx) = Mailbox::<u32>::builder().build();
+    for n in 0..4 {
+        tx.send(n).unwrap();
+    }
+    let first = rx.try_recv_ack().unwrap();
+    let second = rx.try_recv_ack().unwrap();
+    let rx = rx.with_prefetch(2);
+    assert_eq!(rx.unacked(), 2);
+    assert_eq!(
+        rx.try_recv_ack().unwrap_err(),
+        postbox::TryRecvAckError::PrefetchFull
+    );
+    first.ack();
+    let third = rx.try_recv_ack().unwrap();
+    assert_eq!(*third.body(), 2);
+    assert_eq!(
+        rx.try_recv_ack().unwrap_err(),
+        postbox::TryRecvAckError::PrefetchFull
+    );
+    drop(second); // unanswered: requeued, and its room is free again
+    let again = rx.try_recv_ack().unwrap();
+    assert_eq!((*again.body(), again.header().redeliveries()), (1, 1));
+    third.ack();
+    again.ack();
+    assert_eq!(*rx.try_recv_ack().unwrap().body(), 3);
+}

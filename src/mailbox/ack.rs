@@ -36,8 +36,14 @@ pub(crate) struct Acker<T: Send> {
     local: Arc<RecvCounters>,
     /// The most unanswered deliveries at a time; 0: no limit.
     prefetch: AtomicUsize,
-    /// Prefetch slots taken: deliveries made under a limit, unanswered.
+    /// Prefetch slots taken: deliveries made under a limit, unanswered, and
+    /// the `debt` below.
     slots: AtomicUsize,
+    /// Slots taken on behalf of deliveries made before the limit was set
+    /// (they hold no slot of their own): as RabbitMQ's `basic.qos`, a new
+    /// limit counts what is already unacknowledged. Each answer of a
+    /// delivery without a slot pays one back.
+    debt: AtomicUsize,
     /// Receives waiting for a slot.
     waiters: AtomicUsize,
     /// The doorbells of the receives waiting for a slot: an answer that
@@ -55,6 +61,7 @@ impl<T: Send> Acker<T> {
             local,
             prefetch: AtomicUsize::new(0),
             slots: AtomicUsize::new(0),
+            debt: AtomicUsize::new(0),
             waiters: AtomicUsize::new(0),
             waiting: Mutex::new(Vec::new()),
         }
@@ -68,6 +75,16 @@ impl<T: Send> Acker<T> {
     /// Sets the prefetch limit (0: none), and wakes waiters: they may now
     /// have room.
     pub(super) fn set_prefetch(&self, n: usize) {
+        if n != 0 {
+            // Deliveries handed out without a slot (no limit until now) and
+            // not yet answered, less those already counted as debt.
+            let slotless = self
+                .outstanding()
+                .saturating_sub(self.slots.load(Ordering::SeqCst) as u64);
+            let slotless = usize::try_from(slotless).unwrap_or(usize::MAX);
+            self.debt.fetch_add(slotless, Ordering::SeqCst);
+            self.slots.fetch_add(slotless, Ordering::SeqCst);
+        }
         self.prefetch.store(n, Ordering::SeqCst);
         self.wake_waiters();
     }
@@ -209,9 +226,7 @@ impl<T: Send + 'static> Acker<T> {
     pub(crate) fn ack(&self, msg: &mut Message<T>, slot: bool) {
         self.local.acked.fetch_add(1, Ordering::Relaxed);
         msg.header_mut().settle_tracker(ReceiptState::Acked);
-        if slot {
-            self.release();
-        }
+        self.answered(slot);
     }
 
     /// The consumer gave the message back, or the delivery was dropped
@@ -224,7 +239,30 @@ impl<T: Send + 'static> Acker<T> {
             Requeue::No => self.core.discard(msg, DeadLetterReason::Rejected),
             Requeue::After(delay) => self.core.requeue_after(msg, delay),
         }
+        self.answered(slot);
+    }
+
+    /// Frees the slot an answered delivery held, or pays back one of the
+    /// `debt` if it held none. One load when there is no debt.
+    #[inline(always)]
+    fn answered(&self, slot: bool) {
         if slot {
+            self.release();
+        } else if self.debt.load(Ordering::Relaxed) != 0 {
+            self.pay_debt();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn pay_debt(&self) {
+        let paid = self
+            .debt
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |debt| {
+                debt.checked_sub(1)
+            })
+            .is_ok();
+        if paid {
             self.release();
         }
     }

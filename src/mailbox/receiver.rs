@@ -368,7 +368,9 @@ impl<T: Send> Receiver<T> {
     /// `basic.qos` prefetch count): `recv_ack` waits while it holds `n`, so
     /// that workers sharing a mailbox each take only what they can work on
     /// (fair dispatch). `0` means no limit (the default). Plain receives are
-    /// acknowledged at once and never count.
+    /// acknowledged at once and never count. Deliveries this handle took
+    /// before the limit was set, and has not answered yet, count against it
+    /// (as RabbitMQ counts what is already unacknowledged).
     ///
     /// # Examples
     ///
