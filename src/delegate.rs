@@ -81,6 +81,12 @@ macro_rules! status_methods {
             self.$field.is_closed()
         }
 
+        /// Why the queue was closed, `None` while it is open (see
+        /// [`ClosedReason`](crate::ClosedReason)).
+        pub fn closed_reason(&self) -> Option<$crate::ClosedReason> {
+            self.$field.closed_reason()
+        }
+
         /// The queue's counters.
         pub fn stats(&self) -> $crate::MailboxStats {
             self.$field.stats()

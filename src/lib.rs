@@ -287,7 +287,7 @@
 //! | module | design issue | main types |
 //! | --- | --- | --- |
 //! | `id` | message format: identities | `MessageId`, `Pid`, `SubscriberId` |
-//! | `reason` | delivery guarantees: why a message left | `DeadLetterReason` |
+//! | `reason` | why a message left, why a mailbox closed | `DeadLetterReason`, `ClosedReason` |
 //! | `wait` | synchronization: how long a call waits | `Wait`, `Confirm` |
 //! | `receipt` | synchronization: test for arrival (sender) | `Receipt`, `ReceiptState`, `ReceiptError` |
 //! | `message` | message format: header + body | `Message`, `Header`, `BodyLen` |
@@ -361,7 +361,7 @@ pub use crate::office::{
 pub use crate::overflow::Overflow;
 pub use crate::port::Port;
 pub use crate::queue::{Fifo, Priority, Queue};
-pub use crate::reason::DeadLetterReason;
+pub use crate::reason::{ClosedReason, DeadLetterReason};
 pub use crate::receipt::{Receipt, ReceiptError, ReceiptState};
 pub use crate::select::{Select, Source};
 pub use crate::stats::{DeadLetterCounts, MailboxStats};

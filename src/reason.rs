@@ -111,3 +111,75 @@ impl fmt::Display for DeadLetterReason {
         })
     }
 }
+
+/// Why a mailbox was closed: the answer of `closed_reason()` on its senders
+/// and receivers, for a `Closed` error that needs explaining.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::{ClosedReason, Mailbox, RecvError};
+///
+/// let (tx, rx) = Mailbox::<u32>::builder().build();
+/// assert_eq!(rx.closed_reason(), None);
+/// drop(tx);
+/// assert_eq!(rx.recv().unwrap_err(), RecvError);
+/// assert_eq!(rx.closed_reason(), Some(ClosedReason::SendersGone));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClosedReason {
+    /// Every sender was dropped; what was queued is still delivered.
+    SendersGone,
+    /// Closed on purpose: [`Receiver::close`](crate::Receiver::close), a
+    /// port's or subscriber's `close`, [`Topic::close`](crate::Topic::close)
+    /// or [`PostOffice::close`](crate::PostOffice::close).
+    Closed,
+    /// Every receiver was dropped; what was queued went where dead letters
+    /// go.
+    ReceiversGone,
+    /// Destroyed: by [`PostOffice::destroy`](crate::PostOffice::destroy) or
+    /// by its [`Port`](crate::Port) being dropped.
+    Destroyed,
+    /// Destroyed because the process that owned it ended: an
+    /// [`Owner::Creator`](crate::Owner::Creator) mailbox, or the process's
+    /// own inbox.
+    OwnerEnded,
+}
+
+impl ClosedReason {
+    /// The reason's code in a mailbox's one-byte record of it (0: open).
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            ClosedReason::SendersGone => 1,
+            ClosedReason::Closed => 2,
+            ClosedReason::ReceiversGone => 3,
+            ClosedReason::Destroyed => 4,
+            ClosedReason::OwnerEnded => 5,
+        }
+    }
+
+    /// The reason a code stands for; `None` for 0, open.
+    pub(crate) fn from_code(code: u8) -> Option<ClosedReason> {
+        Some(match code {
+            1 => ClosedReason::SendersGone,
+            2 => ClosedReason::Closed,
+            3 => ClosedReason::ReceiversGone,
+            4 => ClosedReason::Destroyed,
+            5 => ClosedReason::OwnerEnded,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ClosedReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClosedReason::SendersGone => "every sender is gone",
+            ClosedReason::Closed => "closed",
+            ClosedReason::ReceiversGone => "every receiver is gone",
+            ClosedReason::Destroyed => "destroyed",
+            ClosedReason::OwnerEnded => "its owner ended",
+        })
+    }
+}

@@ -461,3 +461,48 @@ fn a_prefetch_limit_counts_deliveries_taken_before_it() {
     again.ack();
     assert_eq!(*rx.try_recv_ack().unwrap().body(), 3);
 }
+
+/// `Closed` explained: every handle can say why its mailbox closed.
+#[test]
+fn closed_reason_says_why_a_mailbox_closed() {
+    use postbox::{ClosedReason, Port, Topic};
+    let (tx, rx) = Mailbox::<u32>::builder().build();
+    assert_eq!((tx.closed_reason(), rx.closed_reason()), (None, None));
+    drop(tx);
+    assert_eq!(rx.closed_reason(), Some(ClosedReason::SendersGone));
+
+    let (tx, rx) = Mailbox::<u32>::builder().build();
+    rx.close();
+    assert_eq!(tx.closed_reason(), Some(ClosedReason::Closed));
+
+    let (tx, rx) = Mailbox::<u32>::builder().build();
+    drop(rx);
+    assert_eq!(tx.closed_reason(), Some(ClosedReason::ReceiversGone));
+
+    let (tx, port) = Port::<u32>::builder().build();
+    drop(port);
+    assert_eq!(tx.closed_reason(), Some(ClosedReason::Destroyed));
+
+    let office = PostOffice::new();
+    office
+        .create::<u32>("jobs", Mailbox::builder(), Owner::System)
+        .unwrap();
+    let tx = office.connect_sender::<u32>("jobs").unwrap();
+    office.destroy("jobs").unwrap();
+    assert_eq!(tx.closed_reason(), Some(ClosedReason::Destroyed));
+
+    let owner = office.process::<u32>("owner").unwrap();
+    office
+        .create::<u32>("owned", Mailbox::builder(), Owner::Creator(owner.pid()))
+        .unwrap();
+    let owned = office.connect_sender::<u32>("owned").unwrap();
+    let inbox = owner.address();
+    drop(owner);
+    assert_eq!(owned.closed_reason(), Some(ClosedReason::OwnerEnded));
+    assert_eq!(inbox.closed_reason(), Some(ClosedReason::OwnerEnded));
+
+    let topic = Topic::<u32>::builder().build();
+    let sub = topic.subscribe();
+    topic.close();
+    assert_eq!(sub.closed_reason(), Some(ClosedReason::Closed));
+}

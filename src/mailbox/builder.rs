@@ -264,6 +264,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             overflow: self.overflow,
             max_redeliveries: self.max_redeliveries,
             retired: AtomicU8::new(ALIVE),
+            closed_by: AtomicU8::new(0),
             sent: Tally::default(),
             received: Tally::default(),
             peak_len: AtomicUsize::new(0),

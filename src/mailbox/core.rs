@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::error::PushError;
 use crate::message::Message;
 use crate::overflow::Overflow;
-use crate::reason::DeadLetterReason;
+use crate::reason::{ClosedReason, DeadLetterReason};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
 use crate::sync::{AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
@@ -70,6 +70,10 @@ pub(super) struct Core<T: Send> {
     /// successful send (next to `levels`, which every send reads too) to
     /// catch a push that landed after the drain.
     pub(super) retired: AtomicU8,
+    /// Why the mailbox was closed ([`ClosedReason::code`]; 0 while open):
+    /// the first reason sticks, recorded before the queue closes so that
+    /// whoever sees it closed can read why.
+    pub(super) closed_by: AtomicU8,
     /// Messages accepted, counted per sender handle.
     pub(super) sent: Tally<HandleCounters>,
     /// Messages taken and answered, counted per receiver handle.
@@ -334,7 +338,8 @@ impl<T: Send> Core<T> {
     /// Destroys the mailbox: closes it, so that every blocked and later sender
     /// and receiver gets `Closed` at once, and sends what was queued to dead
     /// letters. Idempotent.
-    pub(super) fn destroy(&self) {
+    pub(super) fn destroy(&self, why: ClosedReason) {
+        self.record_close(why);
         self.retire(DeadLetterReason::Destroyed);
     }
 
@@ -350,6 +355,10 @@ impl<T: Send> Core<T> {
     /// the push is a SeqCst RMW in crossbeam (whose receive reads the queue
     /// after a SeqCst fence) or happens under the lock the drain takes.
     pub(super) fn retire(&self, reason: DeadLetterReason) {
+        self.record_close(match reason {
+            DeadLetterReason::Destroyed => ClosedReason::Destroyed,
+            _ => ClosedReason::ReceiversGone,
+        });
         let _ = self.retired.compare_exchange(
             ALIVE,
             retired_code(reason),
@@ -403,6 +412,27 @@ impl<T: Send> Core<T> {
 
     /// Closes the queue and tells waiting selects (and receives waiting for a
     /// prefetch slot).
+    /// Records why the mailbox closes, unless an earlier reason was.
+    pub(super) fn record_close(&self, why: ClosedReason) {
+        let _ = self
+            .closed_by
+            .compare_exchange(0, why.code(), Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Why the mailbox was closed, `None` while it is open.
+    pub(super) fn closed_reason(&self) -> Option<ClosedReason> {
+        if !self.queue.is_closed() {
+            return None;
+        }
+        ClosedReason::from_code(self.closed_by.load(Ordering::SeqCst))
+    }
+
+    /// Closes for `why` (see `close`).
+    pub(super) fn close_for(&self, why: ClosedReason) {
+        self.record_close(why);
+        self.close();
+    }
+
     pub(super) fn close(&self) {
         self.queue.close();
         self.watchers.notify();

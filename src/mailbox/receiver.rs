@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvAckError, TryRecvError};
 use crate::message::Message;
-use crate::reason::DeadLetterReason;
+use crate::reason::{ClosedReason, DeadLetterReason};
 use crate::receipt::ReceiptState;
 use crate::signal::Watchers;
 use crate::stats::{MailboxStats, RecvCounters};
@@ -191,7 +191,7 @@ impl<T: Send> Receiver<T> {
     /// assert!(rx.recv().is_err());
     /// ```
     pub fn close(&self) -> Vec<Message<T>> {
-        self.core.close();
+        self.core.close_for(ClosedReason::Closed);
         self.try_iter().collect()
     }
 
@@ -220,6 +220,12 @@ impl<T: Send> Receiver<T> {
         self.core.queue.is_closed()
     }
 
+    /// Why the mailbox was closed, `None` while it is open: a `Closed`
+    /// error explained.
+    pub fn closed_reason(&self) -> Option<ClosedReason> {
+        self.core.closed_reason()
+    }
+
     /// The mailbox's counters.
     pub fn stats(&self) -> MailboxStats {
         self.core.stats()
@@ -240,7 +246,7 @@ impl<T: Send> Receiver<T> {
 
     /// Destroys the mailbox (see `Core::destroy`).
     pub(crate) fn destroy(&self) {
-        self.core.destroy();
+        self.core.destroy(ClosedReason::Destroyed);
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::error::{PushError, SendError, SendTimeoutError, TrySendError};
 use crate::id::{MessageId, Pid};
 use crate::message::Message;
+use crate::reason::ClosedReason;
 use crate::receipt::{Milestone, Receipt, Tracker};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats};
@@ -413,6 +414,23 @@ impl<T: Send> Sender<T> {
         self.core.queue.is_closed()
     }
 
+    /// Why the mailbox was closed, `None` while it is open: a `Closed`
+    /// error explained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{ClosedReason, Mailbox};
+    ///
+    /// let (tx, rx) = Mailbox::<u32>::builder().build();
+    /// drop(rx);
+    /// assert!(tx.send(1).is_err());
+    /// assert_eq!(tx.closed_reason(), Some(ClosedReason::ReceiversGone));
+    /// ```
+    pub fn closed_reason(&self) -> Option<ClosedReason> {
+        self.core.closed_reason()
+    }
+
     /// The mailbox's counters.
     pub fn stats(&self) -> MailboxStats {
         self.core.stats()
@@ -485,12 +503,12 @@ impl<T: Send> Sender<T> {
     /// what is queued and then see `Closed`. For a closing broadcast topic, and
     /// [`PostOffice::close`](crate::PostOffice::close).
     pub(crate) fn close(&self) {
-        self.core.close();
+        self.core.close_for(ClosedReason::Closed);
     }
 
     /// Destroys the mailbox (see `Core::destroy`).
-    pub(crate) fn destroy(&self) {
-        self.core.destroy();
+    pub(crate) fn destroy(&self, why: ClosedReason) {
+        self.core.destroy(why);
     }
 }
 
@@ -566,7 +584,7 @@ impl<T: Send> Drop for Sender<T> {
         self.core.sent.retire(&self.local);
         if self.core.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Last sender: receivers drain what is queued, then see Closed.
-            self.core.close();
+            self.core.close_for(ClosedReason::SendersGone);
         }
     }
 }

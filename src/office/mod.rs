@@ -34,6 +34,7 @@ use crate::error::OfficeError;
 use crate::id::Pid;
 use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender, Sink};
 use crate::port::{Port, Registration, Registry};
+use crate::reason::ClosedReason;
 use crate::sync::AtomicU64;
 
 mod monitor;
@@ -148,7 +149,7 @@ impl PostOffice {
                 // The owner ended between the lookup and now.
                 drop(state);
                 self.inner.unregister(&name, id);
-                mailbox.destroy();
+                mailbox.destroy(ClosedReason::OwnerEnded);
                 return Err(OfficeError::NoProcess(record.pid));
             }
             state.owned.push((name, id, mailbox));
@@ -224,7 +225,7 @@ impl PostOffice {
             }
             // Outside the shard lock: destruction wakes threads and may run
             // user code (dropping bodies, sending to dead letters).
-            entry.mailbox.destroy();
+            entry.mailbox.destroy(ClosedReason::Destroyed);
         }
         Ok(())
     }

@@ -343,6 +343,13 @@ impl<T: Send> Address<T> {
         self.sender.is_closed()
     }
 
+    /// Why the process's inbox was closed, `None` while it is open:
+    /// [`OwnerEnded`](crate::ClosedReason::OwnerEnded) once the process has
+    /// ended.
+    pub fn closed_reason(&self) -> Option<crate::reason::ClosedReason> {
+        self.sender.closed_reason()
+    }
+
     /// The inbox's sender.
     pub(super) fn sender(&self) -> &Sender<T> {
         &self.sender

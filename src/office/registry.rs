@@ -15,6 +15,7 @@ use crate::error::OfficeError;
 use crate::id::Pid;
 use crate::mailbox::{Receiver, Sender};
 use crate::port::Registry;
+use crate::reason::ClosedReason;
 use crate::sync::{AtomicU64, CachePadded, RwLock};
 
 /// The registry shared by an office's handles.
@@ -78,7 +79,7 @@ pub(super) enum EntryKind {
 pub(super) trait AnyMailbox: Send + Sync {
     fn as_any(&self) -> &dyn Any;
     fn type_name(&self) -> &'static str;
-    fn destroy(&self);
+    fn destroy(&self, why: ClosedReason);
     fn close(&self);
 }
 
@@ -99,8 +100,8 @@ impl<T: Send + 'static> AnyMailbox for Named<T> {
         any::type_name::<T>()
     }
 
-    fn destroy(&self) {
-        self.sender.destroy();
+    fn destroy(&self, why: ClosedReason) {
+        self.sender.destroy(why);
     }
 
     fn close(&self) {

@@ -19,6 +19,7 @@ use crate::error::OfficeError;
 use crate::id::Pid;
 use crate::mailbox::{MailboxBuilder, Receiver, Sender};
 use crate::port::Port;
+use crate::reason::ClosedReason;
 use crate::sync::Mutex;
 
 /// The next pid, shared by every office: pids start at 1 and are never
@@ -166,7 +167,7 @@ impl PostOffice {
     /// Runs a process named `name` on a thread of its own. When `body`
     /// returns or panics, the process ends: its inbox and every
     /// `Owner::Creator(pid)` mailbox are destroyed, its name is freed, and its
-    /// monitors get a [`Down`] notice saying how it ended. The handle joins
+    /// monitors get a [`Down`](crate::Down) notice saying how it ended. The handle joins
     /// the thread.
     pub fn spawn<T, F>(&self, name: &str, body: F) -> Result<ProcessHandle, OfficeError>
     where
@@ -217,13 +218,13 @@ impl PostOffice {
             state.ended = true;
             std::mem::take(&mut state.owned)
         };
-        record.inbox.destroy();
+        record.inbox.destroy(ClosedReason::OwnerEnded);
         if let Some(name) = &record.name {
             self.inner.unregister(name, record.entry_id);
         }
         for (name, id, mailbox) in owned {
             self.inner.unregister(&name, id);
-            mailbox.destroy();
+            mailbox.destroy(ClosedReason::OwnerEnded);
         }
         // Only now, with the name free, does the pid go and do monitors
         // learn of the end: one added during the teardown (which can take a
