@@ -22,8 +22,9 @@
 //! blocks, and a poll pairs with it only once it is blocked, so its ring may
 //! be spent on a poll that came too early. Selects with a rendezvous source
 //! therefore poll again briefly after each ring, and a rendezvous sender
-//! that is still waiting while selects watch rings again (after 1 ms, then
-//! less and less often): selects themselves sleep without slices.
+//! that is still waiting looks again for selects to ring (after 1 ms, then
+//! less and less often, at least every 32 ms): selects themselves sleep
+//! without slices.
 
 use std::fmt;
 use std::sync::Arc;
@@ -207,10 +208,10 @@ where
 /// in any one source, so a rendezvous sender announces itself just before it
 /// blocks, and a select with any rendezvous source polls again briefly after
 /// that. A sender whose announcement came too early (the select polled
-/// before the sender could pair) announces itself again while it waits, 1 ms
-/// later and then less and less often, for as long as a select watches; a
-/// select that starts watching later finds the sender waiting when it
-/// polls. A waiting select itself never wakes on a timer.
+/// before the sender could pair), or that looked for selects just before
+/// one began to watch, announces itself again while it waits: 1 ms later,
+/// then less and less often, at least every 32 ms. A waiting select itself
+/// never wakes on a timer.
 ///
 /// # Custom backends
 ///

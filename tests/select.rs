@@ -1,8 +1,8 @@
 //! `Select`: waiting on several sources at once.
 //!
-//! The per-backend suite runs on every backend of `common::BACKENDS` except
-//! the priority rendezvous, whose polls never take a blocked sender's message
-//! (a documented limitation a select inherits). The rest are standalone:
+//! The per-backend suite runs on every backend of `common::BACKENDS`, the
+//! rendezvous ones included (a select polls, and takes a blocked
+//! sender's message on either backend). The rest are standalone:
 //! mixed message types, ordering (biased and fair), closing, timeouts, and
 //! exactly-once delivery under real threads.
 
@@ -33,6 +33,7 @@ macro_rules! per_select_backend {
         per_select_backend!(@one fifo_rendezvous, FIFO_RENDEZVOUS, $tests);
         per_select_backend!(@one priority_bounded, PRIORITY_BOUNDED, $tests);
         per_select_backend!(@one priority_unbounded, PRIORITY_UNBOUNDED, $tests);
+        per_select_backend!(@one priority_rendezvous, PRIORITY_RENDEZVOUS, $tests);
         per_select_backend!(@one deadline_bounded, DEADLINE_BOUNDED, $tests);
     };
     (@one $module:ident, $backend:ident, { $($test:ident),* $(,)? }) => {

@@ -35,9 +35,8 @@ fn retired_code(reason: DeadLetterReason) -> u8 {
     }
 }
 
-/// How long a rendezvous sender watched by a select waits before it rings
-/// again (doubling up to [`RENDEZVOUS_RING_MAX`]): only a ring that came too
-/// early, before the sender could pair, is ever repeated.
+/// How long a rendezvous sender waits before it looks for selects to ring
+/// again (doubling up to [`RENDEZVOUS_RING_MAX`]).
 const RENDEZVOUS_RING_FIRST: Duration = Duration::from_millis(1);
 
 /// The longest wait between two rings of a rendezvous sender.
@@ -178,29 +177,32 @@ impl<T: Send> Core<T> {
     }
 
     /// Waits for a receiver to take the message from a rendezvous, until
-    /// `at`.
+    /// `at`, and tells the selects watching the mailbox, which only poll.
     ///
-    /// A rendezvous send pairs only with a receiver that is inside a receive
-    /// when it gets there, or that polls once the sender waits; a select
-    /// only polls. So the sender rings the selects watching the mailbox,
-    /// and since its ring comes just *before* it can pair (a select woken by
-    /// it may poll too early), it rings again after a short wait while
-    /// selects still watch and nobody took the message: waiting selects
-    /// sleep without slices, and a blocked sender always reaches them.
-    /// Without watchers it waits for its whole deadline at once (a select
-    /// that starts watching later finds it waiting when it polls).
+    /// The priority backend says when a waiting sender's message can be
+    /// taken: the selects are rung then, and a select that polls after that
+    /// takes it, so there is no window to miss. crossbeam's channel (and a
+    /// custom backend) pairs a poll only with a sender already inside its
+    /// wait, and the sender cannot say "I wait now" from in there: it waits
+    /// in slices (1 ms, doubling up to 32 ms) and, whenever selects watch,
+    /// rings them before each, so a ring that came before the sender could
+    /// pair, or a select that began to watch just after the sender looked,
+    /// is never the last word. Either way waiting selects sleep without
+    /// slices of their own, and an idle select costs nothing.
     #[inline(never)]
     fn push_rendezvous(
         &self,
         mut msg: Message<T>,
         at: Option<Instant>,
     ) -> Result<(), PushError<T>> {
+        if let Backend::Priority(queue) = &self.queue {
+            return queue.push_announced(msg, at, &|| self.watchers.notify());
+        }
         let mut slice = RENDEZVOUS_RING_FIRST;
         loop {
-            if !self.watchers.is_watched() {
-                return self.queue.push(msg, at);
+            if self.watchers.is_watched() {
+                self.watchers.notify();
             }
-            self.watchers.notify();
             let until = Instant::now() + slice;
             let until = at.map_or(until, |at| at.min(until));
             msg = match self.queue.push(msg, Some(until)) {

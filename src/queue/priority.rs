@@ -425,6 +425,26 @@ impl<T> Priority<T> {
         }
     }
 
+    /// `push` for the mailbox layer: on a rendezvous, calls `announce` once
+    /// a blocked sender's offer can be taken and before it waits, so that
+    /// the mailbox tells polling selects with no window in which a select
+    /// polls too early and then sleeps (other capacities: a plain `push`).
+    pub(crate) fn push_announced(
+        &self,
+        msg: Message<T>,
+        deadline: Option<Instant>,
+        announce: &dyn Fn(),
+    ) -> Result<(), PushError<T>>
+    where
+        T: Send,
+    {
+        if self.capacity == Some(0) {
+            self.push_rendezvous(msg, deadline, announce)
+        } else {
+            self.push(msg, deadline)
+        }
+    }
+
     /// The rendezvous push that does not wait: into the hands of a receiver
     /// parked in `pop` that is free (see `State::free_receiver`), or `Full`.
     /// The queue is open (checked under the same lock).
@@ -448,12 +468,14 @@ impl<T> Priority<T> {
 
     /// The rendezvous push that waits: a hand-off if a parked receiver is
     /// free, otherwise an offer that waits until a receiver takes it, the
-    /// deadline passes or the queue closes.
+    /// deadline passes or the queue closes. `announce` runs once the offer
+    /// can be taken, before the wait (see `push_announced`).
     #[inline(never)]
     fn push_rendezvous(
         &self,
         msg: Message<T>,
         deadline: Option<Instant>,
+        announce: &dyn Fn(),
     ) -> Result<(), PushError<T>> {
         let mut state = self.state.lock();
         if state.closed {
@@ -473,29 +495,35 @@ impl<T> Priority<T> {
             // the offer (under the lock: it takes the offer once we wait).
             self.not_empty.notify_one();
         }
+        // Outside the lock (a select woken by it polls under this lock): the
+        // offer is published, so whoever is told can take it. A receiver
+        // may take it meanwhile; the look below comes first.
+        drop(state);
+        announce();
+        state = self.state.lock();
         loop {
-            // Publishing the offer and parking are one critical section (the
-            // wait releases the lock atomically), so a receiver that takes
-            // the offer and notifies does so while we are parked: its
-            // wake-up cannot be lost.
-            (state, _) = self.not_full.wait_until(state, deadline);
-            // Looked at first: an offer taken just before the deadline or a
-            // close is a completed send.
+            // Looked at first, under the lock: an offer taken meanwhile
+            // (while the lock was let go for `announce`, or just before the
+            // deadline or a close) is a completed send. The look and the
+            // wait below are one critical section (the wait releases the
+            // lock atomically), so a receiver that takes the offer later
+            // notifies while we are parked: its wake-up cannot be lost.
             if !state.is_offered(ticket) {
                 return Ok(());
             }
             let closed = state.closed;
-            if !closed && !deadline.is_some_and(|at| Instant::now() >= at) {
-                // Woken for another sender's offer, or spuriously.
-                continue;
+            if closed || deadline.is_some_and(|at| Instant::now() >= at) {
+                // Still on offer and the lock held since the look above, so
+                // no receiver can take it between the look and the
+                // withdrawal.
+                return match state.withdraw(ticket) {
+                    Some(msg) if closed => Err(PushError::Closed(msg)),
+                    Some(msg) => Err(PushError::Timeout(msg)),
+                    None => Ok(()),
+                };
             }
-            // Still on offer and the lock held since the look above, so no
-            // receiver can take it between the look and the withdrawal.
-            return match state.withdraw(ticket) {
-                Some(msg) if closed => Err(PushError::Closed(msg)),
-                Some(msg) => Err(PushError::Timeout(msg)),
-                None => Ok(()),
-            };
+            // Woken for another sender's offer, or spuriously: wait again.
+            (state, _) = self.not_full.wait_until(state, deadline);
         }
     }
 
@@ -583,7 +611,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     fn push(&self, mut msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
         if self.capacity == Some(0) {
             // No spinning either: only a receiver lets the message through.
-            return self.push_rendezvous(msg, deadline);
+            return self.push_rendezvous(msg, deadline, &|| {});
         }
         msg = match self.try_push(msg) {
             Err(PushError::Full(m)) => m,
