@@ -22,9 +22,11 @@
 //! blocks, and a poll pairs with it only once it is blocked, so its ring may
 //! be spent on a poll that came too early. Selects with a rendezvous source
 //! therefore poll again briefly after each ring, and a rendezvous sender
-//! that is still waiting looks again for selects to ring (after 1 ms, then
-//! less and less often, at least every 32 ms): selects themselves sleep
-//! without slices.
+//! that is still waiting while selects watch rings again (after 1 ms, then
+//! less and less often, at least every 32 ms). A sender that looked for
+//! selects just before one began to watch does not ring, so a select with
+//! a rendezvous source also polls again on its own, after a pause that
+//! grows from 1 ms to 1 s while nothing happens.
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,6 +42,13 @@ use crate::signal::{Signal, Watchers};
 use crate::sync::{backoff, SPIN_LIMIT};
 use crate::topic::Subscriber;
 use crate::wait::{Deadline, Wait};
+
+/// The first pause before a select with a rendezvous source polls again on
+/// its own (doubling up to [`RENDEZVOUS_POLL_MAX`] while nothing rings).
+const RENDEZVOUS_POLL_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest pause between a rendezvous select's own polls.
+const RENDEZVOUS_POLL_MAX: Duration = Duration::from_secs(1);
 
 // Every receiving handle implements `Source` with the `source!` macro below;
 // a new one needs one line there. `try_take` must never block and must report
@@ -208,10 +217,13 @@ where
 /// in any one source, so a rendezvous sender announces itself just before it
 /// blocks, and a select with any rendezvous source polls again briefly after
 /// that. A sender whose announcement came too early (the select polled
-/// before the sender could pair), or that looked for selects just before
-/// one began to watch, announces itself again while it waits: 1 ms later,
-/// then less and less often, at least every 32 ms. A waiting select itself
-/// never wakes on a timer.
+/// before the sender could pair) announces itself again while it waits: 1
+/// ms later, then less and less often, at least every 32 ms. One that
+/// looked for selects just before the select began to watch does not, so
+/// a select with a rendezvous source also polls again on its own, after a
+/// pause that grows from 1 ms to 1 s while nothing happens (an idle select
+/// wakes about once a second). A priority rendezvous sender announces
+/// itself once its message can be taken, which leaves no such window.
 ///
 /// # Custom backends
 ///
@@ -463,6 +475,7 @@ impl<'a, R> Select<'a, R> {
         // out (returns and a panicking closure alike).
         let _watching = Watching::register(watchers, &signal);
         let mut rung = false;
+        let mut slice = RENDEZVOUS_POLL_FIRST;
         loop {
             // Lowered before polling: a ring during the poll stays raised and
             // ends the coming sleep at once.
@@ -487,9 +500,22 @@ impl<'a, R> Select<'a, R> {
             if expired(at) {
                 return Err(PopError::Timeout);
             }
-            // No slices, rendezvous or not: a rendezvous sender whose ring
-            // came too early rings again while it waits.
-            rung = signal.wait_until(at);
+            let until = if *rendezvous {
+                // A rendezvous sender that looked for selects just before we
+                // began to watch will not ring: poll again after a slice
+                // that grows while nothing happens (1 ms to 1 s), and starts
+                // over after a ring. One that saw us rings while it waits.
+                let slice_end = Instant::now() + slice;
+                slice = if rung {
+                    RENDEZVOUS_POLL_FIRST
+                } else {
+                    (slice * 2).min(RENDEZVOUS_POLL_MAX)
+                };
+                Some(at.map_or(slice_end, |at| at.min(slice_end)))
+            } else {
+                at
+            };
+            rung = signal.wait_until(until);
         }
     }
 

@@ -35,8 +35,8 @@ fn retired_code(reason: DeadLetterReason) -> u8 {
     }
 }
 
-/// How long a rendezvous sender waits before it looks for selects to ring
-/// again (doubling up to [`RENDEZVOUS_RING_MAX`]).
+/// How long a rendezvous sender watched by selects waits before it rings
+/// them again (doubling up to [`RENDEZVOUS_RING_MAX`]).
 const RENDEZVOUS_RING_FIRST: Duration = Duration::from_millis(1);
 
 /// The longest wait between two rings of a rendezvous sender.
@@ -183,12 +183,13 @@ impl<T: Send> Core<T> {
     /// taken: the selects are rung then, and a select that polls after that
     /// takes it, so there is no window to miss. crossbeam's channel (and a
     /// custom backend) pairs a poll only with a sender already inside its
-    /// wait, and the sender cannot say "I wait now" from in there: it waits
-    /// in slices (1 ms, doubling up to 32 ms) and, whenever selects watch,
-    /// rings them before each, so a ring that came before the sender could
-    /// pair, or a select that began to watch just after the sender looked,
-    /// is never the last word. Either way waiting selects sleep without
-    /// slices of their own, and an idle select costs nothing.
+    /// wait, and the sender cannot say "I wait now" from in there: while
+    /// selects watch, it waits in slices (1 ms, doubling up to 32 ms) and
+    /// rings them before each, so a ring that came before it could pair is
+    /// not the last word. Unwatched, it waits for its whole deadline at once
+    /// (no timer while no select cares); a select that begins to watch just
+    /// after the sender looked finds it by polling again soon (see
+    /// `Select`'s wait).
     #[inline(never)]
     fn push_rendezvous(
         &self,
@@ -200,9 +201,10 @@ impl<T: Send> Core<T> {
         }
         let mut slice = RENDEZVOUS_RING_FIRST;
         loop {
-            if self.watchers.is_watched() {
-                self.watchers.notify();
+            if !self.watchers.is_watched() {
+                return self.queue.push(msg, at);
             }
+            self.watchers.notify();
             let until = Instant::now() + slice;
             let until = at.map_or(until, |at| at.min(until));
             msg = match self.queue.push(msg, Some(until)) {
