@@ -168,6 +168,7 @@ impl<T: Clone + Send> TopicBuilder<T> {
                 subscribers: Mutex::new(List {
                     entries: Vec::new().into(),
                     closed: false,
+                    retired: Vec::new(),
                 }),
                 discipline: self.discipline,
                 capacity: self.capacity,
@@ -177,6 +178,7 @@ impl<T: Clone + Send> TopicBuilder<T> {
                 delivered: AtomicU64::new(0),
                 missed: AtomicU64::new(0),
                 lost: AtomicU64::new(0),
+                abandoned: AtomicU64::new(0),
             }),
         }
     }

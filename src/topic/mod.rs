@@ -22,8 +22,15 @@
 //! - Dropping a [`Subscriber`] takes it off the topic and closes its queue: a
 //!   publisher waiting for room in it wakes and moves on, so a dropped
 //!   subscriber never blocks the publisher. What was still queued for it is
-//!   dropped and counted in its [`MailboxStats::dropped`](crate::MailboxStats::dropped);
+//!   dropped and counted in its [`MailboxStats::dropped`](crate::MailboxStats::dropped)
+//!   and in the topic's [`TopicStats::abandoned`];
 //!   [`Subscriber::close`] takes it back instead.
+//! - A publish counts a subscriber exactly when its queue took the copy,
+//!   and a subscriber that leaves first waits out the publishes that may
+//!   still add to its queue (see `leave.rs`; never one that waits for room
+//!   in another subscriber's queue). So the counts publishes return
+//!   add up: every copy counted is received, evicted ([`TopicStats::lost`]),
+//!   still queued, or abandoned with its subscriber.
 //! - [`Topic::close`], or dropping the last `Topic` handle, closes every
 //!   subscriber's queue: subscribers receive what was already queued, then
 //!   `Closed`. Publishing on a closed topic fails with
@@ -31,19 +38,21 @@
 
 use std::fmt;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::id::SubscriberId;
 use crate::mailbox::{Mailbox, Receiver, Sender};
 use crate::sync::{AtomicU64, Mutex};
 
 mod builder;
+mod leave;
 mod publish;
 mod stats;
 mod subscriber;
 
 use builder::Discipline;
 pub use builder::{SlowSubscriber, TopicBuilder};
+use leave::Link;
 pub use stats::TopicStats;
 pub use subscriber::Subscriber;
 
@@ -54,9 +63,9 @@ struct Entry<T: Send> {
     /// The sending half of the subscriber's own queue; the only sender, so
     /// the queue closes when the topic lets go of the entry.
     sender: Sender<T>,
-    /// Messages evicted from the subscriber's queue under `DropOldest`,
-    /// shared with the [`Subscriber`].
-    lost: Arc<AtomicU64>,
+    /// What the publishers share with the [`Subscriber`]: its evictions,
+    /// and the waits for room that a leaving subscriber waits out.
+    link: Arc<Link>,
 }
 
 /// The subscriber list and whether the topic is closed, under one lock so
@@ -69,6 +78,49 @@ struct List<T: Send> {
     entries: Arc<[Arc<Entry<T>>]>,
     /// Set once by `Topic::close`.
     closed: bool,
+    /// The snapshots `entries` replaced that may still be in use: a publish
+    /// holds its snapshot while it offers copies, and a subscriber leaving
+    /// waits until every snapshot that may list it is gone (see `leave.rs`).
+    /// Pruned of the dead ones whenever one is added.
+    retired: Vec<Weak<[Arc<Entry<T>>]>>,
+}
+
+impl<T: Send> List<T> {
+    /// Puts `entries` in place of the current snapshot, and returns that,
+    /// to be dropped outside the lock (the last reference to an entry drops
+    /// its sender, which closes its queue).
+    fn replace(&mut self, entries: Arc<[Arc<Entry<T>>]>) -> Arc<[Arc<Entry<T>>]> {
+        let old = std::mem::replace(&mut self.entries, entries);
+        self.retired.retain(|snapshot| snapshot.strong_count() > 0);
+        self.retired.push(Arc::downgrade(&old));
+        old
+    }
+
+    /// Takes the entries with these ids out of the list; returns them and
+    /// the snapshot they were taken from, both to be dropped outside the
+    /// lock.
+    #[allow(clippy::type_complexity)]
+    fn take_out(
+        &mut self,
+        ids: &[SubscriberId],
+    ) -> (Vec<Arc<Entry<T>>>, Option<Arc<[Arc<Entry<T>>]>>) {
+        let removed: Vec<Arc<Entry<T>>> = self
+            .entries
+            .iter()
+            .filter(|e| ids.contains(&e.id))
+            .cloned()
+            .collect();
+        if removed.is_empty() {
+            return (removed, None);
+        }
+        let kept: Arc<[Arc<Entry<T>>]> = self
+            .entries
+            .iter()
+            .filter(|e| !ids.contains(&e.id))
+            .cloned()
+            .collect();
+        (removed, Some(self.replace(kept)))
+    }
 }
 
 /// What every handle of one topic shares. Subscribers hold it weakly: the
@@ -86,12 +138,14 @@ struct Shared<T: Send> {
     next_id: AtomicU64,
     /// Messages that reached at least one subscriber.
     published: AtomicU64,
-    /// Copies queued for subscribers.
+    /// Copies queued for subscribers (the sum of what publishes returned).
     delivered: AtomicU64,
     /// Copies not delivered because a subscriber was full.
     missed: AtomicU64,
     /// Copies evicted under `DropOldest`.
     lost: AtomicU64,
+    /// Copies still queued for subscribers when they were dropped.
+    abandoned: AtomicU64,
 }
 
 impl<T: Send> Shared<T> {
@@ -105,16 +159,7 @@ impl<T: Send> Shared<T> {
     /// Takes the subscribers with these ids off the list (those still on it).
     fn remove(&self, ids: &[SubscriberId]) {
         let mut list = self.subscribers.lock();
-        if !list.entries.iter().any(|e| ids.contains(&e.id)) {
-            return;
-        }
-        let kept: Arc<[Arc<Entry<T>>]> = list
-            .entries
-            .iter()
-            .filter(|e| !ids.contains(&e.id))
-            .cloned()
-            .collect();
-        let old = std::mem::replace(&mut list.entries, kept);
+        let (_, old) = list.take_out(ids);
         drop(list);
         // The old snapshot may hold the last reference to a removed entry,
         // whose sender then closes its queue: do that outside the lock.
@@ -207,18 +252,18 @@ impl<T: Clone + Send> Topic<T> {
     pub fn subscribe(&self) -> Subscriber<T> {
         let (sender, receiver) = self.shared.queue();
         let id = SubscriberId::from_raw(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
-        let lost = Arc::new(AtomicU64::new(0));
+        let link = Arc::new(Link::new());
         let entry = Arc::new(Entry {
             id,
             sender,
-            lost: Arc::clone(&lost),
+            link: Arc::clone(&link),
         });
         let mut list = self.shared.subscribers.lock();
         let old = if list.closed {
             None
         } else {
             let entries = list.entries.iter().cloned().chain([entry]).collect();
-            Some(std::mem::replace(&mut list.entries, entries))
+            Some(list.replace(entries))
         };
         drop(list);
         // On a closed topic the entry was not added: it drops on return, and
@@ -227,7 +272,7 @@ impl<T: Clone + Send> Topic<T> {
         Subscriber {
             id,
             receiver,
-            lost,
+            link,
             topic: Arc::downgrade(&self.shared),
         }
     }
@@ -254,7 +299,7 @@ impl<T: Clone + Send> Topic<T> {
     pub fn close(&self) {
         let mut list = self.shared.subscribers.lock();
         list.closed = true;
-        let old = std::mem::replace(&mut list.entries, Vec::new().into());
+        let old = list.replace(Vec::new().into());
         drop(list);
         for entry in old.iter() {
             // Close explicitly rather than by dropping the entries: a
@@ -310,6 +355,7 @@ impl<T: Clone + Send> Topic<T> {
             delivered: shared.delivered.load(Ordering::Relaxed),
             missed: shared.missed.load(Ordering::Relaxed),
             lost: shared.lost.load(Ordering::Relaxed),
+            abandoned: shared.abandoned.load(Ordering::Relaxed),
             subscribers: self.subscriber_count(),
         }
     }

@@ -3,6 +3,7 @@
 //! waits (under [`SlowSubscriber::Block`]) for those that were full.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::builder::{Discipline, SlowSubscriber};
@@ -54,39 +55,52 @@ impl<T> Outcome<T> {
 }
 
 /// The tally of one publish.
-struct Run<'a, T: Send> {
-    /// Copies queued.
+struct Run<T: Send> {
+    /// Copies queued: the count the publish returns.
     delivered: usize,
     /// Subscribers still to wait for (`Block` with time to wait) and their
-    /// copies, in subscription order.
-    waiting: Vec<(&'a Entry<T>, Message<T>)>,
+    /// copies, in subscription order. Their own references: the publish
+    /// lets go of its snapshot before it waits.
+    waiting: Vec<(Arc<Entry<T>>, Message<T>)>,
     /// Subscribers that missed the message because they were full.
     full: Vec<SubscriberId>,
     /// Subscribers found closed, to prune from the list.
     gone: Vec<SubscriberId>,
     /// A copy that came back, to hand to the caller if the publish fails.
     handback: Option<Message<T>>,
+    /// Other copies that came back, and messages evicted to make room:
+    /// dropped once the offers are over, since a body's `Drop` may drop a
+    /// subscriber, which waits for them (see `leave.rs`).
+    discarded: Vec<Message<T>>,
 }
 
-impl<'a, T: Send> Run<'a, T> {
-    fn record(&mut self, entry: &'a Entry<T>, outcome: Outcome<T>) {
+impl<T: Send> Run<T> {
+    fn record(&mut self, entry: &Entry<T>, outcome: Outcome<T>) {
         match outcome {
             Outcome::Delivered => self.delivered += 1,
             Outcome::Full(m) => {
                 self.full.push(entry.id);
-                self.handback.get_or_insert(m);
+                self.hand_back(m);
             }
             Outcome::Closed(m) => {
                 self.gone.push(entry.id);
-                self.handback.get_or_insert(m);
+                self.hand_back(m);
             }
+        }
+    }
+
+    /// Keeps the first copy that came back for the caller.
+    fn hand_back(&mut self, copy: Message<T>) {
+        match self.handback {
+            None => self.handback = Some(copy),
+            Some(_) => self.discarded.push(copy),
         }
     }
 }
 
 impl<T: Clone + Send> Topic<T> {
-    /// Publishes: queues a copy of `msg` for every subscriber and returns how
-    /// many received it.
+    /// Publishes: queues a copy of `msg` for every subscriber and returns for
+    /// how many it was queued.
     ///
     /// Under [`SlowSubscriber::Block`] this waits for room in every full
     /// subscriber's queue (a subscriber dropped meanwhile is skipped); under
@@ -96,8 +110,20 @@ impl<T: Clone + Send> Topic<T> {
     /// whose levels do not include the message's priority. Every error hands
     /// the message (or, for `Full`, a copy) back.
     ///
-    /// The count is taken as the copies are queued: a subscriber dropped
-    /// while the publish runs may be counted, its copy then leaving with it.
+    /// The count is exactly the subscribers whose queues took the copy. A
+    /// subscriber dropped while the publish runs may be counted (its queue
+    /// took the copy before it left) or not, but never for a copy that its
+    /// queue dropped on the way in. A counted copy that a subscriber leaves
+    /// behind unreceived, now or later, is counted in
+    /// [`TopicStats::abandoned`](crate::TopicStats::abandoned);
+    /// [`TopicStats::delivered`](crate::TopicStats::delivered) is the sum of
+    /// the counts.
+    ///
+    /// The body's `Clone` runs while copies are offered, when a subscriber
+    /// leaving waits for the publish: it must not drop a [`Subscriber`] of
+    /// the same topic, or the publish waits for itself.
+    ///
+    /// [`Subscriber`]: crate::Subscriber
     ///
     /// # Examples
     ///
@@ -197,34 +223,50 @@ impl<T: Clone + Send> Topic<T> {
                 return Err(PublishError::InvalidPriority(msg));
             }
         }
-        let Some(entries) = shared.snapshot() else {
-            return Err(PublishError::Closed(msg));
-        };
-        let Some((last, rest)) = entries.split_last() else {
-            return Err(PublishError::NoSubscribers(msg));
-        };
+        // Before the snapshot, so that the snapshot goes first should a
+        // `Clone` panic: see `discarded`.
         let mut run = Run {
             delivered: 0,
             waiting: Vec::new(),
             full: Vec::new(),
             gone: Vec::new(),
             handback: None,
+            discarded: Vec::new(),
+        };
+        // A subscriber that leaves waits until no publish holds a snapshot
+        // that lists it (see `leave.rs`): this one holds it only while it
+        // offers copies, which never waits and runs no code of the caller's
+        // but the body's `Clone`.
+        let Some(entries) = shared.snapshot() else {
+            return Err(PublishError::Closed(msg));
+        };
+        let Some((last, rest)) = entries.split_last() else {
+            return Err(PublishError::NoSubscribers(msg));
         };
         for entry in rest {
             self.offer(entry, msg.clone(), deadline, &mut run);
         }
         self.offer(last, msg, deadline, &mut run);
+        drop(entries);
+        drop(std::mem::take(&mut run.discarded));
 
         // Everyone with room has the message; now wait for the rest, in
         // subscription order, all within the one deadline. A subscriber
-        // dropped meanwhile closes its queue, which ends the wait on it.
+        // dropped meanwhile closes its queue, which ends the wait on it, and
+        // then waits for this visit to end; one that has begun to leave is
+        // not visited at all.
         let wait = match deadline {
             Deadline::At(at) => Wait::Deadline(at),
             Deadline::Never | Deadline::Now => Wait::Blocking,
         };
         for (entry, copy) in std::mem::take(&mut run.waiting) {
-            let sent = entry.sender.send_with(copy, wait, Confirm::Queued);
-            run.record(entry, Outcome::of_wait(sent));
+            let outcome = match entry.link.visit() {
+                Some(_visit) => {
+                    Outcome::of_wait(entry.sender.send_with(copy, wait, Confirm::Queued))
+                }
+                None => Outcome::Closed(copy),
+            };
+            run.record(&entry, outcome);
         }
 
         if !run.gone.is_empty() {
@@ -270,15 +312,9 @@ impl<T: Clone + Send> Topic<T> {
     // back at once (a store-forwarding stall that showed in profiles of the
     // fan-out benchmark).
     #[inline(always)]
-    fn offer<'a>(
-        &self,
-        entry: &'a Entry<T>,
-        copy: Message<T>,
-        deadline: Deadline,
-        run: &mut Run<'a, T>,
-    ) {
+    fn offer(&self, entry: &Arc<Entry<T>>, copy: Message<T>, deadline: Deadline, run: &mut Run<T>) {
         let outcome = match self.shared.on_full {
-            SlowSubscriber::DropOldest => self.offer_evicting(entry, copy),
+            SlowSubscriber::DropOldest => self.offer_evicting(entry, copy, &mut run.discarded),
             SlowSubscriber::Block | SlowSubscriber::Reject => {
                 Outcome::of_try(entry.sender.try_send(copy))
             }
@@ -287,15 +323,21 @@ impl<T: Clone + Send> Topic<T> {
             Outcome::Full(copy)
                 if self.shared.on_full == SlowSubscriber::Block && deadline != Deadline::Now =>
             {
-                run.waiting.push((entry, copy));
+                run.waiting.push((Arc::clone(entry), copy));
             }
             outcome => run.record(entry, outcome),
         }
     }
 
     /// `DropOldest`: makes room by evicting the head of a full queue, until
-    /// the copy fits.
-    fn offer_evicting(&self, entry: &Entry<T>, mut copy: Message<T>) -> Outcome<T> {
+    /// the copy fits. The evicted messages go to `discarded`, to be dropped
+    /// after the offers.
+    fn offer_evicting(
+        &self,
+        entry: &Entry<T>,
+        mut copy: Message<T>,
+        discarded: &mut Vec<Message<T>>,
+    ) -> Outcome<T> {
         loop {
             match Outcome::of_try(entry.sender.try_send(copy)) {
                 Outcome::Full(back) => copy = back,
@@ -304,9 +346,10 @@ impl<T: Clone + Send> Topic<T> {
             // The queue holds at least one message (capacity is never 0), but
             // the subscriber may have emptied it since we looked, or another
             // publisher may take the room we make: either way, try again.
-            if entry.sender.evict_head().is_some() {
-                entry.lost.fetch_add(1, Ordering::Relaxed);
+            if let Some(evicted) = entry.sender.evict_head() {
+                entry.link.lost.fetch_add(1, Ordering::Relaxed);
                 self.shared.lost.fetch_add(1, Ordering::Relaxed);
+                discarded.push(evicted);
             }
         }
     }

@@ -11,7 +11,8 @@ pub struct TopicStats {
     /// Messages published that reached at least one subscriber.
     pub published: u64,
     /// Copies queued for subscribers (including those later evicted under
-    /// `DropOldest`).
+    /// `DropOldest`): the sum of the counts that publishes returned, or
+    /// reported in [`PublishError::Full`](crate::PublishError::Full).
     pub delivered: u64,
     /// Copies that subscribers missed because their queues were full (each
     /// reported in a [`PublishError::Full`](crate::PublishError::Full)).
@@ -19,6 +20,11 @@ pub struct TopicStats {
     /// Copies evicted from full queues under
     /// [`SlowSubscriber::DropOldest`](crate::SlowSubscriber::DropOldest).
     pub lost: u64,
+    /// Copies still queued for subscribers when they were dropped (and
+    /// dropped with them), unreceived. Every copy counted in `delivered` is
+    /// received by its subscriber, evicted (`lost`), still queued, or
+    /// abandoned.
+    pub abandoned: u64,
     /// Subscribers now.
     pub subscribers: usize,
 }

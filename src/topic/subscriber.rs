@@ -5,11 +5,10 @@ use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use super::Shared;
+use super::{Link, Shared};
 use crate::id::SubscriberId;
 use crate::mailbox::Receiver;
 use crate::message::Message;
-use crate::sync::AtomicU64;
 
 /// One subscription to a [`Topic`](crate::Topic): receives a copy of every
 /// message published after it subscribed, from a queue of its own.
@@ -21,8 +20,12 @@ use crate::sync::AtomicU64;
 ///
 /// Dropping it unsubscribes: later publishes skip it, and a publisher waiting
 /// for room in its queue wakes and moves on. What was still queued is
-/// dropped and counted in its queue's statistics;
-/// [`close`](Subscriber::close) takes it back instead.
+/// dropped and counted in its queue's statistics and in the topic's
+/// [`TopicStats::abandoned`](crate::TopicStats::abandoned);
+/// [`close`](Subscriber::close) takes it back instead. Leaving waits for
+/// the publishes that may still add to its queue (never for one waiting for
+/// room in another subscriber's queue), so every copy a publish counted for
+/// the subscriber is received, evicted, returned by `close` or abandoned.
 ///
 /// # Examples
 ///
@@ -45,8 +48,9 @@ pub struct Subscriber<T: Send> {
     pub(super) id: SubscriberId,
     /// The receiving half of the subscription's own queue.
     pub(super) receiver: Receiver<T>,
-    /// Messages evicted from the queue under `DropOldest`.
-    pub(super) lost: Arc<AtomicU64>,
+    /// What it shares with the publishers: evictions, and the visits it
+    /// waits out when it leaves.
+    pub(super) link: Arc<Link>,
     /// The topic, to leave it on drop; weak, so that subscribers do not keep
     /// a topic alive after its last publisher is gone.
     pub(super) topic: Weak<Shared<T>>,
@@ -67,12 +71,14 @@ impl<T: Send> Subscriber<T> {
     /// room under [`SlowSubscriber::DropOldest`](crate::SlowSubscriber::DropOldest):
     /// published to it, never received. Always 0 under the other policies.
     pub fn lost(&self) -> u64 {
-        self.lost.load(Ordering::Relaxed)
+        self.link.lost.load(Ordering::Relaxed)
     }
 
     /// Leaves the topic and closes this subscriber's queue, returning what
     /// was still queued. Later receives fail with `Closed`; later publishes
-    /// skip this subscriber.
+    /// skip this subscriber, and no publish still running adds to the queue
+    /// once this returns (a copy a publish counted for this subscriber is
+    /// received, evicted, or in what this returns).
     ///
     /// # Examples
     ///
@@ -92,11 +98,13 @@ impl<T: Send> Subscriber<T> {
         self.receiver.close()
     }
 
-    /// Takes this subscriber off its topic's list, if the topic still exists.
-    fn leave(&self) {
-        if let Some(shared) = self.topic.upgrade() {
-            shared.remove(&[self.id]);
-        }
+    /// Leaves the topic for good: off the list, its queue closed, and no
+    /// publish able to add to it any more (see `leave.rs`). Returns the
+    /// topic, if it still exists (if not, no publish can run). Idempotent.
+    fn leave(&self) -> Option<Arc<Shared<T>>> {
+        let shared = self.topic.upgrade()?;
+        shared.leave(self.id, &self.link);
+        Some(shared)
     }
 
     /// The subscriber's receiver, for [`Select`](crate::Select) and other
@@ -108,10 +116,19 @@ impl<T: Send> Subscriber<T> {
 
 impl<T: Send> Drop for Subscriber<T> {
     fn drop(&mut self) {
-        self.leave();
-        // Then `receiver` drops, the queue's only receiver: the queue closes,
-        // so a publisher already waiting for room in it wakes with `Closed`
-        // and moves on to the next subscriber.
+        if let Some(shared) = self.leave() {
+            // Nothing reaches the queue any more, and nobody else receives
+            // from it: what it holds (or will get back from a delayed
+            // requeue) are counted copies this subscriber never received.
+            // (Without a topic, nobody can read the count.)
+            let left = self.receiver.stats();
+            let abandoned = (left.len as u64).saturating_add(left.delayed);
+            if abandoned > 0 {
+                shared.abandoned.fetch_add(abandoned, Ordering::Relaxed);
+            }
+        }
+        // Then `receiver` drops, the queue's only receiver: what is still
+        // queued is dropped and counted in its statistics.
     }
 }
 
