@@ -131,16 +131,19 @@ fn correlation(office: &PostOffice) {
             .map(|(photo, id, reply)| format!("photo {photo} -> {reply:?} (id {id})"))
             .collect();
         println!("   {} {}: {}", report.name, report.pid, shown.join(", "));
-        for (k, (photo, id, reply)) in report.answers.iter().enumerate() {
-            // Each answer is about the photo this client asked for, and the
-            // ids count per client: 1, 2, ...
+        for pair in report.answers.windows(2) {
+            // Correlation ids are unique in the program and rise: a reply
+            // answers one request only, whoever else is asking.
+            assert!(pair[0].1 < pair[1].1);
+        }
+        for (photo, _, reply) in &report.answers {
+            // Each answer is about the photo this client asked for.
             assert!(reply.starts_with(&format!("photo {photo} at ")));
-            assert_eq!(*id, k as u64 + 1);
         }
     }
     assert_eq!(reports.len() as u64, CLIENTS);
     println!(
-        "   each got its own answers (ids count per client): reply_to picks the inbox, the id the request"
+        "   each got its own answers: reply_to picks the inbox, the correlation id (unique in the program) the request"
     );
 }
 
@@ -186,7 +189,9 @@ fn timeout(office: &PostOffice) {
         late.body(),
         late.header().correlation_id().expect("a reply")
     );
-    assert_eq!(late.header().correlation_id(), Some(1));
+    // The first request's id: the one asked before the second.
+    assert!(late.header().correlation_id() < reply.header().correlation_id());
+    assert!(late.header().is_reply());
     assert_eq!(late.body(), "photo 900 at 64px (huge original)");
 }
 

@@ -445,15 +445,23 @@ fn blocked_sender_gets_closed_on_receiver_close_every_time(b: Backend) {
             tx.try_send(n).unwrap();
         }
         sender.send(tx.clone(), 99);
-        thread::sleep(Duration::from_millis(3)); // likely parked by now
+        // Inside its blocking send (it found the mailbox full); parked, or
+        // about to be: nothing observable tells the two apart.
+        wait_until("the sender waits for room", || tx.stats().found_full >= 1);
         let left = rx.close();
         match sender.result() {
             Err(SendError::Closed(m)) => assert_eq!(m.into_body(), 99),
+            // A send still between its closed check and its push when the
+            // close came may land afterwards, into the room the close's
+            // drain made (documented on `Receiver::close`): then it is still
+            // there to receive, never lost.
             Ok(()) => {
-                let late = rx.try_iter().count();
-                panic!(
-                    "{b:?}, round {round}: a send blocked before Receiver::close returned \
-                     Ok instead of Closed (close returned {} messages, {late} landed after it)",
+                let late: Vec<u32> = rx.try_iter().map(|m| m.into_body()).collect();
+                assert_eq!(
+                    late,
+                    [99],
+                    "{b:?}, round {round}: a send racing Receiver::close returned Ok, \
+                     but its message is not in the mailbox (close returned {} messages)",
                     left.len()
                 );
             }
@@ -474,21 +482,26 @@ fn blocked_sender_gets_closed_when_last_receiver_drops_every_time(b: Backend) {
             tx.try_send(n).unwrap();
         }
         sender.send(tx.clone(), 99);
-        thread::sleep(Duration::from_millis(3)); // likely parked by now
+        // Inside its blocking send (it found the mailbox full); parked, or
+        // about to be: nothing observable tells the two apart.
+        wait_until("the sender waits for room", || tx.stats().found_full >= 1);
         drop(rx);
         let result = sender.result();
         let stats = tx.stats();
-        match result {
-            Err(SendError::Closed(m)) => assert_eq!(m.into_body(), 99),
-            Ok(()) => panic!(
-                "{b:?}, round {round}: a send blocked before the last receiver dropped \
-                 returned Ok; its message is stranded in a mailbox nobody can receive \
-                 from ({stats:?})"
-            ),
+        let dropped = match result {
+            Err(SendError::Closed(m)) => {
+                assert_eq!(m.into_body(), 99);
+                cap as u64
+            }
+            // A send still between its closed check and its push when the
+            // last receiver went may land after the drain: the sender then
+            // settles it itself (dropped and counted, as crossbeam drops a
+            // message that races a disconnect), never stranded.
+            Ok(()) => cap as u64 + 1,
             Err(other) => panic!("{b:?}: expected Closed, got {other:?}"),
-        }
-        assert_eq!(stats.len, 0, "{b:?}: {stats:?}");
-        assert_eq!(stats.dropped, cap as u64, "{b:?}: {stats:?}");
+        };
+        assert_eq!(stats.len, 0, "{b:?}, round {round}: {stats:?}");
+        assert_eq!(stats.dropped, dropped, "{b:?}, round {round}: {stats:?}");
     }
 }
 
