@@ -395,3 +395,44 @@ impl<C: Counters> Tally<C> {
         totals
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Every live handle's slot names its place in the tally's list, however
+    /// handles come and go: retiring one is an index, not a search
+    /// (dropping 160,000 sender clones used to take 1.75 s).
+    #[test]
+    fn retiring_a_handle_finds_it_at_its_slot() {
+        let tally = Tally::<RecvCounters>::default();
+        let mut live: Vec<Arc<RecvCounters>> = (0..1000)
+            .map(|_| tally.register(RecvCounters::default()))
+            .collect();
+        for c in &live {
+            c.bump();
+        }
+        let mut retired = 0;
+        // Every third from the front, then from the back, then the rest.
+        let mut order: Vec<usize> = (0..live.len()).step_by(3).collect();
+        order.extend((0..live.len()).rev().filter(|i| i % 3 != 0));
+        for (step, i) in order.into_iter().enumerate() {
+            let gone = std::mem::replace(&mut live[i], Arc::new(RecvCounters::default()));
+            tally.retire(&gone);
+            retired += 1;
+            let state = tally.state.lock();
+            assert_eq!(state.live.len(), 1000 - retired);
+            if step % 97 == 0 {
+                for (k, c) in state.live.iter().enumerate() {
+                    assert_eq!(
+                        c.slot().get(),
+                        k,
+                        "slot out of step after {retired} retirements"
+                    );
+                }
+            }
+            drop(state);
+            assert_eq!(tally.totals().count, 1000);
+        }
+    }
+}
