@@ -359,6 +359,19 @@ pub enum PopError {
     Closed,
 }
 
+/// Why [`Sender::reserve_async`](crate::Sender::reserve_async) (or
+/// `try_reserve`) did not hand out a permit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Error)]
+pub enum ReserveError {
+    /// The mailbox is full and the call could not wait (a `try_reserve`, or
+    /// a mailbox whose [`Overflow`](crate::Overflow) policy is `Reject`).
+    #[error("mailbox is full")]
+    Full,
+    /// The mailbox is closed: nothing can be sent any more.
+    #[error("mailbox is closed")]
+    Closed,
+}
+
 /// Why a [`PostOffice`](crate::PostOffice) operation failed.
 ///
 /// Type mismatches name the types, not opaque ids, so the message says what

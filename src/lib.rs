@@ -342,17 +342,18 @@ mod sync;
 mod timer;
 mod topic;
 mod wait;
+mod wake;
 
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetters};
 pub use crate::error::PublishError;
 pub use crate::error::{
     OfficeError, PopError, PushError, RecvError, RecvTimeoutError, ReplyError, RequestError,
-    SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
+    ReserveError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
 };
 pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::mailbox::{
-    Delivery, IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Requeue, Sender, TryIter,
-    DEFAULT_CAPACITY,
+    Delivery, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver, Recv, RecvAck, RecvStream,
+    Requeue, Reserve, SendAsync, Sender, TryIter, DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{
@@ -362,7 +363,7 @@ pub use crate::overflow::Overflow;
 pub use crate::port::Port;
 pub use crate::queue::{Fifo, Priority, Queue};
 pub use crate::reason::{ClosedReason, DeadLetterReason};
-pub use crate::receipt::{Receipt, ReceiptError, ReceiptState};
+pub use crate::receipt::{Receipt, ReceiptError, ReceiptState, ReceiptWait};
 pub use crate::select::{Select, Source};
 pub use crate::stats::{DeadLetterCounts, MailboxStats};
 pub use crate::topic::{SlowSubscriber, Subscriber, Topic, TopicBuilder, TopicStats};

@@ -8,7 +8,10 @@
 //! one branch.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
@@ -147,14 +150,17 @@ pub(crate) struct Tracker {
 /// A tracked message's state, and whether it was ever delivered: a message
 /// rejected by its consumer ends `DeadLettered`, yet it was delivered, and
 /// the state alone no longer says so.
-#[derive(Clone, Copy)]
 struct Progress {
     state: ReceiptState,
     delivered: bool,
+    /// The tasks waiting on the receipt: every change wakes them all (few
+    /// tasks wait on one message; a dropped future's waker is woken once for
+    /// nothing and then gone).
+    wakers: Vec<Waker>,
 }
 
 impl Progress {
-    fn reached(self, milestone: Milestone) -> bool {
+    fn reached(&self, milestone: Milestone) -> bool {
         match milestone {
             Milestone::Received => self.delivered,
             Milestone::Acked => self.state == ReceiptState::Acked,
@@ -169,6 +175,7 @@ impl Tracker {
             state: Mutex::new(Progress {
                 state: ReceiptState::Queued,
                 delivered: false,
+                wakers: Vec::new(),
             }),
             changed: Condvar::new(),
         }
@@ -180,8 +187,12 @@ impl Tracker {
         if !progress.state.is_final() && progress.state != to {
             progress.state = to;
             progress.delivered |= to.was_delivered();
+            let wakers = std::mem::take(&mut progress.wakers);
             drop(progress);
             self.changed.notify_all();
+            for waker in wakers {
+                waker.wake();
+            }
         }
     }
 
@@ -220,6 +231,27 @@ impl Tracker {
             // notification may be spurious, or may be for a state we already saw.
             (progress, _) = self.changed.wait_until(progress, at);
         }
+    }
+
+    /// The async form of `wait`: ready with the outcome, or pending with
+    /// the task's waker left for the next change (looked at and left under
+    /// one lock, so no change slips between them).
+    pub(crate) fn poll_wait(
+        &self,
+        milestone: Milestone,
+        waker: &Waker,
+    ) -> Poll<Result<(), ReceiptError>> {
+        let mut progress = self.state.lock();
+        if progress.reached(milestone) {
+            return Poll::Ready(Ok(()));
+        }
+        if progress.state.is_final() {
+            return Poll::Ready(Err(progress.state.failure()));
+        }
+        if !progress.wakers.iter().any(|w| w.will_wake(waker)) {
+            progress.wakers.push(waker.clone());
+        }
+        Poll::Pending
     }
 }
 
@@ -340,6 +372,64 @@ impl Receipt {
         self.tracker.wait(Milestone::Acked, Deadline::At(deadline))
     }
 
+    /// Waits, without blocking a thread, until a receiver has taken the
+    /// message: the async form of [`wait`](Receipt::wait), with the same
+    /// outcomes. Cancel-safe: dropping the future changes nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::Mailbox;
+    ///
+    /// # futures_executor::block_on(async {
+    /// let (tx, rx) = Mailbox::<&str>::builder().build();
+    /// let receipt = tx.send_tracked("render").unwrap();
+    /// let worker = std::thread::spawn(move || rx.recv().unwrap());
+    /// receipt.wait_async().await.unwrap();
+    /// assert!(receipt.is_delivered());
+    /// # worker.join().unwrap();
+    /// # });
+    /// ```
+    pub fn wait_async(&self) -> ReceiptWait<'_> {
+        ReceiptWait {
+            tracker: &self.tracker,
+            milestone: Milestone::Received,
+        }
+    }
+
+    /// Waits, without blocking a thread, until the message was acknowledged:
+    /// the async form of [`wait_acked`](Receipt::wait_acked). Cancel-safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Mailbox, ReceiptError, Requeue};
+    ///
+    /// # futures_executor::block_on(async {
+    /// let (tx, rx) = Mailbox::<&str>::builder().build();
+    /// let receipt = tx.send_tracked("render").unwrap();
+    /// let worker = std::thread::spawn(move || rx.recv_ack().unwrap().nack(Requeue::No));
+    /// // Rejected by its consumer, and no dead-letter place: dropped.
+    /// assert_eq!(receipt.wait_acked_async().await, Err(ReceiptError::Closed));
+    /// # worker.join().unwrap();
+    /// # });
+    /// ```
+    pub fn wait_acked_async(&self) -> ReceiptWait<'_> {
+        ReceiptWait {
+            tracker: &self.tracker,
+            milestone: Milestone::Acked,
+        }
+    }
+
+    /// Polls for `milestone` (a send's async confirmation).
+    pub(crate) fn poll_milestone(
+        &self,
+        milestone: Milestone,
+        waker: &Waker,
+    ) -> Poll<Result<(), ReceiptError>> {
+        self.tracker.poll_wait(milestone, waker)
+    }
+
     /// Waits for `milestone` within a send's deadline.
     pub(crate) fn wait_until(
         &self,
@@ -355,6 +445,32 @@ impl fmt::Debug for Receipt {
         f.debug_struct("Receipt")
             .field("id", &self.id())
             .field("state", &self.state())
+            .finish()
+    }
+}
+
+/// The future of [`Receipt::wait_async`] and
+/// [`Receipt::wait_acked_async`]. Holds nothing but a reference: dropping it
+/// changes nothing.
+#[must_use = "futures do nothing unless polled"]
+pub struct ReceiptWait<'a> {
+    tracker: &'a Tracker,
+    milestone: Milestone,
+}
+
+impl Future for ReceiptWait<'_> {
+    type Output = Result<(), ReceiptError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.tracker.poll_wait(self.milestone, cx.waker())
+    }
+}
+
+impl fmt::Debug for ReceiptWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiptWait")
+            .field("id", &self.tracker.id)
+            .field("milestone", &self.milestone)
             .finish()
     }
 }

@@ -13,51 +13,80 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Waker;
 use std::time::Instant;
 
 use crate::sync::{AtomicUsize, Condvar, Mutex};
 
 /// One waiter's doorbell: raised by any source it watches, lowered by the
-/// waiter before it polls again.
+/// waiter before it polls again. The waiter is a thread (it sleeps in
+/// [`wait_until`](Signal::wait_until)) or a task (it leaves its waker with
+/// [`set_waker`](Signal::set_waker), and a raise wakes it).
 #[derive(Debug)]
 pub(crate) struct Signal {
-    raised: Mutex<bool>,
+    state: Mutex<Bell>,
     bell: Condvar,
+}
+
+/// What the signal's lock protects.
+#[derive(Debug, Default)]
+struct Bell {
+    raised: bool,
+    /// The waiting task's waker, taken by the raise that wakes it.
+    waker: Option<Waker>,
 }
 
 impl Signal {
     /// A lowered signal.
     pub(crate) fn new() -> Signal {
         Signal {
-            raised: Mutex::new(false),
+            state: Mutex::new(Bell::default()),
             bell: Condvar::new(),
         }
     }
 
     /// Raises the signal and wakes its waiter.
     pub(crate) fn raise(&self) {
-        let mut raised = self.raised.lock();
-        if !*raised {
-            *raised = true;
+        let mut state = self.state.lock();
+        let waker = state.waker.take();
+        if !state.raised {
+            state.raised = true;
             self.bell.notify_all();
+        }
+        drop(state);
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
     /// Lowers the signal; the waiter does this before polling its sources, so
     /// a raise during the poll is not lost.
     pub(crate) fn lower(&self) {
-        *self.raised.lock() = false;
+        self.state.lock().raised = false;
+    }
+
+    /// For a task: leaves its waker for the next raise, unless the signal is
+    /// raised already (then returns `true`: look again now).
+    pub(crate) fn set_waker(&self, waker: &Waker) -> bool {
+        let mut state = self.state.lock();
+        if state.raised {
+            return true;
+        }
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            state.waker = Some(waker.clone());
+        }
+        false
     }
 
     /// Waits until the signal is raised or `deadline` passes (`None`: no
     /// deadline). Returns whether it was raised.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        let mut raised = self.raised.lock();
-        while !*raised {
-            let (guard, timed_out) = self.bell.wait_until(raised, deadline);
-            raised = guard;
+        let mut state = self.state.lock();
+        while !state.raised {
+            let (guard, timed_out) = self.bell.wait_until(state, deadline);
+            state = guard;
             if timed_out {
-                return *raised;
+                return state.raised;
             }
         }
         true

@@ -12,8 +12,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{OnceLock, Weak};
-use std::time::Instant;
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::Waker;
+use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
@@ -145,5 +146,64 @@ fn run(timer: &'static Timer) {
             }
             None => timer.changed.wait(&mut wakeups),
         }
+    }
+}
+
+/// A task's own wake-up after a pause that grows (from `first`, doubling up
+/// to `max`): for a future that can only poll, such as a send to a custom
+/// rendezvous backend. Cancelled when dropped.
+pub(crate) struct WakeLater {
+    key: Key,
+    slot: Arc<WakerSlot>,
+    next: Duration,
+    max: Duration,
+}
+
+/// Where the timer finds the waker to wake.
+struct WakerSlot(Mutex<Option<Waker>>);
+
+impl Due for WakerSlot {
+    fn fire(&self, _now: Instant, _me: &Weak<dyn Due>) {
+        if let Some(waker) = self.0.lock().take() {
+            waker.wake();
+        }
+    }
+}
+
+impl WakeLater {
+    /// A wake-up that first waits `first`.
+    pub(crate) fn new(first: Duration, max: Duration) -> WakeLater {
+        WakeLater {
+            key: new_key(),
+            slot: Arc::new(WakerSlot(Mutex::new(None))),
+            next: first,
+            max,
+        }
+    }
+
+    /// Wakes `waker` after the next pause (at once if no timer thread
+    /// could be started).
+    pub(crate) fn schedule(&mut self, waker: &Waker) {
+        *self.slot.0.lock() = Some(waker.clone());
+        let at = Instant::now() + self.next;
+        self.next = (self.next * 2).min(self.max);
+        let target: Weak<dyn Due> = Arc::downgrade(&self.slot) as Weak<dyn Due>;
+        if !schedule(self.key, at, target) {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+impl Drop for WakeLater {
+    fn drop(&mut self) {
+        cancel(self.key);
+    }
+}
+
+impl std::fmt::Debug for WakeLater {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakeLater")
+            .field("next", &self.next)
+            .finish()
     }
 }

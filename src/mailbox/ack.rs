@@ -164,6 +164,27 @@ impl<T: Send> Acker<T> {
         result
     }
 
+    /// Registers a task's doorbell to be rung when a slot frees (and, through
+    /// the mailbox's watchers, when the mailbox closes): the async form of
+    /// the wait in `reserve_slot`, which it announces in the same way. The
+    /// caller looks again for a slot after this.
+    pub(super) fn watch_slot(&self, bell: &Arc<Signal>) {
+        self.waiting.lock().push(Arc::clone(bell));
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        sync::handshake_fence();
+        self.core.watchers.watch(bell);
+    }
+
+    /// Takes back a doorbell registered with `watch_slot`.
+    pub(super) fn unwatch_slot(&self, bell: &Arc<Signal>) {
+        self.core.watchers.unwatch(bell);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        let mut waiting = self.waiting.lock();
+        if let Some(i) = waiting.iter().position(|b| Arc::ptr_eq(b, bell)) {
+            waiting.swap_remove(i);
+        }
+    }
+
     /// Takes a slot if fewer than the limit are taken.
     fn try_take_slot(&self) -> bool {
         let limit = self.prefetch.load(Ordering::SeqCst);

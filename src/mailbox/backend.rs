@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::error::{PopError, PushError};
+use crate::error::{PopError, PushError, ReserveError};
 use crate::message::Message;
 use crate::queue::{Fifo, Priority, Queue};
 use crate::wait::Deadline;
@@ -78,5 +78,58 @@ impl<T: Send> Backend<T> {
 
     pub(super) fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
         dispatch!(self, q => q.evict_lowest(at_most))
+    }
+
+    /// The offer engine of a rendezvous (FIFO or priority) that async
+    /// senders leave their messages on; `None` for other capacities and
+    /// custom backends.
+    pub(super) fn rendezvous(&self) -> Option<&Priority<T>> {
+        match self {
+            Backend::Priority(q) if q.capacity() == Some(0) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a custom backend of capacity 0: its pushes pair only
+    /// with a receiver blocked in it, so a task sending to it polls.
+    pub(super) fn is_custom_rendezvous(&self) -> bool {
+        matches!(self, Backend::Custom(q) if q.capacity() == Some(0))
+    }
+
+    /// Holds one unit of room for a permit: `Ok(true)` if held, `Ok(false)`
+    /// if nothing needs holding (unbounded) or can be (a custom backend,
+    /// which only says whether there is room now).
+    pub(super) fn try_reserve(&self) -> Result<bool, ReserveError> {
+        match self {
+            Backend::Fifo(q) => q.try_reserve(),
+            Backend::Priority(q) => q.try_reserve().map(|()| true),
+            Backend::Custom(q) => {
+                if q.is_closed() {
+                    Err(ReserveError::Closed)
+                } else if q.capacity().map_or(true, |cap| cap == 0 || q.len() < cap) {
+                    Ok(false)
+                } else {
+                    Err(ReserveError::Full)
+                }
+            }
+        }
+    }
+
+    /// A held permit's message, into its room.
+    pub(super) fn push_reserved(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        match self {
+            Backend::Fifo(q) => q.push_reserved(msg),
+            Backend::Priority(q) => q.push_reserved(msg),
+            Backend::Custom(q) => q.try_push(msg),
+        }
+    }
+
+    /// A held permit dropped unused: its room goes back.
+    pub(super) fn unreserve(&self) {
+        match self {
+            Backend::Fifo(q) => q.unreserve(),
+            Backend::Priority(q) => q.unreserve(),
+            Backend::Custom(_) => {}
+        }
     }
 }

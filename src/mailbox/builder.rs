@@ -11,6 +11,7 @@ use crate::queue::{Fifo, Priority, Queue};
 use crate::signal::Watchers;
 use crate::stats::Tally;
 use crate::sync::{AtomicU8, AtomicUsize, OnceLock};
+use crate::wake::WaitList;
 
 use super::backend::Backend;
 use super::core::{BodyLimit, Core, ALIVE};
@@ -245,6 +246,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
         };
         let queue = match self.backend {
             BackendChoice::Fifo => match self.capacity {
+                Some(0) => Backend::Priority(Box::new(Priority::fifo_rendezvous())),
                 Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
                 None => Backend::Fifo(Fifo::unbounded()),
             },
@@ -271,6 +273,8 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             cold: OnceLock::new(),
             sink,
             watchers: Watchers::default(),
+            recv_wakers: WaitList::default(),
+            room_wakers: WaitList::default(),
         });
         let sender = Sender::attach(Arc::clone(&core));
         let receiver = Receiver::attach(core);

@@ -15,6 +15,7 @@ use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
 use crate::sync::{AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
 use crate::timer;
 use crate::wait::Deadline;
+use crate::wake::WaitList;
 
 use super::backend::Backend;
 use super::sender::Limit;
@@ -87,6 +88,10 @@ pub(super) struct Core<T: Send> {
     pub(super) sink: Sink<T>,
     /// Selects waiting on this mailbox.
     pub(super) watchers: Watchers,
+    /// Tasks waiting for a message (`recv_async` and its kin).
+    pub(super) recv_wakers: WaitList,
+    /// Tasks waiting for room (`send_async`, `reserve_async`).
+    pub(super) room_wakers: WaitList,
 }
 
 /// The rarely used part of a mailbox's state.
@@ -197,7 +202,7 @@ impl<T: Send> Core<T> {
         at: Option<Instant>,
     ) -> Result<(), PushError<T>> {
         if let Backend::Priority(queue) = &self.queue {
-            return queue.push_announced(msg, at, &|| self.watchers.notify());
+            return queue.push_announced(msg, at, &|| self.announce());
         }
         let mut slice = RENDEZVOUS_RING_FIRST;
         loop {
@@ -398,6 +403,8 @@ impl<T: Send> Core<T> {
             // Counted out first: a panicking drop must not leave them
             // counted as delayed forever.
             cold.count_out_delayed(count);
+            // Tasks waiting for them learn that nothing will come back.
+            self.recv_wakers.notify_all();
             let mut delayed = delayed.into_iter();
             self.discard_all(|| delayed.next().map(|(_, msg)| msg), reason);
         }
@@ -440,6 +447,36 @@ impl<T: Send> Core<T> {
     pub(super) fn close(&self) {
         self.queue.close();
         self.watchers.notify();
+        self.recv_wakers.notify_all();
+        self.room_wakers.notify_all();
+    }
+
+    /// A message became available (a send landed, a requeue, a rendezvous
+    /// sender's offer): rings the selects watching, and wakes one task
+    /// waiting to receive. Two loads when nobody waits.
+    #[inline(always)]
+    pub(super) fn announce(&self) {
+        self.watchers.notify();
+        self.recv_wakers.notify_one();
+    }
+
+    /// Whether a send could find room now (a hint: another may take it).
+    pub(super) fn has_room(&self) -> bool {
+        self.queue
+            .capacity()
+            .map_or(true, |cap| self.queue.len() < cap)
+    }
+
+    /// Whether nothing is queued.
+    pub(super) fn queue_is_empty(&self) -> bool {
+        self.queue.len() == 0
+    }
+
+    /// A message left the queue: wakes one task waiting for room. One load
+    /// when none waits.
+    #[inline(always)]
+    pub(super) fn room_freed(&self) {
+        self.room_wakers.notify_one();
     }
 
     pub(super) fn stats(&self) -> MailboxStats {

@@ -47,7 +47,9 @@ mod delivery;
 mod ids;
 mod iter;
 mod receiver;
+mod recv_async;
 mod requeue;
+mod send_async;
 mod sender;
 mod sink;
 
@@ -56,6 +58,8 @@ pub use builder::MailboxBuilder;
 pub use delivery::{Delivery, Requeue};
 pub use iter::{IntoIter, Iter, TryIter};
 pub use receiver::Receiver;
+pub use recv_async::{Recv, RecvAck, RecvStream};
+pub use send_async::{Permit, Reserve, SendAsync};
 pub(crate) use sender::blocking_error;
 pub use sender::Sender;
 pub(crate) use sink::Sink;

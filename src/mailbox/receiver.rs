@@ -70,8 +70,13 @@ impl<T: Send> Receiver<T> {
         }
     }
 
+    /// The shared mailbox.
+    pub(super) fn core(&self) -> &Core<T> {
+        &self.core
+    }
+
     /// The handle's answering side, made on first use.
-    fn acker(&self) -> &sync::Arc<Acker<T>> {
+    pub(super) fn acker(&self) -> &sync::Arc<Acker<T>> {
         self.acker.get_or_init(|| {
             sync::Arc::new(Acker::new(Arc::clone(&self.core), Arc::clone(&self.local)))
         })
@@ -81,13 +86,17 @@ impl<T: Send> Receiver<T> {
     /// letters on the way, and a closed mailbox is only reported closed once
     /// no delayed requeue can bring anything back. Counts nothing.
     #[inline(always)]
-    fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
+    pub(super) fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         loop {
             match self.core.queue.pop(deadline) {
                 Ok(msg) if self.core.outlived(&msg) => {
+                    self.core.room_freed();
                     self.core.discard(msg, DeadLetterReason::Expired);
                 }
-                Ok(msg) => return Ok(msg),
+                Ok(msg) => {
+                    self.core.room_freed();
+                    return Ok(msg);
+                }
                 Err(PopError::Closed) => self.core.wait_for_delayed(deadline)?,
                 Err(err) => return Err(err),
             }
@@ -105,7 +114,7 @@ impl<T: Send> Receiver<T> {
     /// Counts a message this handle took for good (a plain receive is an
     /// automatic acknowledgement) and settles its receipt.
     #[inline(always)]
-    fn taken(&self, msg: &mut Message<T>) {
+    pub(super) fn taken(&self, msg: &mut Message<T>) {
         self.local.bump();
         msg.header_mut().settle_tracker(ReceiptState::Acked);
     }

@@ -67,7 +67,7 @@ impl<T: Send> Core<T> {
                 if self.retired.load(Ordering::SeqCst) != ALIVE {
                     self.sweep_retired();
                 }
-                self.watchers.notify();
+                self.announce();
                 // A receiver of a closed mailbox may be waiting for delayed
                 // messages (`wait_for_delayed`), on `came_back`, not on the
                 // queue: tell it there is a message to take now. Through the
@@ -162,6 +162,11 @@ impl<T: Send> Core<T> {
         // Counted out only once back in the queue, so that `delayed + len`
         // never shows the message missing.
         cold.count_out_delayed(count);
+        // A closed mailbox's receiving tasks wait for these too: each looks
+        // again (back in the queue, or nothing left to come).
+        if count > 0 {
+            self.recv_wakers.notify_all();
+        }
     }
 
     /// A receiver found the mailbox closed and empty. If delayed messages

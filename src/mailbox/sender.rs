@@ -117,7 +117,7 @@ impl<T: Send> Sender<T> {
     /// mailbox's default time to live, if it has one). Returns the message's
     /// sequence number within this handle.
     #[inline(always)]
-    fn stamp(&self, msg: &mut Message<T>) -> u64 {
+    pub(super) fn stamp(&self, msg: &mut Message<T>) -> u64 {
         let seq = self.local.bump();
         msg.header_mut().stamp(self.core.id_for(&self.local, seq));
         if let Some(ttl) = self.core.ttl {
@@ -136,21 +136,27 @@ impl<T: Send> Sender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         match self.core.push(msg, deadline, &self.local) {
             Ok(()) => {
-                // A push that landed after the mailbox was retired (destroyed,
-                // or its last receiver gone) and drained: settle it now, so
-                // it goes to dead letters rather than sitting where nobody,
-                // or a receiver of a destroyed mailbox, would take it (see
-                // `Core::retire`). One load of a line every send reads anyway.
-                if self.core.retired.load(Ordering::SeqCst) != ALIVE {
-                    self.core.sweep_retired();
-                }
-                self.core.watchers.notify();
-                if seq & PEAK_SAMPLE_MASK == 0 {
-                    self.core.sample_peak();
-                }
+                self.landed(seq);
                 Ok(())
             }
             Err(err) => Err(self.refused(err)),
+        }
+    }
+
+    /// What follows every push that landed, whatever waited for it.
+    #[inline(always)]
+    pub(super) fn landed(&self, seq: u64) {
+        // A push that landed after the mailbox was retired (destroyed, or
+        // its last receiver gone) and drained: settle it now, so it goes to
+        // dead letters rather than sitting where nobody, or a receiver of a
+        // destroyed mailbox, would take it (see `Core::retire`). One load of
+        // a line every send reads anyway.
+        if self.core.retired.load(Ordering::SeqCst) != ALIVE {
+            self.core.sweep_retired();
+        }
+        self.core.announce();
+        if seq & PEAK_SAMPLE_MASK == 0 {
+            self.core.sample_peak();
         }
     }
 
@@ -188,13 +194,23 @@ impl<T: Send> Sender<T> {
     /// link off the message handed back (that send never happened).
     #[cold]
     #[inline(never)]
-    fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
+    pub(super) fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
         self.local.refused.fetch_add(1, Ordering::Relaxed);
         match err {
             PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
             PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
             PushError::Closed(m) => SendTimeoutError::Closed(untracked(m)),
         }
+    }
+
+    /// The shared mailbox.
+    pub(super) fn core(&self) -> &Core<T> {
+        &self.core
+    }
+
+    /// This handle's send counters.
+    pub(super) fn local(&self) -> &HandleCounters {
+        &self.local
     }
 
     /// Sends, waiting as long as it takes for room (backpressure).
@@ -547,14 +563,14 @@ pub(crate) fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
 }
 
 /// Attaches a receipt to a stamped message.
-fn track<T>(msg: &mut Message<T>) -> Receipt {
+pub(super) fn track<T>(msg: &mut Message<T>) -> Receipt {
     let tracker = Arc::new(Tracker::new(msg.header().id()));
     msg.header_mut().set_tracker(Arc::clone(&tracker));
     Receipt::new(tracker)
 }
 
 /// Takes any receipt link and the id off a message handed back to its sender.
-fn untracked<T>(mut msg: Message<T>) -> Message<T> {
+pub(super) fn untracked<T>(mut msg: Message<T>) -> Message<T> {
     let header = msg.header_mut();
     drop(header.take_tracker());
     // The mailbox did not accept it: it goes back unsent, as it came.

@@ -15,6 +15,7 @@ mod fifo;
 mod priority;
 
 pub use fifo::Fifo;
+pub(crate) use priority::Offered;
 pub use priority::Priority;
 
 use std::time::Instant;

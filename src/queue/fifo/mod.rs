@@ -57,6 +57,12 @@
 //!
 //! Senders never wait on the wake channel: a token would wake them for
 //! nothing, and a requeue never makes room (it ignores the capacity).
+//!
+//! # Permits
+//!
+//! Room held for an async sender's permit lives in `reserve.rs`: while any
+//! is held, sends take a gated path that counts it, and blocked senders
+//! wait on a third signal channel.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -64,6 +70,8 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crossbeam_channel as cb;
+
+mod reserve;
 
 use crate::error::{PopError, PushError};
 use crate::message::Message;
@@ -74,9 +82,22 @@ use std::sync::atomic::Ordering;
 /// `status` bit: the queue is closed.
 const CLOSED: usize = 1;
 
+/// `status` bit: the late lane holds messages (see `reserve.rs`).
+const LATE: usize = 2;
+
+/// `status` step: one more unit of room held by a permit.
+const ONE_RESERVED: usize = 4;
+
+/// `status` bits: the room held by permits (21 bits: up to
+/// `Fifo::MAX_CAPACITY`).
+const RESERVED_MASK: usize = ((1 << 21) - 1) * ONE_RESERVED;
+
+/// `status` bits that send every push down the gated path.
+const GATED: usize = CLOSED | LATE | RESERVED_MASK;
+
 /// `status` step: one more message in the side queue (the count lives above
-/// the closed bit).
-const ONE_REQUEUED: usize = 2;
+/// the other fields).
+const ONE_REQUEUED: usize = 1 << 23;
 
 /// The most slots an empty side queue keeps allocated: a mailbox that sees a
 /// burst of redeliveries gives the memory back once they are all out, one that
@@ -119,6 +140,10 @@ struct WaitKit {
     /// Holds at most one token meaning "look at the side queue";
     /// disconnected (ready) on close. Blocked receivers wait on it.
     wake_rx: cb::Receiver<()>,
+    /// Holds at most one token meaning "room was freed while permits hold
+    /// some"; disconnected (ready) on close. Senders blocked on the gated
+    /// path wait on it (see `reserve.rs`).
+    room_rx: cb::Receiver<()>,
 }
 
 /// What the side lock guards.
@@ -131,6 +156,10 @@ struct Side<T> {
     // and every idle mailbox carries this field.
     #[allow(clippy::box_collection)]
     requeued: Option<Box<VecDeque<Message<T>>>>,
+    /// Permits' messages that found crossbeam's channel full, and the sends
+    /// queued behind them (see `reserve.rs`). Boxed as `requeued` is.
+    #[allow(clippy::box_collection)]
+    late: Option<Box<VecDeque<Message<T>>>>,
 }
 
 /// The state of the signals' senders.
@@ -149,6 +178,8 @@ struct SignalSenders {
     _close_tx: cb::Sender<()>,
     /// The wake channel's only sender: a token per requeue, dropped on close.
     wake_tx: cb::Sender<()>,
+    /// The room channel's only sender (see `reserve.rs`), dropped on close.
+    room_tx: cb::Sender<()>,
 }
 
 impl Signals {
@@ -159,6 +190,14 @@ impl Signals {
     fn wake_one(&self) {
         if let Signals::Open(senders) = self {
             let _ = senders.wake_tx.try_send(());
+        }
+    }
+
+    /// Leaves a token for a sender blocked on the gated path, if the
+    /// signals are made. One token is enough, for the same reason.
+    fn room_one(&self) {
+        if let Signals::Open(senders) = self {
+            let _ = senders.room_tx.try_send(());
         }
     }
 }
@@ -196,6 +235,7 @@ impl<T: Send> Fifo<T> {
             side: Mutex::new(Side {
                 signals: Signals::Unmade,
                 requeued: None,
+                late: None,
             }),
         }
     }
@@ -210,16 +250,22 @@ impl<T: Send> Fifo<T> {
         self.kit.get_or_init(|| {
             let (close_tx, close_rx) = cb::bounded(0);
             let (wake_tx, wake_rx) = cb::bounded(1);
+            let (room_tx, room_rx) = cb::bounded(1);
             let mut side = self.side.lock();
             if matches!(side.signals, Signals::Unmade) {
                 side.signals = Signals::Open(Box::new(SignalSenders {
                     _close_tx: close_tx,
                     wake_tx,
+                    room_tx,
                 }));
             }
-            // Otherwise the queue is closed: the senders drop here, and both
+            // Otherwise the queue is closed: the senders drop here, and the
             // receivers are disconnected (ready) from the start.
-            Box::new(WaitKit { close_rx, wake_rx })
+            Box::new(WaitKit {
+                close_rx,
+                wake_rx,
+                room_rx,
+            })
         })
     }
 
@@ -255,9 +301,12 @@ impl<T: Send> Fifo<T> {
     #[cold]
     #[inline(never)]
     fn pop_closed(&self) -> Result<Message<T>, PopError> {
-        match self.pop_requeued() {
-            Some(msg) => Ok(msg),
-            None => self.rx.try_recv().map_err(|_| PopError::Closed),
+        if let Some(msg) = self.pop_requeued() {
+            return Ok(msg);
+        }
+        match self.rx.try_recv() {
+            Ok(msg) => Ok(msg),
+            Err(_) => self.pop_late().ok_or(PopError::Closed),
         }
     }
 
@@ -282,14 +331,21 @@ impl<T: Send> Fifo<T> {
                 return Err(PushError::Timeout(msg));
             }
         }
-        let close_rx = &self.wait_kit().close_rx;
+        let kit = self.wait_kit();
         loop {
             // Wait until there is room or the queue closes, without taking a
             // slot: if both happen at once, closing must win, or a sender woken
             // by a close that drained the queue would slip its message in.
+            // While permits hold room, the channel's own readiness says
+            // nothing (it has room the permits hold): wait for a room token.
+            let gated = self.is_gated();
             let mut sel = cb::Select::new();
-            sel.send(&self.tx);
-            sel.recv(close_rx);
+            if gated {
+                sel.recv(&kit.room_rx);
+            } else {
+                sel.send(&self.tx);
+            }
+            sel.recv(&kit.close_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
                 Some(at) => sel.ready_deadline(at),
@@ -297,11 +353,20 @@ impl<T: Send> Fifo<T> {
             if ready.is_err() {
                 return Err(PushError::Timeout(msg));
             }
+            if gated {
+                // Taken before the look, as receivers take wake tokens.
+                let _ = kit.room_rx.try_recv();
+            }
             // try_push checks the closed flag first; Full means another sender
             // took the room we were woken for: wait again.
             msg = match self.try_push(msg) {
                 Err(PushError::Full(m)) => m,
-                done => return done,
+                done => {
+                    if gated {
+                        self.pass_room_on();
+                    }
+                    return done;
+                }
             };
         }
     }
@@ -429,8 +494,10 @@ impl<T: Send> Fifo<T> {
 impl<T: Send> Queue<T> for Fifo<T> {
     #[inline(always)]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        if self.status.load(Ordering::Acquire) & CLOSED != 0 {
-            return Err(PushError::Closed(msg));
+        // One load, as before permits existed: closed, a late lane or held
+        // room all take the gated path.
+        if self.status.load(Ordering::Acquire) & GATED != 0 {
+            return self.push_gated(msg);
         }
         self.tx.try_send(msg).map_err(|err| match err {
             cb::TrySendError::Full(m) => PushError::Full(m),
@@ -455,14 +522,23 @@ impl<T: Send> Queue<T> for Fifo<T> {
             }
         }
         match self.rx.try_recv() {
-            Ok(msg) => Ok(msg),
-            Err(cb::TryRecvError::Empty) if self.status.load(Ordering::Acquire) & CLOSED != 0 => {
-                // Look once more after seeing the flag: a message pushed before
-                // the close may have landed after our first look, and a
-                // requeue is accepted after the close.
-                self.pop_closed()
+            Ok(msg) => {
+                self.room_freed();
+                Ok(msg)
             }
-            Err(cb::TryRecvError::Empty) => Err(PopError::Empty),
+            Err(cb::TryRecvError::Empty) => {
+                let status = self.status.load(Ordering::Acquire);
+                if status & CLOSED != 0 {
+                    // Look once more after seeing the flag: a message pushed
+                    // before the close may have landed after our first look,
+                    // and a requeue is accepted after the close.
+                    self.pop_closed()
+                } else if status & LATE != 0 {
+                    self.pop_late().ok_or(PopError::Empty)
+                } else {
+                    Err(PopError::Empty)
+                }
+            }
             // The queue holds `tx` for its whole life, so this does not
             // happen; if it did, the side queue would still be handed out.
             Err(cb::TryRecvError::Disconnected) => self.pop_closed(),
@@ -480,7 +556,13 @@ impl<T: Send> Queue<T> for Fifo<T> {
     /// Counts the requeued messages too (so a bounded queue may report more
     /// than its capacity).
     fn len(&self) -> usize {
-        self.rx.len() + self.status.load(Ordering::SeqCst) / ONE_REQUEUED
+        let status = self.status.load(Ordering::SeqCst);
+        let late = if status & LATE != 0 {
+            self.late_len()
+        } else {
+            0
+        };
+        self.rx.len() + status / ONE_REQUEUED + late
     }
 
     fn capacity(&self) -> Option<usize> {
@@ -534,7 +616,10 @@ impl<T: Send> Queue<T> for Fifo<T> {
         if self.tx.capacity() == Some(0) {
             return None;
         }
-        self.rx.try_recv().ok()
+        match self.rx.try_recv() {
+            Ok(msg) => Some(msg),
+            Err(_) => self.pop_late(),
+        }
     }
 }
 
