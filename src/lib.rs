@@ -361,7 +361,7 @@ pub use crate::office::{
 };
 pub use crate::overflow::Overflow;
 pub use crate::port::Port;
-pub use crate::queue::{Fifo, Priority, Queue};
+pub use crate::queue::{Fifo, Priority, Queue, ReadyHook};
 pub use crate::reason::{ClosedReason, DeadLetterReason};
 pub use crate::receipt::{Receipt, ReceiptError, ReceiptState, ReceiptWait};
 pub use crate::select::{Select, Source};

@@ -37,9 +37,18 @@ fn backends() -> Vec<(&'static str, MailboxBuilder<u64>)> {
         ("fifo bounded", Mailbox::builder().capacity(8)),
         ("fifo unbounded", Mailbox::builder().unbounded()),
         ("fifo rendezvous", Mailbox::builder().capacity(0)),
-        ("priority bounded", Mailbox::builder().priority(4).capacity(8)),
-        ("priority unbounded", Mailbox::builder().priority(4).unbounded()),
-        ("priority rendezvous", Mailbox::builder().priority(4).capacity(0)),
+        (
+            "priority bounded",
+            Mailbox::builder().priority(4).capacity(8),
+        ),
+        (
+            "priority unbounded",
+            Mailbox::builder().priority(4).unbounded(),
+        ),
+        (
+            "priority rendezvous",
+            Mailbox::builder().priority(4).capacity(0),
+        ),
     ]
 }
 
@@ -112,7 +121,10 @@ fn threads_and_tasks_share_a_mailbox() {
                 tx.send_async(n).await.unwrap();
             }
         });
-        let mut all: Vec<u64> = consumers.into_iter().flat_map(|c| c.join().unwrap()).collect();
+        let mut all: Vec<u64> = consumers
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect();
         all.sort_unstable();
         assert_eq!(all, (0..600).collect::<Vec<_>>(), "{name}");
     }
@@ -180,7 +192,9 @@ fn stress_tasks_and_threads_count_every_message() {
             drop(tx);
             drop(rx);
             for p in thread_producers {
-                tokio::task::spawn_blocking(move || p.join().unwrap()).await.unwrap();
+                tokio::task::spawn_blocking(move || p.join().unwrap())
+                    .await
+                    .unwrap();
             }
             for h in handles {
                 h.await.unwrap();
@@ -412,7 +426,11 @@ fn custom_backend_from_tasks() {
             g.0.push(msg);
             Ok(())
         }
-        fn push(&self, mut msg: Message<u64>, deadline: Option<Instant>) -> Result<(), PushError<u64>> {
+        fn push(
+            &self,
+            mut msg: Message<u64>,
+            deadline: Option<Instant>,
+        ) -> Result<(), PushError<u64>> {
             loop {
                 msg = match self.try_push(msg) {
                     Err(PushError::Full(m)) if deadline.map_or(true, |d| Instant::now() < d) => m,
@@ -491,4 +509,104 @@ fn futures_are_send() {
     let rt = multi_thread();
     let handle = rt.spawn(async move { rx.recv_async().await.map(|m| m.into_body()) });
     assert_eq!(rt.block_on(handle).unwrap().unwrap(), "b");
+}
+
+/// A custom backend whose messages become visible only when released
+/// (as messages that ripen with time would): the mailbox cannot see the
+/// release, so a waiting task learns of it through the readiness hook if the
+/// backend takes it, and by polling if it does not.
+#[test]
+fn custom_backend_readiness_hook_or_polling() {
+    use postbox::ReadyHook;
+    use std::sync::Arc;
+
+    #[derive(Default)]
+    struct Held {
+        state: Mutex<(Vec<Message<u64>>, usize, bool)>,
+        hook: Mutex<Option<ReadyHook>>,
+        takes_hook: bool,
+    }
+    impl Held {
+        /// Makes the first `n` held messages visible.
+        fn release(&self, n: usize) {
+            self.state.lock().unwrap().1 = n;
+            if let Some(hook) = &*self.hook.lock().unwrap() {
+                hook.message_ready();
+            }
+        }
+    }
+    struct Shared(Arc<Held>);
+    impl std::ops::Deref for Shared {
+        type Target = Held;
+        fn deref(&self) -> &Held {
+            &self.0
+        }
+    }
+    impl Queue<u64> for Shared {
+        fn try_push(&self, msg: Message<u64>) -> Result<(), PushError<u64>> {
+            self.state.lock().unwrap().0.push(msg);
+            Ok(())
+        }
+        fn push(&self, msg: Message<u64>, _: Option<Instant>) -> Result<(), PushError<u64>> {
+            self.try_push(msg)
+        }
+        fn try_pop(&self) -> Result<Message<u64>, PopError> {
+            let mut g = self.state.lock().unwrap();
+            if g.1 > 0 && !g.0.is_empty() {
+                g.1 -= 1;
+                return Ok(g.0.remove(0));
+            }
+            if g.2 {
+                Err(PopError::Closed)
+            } else {
+                Err(PopError::Empty)
+            }
+        }
+        fn pop(&self, _: Option<Instant>) -> Result<Message<u64>, PopError> {
+            self.try_pop()
+        }
+        fn len(&self) -> usize {
+            self.state.lock().unwrap().0.len()
+        }
+        fn capacity(&self) -> Option<usize> {
+            None
+        }
+        fn close(&self) -> bool {
+            !std::mem::replace(&mut self.state.lock().unwrap().2, true)
+        }
+        fn is_closed(&self) -> bool {
+            self.state.lock().unwrap().2
+        }
+        fn ready_hook(&self, hook: ReadyHook) -> bool {
+            if self.takes_hook {
+                *self.hook.lock().unwrap() = Some(hook);
+            }
+            self.takes_hook
+        }
+    }
+    let rt = multi_thread();
+    for takes_hook in [true, false] {
+        let held = Arc::new(Held {
+            takes_hook,
+            ..Held::default()
+        });
+        let (tx, rx) = Mailbox::<u64>::builder()
+            .backend(Shared(held.clone()))
+            .build();
+        tx.send(1).unwrap();
+        let waiting = rt.spawn(async move { rx.recv_async().await.map(|m| m.into_body()) });
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!waiting.is_finished(), "nothing was visible yet");
+        let released = Instant::now();
+        held.release(1);
+        let got = rt.block_on(waiting).unwrap().unwrap();
+        assert_eq!(got, 1);
+        // With the hook the wake is immediate; polling looks at least every
+        // 32 ms.
+        assert!(
+            released.elapsed() < Duration::from_secs(1),
+            "hook={takes_hook}"
+        );
+        assert_eq!(held.hook.lock().unwrap().is_some(), takes_hook);
+    }
 }

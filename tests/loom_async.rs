@@ -106,8 +106,14 @@ fn a_dropped_waiter_passes_its_wake_on() {
         let (waker_b, flag_b) = flag_waker();
         let mut first = Box::pin(rx.recv_async());
         let mut second = Box::pin(rx.recv_async());
-        assert!(first.as_mut().poll(&mut Context::from_waker(&waker_a)).is_pending());
-        assert!(second.as_mut().poll(&mut Context::from_waker(&waker_b)).is_pending());
+        assert!(first
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_a))
+            .is_pending());
+        assert!(second
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker_b))
+            .is_pending());
         let sender = thread::spawn(move || tx.send(5).unwrap());
         drop(first);
         sender.join().unwrap();

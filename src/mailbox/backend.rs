@@ -90,12 +90,6 @@ impl<T: Send> Backend<T> {
         }
     }
 
-    /// Whether this is a custom backend of capacity 0: its pushes pair only
-    /// with a receiver blocked in it, so a task sending to it polls.
-    pub(super) fn is_custom_rendezvous(&self) -> bool {
-        matches!(self, Backend::Custom(q) if q.capacity() == Some(0))
-    }
-
     /// Holds one unit of room for a permit: `Ok(true)` if held, `Ok(false)`
     /// if nothing needs holding (unbounded) or can be (a custom backend,
     /// which only says whether there is room now).

@@ -2,15 +2,16 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::message::BodyLen;
 use crate::overflow::Overflow;
-use crate::queue::{Fifo, Priority, Queue};
+use crate::queue::{Fifo, Priority, Queue, Ready, ReadyHook};
 use crate::signal::Watchers;
 use crate::stats::Tally;
-use crate::sync::{AtomicU8, AtomicUsize, OnceLock};
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, OnceLock};
 use crate::wake::WaitList;
 
 use super::backend::Backend;
@@ -18,10 +19,20 @@ use super::core::{BodyLimit, Core, ALIVE};
 use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
 
 /// Which backend the builder will build.
-enum BackendChoice<T> {
+enum BackendChoice<T: Send> {
     Fifo,
     Priority(u8),
-    Custom(Box<dyn Queue<T>>),
+    /// The queue, and how to hand it the mailbox as its readiness hook's
+    /// target (a function chosen where `T: 'static` is known).
+    Custom(Box<dyn Queue<T>>, HookTarget<T>),
+}
+
+/// Makes a readiness hook's target from a mailbox's core.
+type HookTarget<T> = fn(&Arc<Core<T>>) -> Weak<dyn Ready>;
+
+/// The hook target of a mailbox whose bodies are `'static`.
+fn hook_target<T: Send + 'static>(core: &Arc<Core<T>>) -> Weak<dyn Ready> {
+    Arc::downgrade(core) as Weak<dyn Ready>
 }
 
 /// Builds a mailbox: backend, capacity, limits. Get one from
@@ -100,8 +111,14 @@ impl<T: Send, K> MailboxBuilder<T, K> {
     /// Your own queueing discipline. The queue's own capacity applies; the
     /// builder's `capacity` / `unbounded` are ignored for it.
     #[must_use]
-    pub fn backend<Q: Queue<T> + 'static>(mut self, queue: Q) -> Self {
-        self.backend = BackendChoice::Custom(Box::new(queue));
+    ///
+    /// The backend is offered the mailbox's [`ReadyHook`] when the mailbox
+    /// is built (see [`Queue::ready_hook`]).
+    pub fn backend<Q: Queue<T> + 'static>(mut self, queue: Q) -> Self
+    where
+        T: 'static,
+    {
+        self.backend = BackendChoice::Custom(Box::new(queue), hook_target::<T>);
         self
     }
 
@@ -244,6 +261,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             Some(tx) => Sink::Typed(tx),
             None => fallback,
         };
+        let mut hook = None;
         let queue = match self.backend {
             BackendChoice::Fifo => match self.capacity {
                 Some(0) => Backend::Priority(Box::new(Priority::fifo_rendezvous())),
@@ -253,7 +271,10 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             BackendChoice::Priority(levels) => {
                 Backend::Priority(Box::new(Priority::new(levels, self.capacity)))
             }
-            BackendChoice::Custom(queue) => Backend::Custom(queue),
+            BackendChoice::Custom(queue, target) => {
+                hook = Some(target);
+                Backend::Custom(queue)
+            }
         };
         let levels = queue.priority_levels();
         let core = Arc::new(Core {
@@ -275,7 +296,12 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             watchers: Watchers::default(),
             recv_wakers: WaitList::default(),
             room_wakers: WaitList::default(),
+            polls: AtomicBool::new(false),
         });
+        if let (Some(target), Backend::Custom(queue)) = (hook, &core.queue) {
+            let hooked = queue.ready_hook(ReadyHook::new(target(&core)));
+            core.polls.store(!hooked, Ordering::Relaxed);
+        }
         let sender = Sender::attach(Arc::clone(&core));
         let receiver = Receiver::attach(core);
         (sender, receiver)
@@ -294,7 +320,7 @@ impl<T: Send, K> fmt::Debug for MailboxBuilder<T, K> {
         let backend = match &self.backend {
             BackendChoice::Fifo => "fifo".to_string(),
             BackendChoice::Priority(levels) => format!("priority({levels})"),
-            BackendChoice::Custom(_) => "custom".to_string(),
+            BackendChoice::Custom(..) => "custom".to_string(),
         };
         f.debug_struct("MailboxBuilder")
             .field("backend", &backend)

@@ -4,16 +4,18 @@
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::error::PushError;
 use crate::message::Message;
 use crate::overflow::Overflow;
+use crate::queue::Ready;
 use crate::reason::{ClosedReason, DeadLetterReason};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
-use crate::sync::{AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
-use crate::timer;
+use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
+use crate::timer::{self, WakeLater};
 use crate::wait::Deadline;
 use crate::wake::WaitList;
 
@@ -42,6 +44,13 @@ const RENDEZVOUS_RING_FIRST: Duration = Duration::from_millis(1);
 
 /// The longest wait between two rings of a rendezvous sender.
 const RENDEZVOUS_RING_MAX: Duration = Duration::from_millis(32);
+
+/// How long a task waiting on a backend that cannot wake it first waits
+/// before it looks again (doubling up to [`POLL_LATER_MAX`]).
+pub(super) const POLL_LATER_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest pause between two looks of such a task.
+pub(super) const POLL_LATER_MAX: Duration = Duration::from_millis(32);
 
 /// The longest accepted body, and how to measure a body.
 pub(super) type BodyLimit<T> = (usize, fn(&T) -> usize);
@@ -92,6 +101,9 @@ pub(super) struct Core<T: Send> {
     pub(super) recv_wakers: WaitList,
     /// Tasks waiting for room (`send_async`, `reserve_async`).
     pub(super) room_wakers: WaitList,
+    /// Whether waiting tasks also poll on a timer: a custom backend that
+    /// did not take the readiness hook (see `Queue::ready_hook`).
+    pub(super) polls: AtomicBool,
 }
 
 /// The rarely used part of a mailbox's state.
@@ -460,6 +472,16 @@ impl<T: Send> Core<T> {
         self.recv_wakers.notify_one();
     }
 
+    /// For a task about to wait: if the backend cannot wake it for changes
+    /// the mailbox does not see, asks the timer to wake it soon as well.
+    pub(super) fn poll_later(&self, later: &mut Option<WakeLater>, waker: &Waker) {
+        if self.polls.load(Ordering::Relaxed) {
+            later
+                .get_or_insert_with(|| WakeLater::new(POLL_LATER_FIRST, POLL_LATER_MAX))
+                .schedule(waker);
+        }
+    }
+
     /// Whether a send could find room now (a hint: another may take it).
     pub(super) fn has_room(&self) -> bool {
         self.queue
@@ -535,5 +557,16 @@ impl<T: Send> Drop for Core<T> {
         // Every handle is gone: whatever a custom backend still holds goes
         // where dead letters go.
         self.retire(DeadLetterReason::NoReceivers);
+    }
+}
+
+/// What a custom backend's readiness hook reaches.
+impl<T: Send> Ready for Core<T> {
+    fn message_ready(&self) {
+        self.announce();
+    }
+
+    fn room_ready(&self) {
+        self.room_freed();
     }
 }

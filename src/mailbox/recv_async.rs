@@ -19,6 +19,7 @@ use futures_core::Stream;
 use crate::error::{PopError, RecvError};
 use crate::message::Message;
 use crate::signal::Signal;
+use crate::timer::WakeLater;
 use crate::wait::Deadline;
 use crate::wake::Waiting;
 
@@ -59,6 +60,7 @@ impl<T: Send> Receiver<T> {
         Recv {
             receiver: self,
             waiting: Waiting::new(),
+            later: None,
         }
     }
 
@@ -85,6 +87,7 @@ impl<T: Send> Receiver<T> {
         RecvStream {
             receiver: Handle::Borrowed(self),
             waiting: Waiting::new(),
+            later: None,
         }
     }
 
@@ -93,6 +96,7 @@ impl<T: Send> Receiver<T> {
         RecvStream {
             receiver: Handle::Owned(self),
             waiting: Waiting::new(),
+            later: None,
         }
     }
 
@@ -101,6 +105,7 @@ impl<T: Send> Receiver<T> {
     fn poll_recv(
         &self,
         waiting: &mut Waiting,
+        later: &mut Option<WakeLater>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Message<T>, RecvError>> {
         let core = self.core();
@@ -117,7 +122,10 @@ impl<T: Send> Receiver<T> {
                     waiting.done(&core.recv_wakers, || false);
                     return Poll::Ready(Err(RecvError));
                 }
-                Err(_) if registered => return Poll::Pending,
+                Err(_) if registered => {
+                    core.poll_later(later, cx.waker());
+                    return Poll::Pending;
+                }
                 Err(_) => {
                     waiting.register(&core.recv_wakers, cx.waker());
                     registered = true;
@@ -157,6 +165,7 @@ impl<T: Send + 'static> Receiver<T> {
             receiver: self,
             waiting: Waiting::new(),
             slot_bell: None,
+            later: None,
         }
     }
 
@@ -165,6 +174,7 @@ impl<T: Send + 'static> Receiver<T> {
         &self,
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
+        later: &mut Option<WakeLater>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Delivery<T>, RecvError>> {
         let core = self.core();
@@ -204,6 +214,7 @@ impl<T: Send + 'static> Receiver<T> {
                         return Poll::Ready(Err(RecvError));
                     }
                     if registered {
+                        core.poll_later(later, cx.waker());
                         return Poll::Pending;
                     }
                     waiting.register(&core.recv_wakers, cx.waker());
@@ -249,6 +260,7 @@ fn unwatch<T: Send>(acker: &Acker<T>, bell: &mut Option<Arc<Signal>>) {
 pub struct Recv<'a, T: Send> {
     receiver: &'a Receiver<T>,
     waiting: Waiting,
+    later: Option<WakeLater>,
 }
 
 impl<T: Send> Future for Recv<'_, T> {
@@ -256,7 +268,8 @@ impl<T: Send> Future for Recv<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.receiver.poll_recv(&mut this.waiting, cx)
+        this.receiver
+            .poll_recv(&mut this.waiting, &mut this.later, cx)
     }
 }
 
@@ -281,6 +294,7 @@ pub struct RecvAck<'a, T: Send + 'static> {
     waiting: Waiting,
     /// The doorbell for a prefetch slot, while the handle is at its limit.
     slot_bell: Option<Arc<Signal>>,
+    later: Option<WakeLater>,
 }
 
 impl<T: Send + 'static> Future for RecvAck<'_, T> {
@@ -289,7 +303,7 @@ impl<T: Send + 'static> Future for RecvAck<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         this.receiver
-            .poll_recv_ack(&mut this.waiting, &mut this.slot_bell, cx)
+            .poll_recv_ack(&mut this.waiting, &mut this.slot_bell, &mut this.later, cx)
     }
 }
 
@@ -334,6 +348,7 @@ impl<T: Send> Deref for Handle<'_, T> {
 pub struct RecvStream<'a, T: Send> {
     receiver: Handle<'a, T>,
     waiting: Waiting,
+    later: Option<WakeLater>,
 }
 
 impl<T: Send> Stream for RecvStream<'_, T> {
@@ -342,7 +357,7 @@ impl<T: Send> Stream for RecvStream<'_, T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message<T>>> {
         let this = self.get_mut();
         this.receiver
-            .poll_recv(&mut this.waiting, cx)
+            .poll_recv(&mut this.waiting, &mut this.later, cx)
             .map(Result::ok)
     }
 

@@ -21,7 +21,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use crate::error::{PushError, ReserveError, SendError};
 use crate::message::Message;
@@ -29,19 +28,12 @@ use crate::overflow::Overflow;
 use crate::queue::Offered;
 use crate::receipt::{Milestone, Receipt};
 use crate::timer::WakeLater;
+
 use crate::wait::{Confirm, Deadline};
 use crate::wake::Waiting;
 
 use super::sender::{blocking_error, track, untracked};
 use super::Sender;
-
-/// How long a task sending to a custom rendezvous backend waits before it
-/// tries again (doubling up to [`POLL_LATER_MAX`]): such a backend pairs a
-/// send only with a receiver blocked in it, and cannot say when one is.
-const POLL_LATER_FIRST: Duration = Duration::from_millis(1);
-
-/// The longest pause between two tries of such a send.
-const POLL_LATER_MAX: Duration = Duration::from_millis(32);
 
 impl<T: Send> Sender<T> {
     /// Sends without blocking a thread: the async form of
@@ -120,6 +112,7 @@ impl<T: Send> Sender<T> {
         Reserve {
             sender: self,
             waiting: Waiting::new(),
+            later: None,
         }
     }
 
@@ -201,15 +194,11 @@ impl<T: Send> Sender<T> {
                 self.local().waiting.fetch_add(1, Ordering::Relaxed);
                 *counted_waiting = true;
             }
-            if core.queue.is_custom_rendezvous() {
-                // No receive of such a backend can make this push succeed
-                // except one blocked in it: try again later.
-                later
-                    .get_or_insert_with(|| WakeLater::new(POLL_LATER_FIRST, POLL_LATER_MAX))
-                    .schedule(cx.waker());
-                return Poll::Pending;
-            }
             if registered {
+                // A custom backend that cannot say when room appears (a
+                // rendezvous pairs a send only with a receiver blocked in
+                // it) is also looked at again on a timer.
+                core.poll_later(later, cx.waker());
                 return Poll::Pending;
             }
             waiting.register(&core.room_wakers, cx.waker());
@@ -384,6 +373,7 @@ impl<T: Send> fmt::Debug for SendAsync<'_, T> {
 pub struct Reserve<'a, T: Send> {
     sender: &'a Sender<T>,
     waiting: Waiting,
+    later: Option<WakeLater>,
 }
 
 impl<'a, T: Send> Future for Reserve<'a, T> {
@@ -402,6 +392,7 @@ impl<'a, T: Send> Future for Reserve<'a, T> {
                 }
                 Err(ReserveError::Full) if core.overflow == Overflow::Block => {
                     if registered {
+                        core.poll_later(&mut this.later, cx.waker());
                         return Poll::Pending;
                     }
                     this.waiting.register(&core.room_wakers, cx.waker());

@@ -18,10 +18,67 @@ pub use fifo::Fifo;
 pub(crate) use priority::Offered;
 pub use priority::Priority;
 
+use std::fmt;
+use std::sync::Weak;
 use std::time::Instant;
 
 use crate::error::{PopError, PushError};
 use crate::message::Message;
+
+/// What a [`ReadyHook`] tells: the mailbox above a backend, which wakes
+/// the tasks waiting on it.
+pub(crate) trait Ready: Send + Sync {
+    /// A message can be taken.
+    fn message_ready(&self);
+    /// Room was freed.
+    fn room_ready(&self);
+}
+
+/// The readiness hook a mailbox hands its backend
+/// ([`Queue::ready_hook`]): how a custom backend tells the tasks waiting on
+/// its mailbox (`recv_async`, `send_async`) that something changed that
+/// the mailbox did not do itself.
+///
+/// The mailbox already wakes its tasks after every push, pop, requeue and
+/// close it makes through the backend. A backend needs the hook only if
+/// messages or room can appear otherwise: messages that ripen with time,
+/// a rendezvous whose blocked senders' messages become takeable inside
+/// `push`, room freed by the backend dropping messages on its own. Calling
+/// it when nobody waits costs one load. Cheap to clone; it does not keep
+/// the mailbox alive.
+#[derive(Clone)]
+pub struct ReadyHook {
+    mailbox: Weak<dyn Ready>,
+}
+
+impl ReadyHook {
+    pub(crate) fn new(mailbox: Weak<dyn Ready>) -> ReadyHook {
+        ReadyHook { mailbox }
+    }
+
+    /// A message can now be taken (wakes one task waiting to receive, and
+    /// the selects watching).
+    pub fn message_ready(&self) {
+        if let Some(mailbox) = self.mailbox.upgrade() {
+            mailbox.message_ready();
+        }
+    }
+
+    /// Room was freed (wakes one task waiting to send).
+    pub fn room_ready(&self) {
+        if let Some(mailbox) = self.mailbox.upgrade() {
+            mailbox.room_ready();
+        }
+    }
+}
+
+impl fmt::Debug for ReadyHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadyHook")
+            .field("mailbox_alive", &(self.mailbox.strong_count() > 0))
+            .finish()
+    }
+}
 
 /// A message store that a mailbox can sit on: the seam between postbox's
 /// handles and a queueing discipline.
@@ -49,9 +106,24 @@ use crate::message::Message;
 ///
 /// The trait grows by default methods only (so implementations outside this
 /// crate keep compiling). [`requeue`](Queue::requeue) (redelivery at the front
-/// of a level) and [`evict_lowest`](Queue::evict_lowest) (the `DropLowest`
-/// overflow policy) came that way; selective receive by header predicate and
-/// readiness hooks for async wakers are planned the same way.
+/// of a level), [`evict_lowest`](Queue::evict_lowest) (the `DropLowest`
+/// overflow policy) and [`ready_hook`](Queue::ready_hook) (async wake-ups)
+/// came that way.
+///
+/// # Async
+///
+/// Tasks use a mailbox through `try_push` / `try_pop` only, and sleep until
+/// the mailbox wakes them: after each push, pop, requeue and close it makes.
+/// That covers every backend whose messages and room change only through
+/// those calls. A backend that can change otherwise (see [`ReadyHook`])
+/// takes the hook in [`ready_hook`](Queue::ready_hook) and returns `true`.
+/// A backend that does not (the default) still works from tasks, **by
+/// polling**: a waiting task also looks again on a timer, after 1 ms, then
+/// less often, at least every 32 ms, so a change the mailbox did not see is
+/// noticed late but never missed. A custom rendezvous (capacity 0) pairs a
+/// task's send only with a receiver blocked in `pop`, and a task's receive
+/// only with a sender blocked in `push` (the built-in rendezvous pairs
+/// tasks with tasks too).
 ///
 /// # Examples
 ///
@@ -180,6 +252,19 @@ pub trait Queue<T>: Send + Sync {
         let _ = at_most;
         None
     }
+
+    /// Takes the mailbox's readiness hook, called once when the mailbox is
+    /// built. Return `true` to promise that the backend calls
+    /// [`ReadyHook::message_ready`] / [`ReadyHook::room_ready`] whenever a
+    /// message or room appears other than through a call the mailbox made
+    /// (see "Async" above); tasks waiting on the mailbox then never poll.
+    ///
+    /// The default keeps nothing and returns `false`: tasks poll on a timer
+    /// as well as being woken by the mailbox.
+    fn ready_hook(&self, hook: ReadyHook) -> bool {
+        let _ = hook;
+        false
+    }
 }
 
 impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
@@ -218,5 +303,8 @@ impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
     }
     fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
         (**self).evict_lowest(at_most)
+    }
+    fn ready_hook(&self, hook: ReadyHook) -> bool {
+        (**self).ready_hook(hook)
     }
 }
