@@ -114,7 +114,12 @@ fn a_dropped_waiter_passes_its_wake_on() {
             .as_mut()
             .poll(&mut Context::from_waker(&waker_b))
             .is_pending());
-        let sender = thread::spawn(move || tx.send(5).unwrap());
+        // A clone sends: the last sender's drop would close the mailbox,
+        // and a close wakes every task, hiding a swallowed wake.
+        let sender = {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send(5).unwrap())
+        };
         drop(first);
         sender.join().unwrap();
         assert!(flag_b.load(Ordering::SeqCst), "the wake was swallowed");
@@ -122,6 +127,7 @@ fn a_dropped_waiter_passes_its_wake_on() {
             Poll::Ready(Ok(msg)) => assert_eq!(msg.into_body(), 5),
             other => panic!("the message is still queued, got {other:?}"),
         }
+        drop(tx);
     });
 }
 
