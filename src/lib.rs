@@ -14,6 +14,7 @@
 //! | | test for arrival (sender) | [`Sender::send_tracked`] returns a [`Receipt`] |
 //! | | blocking / non-blocking receive | [`Receiver::recv`], [`try_recv`](Receiver::try_recv), [`recv_timeout`](Receiver::recv_timeout), [`recv_with`](Receiver::recv_with) |
 //! | | test for arrival (receiver) | [`Receiver::is_empty`], [`len`](Receiver::len), [`try_recv`](Receiver::try_recv) |
+//! | | async (futures, any executor) | [`Sender::send_async`], [`reserve_async`](Sender::reserve_async) → [`Permit`], [`Receiver::recv_async`], [`recv_ack_async`](Receiver::recv_ack_async), [`stream`](Receiver::stream), [`Receipt::wait_async`]: one mailbox serves threads and tasks at once; cancel-safe receives (see "Async" below) |
 //! | addressing | direct, explicit send | [`Process::send_to`]`(&`[`Address`]`, msg)`: the header's source is the sender's [`Pid`] |
 //! | | direct, implicit receive | [`Process::recv`]: from anyone; [`Header::source`] says who |
 //! | | direct, explicit receive | [`Process::recv_from`]`(pid)`, [`recv_matching`](Process::recv_matching): selective receive, the others keep their order |
@@ -302,7 +303,28 @@
 //! | `select` | waiting on several sources | `Select`, `Source` |
 //!
 //!
-//! `sync`, `signal` and `timer` (internal plumbing) sit below them all.
+//! `sync`, `signal`, `wake` and `timer` (internal plumbing) sit below them
+//! all; `wake` holds the wait lists of tasks.
+//!
+//! # Async
+//!
+//! Every waiting call has an async form that blocks no thread, on any
+//! executor (postbox depends on none): tasks and threads send and receive on
+//! the same mailbox, on every backend, rendezvous included.
+//!
+//! - **A message leaves the mailbox only in the poll that returns it.** A
+//!   dropped `recv_async` / `recv_ack_async` future took nothing (no
+//!   redelivery counted, order unchanged), and a wake-up it had received
+//!   goes to the next waiting task.
+//! - **A dropped `send_async` future** had queued its message, or drops it
+//!   with itself (it never went in: counted as refused). To send from a
+//!   `select!` branch that may lose, reserve first:
+//!   [`reserve_async`](Sender::reserve_async) holds room in a [`Permit`],
+//!   and `permit.send(msg)` cannot wait or find the mailbox full.
+//! - Each mailbox keeps two wait lists of tasks (receivers, senders); an
+//!   event wakes one task, the longest waiting, and costs one load when no
+//!   task waits. A custom [`Queue`] gets a [`ReadyHook`] for changes the
+//!   mailbox does not make; without it, waiting tasks also poll on a timer.
 //!
 //! # Nothing is lost silently
 //!
