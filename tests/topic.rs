@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
@@ -585,6 +586,35 @@ fn concurrent_publishers_and_subscribers() {
     }
 }
 
+/// The next message for churner `c`'s `sub`, or `None` once `published_all`
+/// is set and nothing is left for it; panics (a stalled publisher) if
+/// neither happens within [`TIMEOUT`].
+fn next_unless_published_all(
+    c: usize,
+    sub: &Subscriber<u32>,
+    published_all: &AtomicBool,
+) -> Option<Message<u32>> {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        // Read before the receive: once set, every publish has returned and
+        // its copy for `sub`, if any, is queued, so a receive that then finds
+        // nothing finds nothing for good.
+        if published_all.load(Ordering::Acquire) {
+            return sub.try_recv().ok();
+        }
+        // Short waits, to read the flag again: nothing but a message or a
+        // close would end a longer one, and the topic stays open.
+        match sub.recv_timeout(Duration::from_millis(5)) {
+            Ok(m) => return Some(m),
+            // Not while this test runs, but no message comes after it either.
+            Err(RecvTimeoutError::Closed) => return None,
+            Err(RecvTimeoutError::Timeout) => {
+                assert!(Instant::now() < deadline, "churner {c} stalled");
+            }
+        }
+    }
+}
+
 /// Subscribers join and leave while a publisher publishes: nobody deadlocks,
 /// and each subscriber sees an unbroken run of the sequence (Block loses
 /// nothing) from its first message on.
@@ -593,35 +623,43 @@ fn subscribers_come_and_go_while_publishing() {
     const MESSAGES: u32 = 20_000;
     let topic = Topic::<u32>::builder().capacity(4).build();
     let anchor = topic.subscribe(); // keeps publishes from finding nobody
+
+    // Set once the last publish has returned. The publisher leaving does not
+    // close the topic (this thread and the churners hold handles to it), so
+    // nothing else tells a churner that subscribed after the last publish
+    // that no message will come: it would wait out `TIMEOUT` and report a
+    // stall that is not one.
+    let published_all = Arc::new(AtomicBool::new(false));
     let publisher = {
         let topic = topic.clone();
+        let published_all = Arc::clone(&published_all);
         spawn("publisher", move || {
             for n in 0..MESSAGES {
                 topic.publish(n).unwrap();
             }
+            // Release: every copy pushed above is queued before the flag is
+            // seen.
+            published_all.store(true, Ordering::Release);
         })
     };
     let churners: Vec<_> = (0..2)
         .map(|c| {
             let topic = topic.clone();
+            let published_all = Arc::clone(&published_all);
             spawn(format!("churner {c}"), move || {
                 for round in 0..200 {
                     let sub = topic.subscribe();
                     let mut last = None;
                     // Take a few, then leave (sometimes with a full queue).
                     for _ in 0..(round % 7) {
-                        match sub.recv_timeout(TIMEOUT) {
-                            Ok(m) => {
-                                let n = m.into_body();
-                                if let Some(prev) = last {
-                                    assert_eq!(n, prev + 1, "churner {c} missed a message");
-                                }
-                                last = Some(n);
-                            }
-                            // The publisher finished and left.
-                            Err(RecvTimeoutError::Closed) => break,
-                            Err(RecvTimeoutError::Timeout) => panic!("churner {c} stalled"),
+                        let Some(m) = next_unless_published_all(c, &sub, &published_all) else {
+                            break;
+                        };
+                        let n = m.into_body();
+                        if let Some(prev) = last {
+                            assert_eq!(n, prev + 1, "churner {c} missed a message");
                         }
+                        last = Some(n);
                     }
                 }
             })
