@@ -2,23 +2,17 @@
 //! queue AI profile jobs for a pool of worker threads, and answer each caller
 //! only once its job is done (or has failed for good).
 //!
-//! - Callers arrive in bursts, one tokio task per request. Each handler
-//!   submits its job into one bounded priority mailbox (urgent and paid
-//!   ahead of free). When the mailbox is full the handler *awaits* room: the
-//!   backpressure reaches the callers as pending futures, and no runtime
-//!   thread is blocked.
-//! - Half the handlers send with `send_async` on a handle made with
-//!   `with_confirm(Confirm::Acked)`: one await covers room and the job's
-//!   ack. The other half take room with `reserve_async`, send with the
-//!   permit's `send_tracked`, and await the `Receipt` with
-//!   `wait_acked_async`. Both answer their caller with the outcome.
-//! - Workers are plain `std::thread`s taking jobs with `recv_ack`. The model
-//!   service is busy now and then: the job is nacked and retried, and after
-//!   `max_redeliveries` retries it goes to a dead-letter mailbox, so the
-//!   caller learns it failed instead of waiting forever.
+//! - Callers arrive in bursts, one tokio task each. A handler submits its job
+//!   into a bounded priority mailbox; when it is full the handler *awaits*
+//!   room: backpressure reaches callers as pending futures, no thread blocks.
+//! - Half the handlers use `send_async` on a `with_confirm(Confirm::Acked)`
+//!   handle (one await: room, then the ack); the other half `reserve_async`,
+//!   the permit's `send_tracked`, then the receipt's `wait_acked_async`.
+//! - Workers are plain threads with `recv_ack`. The model service is busy now
+//!   and then: nack, retry; after `max_redeliveries` retries the job goes to
+//!   a dead-letter mailbox, and its caller learns it failed.
 //! - The tally checks that every caller was answered and that submitted =
-//!   acked + dead-lettered, two ways (the answers, and the mailboxes' own
-//!   counts); it panics if not.
+//!   acked + dead-lettered, by the answers and by the mailboxes' own counts.
 //!
 //! Run with `cargo run --release --example async_service`.
 
@@ -32,23 +26,19 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use postbox::{
-    Confirm, Mailbox, Message, Overflow, ReceiptError, ReceiptState, Receiver, Requeue, SendError,
-    Sender,
+    Confirm, Mailbox, Message, Overflow, ReceiptError, Receiver, Requeue, SendError, Sender,
 };
 
-/// Requests per burst, bursts, and the pause between two bursts.
+// 10 bursts of 400 callers; 4 workers, 300 us a job; room for a tenth of a
+// burst; 20% of tries turned away; 2 retries, then dead letters.
 const BURST: u64 = 400;
 const BURSTS: u64 = 10;
 const PAUSE: Duration = Duration::from_millis(250);
-/// Worker threads, and the time one takes to generate a profile.
 const WORKERS: usize = 4;
 const WORK: Duration = Duration::from_micros(300);
-/// Room in the jobs mailbox: a burst is ten times that.
 const CAPACITY: usize = 40;
-/// Retries after a failed try; then the job goes to dead letters.
-const MAX_REDELIVERIES: u32 = 2;
-/// Percent of tries the model service turns away.
 const BUSY_PCT: u64 = 20;
+const MAX_REDELIVERIES: u32 = 2;
 
 /// What a caller paid for: the job's priority.
 const TIERS: [(&str, u8); 3] = [("urgent", 9), ("paid", 5), ("free", 0)];
@@ -83,6 +73,7 @@ struct Live {
     submitted: AtomicU64,
     answered: AtomicU64,
     waited_for_room: AtomicU64,
+    most_in_flight: AtomicU64,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -145,13 +136,19 @@ async fn handle(user_id: u64, jobs: &Sender<Job>, live: &Live) -> Answer {
     if jobs.is_full() {
         live.waited_for_room.fetch_add(1, Relaxed);
     }
-    live.submitted.fetch_add(1, Relaxed);
+    let in_flight = live.submitted.fetch_add(1, Relaxed) + 1 - live.answered.load(Relaxed);
+    live.most_in_flight.fetch_max(in_flight, Relaxed);
     let outcome = if one_call(user_id) {
         // One await: room in the mailbox, then the job's ack.
-        let acked = jobs.clone().with_confirm(Confirm::Acked);
-        match acked.send_async(job).await {
+        match jobs
+            .clone()
+            .with_confirm(Confirm::Acked)
+            .send_async(job)
+            .await
+        {
             Ok(()) => Ok(()),
-            Err(SendError::Unconfirmed(receipt)) => Err(receipt.state()),
+            // Not acked: the receipt says where the job ended instead.
+            Err(SendError::Unconfirmed(receipt)) => receipt.wait_acked_async().await,
             Err(err) => panic!("job {user_id} not sent: {err}"),
         }
     } else {
@@ -159,16 +156,12 @@ async fn handle(user_id: u64, jobs: &Sender<Job>, live: &Live) -> Answer {
         // send that cannot wait, then the receipt.
         let permit = jobs.reserve_async().await.expect("workers are running");
         let receipt = permit.send_tracked(job).expect("a valid priority");
-        match receipt.wait_acked_async().await {
-            Ok(()) => Ok(()),
-            Err(ReceiptError::DeadLettered(_)) => Err(receipt.state()),
-            Err(err) => panic!("job {user_id} lost: {err}"),
-        }
+        receipt.wait_acked_async().await
     };
     match outcome {
         Ok(()) => Answer::Done,
-        Err(ReceiptState::DeadLettered(_)) => Answer::Failed,
-        Err(state) => panic!("job {user_id} ended {state:?}"),
+        Err(ReceiptError::DeadLettered(_)) => Answer::Failed,
+        Err(err) => panic!("job {user_id} lost: {err}"),
     }
 }
 
@@ -199,18 +192,19 @@ fn model_busy(user_id: u64, attempt: u32) -> bool {
     x.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40 & 0xffff < BUSY_PCT * 0xffff / 100
 }
 
-/// The progress line: answered callers, queue length, callers waiting.
+/// The progress line: answered callers, the mailbox, callers still waiting.
 fn status(live: &Live, rx: &Receiver<Job>) -> String {
     let stats = rx.stats();
     let (submitted, answered) = (live.submitted.load(Relaxed), live.answered.load(Relaxed));
     format!(
-        "{} {answered}/{} answered, {} acked, {} dead, queue {:>2}, {} callers waiting",
+        "{} {answered}/{} answered, {} acked, {} dead, queue {:>2}, waiting {} (most {})",
         progress::bar(answered, BURST * BURSTS, 20),
         BURST * BURSTS,
         stats.acked,
         stats.dead_lettered,
         stats.len,
         submitted - answered,
+        live.most_in_flight.load(Relaxed),
     )
 }
 
@@ -219,73 +213,59 @@ fn tally(
     answers: &[(u64, Answer, Duration)],
     acks: u64,
     jobs: &Receiver<Job>,
-    dead: &Receiver<Job>,
+    dead_rx: &Receiver<Job>,
     live: &Live,
     elapsed: Duration,
 ) {
     let stats = jobs.stats();
-    let dead_letters: Vec<u64> = dead.try_iter().map(|m| m.body().user_id).collect();
-    let count = |a: Answer| answers.iter().filter(|(_, x, _)| *x == a).count() as u64;
-    let (done, failed) = (count(Answer::Done), count(Answer::Failed));
+    let ids = |want: Answer| -> Vec<u64> {
+        let mut ids: Vec<u64> = (answers.iter().filter(|a| a.1 == want))
+            .map(|a| a.0)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let failed = ids(Answer::Failed);
+    let (done, dead) = (ids(Answer::Done).len() as u64, failed.len() as u64);
+    let mut dead_letters: Vec<u64> = dead_rx.try_iter().map(|m| m.body().user_id).collect();
+    dead_letters.sort_unstable();
     let submitted = live.submitted.load(Relaxed);
-    println!(
-        "\n{submitted} jobs from {} callers in {elapsed:.2?}",
-        answers.len()
-    );
+    let callers = answers.len() as u64;
+    println!("\n{submitted} jobs from {callers} callers in {elapsed:.2?}");
     println!("  acked          {done:>5}  (workers acked {acks})");
-    println!(
-        "  dead-lettered  {failed:>5}  (after {} tries each)",
-        MAX_REDELIVERIES + 1
-    );
+    let tries = MAX_REDELIVERIES + 1;
+    println!("  dead-lettered  {dead:>5}  (after {tries} tries each)");
     println!("  retries        {:>5}", stats.redelivered);
     let waited = live.waited_for_room.load(Relaxed);
-    println!("  found the mailbox full: {waited} callers (awaited room, no thread blocked)");
-    println!("\n  time to answer (acked)    p50      p99");
-    let rows = TIERS.iter().enumerate().map(|(tier, (name, _))| {
-        let name = format!("{name} (priority {})", TIERS[tier].1);
-        (
-            name,
-            Box::new(move |id| tier_of(id) == tier) as Box<dyn Fn(u64) -> bool>,
-        )
-    });
-    let paths = [("send_async, Acked", true), ("reserve + receipt", false)].map(|(name, one)| {
-        (
-            name.to_string(),
-            Box::new(move |id| one_call(id) == one) as _,
-        )
-    });
-    for (name, pick) in rows.chain(paths) {
+    println!("  {waited} callers found the mailbox full and awaited room (no thread blocked)");
+
+    println!("\n  time to answer (acked)   p50      p99");
+    let row = |name: String, pick: &dyn Fn(u64) -> bool| {
         let mut times: Vec<Duration> = (answers.iter())
-            .filter(|&&(id, a, _)| pick(id) && a == Answer::Done)
-            .map(|&(_, _, t)| t)
+            .filter(|&&(id, a, _)| a == Answer::Done && pick(id))
+            .map(|a| a.2)
             .collect();
         times.sort_unstable();
         let pct = |p: usize| times[(times.len() - 1) * p / 100];
         println!("  {name:<22} {:>8.1?} {:>8.1?}", pct(50), pct(99));
+    };
+    for (tier, (name, priority)) in TIERS.iter().enumerate() {
+        let name = format!("{name} (priority {priority})");
+        row(name, &|id| tier_of(id) == tier);
     }
+    row("send_async, Acked".into(), &one_call);
+    row("reserve + receipt".into(), &|id| !one_call(id));
 
+    assert_eq!(callers, BURST * BURSTS, "every caller answered");
+    assert_eq!(submitted, done + dead, "submitted = acked + dead-lettered");
     assert_eq!(
-        answers.len() as u64,
-        BURST * BURSTS,
-        "every caller answered"
+        (done, stats.acked),
+        (acks, acks),
+        "Done = acked (workers, stats)"
     );
-    assert_eq!(
-        submitted,
-        done + failed,
-        "submitted = acked + dead-lettered"
-    );
-    assert_eq!(done, acks, "answered Done = acked by workers");
-    assert_eq!(stats.acked, done, "mailbox stats: acked");
-    assert_eq!(stats.dead_lettered, failed, "mailbox stats: dead-lettered");
-    let mut failed_ids: Vec<u64> = answers
-        .iter()
-        .filter(|(_, a, _)| *a == Answer::Failed)
-        .map(|&(id, _, _)| id)
-        .collect();
-    let mut dead_ids = dead_letters;
-    failed_ids.sort_unstable();
-    dead_ids.sort_unstable();
-    assert_eq!(failed_ids, dead_ids, "the failed jobs are the dead letters");
-    assert!(failed > 0 && done > 0, "both outcomes occur");
-    println!("\ntally checks: submitted {submitted} = acked {done} + dead-lettered {failed}; every caller answered");
+    assert_eq!(stats.dead_lettered, dead, "stats: dead-lettered");
+    assert_eq!(failed, dead_letters, "the failed jobs are the dead letters");
+    assert!(done > 0 && dead > 0, "both outcomes occur");
+    println!("\ntally checks: {submitted} submitted = {done} acked + {dead} dead-lettered;");
+    println!("  every caller answered, the failed jobs are the dead letters");
 }
