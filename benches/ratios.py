@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns criterion's output of `cargo bench --bench throughput` (and of the
-`fanout`, `select` and `acks` benches, which write to the same criterion
-directory) into markdown tables of median ns per message and ratios against
+`fanout`, `select`, `acks` and `async` benches, which write to the same
+criterion directory) into markdown tables of median ns per message and ratios against
 the peers.
 
 Usage: python3 benches/ratios.py [CRITERION_DIR ...]
@@ -16,7 +16,11 @@ Targets checked (see DESIGN.md and the benches' docs):
   - postbox Priority <= 3x crossbeam on every buffered shape;
   - postbox Priority faster than the Mutex<BinaryHeap> baseline everywhere;
   - acknowledgements (issue 4): FIFO recv_ack + ack <= 2x plain recv on the
-    same backend (`ack_overhead_*` groups).
+    same backend (`ack_overhead_*` groups);
+  - async (issue 11): postbox FIFO <= 1.5x tokio::sync::mpsc on every
+    `async_*` group (spsc, mpsc4 at cap1024 and unbounded; bounded(1)
+    ping-pong); the priority backend, flume and async-channel are reported
+    against tokio too.
 `crossbeam_message` (crossbeam carrying postbox::Message<u64>) splits the FIFO
 gap into "bigger slot" (crossbeam_message / crossbeam) and "mailbox layer"
 (fifo / crossbeam_message).
@@ -131,6 +135,7 @@ def main():
     if any(f"{shape}_{cap}" in groups for shape in SHAPES for cap in CAPS):
         shape_tables(groups, get, per_run)
     extra_tables(data, groups, get, per_run)
+    async_tables(groups, get, per_run)
 
 
 def shape_tables(groups, get, per_run):
@@ -245,6 +250,51 @@ def extra_tables(data, groups, get, per_run):
                 fmt_runs(per_run("job_loop", fn, "postbox_recv")),
             ]
             print(f"| {fn} | {ns(t)} | {rate} | " + " | ".join(cells) + " |")
+
+
+ASYNC_GROUPS = [
+    "async_spsc_cap1024",
+    "async_mpsc4_cap1024",
+    "async_spsc_unbounded",
+    "async_mpsc4_unbounded",
+    "async_pingpong_bounded1",
+]
+ASYNC_PEERS = [
+    "tokio",
+    "flume",
+    "async_channel",
+    "postbox_fifo",
+    "postbox_prio",
+    "postbox_prio_mixed",
+    "postbox_fifo_spin",
+]
+
+
+def async_tables(groups, get, per_run):
+    """The `async` bench: ns per message (per round trip for ping-pong), then
+    every peer against tokio's mpsc, FIFO checked against 1.5x."""
+    present = [g for g in ASYNC_GROUPS if g in groups]
+    if not present:
+        return
+    print("\n### async (tokio multi-thread, 2 workers): median ns per message / round trip\n")
+    print("| group | " + " | ".join(ASYNC_PEERS) + " |")
+    print("| --- |" + " ---: |" * len(ASYNC_PEERS))
+    for group in present:
+        print(f"| {group} | " + " | ".join(ns(get(group, p)) for p in ASYNC_PEERS) + " |")
+    cols = [
+        ("fifo / tokio (<=1.5)", "postbox_fifo", 1.5),
+        ("prio / tokio", "postbox_prio", None),
+        ("prio_mixed / tokio", "postbox_prio_mixed", None),
+        ("flume / tokio", "flume", None),
+        ("async_channel / tokio", "async_channel", None),
+        ("fifo_spin / tokio", "postbox_fifo_spin", None),
+    ]
+    print("\n### async: ratios against tokio::sync::mpsc, median (min-max over runs)\n")
+    print("| group | " + " | ".join(c[0] for c in cols) + " |")
+    print("| --- |" + " ---: |" * len(cols))
+    for group in present:
+        cells = [fmt_runs(per_run(group, num, "tokio"), limit) for _, num, limit in cols]
+        print(f"| {group} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -172,7 +172,7 @@ pub(crate) fn transfer<T: Tx, C: Send, R: Send>(
 /// the thread itself. Not by a coordinating thread woken with them: on a
 /// 2-core machine it may only run again once the transfer is over, and a
 /// clock read then misses part or all of it (seen: 0 ns for a whole run).
-fn span(times: impl Iterator<Item = (Instant, Instant)>) -> Duration {
+pub(crate) fn span(times: impl Iterator<Item = (Instant, Instant)>) -> Duration {
     let (mut first, mut last) = (None::<Instant>, None::<Instant>);
     for (start, end) in times {
         first = Some(first.map_or(start, |f| f.min(start)));

@@ -1,5 +1,6 @@
 //! What the benches share: the peer adapters ([`peers`]: every channel under
-//! test behind one pair of traits, with its constructor) and the harness
+//! test behind one pair of traits, with its constructor; [`async_peers`]: the
+//! same for async channels) and the harness
 //! ([`harness`]: shapes, message counts, timing, criterion settings).
 //!
 //! Each bench includes it with `mod common;`. Cargo takes no bench target
@@ -8,5 +9,6 @@
 // Each bench uses a different part of this module.
 #![allow(dead_code)]
 
+pub(crate) mod async_peers;
 pub(crate) mod harness;
 pub(crate) mod peers;
