@@ -12,7 +12,7 @@ import sys
 
 # Bottom first: internal plumbing, then the layers of DESIGN.md.
 ORDER = [
-    "sync", "signal", "timer", "delegate",
+    "sync", "signal", "timer", "delegate", "journal",
     "id", "reason", "wait", "receipt", "message", "error",
     "queue", "overflow", "stats", "dead_letter",
     "mailbox", "port", "topic", "office", "select",

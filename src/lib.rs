@@ -286,6 +286,7 @@
 //!
 //! | module | design issue | main types |
 //! | --- | --- | --- |
+//! | `journal/` | durability (plumbing, names no other layer): the write-ahead log under durable mailboxes | `SyncPolicy`, `OpenError`, `Recovery` |
 //! | `id` | message format: identities | `MessageId`, `Pid`, `SubscriberId` |
 //! | `reason` | why a message left, why a mailbox closed | `DeadLetterReason`, `ClosedReason` |
 //! | `wait` | synchronization: how long a call waits | `Wait`, `Confirm` |
@@ -327,6 +328,7 @@ mod delegate;
 mod dead_letter;
 mod error;
 mod id;
+mod journal;
 mod mailbox;
 mod message;
 mod office;
@@ -350,6 +352,7 @@ pub use crate::error::{
     SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
 };
 pub use crate::id::{MessageId, Pid, SubscriberId};
+pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
     Delivery, IntoIter, Iter, Mailbox, MailboxBuilder, Receiver, Requeue, Sender, TryIter,
     DEFAULT_CAPACITY,

@@ -1,0 +1,3 @@
+//! The journal's benchmarks (written in the next commit).
+
+fn main() {}
