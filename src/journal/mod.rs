@@ -72,7 +72,8 @@
 //! | `segment.rs` | segment names, reading a segment, the meta file |
 //! | `storage.rs` | the file-system seam and its std implementation |
 //! | `live.rs` | which segments live messages still need |
-//! | `writer.rs` | appending, group commit, rollover, deletion, waiting |
+//! | `writer.rs` | appending, group commit, waiting, durability callbacks |
+//! | `batch.rs` | one batch: writes, rollover, sync, segment deletion |
 //! | `replay.rs` | opening: lock, format, scan, cut, restore |
 //! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
 //! | `fault.rs` | tests only: a storage that loses power |
@@ -81,6 +82,7 @@
 // by the tests alone. This goes away when the mailbox uses it.
 #![allow(dead_code)]
 
+mod batch;
 mod error;
 mod live;
 mod record;

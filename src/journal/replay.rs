@@ -21,12 +21,13 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::batch::Io;
 use super::error::{OpenError, Recovery};
 use super::live::Live;
 use super::record::{Kind, Record};
 use super::segment::{self, Scan};
 use super::storage::{LockError, StdStorage, Storage, StorageFile};
-use super::writer::{Io, Start, Writer};
+use super::writer::{Start, Writer};
 use super::{Journal, Options};
 
 /// A message the log still holds.

@@ -44,18 +44,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
+use super::batch::{Io, Op, END};
 use super::error::AppendError;
-use super::live::Live;
-use super::record::{self, Kind, Record};
-use super::segment;
-use super::storage::{LockGuard, Storage, StorageFile};
+use super::record::{self, Record};
+use super::storage::{LockGuard, Storage};
 use super::SyncPolicy;
-
-/// The room left at the end of every segment for its end marker.
-const END: u64 = 4;
-
-/// The size of a `Start` record.
-const START_SIZE: usize = record::FRAME + record::MIN_LEN + 8;
 
 /// A callback told the new durable sequence number after each advance.
 pub(crate) type OnDurable = Arc<dyn Fn(u64) + Send + Sync>;
@@ -72,29 +65,6 @@ pub(crate) enum Need {
     Durable,
     /// The record was synced, whatever the policy (flush, close).
     Synced,
-}
-
-/// One entry of a batch, beside the encoded bytes.
-#[derive(Debug, Clone, Copy)]
-enum Op {
-    /// A record, for the live tally.
-    Record {
-        /// Its kind.
-        kind: Kind,
-        /// The message it is about, if any.
-        id: u64,
-    },
-    /// A new segment starts at byte `at` of the batch.
-    Roll {
-        /// The offset in the batch's bytes.
-        at: usize,
-        /// The new segment's first sequence number (its name).
-        first_seq: u64,
-        /// Its preallocated size.
-        size: u64,
-    },
-    /// Every message so far is dropped.
-    Purge,
 }
 
 /// Counters of the writer's work.
@@ -164,19 +134,6 @@ struct Queue {
     stats: JournalStats,
     /// Spare buffers, to reuse their allocations.
     spare: (Vec<u8>, Vec<Op>),
-}
-
-/// What only the leader touches: the active segment and the live tally.
-#[derive(Debug)]
-pub(crate) struct Io {
-    /// The active segment.
-    pub(crate) file: Box<dyn StorageFile>,
-    /// Its first sequence number.
-    pub(crate) active: u64,
-    /// Where the next write goes in it.
-    pub(crate) pos: u64,
-    /// Which segments live messages need.
-    pub(crate) live: Live,
 }
 
 /// Where the writer starts: the state open recovered.
@@ -518,7 +475,7 @@ impl Writer {
         drop(q);
 
         let mut io = self.io.lock();
-        let outcome = self.write_batch(&mut io, &buf, &ops, sync);
+        let outcome = io.write_batch(&*self.storage, &buf, &ops, sync);
         let (live, segments) = (io.live.messages() as u64, io.live.segments() as u64);
         drop(io);
 
@@ -591,98 +548,6 @@ impl Writer {
         }
     }
 
-    /// Writes one batch: its bytes segment by segment (rolling over where
-    /// the layout says), then a sync if asked; segments no live message
-    /// needs are deleted after each sync.
-    fn write_batch(&self, io: &mut Io, buf: &[u8], ops: &[Op], sync: bool) -> io::Result<Done> {
-        let mut done = Done::default();
-        let mut from = 0;
-        for op in ops {
-            match *op {
-                Op::Record { kind, id } => io.live.apply(io.active, &for_tally(kind, id)),
-                Op::Purge => io.live.clear(),
-                Op::Roll {
-                    at,
-                    first_seq,
-                    size,
-                } => {
-                    self.write(io, buf.get(from..at).unwrap_or(&[]), &mut done)?;
-                    // The old segment is complete on disk before a newer one
-                    // exists (see the module docs).
-                    io.file.sync_data()?;
-                    done.syncs += 1;
-                    let mut file = self.storage.create(&segment::name(first_seq))?;
-                    file.set_len(size)?;
-                    io.file = file;
-                    io.active = first_seq;
-                    io.pos = 0;
-                    io.live.add_segment(first_seq);
-                    io.live.recheck();
-                    done.created += 1;
-                    // Its Start record (queued first in it) carries the
-                    // highest id: durable before any older segment, which
-                    // may be the last to name that id, is deleted.
-                    let start_end = at.saturating_add(START_SIZE).min(buf.len());
-                    self.write(io, buf.get(at..start_end).unwrap_or(&[]), &mut done)?;
-                    from = start_end;
-                    io.file.sync_data()?;
-                    done.syncs += 1;
-                    // The directory sync after the first deletions also
-                    // makes the new segment's entry durable.
-                    if !self.delete_unpinned(io, &mut done)? {
-                        self.storage.sync_dir()?;
-                    }
-                }
-            }
-        }
-        self.write(io, buf.get(from..).unwrap_or(&[]), &mut done)?;
-        if sync {
-            io.file.sync_data()?;
-            done.syncs += 1;
-            self.delete_unpinned(io, &mut done)?;
-        }
-        Ok(done)
-    }
-
-    /// Deletes the segments no live message needs, syncing the directory
-    /// after each round (a segment that a deleted one's tombstones kept goes
-    /// in the next round, once that deletion is durable). Only called right
-    /// after a sync: a newer record that made a segment unneeded (a requeue
-    /// that replaces an older one's count, say) must be on disk before the
-    /// older record is gone, or a power loss could bring back a stale state.
-    /// Returns whether it deleted any.
-    fn delete_unpinned(&self, io: &mut Io, done: &mut Done) -> io::Result<bool> {
-        let mut any = false;
-        loop {
-            let dead = io.live.take_unpinned(io.active);
-            if dead.is_empty() {
-                return Ok(any);
-            }
-            for &first_seq in &dead {
-                match self.storage.remove(&segment::name(first_seq)) {
-                    Ok(()) => {}
-                    // Already gone: nothing to delete.
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e),
-                }
-                done.deleted += 1;
-            }
-            self.storage.sync_dir()?;
-            any = true;
-        }
-    }
-
-    /// Writes `bytes` at the end of the active segment.
-    fn write(&self, io: &mut Io, bytes: &[u8], done: &mut Done) -> io::Result<()> {
-        if bytes.is_empty() {
-            return Ok(());
-        }
-        io.file.write_at(io.pos, bytes)?;
-        io.pos += bytes.len() as u64;
-        done.writes += 1;
-        Ok(())
-    }
-
     /// The `Every(interval)` background syncer: syncs what was written at
     /// most `interval` after it was, until the writer shuts down.
     pub(crate) fn sync_every(&self, interval: Duration) {
@@ -728,19 +593,6 @@ enum SyncMode {
     Force,
 }
 
-/// What one batch did.
-#[derive(Debug, Default)]
-struct Done {
-    /// `write` calls.
-    writes: u64,
-    /// fdatasync calls.
-    syncs: u64,
-    /// Segments created.
-    created: u64,
-    /// Segments deleted.
-    deleted: u64,
-}
-
 /// The failure, if the log failed; or `Closed`.
 fn check(q: &Queue) -> Result<(), AppendError> {
     if let Some(e) = &q.failed {
@@ -750,21 +602,4 @@ fn check(q: &Queue) -> Result<(), AppendError> {
         return Err(AppendError::Closed);
     }
     Ok(())
-}
-
-/// A record standing for one in a batch, for the live tally (which reads
-/// only the kind and the id).
-fn for_tally(kind: Kind, id: u64) -> Record<'static> {
-    match kind {
-        Kind::Enqueue => Record::Enqueue { id, payload: &[] },
-        Kind::Ack => Record::Ack { id },
-        Kind::DeadLetter => Record::DeadLetter { id },
-        Kind::Delivered => Record::Delivered { id },
-        Kind::Requeued => Record::Requeued {
-            id,
-            redeliveries: 0,
-        },
-        Kind::Start => Record::Start { max_id: id },
-        Kind::CleanClose => Record::CleanClose,
-    }
 }
