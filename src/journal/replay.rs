@@ -169,7 +169,7 @@ pub(crate) fn open_with(
             created += 1;
             let io = new_segment(&*storage, next_seq, state.max_id, options.segment_size)?;
             live.add_segment(next_seq);
-            next_seq += 1;
+            next_seq = next_seq.saturating_add(1);
             (io, options.segment_size)
         }
     };

@@ -114,6 +114,9 @@ struct Queue {
     max_id: u64,
     /// Someone is writing a batch.
     leader: bool,
+    /// Appenders whose records are in `ops` and who wait for them (they
+    /// lead the next batch; records nobody waits for may not).
+    queued_waiters: usize,
     /// Appenders blocked until their record is written or synced.
     waiting: usize,
     /// The highest sequence number an `Always` waiter needs synced.
@@ -223,6 +226,7 @@ impl Writer {
                 seg_size: start.seg_size,
                 max_id: start.max_id,
                 leader: false,
+                queued_waiters: 0,
                 waiting: 0,
                 want_sync: 0,
                 // Open synced everything it found (or cut it off).
@@ -257,6 +261,9 @@ impl Writer {
         let mut q = self.queue.lock();
         check(&q)?;
         let seq = self.push(&mut q, &record, size as u64);
+        if need != Need::Nothing {
+            q.queued_waiters += 1;
+        }
         if need == Need::Nothing {
             // Rides along with a batch in flight; otherwise written now,
             // without a sync (a waiter whose record this writes too syncs
@@ -369,7 +376,9 @@ impl Writer {
     /// Encodes and seals `record` at the end of the queue.
     fn push_encoded(&self, q: &mut Queue, record: &Record<'_>, size: u64) -> u64 {
         let seq = q.next_seq;
-        q.next_seq += 1;
+        // Saturating: a log whose names claim the last sequence numbers
+        // (a crafted one) must not make an append panic.
+        q.next_seq = q.next_seq.saturating_add(1);
         let at = q.buf.len();
         record.encode_unsealed(&mut q.buf);
         record::seal(&mut q.buf, at, seq);
@@ -378,7 +387,7 @@ impl Writer {
             id: record.id().unwrap_or(0),
         });
         q.queued += 1;
-        q.seg_used += size;
+        q.seg_used = q.seg_used.saturating_add(size);
         seq
     }
 
@@ -461,7 +470,25 @@ impl Writer {
     /// Called with the lock held and no leader; returns with the lock held
     /// again.
     fn lead<'a>(&'a self, mut q: MutexGuard<'a, Queue>, sync: SyncMode) -> MutexGuard<'a, Queue> {
+        q = self.lead_once(q, sync);
+        // Records nobody waits for that arrived while this batch was
+        // written (an ack while a sync ran) would otherwise wait in memory
+        // for the next append: write them now, without a sync. A waiter's
+        // record in the queue means a waiter leads next, with them in.
+        while !q.ops.is_empty() && q.queued_waiters == 0 && q.failed.is_none() && !q.leader {
+            q = self.lead_once(q, SyncMode::Never);
+        }
+        q
+    }
+
+    /// One batch of [`lead`](Writer::lead).
+    fn lead_once<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        sync: SyncMode,
+    ) -> MutexGuard<'a, Queue> {
         q.leader = true;
+        q.queued_waiters = 0;
         let (spare_buf, spare_ops) = mem::take(&mut q.spare);
         let buf = mem::replace(&mut q.buf, spare_buf);
         let ops = mem::replace(&mut q.ops, spare_ops);

@@ -8,7 +8,11 @@ use std::sync::OnceLock;
 
 use proptest::prelude::*;
 
-use super::super::{open, OpenError, Options, Recovery, Restored, SyncPolicy};
+use std::sync::Arc;
+
+use super::super::fault::FaultStorage;
+use super::super::storage::Storage;
+use super::super::{open, open_with, segment, OpenError, Options, Recovery, Restored, SyncPolicy};
 use super::model::{self, Op, Workload};
 use super::TempDir;
 
@@ -148,6 +152,54 @@ proptest! {
             Ok((_journal, replay)) => prop_assert!(all_appended(&replay.messages, &template.ops)),
             Err(OpenError::FormatMismatch { .. }) => {}
             Err(e) => prop_assert!(false, "SkipCorrupt still failed: {}", e),
+        }
+    }
+}
+
+/// A directory holding a valid meta file and segments of the given names
+/// and bytes.
+fn directory(segments: &[(u64, Vec<u8>)]) -> FaultStorage {
+    let storage = FaultStorage::new();
+    let mut meta = storage.create(segment::META_FILE).unwrap();
+    meta.write_at(0, &segment::encode_meta("corrupt")).unwrap();
+    for (first, bytes) in segments {
+        let mut file = storage.create(&segment::name(*first)).unwrap();
+        file.write_at(0, bytes).unwrap();
+    }
+    storage
+}
+
+proptest! {
+    /// Any bytes at all, as the last segment or an earlier one, under any
+    /// recovery mode: open returns (a replay or a typed error), it never
+    /// panics.
+    #[test]
+    fn open_never_panics_on_any_bytes(
+        first in prop_oneof![Just(1u64), any::<u64>()],
+        garbage in prop::collection::vec(any::<u8>(), 0..600),
+        valid_prefix in any::<bool>(),
+        skip in any::<bool>(),
+    ) {
+        let mut bytes = Vec::new();
+        if valid_prefix {
+            // A real record first, so the garbage is met past the start.
+            let start = super::super::record::Record::Start { max_id: 3 };
+            start.encode_unsealed(&mut bytes);
+            super::super::record::seal(&mut bytes, 0, first);
+        }
+        bytes.extend_from_slice(&garbage);
+        let recovery = if skip { Recovery::SkipCorrupt } else { Recovery::Strict };
+        let options = options().recovery(recovery);
+        for segments in [
+            vec![(first, bytes.clone())],
+            vec![(first, bytes.clone()), (first.saturating_add(1_000), vec![0; 64])],
+        ] {
+            let storage = directory(&segments);
+            if let Ok((journal, replay)) = open_with(Arc::new(storage), options.clone()) {
+                // The log it left takes appends.
+                let id = replay.max_id.saturating_add(1);
+                prop_assert!(journal.enqueue(id, b"after").is_ok());
+            }
         }
     }
 }
