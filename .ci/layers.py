@@ -12,7 +12,11 @@ import sys
 
 # Bottom first: internal plumbing, then the layers of DESIGN.md.
 ORDER = [
+<<<<<<< HEAD
     "sync", "signal", "wake", "timer", "delegate",
+=======
+    "sync", "signal", "timer", "delegate", "journal",
+>>>>>>> journal
     "id", "reason", "wait", "receipt", "message", "error",
     "queue", "overflow", "stats", "dead_letter",
     "mailbox", "port", "topic", "office", "select",

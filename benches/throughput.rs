@@ -59,7 +59,7 @@ fn shape_group(c: &mut Criterion, shape_name: &str, shape: Shape, cap: Cap) {
     g.throughput(Throughput::Elements(n));
     g.sampling_mode(SamplingMode::Flat);
     let many_receivers = matches!(shape, Shape::Threads { consumers, .. } if consumers > 1);
-    let buffered = cap.map_or(true, |n| n > 1);
+    let buffered = cap.is_none_or(|n| n > 1);
 
     peer(&mut g, "crossbeam", shape, n, || crossbeam(cap));
     peer(&mut g, "crossbeam_message", shape, n, || {

@@ -57,7 +57,7 @@ fn tier_of(user_id: u64) -> usize {
 /// Whether the handler sends with the one-call form (`send_async` on an
 /// acked handle) rather than `reserve_async` + receipt: every other ten.
 fn one_call(user_id: u64) -> bool {
-    user_id / 10 % 2 == 0
+    (user_id / 10).is_multiple_of(2)
 }
 
 /// What a handler answers its caller.

@@ -287,6 +287,7 @@
 //!
 //! | module | design issue | main types |
 //! | --- | --- | --- |
+//! | `journal/` | durability (plumbing, names no other layer): the write-ahead log under durable mailboxes | `SyncPolicy`, `OpenError`, `Recovery` |
 //! | `id` | message format: identities | `MessageId`, `Pid`, `SubscriberId` |
 //! | `reason` | why a message left, why a mailbox closed | `DeadLetterReason`, `ClosedReason` |
 //! | `wait` | synchronization: how long a call waits | `Wait`, `Confirm` |
@@ -349,6 +350,7 @@ mod delegate;
 mod dead_letter;
 mod error;
 mod id;
+mod journal;
 mod mailbox;
 mod message;
 mod office;
@@ -373,6 +375,7 @@ pub use crate::error::{
     ReserveError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
 };
 pub use crate::id::{MessageId, Pid, SubscriberId};
+pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
     Delivery, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver, Recv, RecvAck, RecvStream,
     Requeue, Reserve, SendAsync, Sender, TryIter, DEFAULT_CAPACITY,

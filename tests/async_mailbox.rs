@@ -433,7 +433,7 @@ fn custom_backend_from_tasks() {
         ) -> Result<(), PushError<u64>> {
             loop {
                 msg = match self.try_push(msg) {
-                    Err(PushError::Full(m)) if deadline.map_or(true, |d| Instant::now() < d) => m,
+                    Err(PushError::Full(m)) if deadline.is_none_or(|d| Instant::now() < d) => m,
                     Err(PushError::Full(m)) => return Err(PushError::Timeout(m)),
                     done => return done,
                 };
@@ -451,7 +451,7 @@ fn custom_backend_from_tasks() {
         fn pop(&self, deadline: Option<Instant>) -> Result<Message<u64>, PopError> {
             loop {
                 match self.try_pop() {
-                    Err(PopError::Empty) if deadline.map_or(true, |d| Instant::now() < d) => {
+                    Err(PopError::Empty) if deadline.is_none_or(|d| Instant::now() < d) => {
                         std::thread::yield_now()
                     }
                     Err(PopError::Empty) => return Err(PopError::Timeout),

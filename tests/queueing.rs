@@ -846,7 +846,7 @@ fn concurrent_push_pop_and_requeue_count_every_message_once() {
                     loop {
                         match q.pop(Some(Instant::now() + TIMEOUT)) {
                             Ok(mut m) => {
-                                if !m.body().1 && lcg.next() % 4 == 0 {
+                                if !m.body().1 && lcg.next().is_multiple_of(4) {
                                     m.body_mut().1 = true;
                                     if let Err(e) = q.requeue(m) {
                                         panic!("requeue refused: {e}");

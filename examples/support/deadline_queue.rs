@@ -170,7 +170,7 @@ impl<T> DeadlineQueue<T> {
     }
 
     fn has_room(&self, state: &State<T>) -> bool {
-        self.capacity.map_or(true, |cap| state.heap.len() < cap)
+        self.capacity.is_none_or(|cap| state.heap.len() < cap)
     }
 
     /// Pushes under the lock, then wakes one waiting popper. A new message

@@ -100,7 +100,7 @@ impl<T: Send> Backend<T> {
             Backend::Custom(q) => {
                 if q.is_closed() {
                     Err(ReserveError::Closed)
-                } else if q.capacity().map_or(true, |cap| cap == 0 || q.len() < cap) {
+                } else if q.capacity().is_none_or(|cap| cap == 0 || q.len() < cap) {
                     Ok(false)
                 } else {
                     Err(ReserveError::Full)

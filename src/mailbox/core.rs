@@ -225,7 +225,7 @@ impl<T: Send> Core<T> {
             let until = Instant::now() + slice;
             let until = at.map_or(until, |at| at.min(until));
             msg = match self.queue.push(msg, Some(until)) {
-                Err(PushError::Timeout(msg)) if at.map_or(true, |at| Instant::now() < at) => msg,
+                Err(PushError::Timeout(msg)) if at.is_none_or(|at| Instant::now() < at) => msg,
                 done => return done,
             };
             slice = (slice * 2).min(RENDEZVOUS_RING_MAX);
@@ -428,9 +428,10 @@ impl<T: Send> Core<T> {
         // Closed first: a message pushed before the close is in `len` then.
         self.queue.is_closed()
             && self.queue.len() == 0
-            && self.cold.get().map_or(true, |cold| {
-                cold.outcomes.delayed.load(Ordering::SeqCst) == 0
-            })
+            && self
+                .cold
+                .get()
+                .is_none_or(|cold| cold.outcomes.delayed.load(Ordering::SeqCst) == 0)
     }
 
     /// Closes the queue and tells waiting selects (and receives waiting for a
@@ -486,7 +487,7 @@ impl<T: Send> Core<T> {
     pub(super) fn has_room(&self) -> bool {
         self.queue
             .capacity()
-            .map_or(true, |cap| self.queue.len() < cap)
+            .is_none_or(|cap| self.queue.len() < cap)
     }
 
     /// Whether nothing is queued.

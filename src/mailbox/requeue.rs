@@ -138,7 +138,7 @@ impl<T: Send> Core<T> {
             let mut due = Vec::new();
             let mut i = 0;
             while i < delayed.len() {
-                if now.map_or(true, |now| delayed[i].0 <= now) {
+                if now.is_none_or(|now| delayed[i].0 <= now) {
                     due.push(delayed.swap_remove(i));
                 } else {
                     i += 1;

@@ -159,7 +159,7 @@ impl fmt::Debug for ReadyHook {
 ///     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
 ///         loop {
 ///             match self.try_pop() {
-///                 Err(PopError::Empty) if deadline.map_or(true, |d| Instant::now() < d) => {
+///                 Err(PopError::Empty) if deadline.is_none_or(|d| Instant::now() < d) => {
 ///                     std::thread::yield_now()
 ///                 }
 ///                 Err(PopError::Empty) => return Err(PopError::Timeout),

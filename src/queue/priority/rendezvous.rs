@@ -187,7 +187,7 @@ impl<T> State<T> {
             }
             if !self.closed {
                 if let Some((at, level)) = rv.most_urgent_offer() {
-                    if held.map_or(true, |held| level > held) {
+                    if held.is_none_or(|held| level > held) {
                         let offer = rv.offers.remove(at);
                         return Some((offer.msg, Origin::Offer(offer.waker)));
                     }
@@ -204,7 +204,7 @@ impl<T> Rendezvous<T> {
     fn most_urgent_offer(&self) -> Option<(usize, usize)> {
         let mut best: Option<(usize, usize)> = None;
         for (at, offer) in self.offers.iter().enumerate() {
-            if best.map_or(true, |(_, level)| offer.level > level) {
+            if best.is_none_or(|(_, level)| offer.level > level) {
                 best = Some((at, offer.level));
             }
         }

@@ -1,0 +1,326 @@
+//! Which segments replay still needs: the live tally that decides when a
+//! segment can be deleted.
+//!
+//! A segment is needed while some message that is still live (enqueued, not
+//! acked, not dead-lettered) has a record in it that replay would use: its
+//! last `Enqueue`, its last `Requeued` (the redelivery count) and a
+//! `Delivered` after that (the "possibly delivered" flag). Each such record
+//! *pins* its segment. Counting only `Enqueue`s would be wrong: a segment of
+//! acked messages may also hold the `Requeued` of an older, live one, and
+//! deleting it would reset that message's redelivery count at the next open.
+//!
+//! A record that *voids* an older one pins its own segment as long as the
+//! older one's segment exists (a *tombstone* pin): an `Ack` or `DeadLetter`
+//! voids its message's `Enqueue`, a second `Enqueue` of an id the first, a
+//! `CleanClose` every `Delivered` before it. Without it, a segment of acks
+//! could go while the segment of their enqueues stays for the sake of
+//! another message, and the acked messages would come back.
+//!
+//! A segment with no pin, other than the active one, is deleted. Everything
+//! else in it is safe to lose: records about ids whose `Enqueue` is gone
+//! (replay ignores them), `Start` markers (the active segment's own carries
+//! the highest id forward).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::record::Record;
+
+/// The segments (named by first sequence number) whose records replay uses
+/// for one live message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pins {
+    /// The segment of its last `Enqueue`.
+    enqueue: u64,
+    /// The segment of its last `Requeued` after that, if any.
+    requeued: Option<u64>,
+    /// The segment of its last `Delivered` after those, if any.
+    delivered: Option<u64>,
+}
+
+impl Pins {
+    /// Every segment pinned, one entry per pin.
+    fn each(self) -> impl Iterator<Item = u64> {
+        std::iter::once(self.enqueue)
+            .chain(self.requeued)
+            .chain(self.delivered)
+    }
+}
+
+/// The live messages' pins and every segment's pin count.
+#[derive(Debug, Default)]
+pub(crate) struct Live {
+    /// Each live message's pins.
+    messages: HashMap<u64, Pins>,
+    /// Every existing segment and how many pins it holds.
+    segments: BTreeMap<u64, u64>,
+    /// For a segment, the segments holding records that void some of its
+    /// records: each holds one pin until this one is deleted.
+    tombstones: HashMap<u64, Vec<u64>>,
+    /// A segment's count dropped to zero since the last
+    /// [`take_unpinned`](Live::take_unpinned).
+    maybe_unpinned: bool,
+}
+
+impl Live {
+    /// Adds a segment (with no pins yet).
+    pub(crate) fn add_segment(&mut self, first_seq: u64) {
+        self.segments.entry(first_seq).or_insert(0);
+    }
+
+    /// Forgets a segment (its file is being replaced or was skipped).
+    pub(crate) fn remove_segment(&mut self, first_seq: u64) {
+        self.segments.remove(&first_seq);
+        self.release_tombstones(first_seq);
+    }
+
+    /// Takes account of `record`, written to (or read from) `segment`.
+    pub(crate) fn apply(&mut self, segment: u64, record: &Record<'_>) {
+        match *record {
+            Record::Enqueue { id, .. } => {
+                // A second enqueue of an id replaces the message.
+                let pins = Pins {
+                    enqueue: segment,
+                    requeued: None,
+                    delivered: None,
+                };
+                self.pin(pins);
+                if let Some(old) = self.messages.insert(id, pins) {
+                    self.unpin(old);
+                    self.tombstone(old.enqueue, segment);
+                }
+            }
+            Record::Ack { id } | Record::DeadLetter { id } => {
+                if let Some(old) = self.messages.remove(&id) {
+                    self.unpin(old);
+                    self.tombstone(old.enqueue, segment);
+                }
+            }
+            Record::Delivered { id } => self.repin(id, segment, false),
+            Record::Requeued { id, .. } => self.repin(id, segment, true),
+            Record::CleanClose => {
+                let mut voided = Vec::new();
+                for pins in self.messages.values_mut() {
+                    if let Some(delivered) = pins.delivered.take() {
+                        voided.push(delivered);
+                    }
+                }
+                for delivered in voided {
+                    self.unpin_one(delivered);
+                    self.tombstone(delivered, segment);
+                }
+            }
+            Record::Start { .. } => {}
+        }
+    }
+
+    /// Forgets every message (a purge): every segment is left unpinned, so
+    /// that all but the active one go at once (tombstones included: nothing
+    /// in them matters once every older record is gone).
+    pub(crate) fn clear(&mut self) {
+        self.messages.clear();
+        self.tombstones.clear();
+        for count in self.segments.values_mut() {
+            *count = 0;
+        }
+        self.maybe_unpinned = true;
+    }
+
+    /// The number of live messages.
+    pub(crate) fn messages(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// The number of segments.
+    pub(crate) fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Takes out and returns every segment other than `active` that holds no
+    /// pin: the caller deletes them, and syncs the directory before the next
+    /// call (their tombstones are released, so segments that the next call
+    /// returns were pinned by these until the deletion was durable).
+    pub(crate) fn take_unpinned(&mut self, active: u64) -> Vec<u64> {
+        if !std::mem::take(&mut self.maybe_unpinned) {
+            return Vec::new();
+        }
+        let dead: Vec<u64> = self
+            .segments
+            .iter()
+            .filter(|&(&segment, &pins)| pins == 0 && segment != active)
+            .map(|(&segment, _)| segment)
+            .collect();
+        for &segment in &dead {
+            self.remove_segment(segment);
+        }
+        dead
+    }
+
+    /// Marks that segments may have become deletable without a pin being
+    /// dropped (a new active segment leaves the old one to the tally).
+    pub(crate) fn recheck(&mut self) {
+        self.maybe_unpinned = true;
+    }
+
+    /// Moves a live message's `Delivered` pin (or, for a requeue, its
+    /// `Requeued` pin, dropping the `Delivered` one it makes void) to
+    /// `segment`. Records about an id that is not live pin nothing.
+    fn repin(&mut self, id: u64, segment: u64, requeue: bool) {
+        let Some(pins) = self.messages.get_mut(&id) else {
+            return;
+        };
+        let old = *pins;
+        if requeue {
+            pins.requeued = Some(segment);
+            pins.delivered = None;
+        } else {
+            pins.delivered = Some(segment);
+        }
+        let new = *pins;
+        self.pin(new);
+        self.unpin(old);
+    }
+
+    /// Makes `newer` stay while `older` exists: it holds a record that voids
+    /// one in `older`.
+    fn tombstone(&mut self, older: u64, newer: u64) {
+        if older == newer || !self.segments.contains_key(&older) {
+            return;
+        }
+        *self.segments.entry(newer).or_insert(0) += 1;
+        self.tombstones.entry(older).or_default().push(newer);
+    }
+
+    /// Releases the tombstone pins that `gone` held on newer segments.
+    fn release_tombstones(&mut self, gone: u64) {
+        for newer in self.tombstones.remove(&gone).unwrap_or_default() {
+            self.unpin_one(newer);
+        }
+    }
+
+    /// Adds one pin to each segment `pins` names.
+    fn pin(&mut self, pins: Pins) {
+        for segment in pins.each() {
+            *self.segments.entry(segment).or_insert(0) += 1;
+        }
+    }
+
+    /// Drops one pin from each segment `pins` names.
+    fn unpin(&mut self, pins: Pins) {
+        for segment in pins.each() {
+            self.unpin_one(segment);
+        }
+    }
+
+    /// Drops one pin from `segment`.
+    fn unpin_one(&mut self, segment: u64) {
+        if let Some(count) = self.segments.get_mut(&segment) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.maybe_unpinned = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_segment_lives_while_a_live_message_needs_it() {
+        let mut live = Live::default();
+        for segment in [1, 10, 20] {
+            live.add_segment(segment);
+        }
+        live.apply(
+            1,
+            &Record::Enqueue {
+                id: 7,
+                payload: b"",
+            },
+        );
+        live.apply(
+            1,
+            &Record::Enqueue {
+                id: 8,
+                payload: b"",
+            },
+        );
+        live.apply(10, &Record::Ack { id: 8 });
+        // The requeue of 7 in segment 10 keeps it too.
+        live.apply(
+            10,
+            &Record::Requeued {
+                id: 7,
+                redeliveries: 1,
+            },
+        );
+        assert!(live.take_unpinned(20).is_empty());
+        live.apply(
+            20,
+            &Record::Requeued {
+                id: 7,
+                redeliveries: 2,
+            },
+        );
+        // 10 has no requeue in force now, but its ack of 8 must outlive
+        // segment 1, which still holds 8's enqueue.
+        assert!(live.take_unpinned(20).is_empty());
+        live.apply(20, &Record::Delivered { id: 7 });
+        live.apply(20, &Record::Ack { id: 7 });
+        // Segment 1 goes; 20 is active and stays; 10 goes once 1 is gone.
+        assert_eq!(live.take_unpinned(20), vec![1]);
+        assert_eq!(live.take_unpinned(20), vec![10]);
+        assert_eq!((live.messages(), live.segments()), (0, 1));
+    }
+
+    #[test]
+    fn records_about_unknown_ids_pin_nothing() {
+        let mut live = Live::default();
+        live.add_segment(1);
+        live.add_segment(5);
+        live.apply(5, &Record::Delivered { id: 3 });
+        live.apply(5, &Record::Ack { id: 3 });
+        live.recheck();
+        assert_eq!(live.take_unpinned(5), vec![1]);
+    }
+
+    #[test]
+    fn a_clean_close_stays_while_the_deliveries_it_voids_do() {
+        let mut live = Live::default();
+        for segment in [1, 2, 3] {
+            live.add_segment(segment);
+        }
+        live.apply(
+            1,
+            &Record::Enqueue {
+                id: 1,
+                payload: b"",
+            },
+        );
+        live.apply(1, &Record::Delivered { id: 1 });
+        live.apply(2, &Record::CleanClose);
+        live.recheck();
+        assert!(live.take_unpinned(3).is_empty());
+        live.apply(3, &Record::Ack { id: 1 });
+        assert_eq!(live.take_unpinned(3), vec![1]);
+        assert_eq!(live.take_unpinned(3), vec![2]);
+    }
+
+    #[test]
+    fn clear_releases_everything() {
+        let mut live = Live::default();
+        live.add_segment(1);
+        live.add_segment(2);
+        live.apply(
+            1,
+            &Record::Enqueue {
+                id: 1,
+                payload: b"",
+            },
+        );
+        live.apply(2, &Record::Delivered { id: 1 });
+        live.clear();
+        assert_eq!(live.take_unpinned(3), vec![1, 2]);
+    }
+}

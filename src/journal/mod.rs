@@ -1,0 +1,345 @@
+//! The write-ahead log under durable mailboxes: messages as bytes and `u64`
+//! ids in, the same messages back after a crash.
+//!
+//! A durable mailbox appends a record for everything that changes a
+//! message's fate (enqueued, delivered, requeued, acked, dead-lettered) and,
+//! when it is opened again, gets back every message that was enqueued and
+//! never acked or dead-lettered, in order. The log knows nothing of message
+//! types, priorities or codecs: the mailbox encodes those into the payload.
+//!
+//! Why hand-written: the embedded stores that were candidates either never
+//! fsync, sync on a timer, turn every ack into a tombstone, or have one writer
+//! at a time with a sync per commit. A queue's log only appends, marks
+//! messages done and drops whole segments, which is simpler than any of them.
+//!
+//! # On disk
+//!
+//! A directory holds a `LOCK` file (an exclusive `flock` while a journal has
+//! it open: a second opener, in this process or another, gets
+//! [`OpenError::Locked`]), a `META` file (magic `PBJRNL01`, the format tag's
+//! length as u32 LE, the tag, a CRC-32 of all that as u32 LE) and segment
+//! files named by the sequence number of their first record, zero-padded to
+//! 20 digits (`00000000000000000001.seg`). Segments are preallocated to the
+//! segment size (8 MiB by default; a record larger than that gets a segment
+//! of its own size) and hold records back to back; a zero length field (the
+//! preallocated zeros) ends them. Every integer is little-endian:
+//!
+//! | offset | size | field | meaning |
+//! | --- | --- | --- | --- |
+//! | 0 | 4 | `len` (u32) | bytes after the CRC field: 9 + body length; 0 = end of segment |
+//! | 4 | 4 | `crc` (u32) | CRC-32 (IEEE, `crc32fast`) of the `len` bytes after it |
+//! | 8 | 8 | `seq` (u64) | sequence number: +1 per record across the whole log |
+//! | 16 | 1 | `kind` (u8) | what the record says, below |
+//! | 17 | `len` - 9 | body | by kind |
+//!
+//! | kind | name | body | meaning |
+//! | --- | --- | --- | --- |
+//! | 1 | `Start` | `max_id` u64 | first record of every segment: the highest id the log had seen |
+//! | 2 | `Enqueue` | `id` u64, payload | a message entered the log |
+//! | 3 | `Ack` | `id` u64 | acknowledged: gone |
+//! | 4 | `DeadLetter` | `id` u64 | dead-lettered: gone |
+//! | 5 | `Delivered` | `id` u64 | handed to a consumer |
+//! | 6 | `Requeued` | `id` u64, `redeliveries` u32 | given back by a consumer |
+//! | 7 | `CleanClose` | (empty) | every handle closed cleanly: no message in a consumer's hands |
+//!
+//! `Start` is not a message event. It is there because segments whose
+//! messages are all acked are deleted: without it a log whose older segments
+//! are gone could forget the highest id it handed out, and a reopened
+//! mailbox would reuse ids.
+//!
+//! # Durability
+//!
+//! [`SyncPolicy`] says when an enqueue returns; concurrent appenders share
+//! writes and syncs (group commit, see `writer.rs`). Acks, deliveries,
+//! requeues and dead letters never wait for a sync: they ride along with the
+//! next write. So a message acked just before a power loss may come back once
+//! (at least once, as with RabbitMQ); one delivered and then lost in the
+//! crash comes back flagged as possibly delivered.
+//!
+//! # Opening
+//!
+//! [`open`](replay::open) replays the log (see `replay.rs`): a torn tail of
+//! the last segment is cut off and reported, damage anywhere else is
+//! [`OpenError::Corrupt`] (or skipped under [`Recovery::SkipCorrupt`]), a
+//! log made with another format tag is [`OpenError::FormatMismatch`]. No
+//! input bytes make it panic.
+//!
+//! # Layout of this module
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | `record.rs` | one record's bytes: encode, seal, decode without trusting them |
+//! | `segment.rs` | segment names, reading a segment, the meta file |
+//! | `storage.rs` | the file-system seam and its std implementation |
+//! | `live.rs` | which segments live messages still need |
+//! | `writer.rs` | appending, group commit, waiting, durability callbacks |
+//! | `batch.rs` | one batch: writes, rollover, sync, segment deletion |
+//! | `replay.rs` | opening: lock, format, scan, cut, restore |
+//! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
+//! | `fault.rs` | tests only: a storage that loses power |
+
+// Until the durable mailbox uses the journal, its crate-visible API is used
+// by the tests alone. This goes away when the mailbox uses it.
+#![allow(dead_code)]
+
+mod batch;
+mod error;
+mod live;
+mod record;
+mod replay;
+mod segment;
+mod storage;
+mod writer;
+
+#[cfg(test)]
+mod fault;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub(crate) use self::error::AppendError;
+pub use self::error::{OpenError, Recovery};
+#[allow(unused_imports)] // The mailbox will name it.
+pub(crate) use self::replay::{Replay, Restored};
+pub(crate) use self::writer::{JournalStats, OnDurable};
+
+use self::record::Record;
+use self::storage::Storage;
+use self::writer::{Need, Writer};
+
+/// The default segment size: 8 MiB.
+pub(crate) const DEFAULT_SEGMENT_SIZE: u64 = 8 << 20;
+
+/// When a durable send returns, and when the log is synced to disk.
+///
+/// Named so as not to clash with `std::marker::Sync`.
+///
+/// | policy | a send returns after | survives a process crash | survives a power loss |
+/// | --- | --- | --- | --- |
+/// | `Always` | its record was synced (fdatasync) | yes | yes |
+/// | `Buffered` | its record was written to the OS | yes | no: what was not yet synced may be lost |
+/// | `Every(d)` | its record was written to the OS | yes | all but at most the last `d` |
+///
+/// With `Always`, concurrent senders share one sync (group commit), so many
+/// senders get far more confirmed messages per second than one.
+///
+/// # Examples
+///
+/// ```
+/// use postbox::SyncPolicy;
+/// use std::time::Duration;
+///
+/// assert_eq!(SyncPolicy::default(), SyncPolicy::Always);
+/// let relaxed = SyncPolicy::Every(Duration::from_millis(100));
+/// assert_ne!(relaxed, SyncPolicy::Buffered);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SyncPolicy {
+    /// A send returns once its record is on disk (synced with fdatasync).
+    #[default]
+    Always,
+    /// A send returns once its record was written to the operating system:
+    /// it survives the process crashing, not the machine losing power.
+    Buffered,
+    /// A send returns once its record was written to the operating system;
+    /// a background thread syncs at most this long after a write.
+    Every(Duration),
+}
+
+/// How to open a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// The format tag (codec and message type): checked on every open.
+    pub(crate) format: String,
+    /// When appends return and when syncs happen.
+    pub(crate) sync: SyncPolicy,
+    /// The size segments are preallocated to.
+    pub(crate) segment_size: u64,
+    /// What to do with damage that is not a torn tail.
+    pub(crate) recovery: Recovery,
+}
+
+impl Options {
+    /// Options for a log of format `format`: `Always`, 8 MiB segments,
+    /// strict recovery.
+    pub(crate) fn new(format: impl Into<String>) -> Options {
+        Options {
+            format: format.into(),
+            sync: SyncPolicy::Always,
+            segment_size: DEFAULT_SEGMENT_SIZE,
+            recovery: Recovery::Strict,
+        }
+    }
+
+    /// Sets the sync policy.
+    pub(crate) fn sync(mut self, sync: SyncPolicy) -> Options {
+        self.sync = sync;
+        self
+    }
+
+    /// Sets the segment size (at least 64 bytes).
+    pub(crate) fn segment_size(mut self, bytes: u64) -> Options {
+        self.segment_size = bytes.max(64);
+        self
+    }
+
+    /// Sets the recovery mode.
+    pub(crate) fn recovery(mut self, recovery: Recovery) -> Options {
+        self.recovery = recovery;
+        self
+    }
+}
+
+/// Opens (creating it if needed) the log in `dir`, replaying it.
+pub(crate) fn open(dir: &Path, options: Options) -> Result<(Journal, Replay), OpenError> {
+    replay::open(dir, options)
+}
+
+/// Opens the log in `storage` (the tests' fault-injecting one).
+fn open_with(storage: Arc<dyn Storage>, options: Options) -> Result<(Journal, Replay), OpenError> {
+    replay::open_with(storage, options)
+}
+
+/// An open log: appends records, tells how far they are durable.
+///
+/// Every method takes `&self`; share it in an `Arc`. Dropping it writes and
+/// syncs whatever is queued and releases the directory's lock (but does not
+/// mark a clean close: see [`close`](Journal::close)).
+#[derive(Debug)]
+pub(crate) struct Journal {
+    /// The shared writer.
+    writer: Arc<Writer>,
+    /// The `Every` policy's background syncer.
+    syncer: Option<JoinHandle<()>>,
+}
+
+impl Journal {
+    /// Starts a journal on `writer` (and its syncer, for `Every`).
+    fn start(writer: Writer) -> Journal {
+        let writer = Arc::new(writer);
+        let syncer = match writer.policy() {
+            SyncPolicy::Every(interval) => {
+                let w = writer.clone();
+                std::thread::Builder::new()
+                    .name("postbox-journal-sync".into())
+                    .spawn(move || w.sync_every(interval))
+                    .ok()
+            }
+            _ => None,
+        };
+        Journal { writer, syncer }
+    }
+
+    /// Appends a message. Returns its sequence number once it is as durable
+    /// as the policy promises: synced for `Always`, written for `Buffered`
+    /// and `Every`.
+    pub(crate) fn enqueue(&self, id: u64, payload: &[u8]) -> Result<u64, AppendError> {
+        let need = match self.writer.policy() {
+            SyncPolicy::Always => Need::Durable,
+            _ => Need::Written,
+        };
+        self.writer.append(Record::Enqueue { id, payload }, need)
+    }
+
+    /// Appends a message and returns its sequence number at once: it is
+    /// written with the next batch. [`wait_durable`](Journal::wait_durable)
+    /// says when it is durable (for a receipt).
+    pub(crate) fn enqueue_nowait(&self, id: u64, payload: &[u8]) -> Result<u64, AppendError> {
+        self.writer
+            .append(Record::Enqueue { id, payload }, Need::Nothing)
+    }
+
+    /// Records that message `id` was acknowledged. Does not wait for a sync.
+    pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
+        self.writer.append(Record::Ack { id }, Need::Nothing)
+    }
+
+    /// Records that message `id` went to dead letters. Does not wait for a
+    /// sync.
+    pub(crate) fn dead_letter(&self, id: u64) -> Result<u64, AppendError> {
+        self.writer.append(Record::DeadLetter { id }, Need::Nothing)
+    }
+
+    /// Records that message `id` was handed to a consumer. Does not wait for
+    /// a sync.
+    pub(crate) fn delivered(&self, id: u64) -> Result<u64, AppendError> {
+        self.writer.append(Record::Delivered { id }, Need::Nothing)
+    }
+
+    /// Records that message `id` was given back, with its redelivery count
+    /// from now on. Does not wait for a sync.
+    pub(crate) fn requeued(&self, id: u64, redeliveries: u32) -> Result<u64, AppendError> {
+        self.writer
+            .append(Record::Requeued { id, redeliveries }, Need::Nothing)
+    }
+
+    /// Marks a clean close (no message is in a consumer's hands), syncs, and
+    /// closes the log.
+    pub(crate) fn close(self) -> Result<(), AppendError> {
+        self.writer.append(Record::CleanClose, Need::Synced)?;
+        Ok(())
+    }
+
+    /// Writes and syncs everything appended so far, whatever the policy.
+    /// Returns the synced sequence number.
+    pub(crate) fn flush(&self) -> Result<u64, AppendError> {
+        self.writer.flush()
+    }
+
+    /// Drops every message in the log: a new segment starts and every older
+    /// one is deleted. Returns once that is on disk.
+    pub(crate) fn purge(&self) -> Result<(), AppendError> {
+        self.writer.purge()
+    }
+
+    /// The highest sequence number known durable: synced, or written for
+    /// `Buffered`.
+    pub(crate) fn durable_seq(&self) -> u64 {
+        self.writer.durable_seq()
+    }
+
+    /// Blocks until record `seq` is durable, or `deadline` passes (`None`:
+    /// no deadline). With `Always` and `Buffered` the caller writes and syncs
+    /// itself if nobody else is; with `Every` it waits for the syncer.
+    /// Returns whether `seq` is durable.
+    pub(crate) fn wait_durable(
+        &self,
+        seq: u64,
+        deadline: Option<Instant>,
+    ) -> Result<bool, AppendError> {
+        self.writer.wait_for(seq, Need::Durable, deadline)
+    }
+
+    /// Registers a callback, called with the new durable sequence number
+    /// after each advance, in increasing order, on the thread that advanced
+    /// it, with no lock of the journal held (it may append).
+    pub(crate) fn on_durable(&self, callback: OnDurable) {
+        self.writer.on_durable(callback);
+    }
+
+    /// The writer's counters.
+    pub(crate) fn stats(&self) -> JournalStats {
+        self.writer.stats()
+    }
+
+    /// The sync policy.
+    pub(crate) fn policy(&self) -> SyncPolicy {
+        self.writer.policy()
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        // Best effort: an error here was, or will be, seen by an append.
+        let _ = self.writer.flush();
+        self.writer.close();
+        if let Some(syncer) = self.syncer.take() {
+            let _ = syncer.join();
+        }
+    }
+}
