@@ -12,12 +12,8 @@ import sys
 
 # Bottom first: internal plumbing, then the layers of DESIGN.md.
 ORDER = [
-<<<<<<< HEAD
-    "sync", "signal", "wake", "timer", "delegate",
-=======
-    "sync", "signal", "timer", "delegate", "journal",
->>>>>>> journal
-    "id", "reason", "wait", "receipt", "message", "error",
+    "sync", "signal", "wake", "timer", "delegate", "journal",
+    "id", "reason", "wait", "receipt", "message", "error", "codec",
     "queue", "overflow", "stats", "dead_letter",
     "mailbox", "port", "topic", "office", "select",
 ]

@@ -81,6 +81,11 @@ pub enum TrySendError<T> {
     /// The priority is outside the priority mailbox's levels.
     #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
     InvalidPriority(Message<T>),
+    /// The mailbox is durable and could not write the message to its log:
+    /// the body failed to encode with the mailbox's codec, or the log
+    /// failed (a full disk, an I/O error). The message was not sent.
+    #[error("durable mailbox could not log the message")]
+    NotLogged(Message<T>),
     /// The message was queued, but a requested confirmation did not come at once.
     #[error("message was queued but not confirmed")]
     Unconfirmed(Receipt),
@@ -89,7 +94,8 @@ debug_variants!(TrySendError {
     Full,
     Closed,
     TooLong,
-    InvalidPriority
+    InvalidPriority,
+    NotLogged
 });
 
 impl<T> TrySendError<T> {
@@ -117,6 +123,11 @@ pub enum SendError<T> {
     /// The priority is outside the priority mailbox's levels.
     #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
     InvalidPriority(Message<T>),
+    /// The mailbox is durable and could not write the message to its log:
+    /// the body failed to encode with the mailbox's codec, or the log
+    /// failed (a full disk, an I/O error). The message was not sent.
+    #[error("durable mailbox could not log the message")]
+    NotLogged(Message<T>),
     /// The message was queued, but the requested confirmation can never come:
     /// it was dropped before a receiver took it, or, with
     /// [`Confirm::Acked`](crate::Confirm::Acked), it ended without being
@@ -129,7 +140,8 @@ debug_variants!(SendError {
     Closed,
     Full,
     TooLong,
-    InvalidPriority
+    InvalidPriority,
+    NotLogged
 });
 
 /// The error of a send that may wait a bounded time, or whose wait is chosen at
@@ -154,6 +166,11 @@ pub enum SendTimeoutError<T> {
     /// The priority is outside the priority mailbox's levels.
     #[error("message priority {} is outside the mailbox's priority levels", .0.header().priority())]
     InvalidPriority(Message<T>),
+    /// The mailbox is durable and could not write the message to its log:
+    /// the body failed to encode with the mailbox's codec, or the log
+    /// failed (a full disk, an I/O error). The message was not sent.
+    #[error("durable mailbox could not log the message")]
+    NotLogged(Message<T>),
     /// The message was queued, but the requested confirmation did not come
     /// before the deadline, or can never come (the message was dropped, or,
     /// with [`Confirm::Acked`](crate::Confirm::Acked), dead-lettered or
@@ -166,7 +183,8 @@ debug_variants!(SendTimeoutError {
     Timeout,
     Closed,
     TooLong,
-    InvalidPriority
+    InvalidPriority,
+    NotLogged
 });
 
 impl<T> SendTimeoutError<T> {
@@ -196,6 +214,7 @@ impl<T> From<SendError<T>> for SendTimeoutError<T> {
             SendError::Full(m) => SendTimeoutError::Full(m),
             SendError::TooLong(m) => SendTimeoutError::TooLong(m),
             SendError::InvalidPriority(m) => SendTimeoutError::InvalidPriority(m),
+            SendError::NotLogged(m) => SendTimeoutError::NotLogged(m),
             SendError::Unconfirmed(r) => SendTimeoutError::Unconfirmed(r),
         }
     }
@@ -208,6 +227,7 @@ impl<T> From<TrySendError<T>> for SendTimeoutError<T> {
             TrySendError::Closed(m) => SendTimeoutError::Closed(m),
             TrySendError::TooLong(m) => SendTimeoutError::TooLong(m),
             TrySendError::InvalidPriority(m) => SendTimeoutError::InvalidPriority(m),
+            TrySendError::NotLogged(m) => SendTimeoutError::NotLogged(m),
             TrySendError::Unconfirmed(r) => SendTimeoutError::Unconfirmed(r),
         }
     }

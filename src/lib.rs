@@ -347,6 +347,7 @@
 #[macro_use]
 mod delegate;
 
+mod codec;
 mod dead_letter;
 mod error;
 mod id;
@@ -368,6 +369,9 @@ mod topic;
 mod wait;
 mod wake;
 
+#[cfg(feature = "serde")]
+pub use crate::codec::Postcard;
+pub use crate::codec::{Codec, CodecError, Raw};
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetters};
 pub use crate::error::PublishError;
 pub use crate::error::{
@@ -377,8 +381,8 @@ pub use crate::error::{
 pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
-    Delivery, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver, Recv, RecvAck, RecvStream,
-    Requeue, Reserve, SendAsync, Sender, TryIter, DEFAULT_CAPACITY,
+    Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver,
+    Recv, RecvAck, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter, DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{

@@ -152,6 +152,11 @@ impl Header {
         }
     }
 
+    /// Whether the expiry was taken off for good (a dead letter sent on).
+    pub(crate) fn expires_never(&self) -> bool {
+        self.ext.as_ref().is_some_and(|e| e.expiry == Expiry::Never)
+    }
+
     /// Whether the message's time to live has run out at `now`.
     pub fn is_expired_at(&self, now: Instant) -> bool {
         self.expires_at().is_some_and(|at| now >= at)

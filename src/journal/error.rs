@@ -59,6 +59,16 @@ pub enum OpenError {
         /// The format the log was created with.
         found: String,
     },
+    /// A logged message's bytes are intact but do not decode as a message
+    /// of this mailbox (its codec refused them). Nothing is delivered: the
+    /// log stays as it was.
+    #[error("logged message {id} does not decode: {reason}")]
+    Undecodable {
+        /// The message's id.
+        id: u64,
+        /// What the codec said.
+        reason: String,
+    },
     /// The file system failed.
     #[error("log i/o failed: {0}")]
     Io(#[from] io::Error),

@@ -271,6 +271,20 @@ impl Journal {
         self.writer.append(Record::Delivered { id }, Need::Nothing)
     }
 
+    /// Records that message `id` was handed to a consumer, and returns once
+    /// the record reached the OS: a process crash after this brings the
+    /// message back flagged as possibly delivered.
+    pub(crate) fn delivered_written(&self, id: u64) -> Result<u64, AppendError> {
+        self.writer.append(Record::Delivered { id }, Need::Written)
+    }
+
+    /// Records that message `id` was acknowledged, and returns once the
+    /// record reached the OS (a plain receive, whose acknowledgement is the
+    /// delivery itself).
+    pub(crate) fn ack_written(&self, id: u64) -> Result<u64, AppendError> {
+        self.writer.append(Record::Ack { id }, Need::Written)
+    }
+
     /// Records that message `id` was given back, with its redelivery count
     /// from now on. Does not wait for a sync.
     pub(crate) fn requeued(&self, id: u64, redeliveries: u32) -> Result<u64, AppendError> {

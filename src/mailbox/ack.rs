@@ -233,6 +233,9 @@ impl<T: Send + 'static> Acker<T> {
     /// Wraps a message popped for this handle into a delivery.
     #[inline(always)]
     pub(super) fn deliver(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
+        if let Some(log) = acker.core.log.as_deref() {
+            log.delivered(msg.header().id());
+        }
         acker.local.delivered.fetch_add(1, Ordering::Relaxed);
         if msg.header().has_ext() {
             if let Some(tracker) = msg.header().tracker() {
@@ -245,6 +248,9 @@ impl<T: Send + 'static> Acker<T> {
     /// The consumer acknowledged the message: processed, gone for good.
     #[inline(always)]
     pub(crate) fn ack(&self, msg: &mut Message<T>, slot: bool) {
+        if let Some(log) = self.core.log.as_deref() {
+            log.acked(msg.header().id());
+        }
         self.local.acked.fetch_add(1, Ordering::Relaxed);
         msg.header_mut().settle_tracker(ReceiptState::Acked);
         self.answered(slot);

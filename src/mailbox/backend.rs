@@ -118,6 +118,28 @@ impl<T: Send> Backend<T> {
         }
     }
 
+    /// A message restored from a durable mailbox's log, behind the others,
+    /// whatever the capacity. A custom backend that is full takes it as a
+    /// requeue (at the front); one that refuses hands it back.
+    pub(super) fn restore(&self, msg: Message<T>) -> Result<(), Message<T>> {
+        match self {
+            Backend::Fifo(q) => {
+                q.push_restored(msg);
+                Ok(())
+            }
+            Backend::Priority(q) => {
+                q.push_restored(msg);
+                Ok(())
+            }
+            Backend::Custom(q) => match q.try_push(msg) {
+                Ok(()) => Ok(()),
+                Err(err) => q
+                    .requeue(err.into_message())
+                    .map_err(PushError::into_message),
+            },
+        }
+    }
+
     /// A held permit dropped unused: its room goes back.
     pub(super) fn unreserve(&self) {
         match self {

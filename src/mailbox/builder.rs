@@ -6,6 +6,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::codec::Codec;
+use crate::journal::OpenError;
 use crate::message::BodyLen;
 use crate::overflow::Overflow;
 use crate::queue::{Fifo, Priority, Queue, Ready, ReadyHook};
@@ -16,6 +18,7 @@ use crate::wake::WaitList;
 
 use super::backend::Backend;
 use super::core::{BodyLimit, Core, ALIVE};
+use super::durable::{self, Durable, Opened};
 use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
 
 /// Which backend the builder will build.
@@ -257,6 +260,23 @@ impl<T: Send, K> MailboxBuilder<T, K> {
     /// Builds the mailbox, sending dead letters to the user's sender if one
     /// was named and to `fallback` otherwise.
     pub(crate) fn build_with(self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
+        self.build_logged(fallback, None)
+    }
+
+    /// Builds the mailbox over an opened log (if any) and restores what the
+    /// log held.
+    pub(super) fn build_logged(
+        self,
+        fallback: Sink<T>,
+        opened: Option<Opened<T>>,
+    ) -> (Sender<T>, Receiver<T>) {
+        let (log, restored) = match opened {
+            Some(opened) => (
+                Some(Box::new(opened.log)),
+                Some((opened.messages, opened.max_id)),
+            ),
+            None => (None, None),
+        };
         let sink = match self.dead_letters {
             Some(tx) => Sink::Typed(tx),
             None => fallback,
@@ -297,10 +317,14 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             recv_wakers: WaitList::default(),
             room_wakers: WaitList::default(),
             polls: AtomicBool::new(false),
+            log,
         });
         if let (Some(target), Backend::Custom(queue)) = (hook, &core.queue) {
             let hooked = queue.ready_hook(ReadyHook::new(target(&core)));
             core.polls.store(!hooked, Ordering::Relaxed);
+        }
+        if let Some((messages, max_id)) = restored {
+            core.restore(messages, max_id);
         }
         let sender = Sender::attach(Arc::clone(&core));
         let receiver = Receiver::attach(core);
@@ -312,6 +336,60 @@ impl<T: Send> MailboxBuilder<T, Mailbox<T>> {
     /// Builds the mailbox and returns its first sender and receiver.
     pub fn build(self) -> (Sender<T>, Receiver<T>) {
         self.build_with(Sink::Drop)
+    }
+}
+
+impl<T: Send + 'static, K> MailboxBuilder<T, K> {
+    /// Makes the mailbox durable: every message it accepts is kept in a
+    /// write-ahead log in `durable`'s directory until it is acked or
+    /// dead-lettered, and comes back when the mailbox is opened again (see
+    /// [`Durable`] and the README's "Durability"). Open it with
+    /// [`DurableBuilder::open`], which can fail.
+    pub fn durable<C: Codec<T> + 'static>(self, durable: Durable<C>) -> DurableBuilder<T, K> {
+        DurableBuilder {
+            builder: self,
+            open: Box::new(move || durable::open(durable)),
+        }
+    }
+}
+
+/// A mailbox builder with a log: [`open`](DurableBuilder::open) it. Made by
+/// [`MailboxBuilder::durable`].
+pub struct DurableBuilder<T: Send, K = Mailbox<T>> {
+    builder: MailboxBuilder<T, K>,
+    /// Opens the log and decodes what it holds.
+    open: Box<dyn FnOnce() -> Result<Opened<T>, OpenError> + Send>,
+}
+
+impl<T: Send, K> DurableBuilder<T, K> {
+    /// Opens the log, then builds the mailbox over it (for the office).
+    pub(crate) fn open_with(
+        self,
+        fallback: Sink<T>,
+    ) -> Result<(Sender<T>, Receiver<T>), OpenError> {
+        let opened = (self.open)()?;
+        Ok(self.builder.build_logged(fallback, Some(opened)))
+    }
+}
+
+impl<T: Send> DurableBuilder<T, Mailbox<T>> {
+    /// Opens the log (replaying it: every message neither acked nor
+    /// dead-lettered comes back, in order) and returns the mailbox's first
+    /// sender and receiver.
+    ///
+    /// Fails with [`OpenError`]: the directory is locked by another opener
+    /// (another process, or another mailbox of this one), the log is
+    /// corrupt, was written with another codec, or the file system failed.
+    pub fn open(self) -> Result<(Sender<T>, Receiver<T>), OpenError> {
+        self.open_with(Sink::Drop)
+    }
+}
+
+impl<T: Send, K> fmt::Debug for DurableBuilder<T, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableBuilder")
+            .field("builder", &self.builder)
+            .finish_non_exhaustive()
     }
 }
 

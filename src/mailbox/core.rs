@@ -20,6 +20,7 @@ use crate::wait::Deadline;
 use crate::wake::WaitList;
 
 use super::backend::Backend;
+use super::durable::Log;
 use super::sender::Limit;
 use super::Sink;
 
@@ -104,6 +105,9 @@ pub(super) struct Core<T: Send> {
     /// Whether waiting tasks also poll on a timer: a custom backend that
     /// did not take the readiness hook (see `Queue::ready_hook`).
     pub(super) polls: AtomicBool,
+    /// A durable mailbox's log (`durable.rs`); boxed, so that other
+    /// mailboxes pay one word for it.
+    pub(super) log: Option<Box<Log<T>>>,
 }
 
 /// The rarely used part of a mailbox's state.
@@ -310,6 +314,13 @@ impl<T: Send> Core<T> {
     /// Sends one message that cannot be delivered where dead letters go, and
     /// counts it.
     pub(super) fn discard(&self, msg: Message<T>, reason: DeadLetterReason) {
+        if let Some(log) = self.log.as_deref() {
+            // Its last receiver gone is not a loss for a durable mailbox:
+            // the message stays in the log for the next open.
+            if reason != DeadLetterReason::NoReceivers {
+                log.dead_lettered(msg.header().id());
+            }
+        }
         match self.sink.dispose(msg, reason) {
             Ok(()) => self.cold().outcomes.dead_letter(reason, true),
             Err(msg) => {
@@ -558,6 +569,11 @@ impl<T: Send> Drop for Core<T> {
         // Every handle is gone: whatever a custom backend still holds goes
         // where dead letters go.
         self.retire(DeadLetterReason::NoReceivers);
+        // A durable mailbox's log keeps what was left, and learns that no
+        // delivery is outstanding (every one held the core).
+        if let Some(log) = self.log.as_deref_mut() {
+            log.close();
+        }
     }
 }
 

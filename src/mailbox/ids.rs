@@ -44,6 +44,14 @@ pub(super) fn claim_id_block() -> u64 {
     }
 }
 
+/// Makes every id handed out from now on greater than `max_id` (a durable
+/// mailbox's restored messages keep their ids, and no new message may
+/// repeat one).
+pub(super) fn reserve_ids_above(max_id: u64) {
+    let next_block = ((max_id >> ID_BLOCK_BITS) + 1) << ID_BLOCK_BITS;
+    NEXT_ID_BLOCK.fetch_max(next_block, Ordering::Relaxed);
+}
+
 /// The block base of a packed id block.
 fn unpack_base(block: u64) -> u64 {
     (block >> 24) << ID_BLOCK_BITS

@@ -44,6 +44,7 @@ mod backend;
 mod builder;
 mod core;
 mod delivery;
+mod durable;
 mod ids;
 mod iter;
 mod receiver;
@@ -54,8 +55,9 @@ mod sender;
 mod sink;
 
 pub(crate) use ack::AckPopError;
-pub use builder::MailboxBuilder;
+pub use builder::{DurableBuilder, MailboxBuilder};
 pub use delivery::{Delivery, Requeue};
+pub use durable::Durable;
 pub use iter::{IntoIter, Iter, TryIter};
 pub use receiver::Receiver;
 pub use recv_async::{Recv, RecvAck, RecvStream};

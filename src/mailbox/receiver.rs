@@ -115,6 +115,9 @@ impl<T: Send> Receiver<T> {
     /// automatic acknowledgement) and settles its receipt.
     #[inline(always)]
     pub(super) fn taken(&self, msg: &mut Message<T>) {
+        if let Some(log) = self.core.log.as_deref() {
+            log.auto_acked(msg.header().id());
+        }
         self.local.bump();
         msg.header_mut().settle_tracker(ReceiptState::Acked);
     }
@@ -443,6 +446,9 @@ impl<T: Send> Receiver<T> {
     /// Hands out a message taken with `take_aside`: a plain receive, so its
     /// receipt says acknowledged.
     pub(crate) fn settle_taken(&self, mut msg: Message<T>) -> Message<T> {
+        if let Some(log) = self.core.log.as_deref() {
+            log.auto_acked(msg.header().id());
+        }
         msg.header_mut().settle_tracker(ReceiptState::Acked);
         msg
     }

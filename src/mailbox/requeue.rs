@@ -34,6 +34,9 @@ impl<T: Send> Core<T> {
             return None;
         }
         msg.header_mut().add_redelivery();
+        if let Some(log) = self.log.as_deref() {
+            log.requeued(msg.header().id(), msg.header().redeliveries());
+        }
         if let Some(tracker) = msg.header().tracker() {
             tracker.advance(ReceiptState::Requeued);
         }

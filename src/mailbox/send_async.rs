@@ -265,6 +265,10 @@ impl<T: Send> Future for SendAsync<'_, T> {
                         return Poll::Ready(Err(blocking_error(limit.refuse(msg))));
                     }
                     let seq = sender.stamp(&mut msg);
+                    let mut msg = match sender.logged(msg) {
+                        Ok(msg) => msg,
+                        Err(err) => return Poll::Ready(Err(blocking_error(err))),
+                    };
                     this.confirm = match sender.confirm_mode() {
                         Confirm::Queued => None,
                         Confirm::Received => Some((track(&mut msg), Milestone::Received)),
@@ -478,8 +482,10 @@ impl<T: Send> Permit<'_, T> {
             // Dropping `self` gives the room back.
             return Err(blocking_error(limit.refuse(msg)));
         }
-        let held = std::mem::take(&mut self.held);
         let seq = sender.stamp(&mut msg);
+        // Not logged: dropping `self` gives the room back.
+        let mut msg = sender.logged(msg).map_err(blocking_error)?;
+        let held = std::mem::take(&mut self.held);
         let receipt = attach(&mut msg);
         let pushed = if held {
             core.queue.push_reserved(msg)

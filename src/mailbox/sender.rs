@@ -15,6 +15,7 @@ use crate::stats::{HandleCounters, MailboxStats};
 use crate::wait::{Confirm, Deadline, Wait};
 
 use super::core::{Core, ALIVE};
+use super::durable::Log;
 use super::ids::{claim_id_block, pack_id_block};
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
@@ -105,6 +106,7 @@ impl<T: Send> Sender<T> {
         if let Some(pid) = source {
             msg.header_mut().set_source(pid);
         }
+        let msg = self.logged(msg)?;
         match confirm {
             Confirm::Queued => self.deliver(msg, seq, deadline),
             Confirm::Received => self.deliver_confirmed(msg, seq, deadline, Milestone::Received),
@@ -124,6 +126,30 @@ impl<T: Send> Sender<T> {
             msg.header_mut().default_ttl(ttl);
         }
         seq
+    }
+
+    /// A durable mailbox logs a stamped message before it enters the queue
+    /// (and returns once the log holds it, per the sync policy); other
+    /// mailboxes pay one branch.
+    #[inline(always)]
+    pub(super) fn logged(&self, msg: Message<T>) -> Result<Message<T>, SendTimeoutError<T>> {
+        match self.core.log.as_deref() {
+            None => Ok(msg),
+            Some(log) => self.log_send(log, msg),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_send(&self, log: &Log<T>, msg: Message<T>) -> Result<Message<T>, SendTimeoutError<T>> {
+        match log.enqueue(&msg) {
+            Ok(()) => Ok(msg),
+            Err(()) => {
+                // Counted when stamped; never sent.
+                self.local.refused.fetch_add(1, Ordering::Relaxed);
+                Err(SendTimeoutError::NotLogged(untracked(msg)))
+            }
+        }
     }
 
     /// Pushes a stamped message.
@@ -196,6 +222,13 @@ impl<T: Send> Sender<T> {
     #[inline(never)]
     pub(super) fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
         self.local.refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(log) = self.core.log.as_deref() {
+            // Logged, then refused by the queue: gone from the log too.
+            let msg = match &err {
+                PushError::Full(m) | PushError::Timeout(m) | PushError::Closed(m) => m,
+            };
+            log.withdrawn(msg.header().id());
+        }
         match err {
             PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
             PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
@@ -261,6 +294,7 @@ impl<T: Send> Sender<T> {
                 SendTimeoutError::Closed(m) => TrySendError::Closed(m),
                 SendTimeoutError::TooLong(m) => TrySendError::TooLong(m),
                 SendTimeoutError::InvalidPriority(m) => TrySendError::InvalidPriority(m),
+                SendTimeoutError::NotLogged(m) => TrySendError::NotLogged(m),
                 SendTimeoutError::Unconfirmed(r) => TrySendError::Unconfirmed(r),
             })
     }
@@ -357,6 +391,7 @@ impl<T: Send> Sender<T> {
             return Err(blocking_error(limit.refuse(msg)));
         }
         let seq = self.stamp(&mut msg);
+        let msg = self.logged(msg).map_err(blocking_error)?;
         self.deliver_tracked(msg, seq, Deadline::Never)
             .map_err(blocking_error)
     }
@@ -498,6 +533,7 @@ impl<T: Send> Sender<T> {
         let redeliveries = msg.header().redeliveries();
         let seq = self.stamp(&mut msg);
         msg.header_mut().set_redeliveries(redeliveries);
+        let msg = self.logged(msg)?;
         self.deliver(msg, seq, Deadline::Now)
     }
 
@@ -553,6 +589,7 @@ pub(crate) fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
     match err {
         SendTimeoutError::TooLong(m) => SendError::TooLong(m),
         SendTimeoutError::InvalidPriority(m) => SendError::InvalidPriority(m),
+        SendTimeoutError::NotLogged(m) => SendError::NotLogged(m),
         SendTimeoutError::Unconfirmed(r) => SendError::Unconfirmed(r),
         // Without a deadline, Full only comes from an overflow policy that
         // refuses rather than waits.

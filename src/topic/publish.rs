@@ -34,7 +34,10 @@ impl<T> Outcome<T> {
             // limit, so a refusal cannot happen; were it to, that subscriber
             // missed the message and the caller is told so.
             Err(
-                TrySendError::Full(m) | TrySendError::TooLong(m) | TrySendError::InvalidPriority(m),
+                TrySendError::Full(m)
+                | TrySendError::TooLong(m)
+                | TrySendError::InvalidPriority(m)
+                | TrySendError::NotLogged(m),
             ) => Outcome::Full(m),
         }
     }
@@ -48,7 +51,8 @@ impl<T> Outcome<T> {
                 SendTimeoutError::Full(m)
                 | SendTimeoutError::Timeout(m)
                 | SendTimeoutError::TooLong(m)
-                | SendTimeoutError::InvalidPriority(m),
+                | SendTimeoutError::InvalidPriority(m)
+                | SendTimeoutError::NotLogged(m),
             ) => Outcome::Full(m),
         }
     }

@@ -139,6 +139,24 @@ impl<T: Send> Fifo<T> {
         pushed
     }
 
+    /// A message restored from a durable mailbox's log: into the channel
+    /// while it has room, then into the late lane (which keeps the order),
+    /// whatever the capacity.
+    pub(crate) fn push_restored(&self, msg: Message<T>) {
+        let mut side = self.side.lock();
+        let msg = if self.status.load(Ordering::SeqCst) & LATE == 0 {
+            match self.tx.try_send(msg) {
+                Ok(()) => return,
+                Err(cb::TrySendError::Full(m) | cb::TrySendError::Disconnected(m)) => m,
+            }
+        } else {
+            msg
+        };
+        side.late.get_or_insert_with(Box::default).push_back(msg);
+        self.status.fetch_or(LATE, Ordering::SeqCst);
+        side.signals.wake_one();
+    }
+
     /// A permit dropped unused: its room goes back, to a blocked sender if
     /// one waits.
     pub(crate) fn unreserve(&self) {

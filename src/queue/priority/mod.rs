@@ -266,6 +266,14 @@ impl<T> Priority<T> {
         Ok(())
     }
 
+    /// A message restored from a durable mailbox's log: at the back of its
+    /// level whatever the capacity (on a rendezvous, held like a requeued
+    /// one).
+    pub(crate) fn push_restored(&self, msg: Message<T>) {
+        let state = self.state.lock();
+        self.push_locked(state, msg, End::Back);
+    }
+
     /// A permit dropped unused gives its room back, and a sender parked
     /// for room may take it.
     pub(crate) fn unreserve(&self) {

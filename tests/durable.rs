@@ -1,0 +1,248 @@
+//! Durable mailboxes (issue 12): what a log keeps across a reopen, in one
+//! process (the crash tests run a child process: `durable_crash.rs`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use postbox::{
+    Codec, CodecError, DeadLetterReason, Durable, Mailbox, Message, OpenError, Raw, Requeue,
+    SendError, SyncPolicy,
+};
+
+/// A fresh directory for one test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!(
+            "postbox-durable-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fifo(dir: &TempDir) -> (postbox::Sender<String>, postbox::Receiver<String>) {
+    Mailbox::<String>::builder()
+        .durable(Durable::at(&dir.0).codec(Raw).sync(SyncPolicy::Buffered))
+        .open()
+        .unwrap()
+}
+
+fn bodies(rx: &postbox::Receiver<String>) -> Vec<String> {
+    rx.try_iter().map(|m| m.into_body()).collect()
+}
+
+#[test]
+fn queued_messages_survive_dropped_handles_in_order() {
+    let dir = TempDir::new("order");
+    {
+        let (tx, _rx) = fifo(&dir);
+        for n in 0..100 {
+            tx.send(format!("job {n}")).unwrap();
+        }
+    }
+    let (_tx, rx) = fifo(&dir);
+    let got = bodies(&rx);
+    assert_eq!(
+        got,
+        (0..100).map(|n| format!("job {n}")).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn received_and_acked_messages_do_not_come_back() {
+    let dir = TempDir::new("acked");
+    {
+        let (tx, rx) = fifo(&dir);
+        for n in 0..10 {
+            tx.send(format!("{n}")).unwrap();
+        }
+        // Plain receives are acknowledgements; explicit acks too.
+        assert_eq!(rx.recv().unwrap().into_body(), "0");
+        assert_eq!(rx.recv().unwrap().into_body(), "1");
+        rx.recv_ack().unwrap().ack();
+        // Rejected: a dead letter, gone from the log.
+        rx.recv_ack().unwrap().nack(Requeue::No);
+    }
+    let (_tx, rx) = fifo(&dir);
+    assert_eq!(bodies(&rx), ["4", "5", "6", "7", "8", "9"]);
+}
+
+#[test]
+fn a_clean_close_keeps_counts_and_requeues() {
+    let dir = TempDir::new("requeue");
+    {
+        let (tx, rx) = fifo(&dir);
+        tx.send("a".to_string()).unwrap();
+        tx.send("b".to_string()).unwrap();
+        rx.recv_ack().unwrap().nack(Requeue::Yes); // a: redelivered once
+        let b_then = rx.recv_ack().unwrap(); // a again (front)
+        assert_eq!(b_then.body(), "a");
+        drop(b_then); // unanswered: requeued again
+    }
+    let (_tx, rx) = fifo(&dir);
+    let a = rx.recv_ack().unwrap();
+    assert_eq!((a.body().as_str(), a.header().redeliveries()), ("a", 2));
+    a.ack();
+    let b = rx.recv_ack().unwrap();
+    // Never delivered, and the mailbox closed cleanly: not flagged.
+    assert_eq!((b.body().as_str(), b.header().redeliveries()), ("b", 0));
+    b.ack();
+}
+
+#[test]
+fn priority_levels_and_headers_are_rebuilt() {
+    let dir = TempDir::new("priority");
+    let open = || {
+        Mailbox::<String>::builder()
+            .priority(4)
+            .capacity(2)
+            .durable(Durable::at(&dir.0).codec(Raw))
+            .open()
+            .unwrap()
+    };
+    {
+        let (tx, _rx) = open();
+        tx.send(
+            Message::new("low".to_string())
+                .priority(0)
+                .correlation_id(7),
+        )
+        .unwrap();
+        tx.send(Message::new("high".to_string()).priority(3))
+            .unwrap();
+    }
+    {
+        // Restored beyond the capacity: they were accepted once.
+        let (tx, rx) = open();
+        assert!(tx.try_send("more".to_string()).unwrap_err().is_full());
+        let high = rx.recv().unwrap();
+        assert_eq!(
+            (high.body().as_str(), high.header().priority()),
+            ("high", 3)
+        );
+        let low = rx.recv().unwrap();
+        assert_eq!(low.header().correlation_id(), Some(7));
+        assert!(low.header().id().as_u64() < high.header().id().as_u64());
+        // New ids never repeat a restored one.
+        tx.send("new".to_string()).unwrap();
+        let new = rx.recv().unwrap();
+        assert!(new.header().id().as_u64() > high.header().id().as_u64());
+    }
+}
+
+#[test]
+fn ttl_runs_while_the_process_is_down() {
+    let dir = TempDir::new("ttl");
+    {
+        let (tx, _rx) = fifo(&dir);
+        tx.send(Message::new("stale".to_string()).ttl(Duration::from_millis(20)))
+            .unwrap();
+        tx.send(Message::new("fresh".to_string()).ttl(Duration::from_secs(3600)))
+            .unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(40));
+    let (_tx, rx) = fifo(&dir);
+    assert_eq!(bodies(&rx), ["fresh"]);
+    assert_eq!(rx.stats().dead_letters.get(DeadLetterReason::Expired), 1);
+}
+
+#[test]
+fn the_directory_has_one_owner() {
+    let dir = TempDir::new("lock");
+    let first = fifo(&dir);
+    let second = Mailbox::<String>::builder()
+        .durable(Durable::at(&dir.0).codec(Raw))
+        .open();
+    assert!(matches!(second, Err(OpenError::Locked { .. })));
+    drop(first);
+    assert!(Mailbox::<String>::builder()
+        .durable(Durable::at(&dir.0).codec(Raw))
+        .open()
+        .is_ok());
+}
+
+#[test]
+fn another_codec_is_refused() {
+    let dir = TempDir::new("codec");
+    drop(fifo(&dir));
+    let bytes = Mailbox::<Vec<u8>>::builder()
+        .durable(Durable::at(&dir.0).codec(Raw))
+        .open();
+    assert!(matches!(bytes, Err(OpenError::FormatMismatch { .. })));
+}
+
+/// A body the codec refuses is handed back; nothing is logged.
+#[test]
+fn an_unencodable_body_is_handed_back() {
+    struct EvenOnly;
+    impl Codec<u32> for EvenOnly {
+        fn name(&self) -> String {
+            "even-only".into()
+        }
+        fn encode(&self, body: &u32, out: &mut Vec<u8>) -> Result<(), CodecError> {
+            if body % 2 == 1 {
+                return Err(CodecError::new("even-only", "odd"));
+            }
+            out.extend_from_slice(&body.to_le_bytes());
+            Ok(())
+        }
+        fn decode(&self, bytes: &[u8]) -> Result<u32, CodecError> {
+            let bytes: [u8; 4] = bytes
+                .try_into()
+                .map_err(|_| CodecError::new("even-only", "length"))?;
+            Ok(u32::from_le_bytes(bytes))
+        }
+    }
+    let dir = TempDir::new("encode");
+    {
+        let (tx, rx) = Mailbox::<u32>::builder()
+            .durable(Durable::at(&dir.0).codec(EvenOnly))
+            .open()
+            .unwrap();
+        tx.send(2).unwrap();
+        match tx.send(3) {
+            Err(SendError::NotLogged(msg)) => assert_eq!(msg.into_body(), 3),
+            other => panic!("expected NotLogged, got {other:?}"),
+        }
+        assert_eq!(rx.len(), 1);
+        assert_eq!(tx.stats().sent, 1);
+    }
+    let (_tx, rx) = Mailbox::<u32>::builder()
+        .durable(Durable::at(&dir.0).codec(EvenOnly))
+        .open()
+        .unwrap();
+    assert_eq!(
+        rx.try_iter().map(|m| m.into_body()).collect::<Vec<_>>(),
+        [2]
+    );
+}
+
+/// Async sends and receives on a durable mailbox.
+#[test]
+fn async_on_a_durable_mailbox() {
+    let dir = TempDir::new("async");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    {
+        let (tx, rx) = fifo(&dir);
+        rt.block_on(async {
+            for n in 0..5 {
+                tx.send_async(format!("{n}")).await.unwrap();
+            }
+            rx.recv_ack_async().await.unwrap().ack();
+        });
+    }
+    let (_tx, rx) = fifo(&dir);
+    assert_eq!(bodies(&rx), ["1", "2", "3", "4"]);
+}
