@@ -392,6 +392,18 @@ pub enum ReserveError {
     Closed,
 }
 
+/// Why [`PostOffice::create_durable`](crate::PostOffice::create_durable)
+/// failed: the log did not open, or the office refused.
+#[derive(Debug, Error)]
+pub enum CreateError {
+    /// The office refused (the name is taken, the owner ended, ...).
+    #[error(transparent)]
+    Office(#[from] OfficeError),
+    /// The mailbox's log did not open (locked, corrupt, another codec, I/O).
+    #[error(transparent)]
+    Open(#[from] crate::journal::OpenError),
+}
+
 /// Why a [`PostOffice`](crate::PostOffice) operation failed.
 ///
 /// Type mismatches name the types, not opaque ids, so the message says what

@@ -37,6 +37,7 @@
 //! | | bounded capacity, overflow | [`MailboxBuilder::overflow`]: [`Overflow`] `Block`, `Reject`, `DropOldest`, `DropLowest` |
 //! | | retry with backoff | [`Requeue::After`]: back after a delay, no worker sleeping |
 //! | | dead letters | [`MailboxBuilder::dead_letters`] or the office's [`DeadLetters`]; [`DeadLetterReason`] `Rejected`, `Expired`, `MaxRedeliveries`, `Overflow`, `Destroyed`, `NoReceivers`; per-reason counts in [`MailboxStats::dead_letters`] |
+//! | | durability | [`MailboxBuilder::durable`]`(`[`Durable`]`)` → [`DurableBuilder::open`]: a write-ahead log per mailbox ([`SyncPolicy`] `Always` / `Buffered` / `Every`, group commit), replay on open, [`Codec`]s ([`Raw`], `Postcard`); see the README's "Durability" |
 //! | | statistics | [`MailboxStats`] from `stats()` on senders, receivers, ports, subscribers and processes: sent, received, queued, in flight, delayed, dead-lettered and dropped, acks, nacks, redeliveries |
 //!
 //! # Quick start
@@ -375,8 +376,9 @@ pub use crate::codec::{Codec, CodecError, Raw};
 pub use crate::dead_letter::{AnyBody, DeadLetter, DeadLetters};
 pub use crate::error::PublishError;
 pub use crate::error::{
-    OfficeError, PopError, PushError, RecvError, RecvTimeoutError, ReplyError, RequestError,
-    ReserveError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError, TrySendError,
+    CreateError, OfficeError, PopError, PushError, RecvError, RecvTimeoutError, ReplyError,
+    RequestError, ReserveError, SendError, SendTimeoutError, TryRecvAckError, TryRecvError,
+    TrySendError,
 };
 pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::journal::{OpenError, Recovery, SyncPolicy};

@@ -4,7 +4,8 @@
 use std::fmt;
 use std::sync::{Arc, Weak};
 
-use crate::mailbox::{MailboxBuilder, Receiver, Sender, Sink};
+use crate::journal::OpenError;
+use crate::mailbox::{DurableBuilder, MailboxBuilder, Receiver, Sender, Sink};
 use crate::message::Message;
 
 /// A many-to-one mailbox owned by its receiver.
@@ -91,11 +92,24 @@ impl<T: Send> MailboxBuilder<T, Port<T>> {
     }
 }
 
+impl<T: Send> DurableBuilder<T, Port<T>> {
+    /// Opens the log and builds the durable port over it: what the log
+    /// held comes back (see [`DurableBuilder::open`](crate::DurableBuilder)).
+    pub fn open(self) -> Result<(Sender<T>, Port<T>), OpenError> {
+        let (tx, rx) = self.open_with(Sink::Drop)?;
+        Ok((tx, Port::from_parts(rx, None)))
+    }
+}
+
 impl<T: Send> Drop for Port<T> {
     fn drop(&mut self) {
         // The owner is done with it: the port is destroyed, not merely
         // deserted, so its leftovers are dead letters even while senders live.
-        self.receiver.destroy();
+        // A durable port keeps them in its log instead, for the next open:
+        // a port dropped because its process stopped is not a loss.
+        if !self.receiver.is_durable() {
+            self.receiver.destroy();
+        }
     }
 }
 

@@ -153,6 +153,10 @@ pub(crate) struct Tracker {
 struct Progress {
     state: ReceiptState,
     delivered: bool,
+    /// A durable mailbox's log holds the message as durably as its sync
+    /// policy promises (synced for `Always` and `Every`, written for
+    /// `Buffered`).
+    durable: bool,
     /// The tasks waiting on the receipt: every change wakes them all (few
     /// tasks wait on one message; a dropped future's waker is woken once for
     /// nothing and then gone).
@@ -175,6 +179,7 @@ impl Tracker {
             state: Mutex::new(Progress {
                 state: ReceiptState::Queued,
                 delivered: false,
+                durable: false,
                 wakers: Vec::new(),
             }),
             changed: Condvar::new(),
@@ -194,6 +199,11 @@ impl Tracker {
                 waker.wake();
             }
         }
+    }
+
+    /// The durable mailbox's log holds the message durably now.
+    pub(crate) fn mark_durable(&self) {
+        self.state.lock().durable = true;
     }
 
     /// The message's link was dropped: if nothing settled it, it was lost on
@@ -285,6 +295,11 @@ impl Receipt {
         Receipt { tracker }
     }
 
+    /// The shared cell (for a durable mailbox to mark it durable).
+    pub(crate) fn tracker(&self) -> &Arc<Tracker> {
+        &self.tracker
+    }
+
     /// The id of the tracked message.
     pub fn id(&self) -> MessageId {
         self.tracker.id
@@ -299,6 +314,15 @@ impl Receipt {
     /// became of it afterwards: a message its consumer rejected was delivered.
     pub fn is_delivered(&self) -> bool {
         self.tracker.was_delivered()
+    }
+
+    /// Whether a durable mailbox's log holds the message as durably as its
+    /// [`SyncPolicy`](crate::SyncPolicy) promises: synced to disk for
+    /// `Always` (already true when the send returns) and `Every` (within
+    /// the interval), written to the OS for `Buffered`. Always `false` for
+    /// a message of a mailbox that is not durable.
+    pub fn is_durable(&self) -> bool {
+        self.tracker.state.lock().durable
     }
 
     /// Whether the message was acknowledged (explicitly, or by a plain

@@ -10,6 +10,17 @@ use postbox::{Mailbox, Message, Receiver, Sender};
 
 const MESSAGES: u64 = 100_000;
 
+/// A timer that fires constantly: every microsecond, skipping the ticks it
+/// missed (a burst of catch-up ticks would win every race and starve the
+/// branch under test). `select!` polls its branches in random order, so the
+/// future under test is often polled, registered and then dropped when the
+/// tick wins.
+fn ticker() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(Duration::from_micros(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -24,10 +35,9 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn receive_all_cancelling(rx: Receiver<u64>) -> (Vec<u64>, u64) {
     let mut got = Vec::with_capacity(MESSAGES as usize);
     let mut cancelled = 0;
-    let mut tick = tokio::time::interval(Duration::from_micros(1));
+    let mut tick = ticker();
     loop {
         tokio::select! {
-            biased;
             _ = tick.tick() => cancelled += 1,
             msg = rx.recv_async() => match msg {
                 Ok(msg) => got.push(msg.into_body()),
@@ -106,11 +116,10 @@ fn cancelled_recv_ack_async_leaves_no_trace() {
     let producer = produce_blocking(tx);
     let (got, stats) = runtime().block_on(async move {
         let mut got = Vec::with_capacity(MESSAGES as usize);
-        let mut tick = tokio::time::interval(Duration::from_micros(1));
+        let mut tick = ticker();
         loop {
             tokio::select! {
-                biased;
-                _ = tick.tick() => {}
+                    _ = tick.tick() => {}
                 delivery = rx.recv_ack_async() => match delivery {
                     Ok(delivery) => {
                         // Never redelivered: a cancelled receive took nothing.
@@ -145,12 +154,11 @@ fn cancelled_reserve_async_drops_nothing() {
             std::thread::spawn(move || rx.iter().map(|m| m.into_body()).collect::<Vec<_>>());
         let cancelled = runtime().block_on(async move {
             let mut cancelled = 0u64;
-            let mut tick = tokio::time::interval(Duration::from_micros(1));
+            let mut tick = ticker();
             let mut next = 0;
             while next < MESSAGES {
                 tokio::select! {
-                    biased;
-                    _ = tick.tick() => cancelled += 1,
+                            _ = tick.tick() => cancelled += 1,
                     permit = tx.reserve_async() => {
                         permit.unwrap().send(next).unwrap();
                         next += 1;
@@ -175,12 +183,11 @@ fn cancelled_send_async_either_sent_or_dropped() {
     let consumer = std::thread::spawn(move || rx.iter().map(|m| m.into_body()).collect::<Vec<_>>());
     let (completed, stats) = runtime().block_on(async move {
         let mut completed = HashSet::new();
-        let mut tick = tokio::time::interval(Duration::from_micros(1));
+        let mut tick = ticker();
         let mut next = 0;
         while next < 20_000u64 {
             tokio::select! {
-                biased;
-                _ = tick.tick() => {}
+                    _ = tick.tick() => {}
                 sent = tx.send_async(next) => {
                     sent.unwrap();
                     completed.insert(next);

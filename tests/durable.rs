@@ -246,3 +246,108 @@ fn async_on_a_durable_mailbox() {
     let (_tx, rx) = fifo(&dir);
     assert_eq!(bodies(&rx), ["1", "2", "3", "4"]);
 }
+
+/// Receipts say when the log holds a message durably: at once for
+/// `Always`; for `Buffered`, once written (which the send waits for).
+#[test]
+fn receipts_say_when_a_message_is_durable() {
+    for sync in [SyncPolicy::Always, SyncPolicy::Buffered] {
+        let dir = TempDir::new("receipt");
+        let (tx, rx) = Mailbox::<String>::builder()
+            .durable(Durable::at(&dir.0).codec(Raw).sync(sync))
+            .open()
+            .unwrap();
+        let receipt = tx.send_tracked("kept".to_string()).unwrap();
+        assert!(receipt.is_durable(), "{sync:?}");
+        drop((tx, rx));
+    }
+    // A plain mailbox's receipts never say durable.
+    let (tx, _rx) = Mailbox::<String>::builder().build();
+    assert!(!tx.send_tracked("memory".to_string()).unwrap().is_durable());
+}
+
+/// `Every(d)`: durable within the interval, not at once.
+#[test]
+fn every_policy_receipts_become_durable_later() {
+    let dir = TempDir::new("every");
+    let (tx, _rx) = Mailbox::<String>::builder()
+        .durable(
+            Durable::at(&dir.0)
+                .codec(Raw)
+                .sync(SyncPolicy::Every(Duration::from_millis(20))),
+        )
+        .open()
+        .unwrap();
+    let receipt = tx.send_tracked("soon".to_string()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !receipt.is_durable() {
+        assert!(std::time::Instant::now() < deadline, "never became durable");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// An office mailbox can be durable; destroying it removes its messages
+/// from the log, dropping the office keeps them.
+#[test]
+fn office_mailboxes_can_be_durable() {
+    use postbox::{Owner, PostOffice};
+    let dir = TempDir::new("office");
+    let builder = || Mailbox::<String>::builder().durable(Durable::at(&dir.0).codec(Raw));
+    {
+        let office = PostOffice::new();
+        office
+            .create_durable("jobs", builder(), Owner::System)
+            .unwrap();
+        office
+            .connect_sender::<String>("jobs")
+            .unwrap()
+            .send("kept".to_string())
+            .unwrap();
+        // A second open of the same directory is refused, typed.
+        let again = office.create_durable("jobs-2", builder(), Owner::System);
+        assert!(matches!(
+            again,
+            Err(postbox::CreateError::Open(OpenError::Locked { .. }))
+        ));
+    }
+    {
+        let office = PostOffice::new();
+        office
+            .create_durable("jobs", builder(), Owner::System)
+            .unwrap();
+        let rx = office.connect_receiver::<String>("jobs").unwrap();
+        assert_eq!(rx.try_recv().unwrap().into_body(), "kept");
+        office
+            .connect_sender::<String>("jobs")
+            .unwrap()
+            .send("destroyed".to_string())
+            .unwrap();
+        drop(rx);
+        office.destroy("jobs").unwrap();
+    }
+    let (_tx, rx) = Mailbox::<String>::builder()
+        .durable(Durable::at(&dir.0).codec(Raw))
+        .open()
+        .unwrap();
+    assert!(rx.try_recv().is_err(), "destroy removes the messages");
+}
+
+/// A durable port dropped keeps its messages for the next open.
+#[test]
+fn a_dropped_durable_port_keeps_its_messages() {
+    use postbox::Port;
+    let dir = TempDir::new("port");
+    {
+        let (tx, port) = Port::<String>::builder()
+            .durable(Durable::at(&dir.0).codec(Raw))
+            .open()
+            .unwrap();
+        tx.send("for later".to_string()).unwrap();
+        drop(port);
+    }
+    let (_tx, port) = Port::<String>::builder()
+        .durable(Durable::at(&dir.0).codec(Raw))
+        .open()
+        .unwrap();
+    assert_eq!(port.try_recv().unwrap().into_body(), "for later");
+}

@@ -42,6 +42,9 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::codec::Codec;
@@ -49,6 +52,7 @@ use crate::id::{MessageId, Pid};
 use crate::journal::{self, Journal, OpenError, Recovery, Replay, SyncPolicy};
 use crate::message::Message;
 use crate::reason::DeadLetterReason;
+use crate::receipt::Tracker;
 
 use super::core::Core;
 use super::ids::reserve_ids_above;
@@ -172,6 +176,37 @@ pub(super) struct Log<T> {
     /// `None` once closed (the core's drop).
     journal: Option<Journal>,
     codec: Box<dyn Codec<T>>,
+    /// Receipts waiting to hear that their message is durable.
+    watch: Arc<DurableWatch>,
+}
+
+/// The receipts of messages logged but not yet durable, each with the
+/// sequence number the log must reach.
+#[derive(Default)]
+struct DurableWatch {
+    pending: Mutex<Vec<(u64, Weak<Tracker>)>>,
+}
+
+impl DurableWatch {
+    /// The log is durable up to `seq`: marks every receipt it covers.
+    fn reached(&self, seq: u64) {
+        let due: Vec<Weak<Tracker>> = {
+            let mut pending = self.pending.lock();
+            let mut due = Vec::new();
+            pending.retain(|(target, tracker)| {
+                if *target <= seq {
+                    due.push(tracker.clone());
+                    false
+                } else {
+                    true
+                }
+            });
+            due
+        };
+        for tracker in due.iter().filter_map(Weak::upgrade) {
+            tracker.mark_durable();
+        }
+    }
 }
 
 /// What opening found, for the mailbox to restore.
@@ -192,9 +227,17 @@ pub(super) fn open<T, C: Codec<T> + 'static>(durable: Durable<C>) -> Result<Open
         .recovery(durable.recovery)
         .segment_size(durable.segment_size);
     let (journal, replay) = journal::open(&durable.dir, options)?;
+    let watch = Arc::new(DurableWatch::default());
+    let reached = Arc::downgrade(&watch);
+    journal.on_durable(Arc::new(move |seq| {
+        if let Some(watch) = reached.upgrade() {
+            watch.reached(seq);
+        }
+    }));
     let log = Log {
         journal: Some(journal),
         codec: Box::new(durable.codec),
+        watch,
     };
     let Replay {
         messages, max_id, ..
@@ -275,6 +318,27 @@ impl<T> Log<T> {
                 .map_err(drop),
             None => Err(()),
         }
+    }
+
+    /// A tracked message was just logged: its receipt learns when the log
+    /// holds it durably (at once for `Always`, whose send returned after
+    /// the sync). The target is the last record written, which is at or
+    /// after this message's.
+    pub(super) fn watch_durable(&self, tracker: &Arc<Tracker>) {
+        let Some(journal) = self.journal() else {
+            return;
+        };
+        let target = journal.stats().written_seq;
+        if journal.durable_seq() >= target {
+            tracker.mark_durable();
+            return;
+        }
+        self.watch
+            .pending
+            .lock()
+            .push((target, Arc::downgrade(tracker)));
+        // The log may have got there while this was registered.
+        self.watch.reached(journal.durable_seq());
     }
 
     /// A logged message the queue then refused: gone (never sent).

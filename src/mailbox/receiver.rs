@@ -256,6 +256,11 @@ impl<T: Send> Receiver<T> {
         &self.core.watchers
     }
 
+    /// Whether the mailbox keeps a log (see `durable.rs`).
+    pub(crate) fn is_durable(&self) -> bool {
+        self.core.log.is_some()
+    }
+
     /// Destroys the mailbox (see `Core::destroy`).
     pub(crate) fn destroy(&self) {
         self.core.destroy(ClosedReason::Destroyed);

@@ -32,7 +32,7 @@ use crate::timer::WakeLater;
 use crate::wait::{Confirm, Deadline};
 use crate::wake::Waiting;
 
-use super::sender::{blocking_error, track, untracked};
+use super::sender::{blocking_error, untracked};
 use super::Sender;
 
 impl<T: Send> Sender<T> {
@@ -271,8 +271,10 @@ impl<T: Send> Future for SendAsync<'_, T> {
                     };
                     this.confirm = match sender.confirm_mode() {
                         Confirm::Queued => None,
-                        Confirm::Received => Some((track(&mut msg), Milestone::Received)),
-                        Confirm::Acked => Some((track(&mut msg), Milestone::Acked)),
+                        Confirm::Received => {
+                            Some((sender.track_logged(&mut msg), Milestone::Received))
+                        }
+                        Confirm::Acked => Some((sender.track_logged(&mut msg), Milestone::Acked)),
                     };
                     this.stage = Stage::Pushing(msg, seq);
                 }
@@ -466,7 +468,8 @@ impl<T: Send> Permit<'_, T> {
     /// Sends into the room this permit holds and returns the message's
     /// [`Receipt`].
     pub fn send_tracked(self, msg: impl Into<Message<T>>) -> Result<Receipt, SendError<T>> {
-        self.send_inner(msg.into(), track)
+        let sender = self.sender;
+        self.send_inner(msg.into(), |msg| sender.track_logged(msg))
     }
 
     /// Validates, stamps, lets `attach` add to the message (a receipt), and

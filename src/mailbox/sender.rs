@@ -152,6 +152,16 @@ impl<T: Send> Sender<T> {
         }
     }
 
+    /// Attaches a receipt to a stamped (and logged) message; a durable
+    /// mailbox's log marks it durable when it is.
+    pub(super) fn track_logged(&self, msg: &mut Message<T>) -> Receipt {
+        let receipt = track(msg);
+        if let Some(log) = self.core.log.as_deref() {
+            log.watch_durable(receipt.tracker());
+        }
+        receipt
+    }
+
     /// Pushes a stamped message.
     #[inline(always)]
     fn deliver(
@@ -209,7 +219,7 @@ impl<T: Send> Sender<T> {
         seq: u64,
         deadline: Deadline,
     ) -> Result<Receipt, SendTimeoutError<T>> {
-        let receipt = track(&mut msg);
+        let receipt = self.track_logged(&mut msg);
         // A push racing with the mailbox's retirement is settled by `deliver`,
         // so a receipt never waits on a message nobody can take.
         self.deliver(msg, seq, deadline)?;

@@ -30,9 +30,9 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 use crate::dead_letter::DeadLetters;
-use crate::error::OfficeError;
+use crate::error::{CreateError, OfficeError};
 use crate::id::Pid;
-use crate::mailbox::{Mailbox, MailboxBuilder, Receiver, Sender, Sink};
+use crate::mailbox::{DurableBuilder, Mailbox, MailboxBuilder, Receiver, Sender, Sink};
 use crate::port::{Port, Registration, Registry};
 use crate::reason::ClosedReason;
 use crate::sync::AtomicU64;
@@ -136,6 +136,22 @@ impl PostOffice {
         };
         let name: Arc<str> = Arc::from(name);
         let (tx, rx) = builder.build_with(self.sink(&name));
+        self.register_owned(name, tx, rx, owner_record)
+    }
+
+    /// Registers a built mailbox under `name`, owned by `owner_record`'s
+    /// process (or the system).
+    fn register_owned<T: Send + 'static>(
+        &self,
+        name: Arc<str>,
+        tx: Sender<T>,
+        rx: Receiver<T>,
+        owner_record: Option<Arc<ProcessRecord>>,
+    ) -> Result<(), OfficeError> {
+        let owner = match &owner_record {
+            Some(record) => Owner::Creator(record.pid),
+            None => Owner::System,
+        };
         let mailbox: Arc<dyn AnyMailbox> = Arc::new(Named {
             sender: Arc::new(tx),
             receiver: Some(rx),
@@ -154,6 +170,51 @@ impl PostOffice {
             }
             state.owned.push((name, id, mailbox));
         }
+        Ok(())
+    }
+
+    /// Creates a durable mailbox under `name`, owned by `owner`: opens its
+    /// log (replaying what it holds), then registers it as
+    /// [`create`](PostOffice::create) does. Fails with the open's
+    /// [`OpenError`](crate::OpenError), or the office's error. Destroying it
+    /// through the office removes its messages from the log; everything
+    /// else (handles dropped, the process stopping) keeps them for the next
+    /// open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{Durable, Mailbox, Owner, PostOffice, Raw};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("postbox-doc-office-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let office = PostOffice::new();
+    /// let builder = Mailbox::<String>::builder().durable(Durable::at(&dir).codec(Raw));
+    /// office.create_durable("jobs", builder, Owner::System).unwrap();
+    /// office.connect_sender::<String>("jobs").unwrap().send("render".into()).unwrap();
+    /// // A second opener of the same directory is refused.
+    /// let again = Mailbox::<String>::builder().durable(Durable::at(&dir).codec(Raw));
+    /// assert!(office.create_durable("jobs-2", again, Owner::System).is_err());
+    /// # drop(office);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn create_durable<T: Send + 'static>(
+        &self,
+        name: &str,
+        builder: DurableBuilder<T, Mailbox<T>>,
+        owner: Owner,
+    ) -> Result<(), CreateError> {
+        let owner_record = match owner {
+            Owner::System => None,
+            Owner::Creator(pid) => Some(
+                self.inner
+                    .process_record(pid)
+                    .ok_or(OfficeError::NoProcess(pid))?,
+            ),
+        };
+        let name: Arc<str> = Arc::from(name);
+        let (tx, rx) = builder.open_with(self.sink(&name))?;
+        self.register_owned(name, tx, rx, owner_record)?;
         Ok(())
     }
 
