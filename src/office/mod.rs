@@ -191,7 +191,7 @@ impl PostOffice {
     /// let office = PostOffice::new();
     /// let builder = Mailbox::<String>::builder().durable(Durable::at(&dir).codec(Raw));
     /// office.create_durable("jobs", builder, Owner::System).unwrap();
-    /// office.connect_sender::<String>("jobs").unwrap().send("render".into()).unwrap();
+    /// office.connect_sender::<String>("jobs").unwrap().send("render".to_string()).unwrap();
     /// // A second opener of the same directory is refused.
     /// let again = Mailbox::<String>::builder().durable(Durable::at(&dir).codec(Raw));
     /// assert!(office.create_durable("jobs-2", again, Owner::System).is_err());
