@@ -35,6 +35,8 @@ pub(crate) enum Op {
         /// Its preallocated size.
         size: u64,
     },
+    // Reached only from the journal's tests (`Journal::purge`, `wait_durable`).
+    #[cfg_attr(not(test), allow(dead_code))]
     /// Every message so far is dropped.
     Purge,
 }

@@ -269,11 +269,6 @@ impl FaultStorage {
     pub(crate) fn names(&self) -> Vec<String> {
         self.disk.lock().files.keys().cloned().collect()
     }
-
-    /// A file's current content.
-    pub(crate) fn content(&self, name: &str) -> Option<Vec<u8>> {
-        self.disk.lock().files.get(name).map(|f| f.current.clone())
-    }
 }
 
 impl Storage for FaultStorage {

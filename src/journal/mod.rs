@@ -78,10 +78,6 @@
 //! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
 //! | `fault.rs` | tests only: a storage that loses power |
 
-// Until the durable mailbox uses the journal, its crate-visible API is used
-// by the tests alone. This goes away when the mailbox uses it.
-#![allow(dead_code)]
-
 mod batch;
 mod error;
 mod live;
@@ -99,15 +95,19 @@ mod tests;
 use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(test)]
+use std::time::Instant;
 
 pub(crate) use self::error::AppendError;
 pub use self::error::{OpenError, Recovery};
-#[allow(unused_imports)] // The mailbox will name it.
-pub(crate) use self::replay::{Replay, Restored};
+pub(crate) use self::replay::Replay;
+#[cfg(test)]
+pub(crate) use self::replay::Restored;
 pub(crate) use self::writer::{JournalStats, OnDurable};
 
 use self::record::Record;
+#[cfg(test)]
 use self::storage::Storage;
 use self::writer::{Need, Writer};
 
@@ -201,6 +201,7 @@ pub(crate) fn open(dir: &Path, options: Options) -> Result<(Journal, Replay), Op
 }
 
 /// Opens the log in `storage` (the tests' fault-injecting one).
+#[cfg(test)]
 fn open_with(storage: Arc<dyn Storage>, options: Options) -> Result<(Journal, Replay), OpenError> {
     replay::open_with(storage, options)
 }
@@ -246,14 +247,6 @@ impl Journal {
         self.writer.append(Record::Enqueue { id, payload }, need)
     }
 
-    /// Appends a message and returns its sequence number at once: it is
-    /// written with the next batch. [`wait_durable`](Journal::wait_durable)
-    /// says when it is durable (for a receipt).
-    pub(crate) fn enqueue_nowait(&self, id: u64, payload: &[u8]) -> Result<u64, AppendError> {
-        self.writer
-            .append(Record::Enqueue { id, payload }, Need::Nothing)
-    }
-
     /// Records that message `id` was acknowledged. Does not wait for a sync.
     pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
         self.writer.append(Record::Ack { id }, Need::Nothing)
@@ -266,7 +259,8 @@ impl Journal {
     }
 
     /// Records that message `id` was handed to a consumer. Does not wait for
-    /// a sync.
+    /// a sync. (The mailbox waits for the write: `delivered_written`.)
+    #[cfg(test)]
     pub(crate) fn delivered(&self, id: u64) -> Result<u64, AppendError> {
         self.writer.append(Record::Delivered { id }, Need::Nothing)
     }
@@ -301,12 +295,14 @@ impl Journal {
 
     /// Writes and syncs everything appended so far, whatever the policy.
     /// Returns the synced sequence number.
+    #[cfg(test)]
     pub(crate) fn flush(&self) -> Result<u64, AppendError> {
         self.writer.flush()
     }
 
     /// Drops every message in the log: a new segment starts and every older
     /// one is deleted. Returns once that is on disk.
+    #[cfg(test)]
     pub(crate) fn purge(&self) -> Result<(), AppendError> {
         self.writer.purge()
     }
@@ -321,6 +317,7 @@ impl Journal {
     /// no deadline). With `Always` and `Buffered` the caller writes and syncs
     /// itself if nobody else is; with `Every` it waits for the syncer.
     /// Returns whether `seq` is durable.
+    #[cfg(test)]
     pub(crate) fn wait_durable(
         &self,
         seq: u64,
@@ -339,11 +336,6 @@ impl Journal {
     /// The writer's counters.
     pub(crate) fn stats(&self) -> JournalStats {
         self.writer.stats()
-    }
-
-    /// The sync policy.
-    pub(crate) fn policy(&self) -> SyncPolicy {
-        self.writer.policy()
     }
 }
 

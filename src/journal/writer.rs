@@ -281,6 +281,8 @@ impl Writer {
         }
     }
 
+    // Reached only from the journal's tests (`Journal::purge`, `wait_durable`).
+    #[cfg_attr(not(test), allow(dead_code))]
     /// Appends a purge: a new segment, and every message so far dropped and
     /// its segments deleted. Returns once that is synced.
     pub(crate) fn purge(&self) -> Result<(), AppendError> {
@@ -293,6 +295,8 @@ impl Writer {
         self.wait(q, seq, Need::Synced, None).map(|_| ())
     }
 
+    // Reached only from the journal's tests (`Journal::purge`, `wait_durable`).
+    #[cfg_attr(not(test), allow(dead_code))]
     /// Waits until `seq` (clamped to the last sequence number handed out)
     /// meets `need`, or `deadline` passes. Returns whether it did.
     pub(crate) fn wait_for(

@@ -24,18 +24,6 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// The id it is about.
-    pub(crate) fn id(&self) -> Option<u64> {
-        match *self {
-            Op::Enqueue(id, _)
-            | Op::Ack(id)
-            | Op::DeadLetter(id)
-            | Op::Delivered(id)
-            | Op::Requeued(id, _) => Some(id),
-            Op::Flush => None,
-        }
-    }
-
     /// Applies it to `journal`.
     pub(crate) fn run(&self, journal: &Journal) -> Result<u64, AppendError> {
         match self {
