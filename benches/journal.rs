@@ -29,7 +29,7 @@
 // --all-targets` checks benches with `cfg(test)` but no test harness, so the
 // journal's test modules compile with their tests stripped and their imports
 // unused.
-#[allow(unreachable_pub, unused_imports)]
+#[allow(unreachable_pub, unused_imports, dead_code)]
 #[path = "../src/journal/mod.rs"]
 mod journal;
 
