@@ -39,11 +39,18 @@
 //! (`job_queue_report.rs`), and the simulated studio: tiers, styles and the
 //! stand-ins for the AI model service (`job_queue_workload.rs`).
 //!
+//! - `--durable DIR` keeps the jobs mailbox in a log in DIR
+//!   (`support/job_queue_durable.rs`): kill a run in the middle (Ctrl-C,
+//!   `kill -9`), run again with the same DIR, and the tally counts the
+//!   requests it recovered (submitted + recovered = acked + dead-lettered +
+//!   handed back).
+//!
 //! ```text
 //! cargo run --release --example job_queue
 //! cargo run --release --example job_queue -- --help
 //! cargo run --release --example job_queue -- --jobs 50000 --workers 8 --poison 5 --flaky 5
 //! cargo run --release --example job_queue -- --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
+//! timeout -s KILL 0.5 target/release/examples/job_queue --durable /tmp/jobs; cargo run --release --example job_queue -- --durable /tmp/jobs
 //! ```
 
 #[path = "support/job_queue_cli.rs"]
