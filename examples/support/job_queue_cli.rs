@@ -28,6 +28,8 @@ pub(crate) struct Config {
     /// Mean simulated generation time per request, in microseconds
     /// (`--work-us`); 0 measures the queue alone.
     pub(crate) work_us: u64,
+    /// Keep the jobs mailbox in a log in this directory (`--durable`).
+    pub(crate) durable: Option<&'static std::path::Path>,
 }
 
 impl Default for Config {
@@ -42,6 +44,7 @@ impl Default for Config {
             max_redeliveries: 3,
             flaky: 2,
             work_us: 400,
+            durable: None,
         }
     }
 }
@@ -49,6 +52,7 @@ impl Default for Config {
 pub(crate) const USAGE: &str = "\
 usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C] [--poison K]
                  [--prefetch F] [--max-redeliveries R] [--flaky PCT] [--work-us US]
+                 [--durable DIR]
 
   --jobs N              requests to submit in all                    (default 20000)
   --workers M           worker processes                             (default 8)
@@ -61,7 +65,9 @@ usage: job_queue [--jobs N] [--workers M] [--producers P] [--capacity C] [--pois
                         retried after a backoff (nack, Requeue::After)
   --work-us US          mean simulated work per request, in µs;      (default 400)
                         0 measures the queue alone; raw throughput:
-                        --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0";
+                        --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
+  --durable DIR         keep the jobs mailbox in a log in DIR: kill a run (Ctrl-C,
+                        kill -9) and the next run with DIR recovers its requests";
 
 impl Config {
     /// The configuration the process's arguments ask for, or the exit code to
@@ -116,6 +122,11 @@ impl Config {
                 "--max-redeliveries" => config.max_redeliveries = number(0, 100)? as u32,
                 "--flaky" => config.flaky = number(0, 100)?,
                 "--work-us" => config.work_us = number(0, 1_000_000)?,
+                // Leaked: one path for the whole run keeps `Config` `Copy`.
+                "--durable" => {
+                    let dir = std::path::PathBuf::from(value.clone());
+                    config.durable = Some(Box::leak(dir.into_boxed_path()));
+                }
                 _ => return Err(format!("unknown flag {flag}")),
             }
         }

@@ -7,9 +7,10 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use postbox::{DeadLetter, DeadLetterReason, MailboxStats, Pid};
+use postbox::{DeadLetterReason, MailboxStats, Pid};
 
 use crate::cli::Config;
+use crate::durable::Letter;
 use crate::workload::Tier;
 use crate::ProfileRequest;
 
@@ -39,6 +40,9 @@ pub(crate) struct Done {
     pub(crate) total: Duration,
     /// Tries before the one that succeeded (its header's redelivery count).
     pub(crate) redeliveries: u32,
+    /// Recovered from the log (`--durable`): the run that made it, and the
+    /// redeliveries it brought in (its count when first taken here).
+    pub(crate) recovered: Option<(u64, u32)>,
 }
 
 /// What the workers in one slot (`worker-N`, restarts included) did. Shared
@@ -84,8 +88,14 @@ pub(crate) struct Run {
     pub(crate) producers: Vec<ProducerReport>,
     pub(crate) workers: Vec<WorkerReport>,
     pub(crate) restarts: Vec<Restart>,
-    /// The office's dead letters from the jobs mailbox.
-    pub(crate) letters: Vec<DeadLetter<ProfileRequest>>,
+    /// The dead letters from the jobs mailbox.
+    pub(crate) letters: Vec<Letter>,
+    /// Requests recovered from the log when it was opened (`--durable`),
+    /// and how many of those came back flagged as possibly delivered.
+    pub(crate) recovered: u64,
+    pub(crate) raised: u64,
+    /// Of the recovered, those dead-lettered at once (past their last try).
+    pub(crate) dead_at_open: u64,
     /// The office's own count of dead letters, per reason.
     pub(crate) office_counts: Vec<(DeadLetterReason, u64)>,
     /// The jobs mailbox's statistics once everything settled.

@@ -21,9 +21,17 @@ pub(crate) fn print_setup(config: &Config, corrupt: usize) {
         config.jobs, corrupt, config.flaky, config.producers,
     );
     println!(
-        "  -> office mailbox {JOBS:?}: priority ({LEVELS} levels), capacity {}, blocks when full, \
+        "  -> {} {JOBS:?}: priority ({LEVELS} levels), capacity {}, blocks when full, \
          at most {} redeliveries",
-        config.capacity, config.max_redeliveries
+        match config.durable {
+            None => "office mailbox".to_string(),
+            Some(dir) => format!(
+                "durable mailbox (log in {}, SyncPolicy::Buffered)",
+                dir.display()
+            ),
+        },
+        config.capacity,
+        config.max_redeliveries
     );
     println!(
         "  -> {} supervised worker processes, prefetch {}, {} of simulated work per request\n",
@@ -54,8 +62,12 @@ pub(crate) fn print_results(run: &Run, tally: &Tally) {
     );
 
     println!("\nwhere every request went");
+    let recovered = match run.recovered {
+        0 => String::new(),
+        n => format!(" + recovered {n}"),
+    };
     println!(
-        "  submitted {:>8}  = acked {} + dead-lettered {} + handed back at send {}",
+        "  submitted {:>8}{recovered}  = acked {} + dead-lettered {} + handed back at send {}",
         tally.submitted, tally.acked, tally.dead, tally.handed_back
     );
     for (reason, count) in stats.dead_letters.iter().filter(|&(_, n)| n > 0) {
@@ -96,8 +108,13 @@ pub(crate) fn print_results(run: &Run, tally: &Tally) {
         tally.gave_back,
         run.restarts.len()
     );
+    let flagged = match (run.raised, run.dead_at_open) {
+        (0, _) => String::new(),
+        (n, 0) => format!(" + {n} recovered flagged"),
+        (n, d) => format!(" + {n} recovered flagged + {d} dead at open"),
+    };
     println!(
-        "  = {:>4} nacked = {} redelivered + {} dead-lettered after their last try; \
+        "  = {:>4} nacked{flagged} = {} redelivered + {} dead-lettered after their last try; \
          redelivery counts in headers: {}",
         stats.nacked,
         stats.redelivered,

@@ -53,7 +53,7 @@ impl fmt::Display for Tier {
 }
 
 /// The look the customer asked for; some take the generator longer than others.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Style {
     Passport,
     Sketch,
