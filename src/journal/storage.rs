@@ -156,11 +156,25 @@ impl Storage for StdStorage {
             .open(self.path(LOCK_FILE))
             .map_err(LockError::Io)?;
         match file.try_lock() {
-            // Closing the file (dropping the guard) releases the lock.
-            Ok(()) => Ok(Box::new(file)),
+            Ok(()) => Ok(Box::new(HeldLock(file))),
             Err(TryLockError::WouldBlock) => Err(LockError::Held),
             Err(TryLockError::Error(e)) => Err(LockError::Io(e)),
         }
+    }
+}
+
+/// The locked `LOCK` file. Dropping it unlocks explicitly rather than only
+/// closing the file: the lock belongs to the open file, which a child
+/// process being spawned by another thread shares until its `exec` closes
+/// it, so closing alone could leave the directory locked for a moment after
+/// the journal is gone (a reopen would find it `Locked`). Unlocking releases
+/// it for every holder at once.
+#[derive(Debug)]
+struct HeldLock(File);
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
