@@ -143,7 +143,8 @@ impl Codec<String> for Raw {
 /// let job = Job { user: 7, tier: "paid".into() };
 /// let mut out = Vec::new();
 /// Postcard.encode(&job, &mut out).unwrap();
-/// assert_eq!(Postcard.decode(&out).unwrap(), job);
+/// let back: Job = Postcard.decode(&out).unwrap();
+/// assert_eq!(back, job);
 /// # }
 /// ```
 #[cfg(feature = "serde")]
