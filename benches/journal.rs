@@ -16,8 +16,9 @@
 //! `Always` at least 50 % of `writer-64` and 10x `fsync-each`). Then the time
 //! to open a log of 10^6 pending 100-byte messages (goal: under 2 s).
 //!
-//! The baselines append to a plain file (no preallocation), as the simplest
-//! hand-written log would. Not a criterion benchmark: each figure is one run
+//! The baselines (in `common/baselines.rs`, shared with `benches/durable.rs`)
+//! append to a plain file (no preallocation), as the simplest hand-written
+//! log would. Not a criterion benchmark: each figure is one run
 //! of a fixed duration, already an average over many thousand records.
 //!
 //! Run: `cargo bench --bench journal`. `JOURNAL_BENCH_SECS` sets the seconds
@@ -33,137 +34,19 @@
 #[path = "../src/journal/mod.rs"]
 mod journal;
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+mod common;
+
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::baselines::{env_f64, fsync_each, run, writer_64, Scratch};
 use journal::{Options, SyncPolicy};
-
-/// A directory in the temp dir, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let path = std::env::temp_dir().join(format!(
-            "postbox-bench-journal-{}-{name}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Scratch(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn env_f64(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Runs `append(thread, i)` on `threads` threads for `secs` seconds; returns
-/// records per second (every append that returned is counted).
-fn run(threads: usize, secs: f64, append: impl Fn(usize, u64) + Sync) -> f64 {
-    let stop = AtomicBool::new(false);
-    let done = AtomicU64::new(0);
-    let barrier = Barrier::new(threads + 1);
-    let (stop, done, barrier, append) = (&stop, &done, &barrier, &append);
-    let elapsed = thread::scope(|s| {
-        for t in 0..threads {
-            s.spawn(move || {
-                barrier.wait();
-                let mut i = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    append(t, i);
-                    i += 1;
-                }
-                done.fetch_add(i, Ordering::Relaxed);
-            });
-        }
-        barrier.wait();
-        let start = Instant::now();
-        thread::sleep(Duration::from_secs_f64(secs));
-        stop.store(true, Ordering::Relaxed);
-        start
-    })
-    .elapsed();
-    done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64()
-}
-
-/// Baseline (a): `write` + `sync_data` per record, threads taking turns.
-fn fsync_each(threads: usize, record: &[u8], secs: f64) -> f64 {
-    let dir = Scratch::new("fsync-each");
-    let file = Mutex::new(open_append(&dir.path().join("log")));
-    run(threads, secs, |_, _| {
-        let mut file = file.lock().unwrap();
-        file.write_all(record).unwrap();
-        file.sync_data().unwrap();
-    })
-}
-
-/// Baseline (b): one writer thread, a sync per 64 records (or fewer when
-/// nothing more waits), a reply to each sender after its sync.
-fn writer_64(threads: usize, record: &[u8], secs: f64) -> f64 {
-    type Reply = crossbeam_channel::Sender<()>;
-    let dir = Scratch::new("writer-64");
-    let mut file = open_append(&dir.path().join("log"));
-    let (tx, rx) = crossbeam_channel::unbounded::<(Vec<u8>, Reply)>();
-    let writer = thread::spawn(move || {
-        let mut batch: Vec<Reply> = Vec::with_capacity(64);
-        while let Ok((bytes, reply)) = rx.recv() {
-            file.write_all(&bytes).unwrap();
-            batch.push(reply);
-            while batch.len() < 64 {
-                match rx.try_recv() {
-                    Ok((bytes, reply)) => {
-                        file.write_all(&bytes).unwrap();
-                        batch.push(reply);
-                    }
-                    Err(_) => break,
-                }
-            }
-            file.sync_data().unwrap();
-            for reply in batch.drain(..) {
-                let _ = reply.send(());
-            }
-        }
-    });
-    let rate = run(threads, secs, |_, _| {
-        let (reply, confirmed) = crossbeam_channel::bounded(1);
-        tx.send((record.to_vec(), reply)).unwrap();
-        confirmed.recv().unwrap();
-    });
-    drop(tx);
-    writer.join().unwrap();
-    rate
-}
-
-fn open_append(path: &Path) -> File {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap()
-}
 
 /// The journal under `policy`: returns records per second and the largest
 /// batch.
 fn journal(threads: usize, payload: &[u8], policy: SyncPolicy, secs: f64) -> (f64, u64) {
-    let dir = Scratch::new("journal");
+    let dir = Scratch::new("journal", "journal");
     let (journal, _) = journal::open(dir.path(), Options::new("bench").sync(policy)).unwrap();
     let rate = run(threads, secs, |t, i| {
         journal
@@ -176,7 +59,7 @@ fn journal(threads: usize, payload: &[u8], policy: SyncPolicy, secs: f64) -> (f6
 /// Opens a log of `n` pending 100-byte messages; returns the time to write
 /// it and the time to open it.
 fn replay(n: u64) -> (Duration, Duration) {
-    let dir = Scratch::new("replay");
+    let dir = Scratch::new("journal", "replay");
     let options = Options::new("bench").sync(SyncPolicy::Buffered);
     let payload = [7u8; 100];
     let start = Instant::now();
@@ -224,8 +107,8 @@ fn main() {
     for size in [100usize, 4096] {
         let payload = vec![0x5a; size];
         for threads in [1usize, 8, 64] {
-            let a = fsync_each(threads, &payload, secs);
-            let b = writer_64(threads, &payload, secs);
+            let a = fsync_each("journal", threads, &payload, secs);
+            let b = writer_64("journal", threads, &payload, secs);
             let (always, max_batch) = journal(threads, &payload, SyncPolicy::Always, secs);
             let (buffered, _) = journal(threads, &payload, SyncPolicy::Buffered, secs);
             println!(
