@@ -46,7 +46,7 @@
 
 // The journal is crate-private: the receive-path breakdown compiles its
 // source itself, as `benches/journal.rs` does (see there for the lints).
-#[allow(unreachable_pub, unused_imports)]
+#[allow(unreachable_pub, unused_imports, dead_code)]
 #[path = "../src/journal/mod.rs"]
 mod journal;
 
