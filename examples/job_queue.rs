@@ -31,19 +31,20 @@
 //!   statistics agree, and shows redeliveries, queue latency per priority and
 //!   throughput. The example fails (exit code 1) if anything does not add up.
 //!
+//! - `--durable DIR` keeps the jobs mailbox in a log in DIR: the same office
+//!   mailbox, made with `create_durable`, closed but never destroyed (that
+//!   would empty the log). Kill a run in the middle (Ctrl-C, `kill -9`), run
+//!   again with the same DIR, and the tally counts the requests it recovered
+//!   (submitted + recovered = acked + dead-lettered + handed back).
+//!
 //! This file reads top-down: `main`, then the producers, the mailbox, the
-//! supervised workers, and the tally with its checks. The rest is in
+//! supervised workers, and the tally's checks. The rest is in
 //! `examples/support/`: the command line (`job_queue_cli.rs`; `--help` lists
 //! the flags), the progress line (`progress.rs`), the records each part keeps
-//! for the tally (`job_queue_records.rs`), the printed report
-//! (`job_queue_report.rs`), and the simulated studio: tiers, styles and the
-//! stand-ins for the AI model service (`job_queue_workload.rs`).
-//!
-//! - `--durable DIR` keeps the jobs mailbox in a log in DIR
-//!   (`support/job_queue_durable.rs`): kill a run in the middle (Ctrl-C,
-//!   `kill -9`), run again with the same DIR, and the tally counts the
-//!   requests it recovered (submitted + recovered = acked + dead-lettered +
-//!   handed back).
+//! for the tally and the tally's counts (`job_queue_records.rs`), the printed
+//! report (`job_queue_report.rs`), the simulated studio: tiers, styles and
+//! the stand-ins for the AI model service (`job_queue_workload.rs`), and the
+//! log behind `--durable` (`job_queue_durable.rs`).
 //!
 //! ```text
 //! cargo run --release --example job_queue
@@ -75,14 +76,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cli::Config;
-use durable::{Letter, RequestCodec};
+use durable::Recovered;
 use postbox::{
-    DeadLetterReason, Delivery, Durable, ExitReason, Mailbox, Message, Monitor, Overflow, Owner,
-    Pid, PostOffice, Process, ProcessHandle, Receiver, RecvError, Requeue, Sender, SyncPolicy,
-    TrySendError,
+    DeadLetterReason, Delivery, ExitReason, Mailbox, Message, Monitor, Overflow, Owner, Pid,
+    PostOffice, Process, ProcessHandle, RecvError, Requeue, Sender, TrySendError,
 };
 use progress::Live;
-use records::{lock, Done, ProducerReport, Reports, Restart, Run, WorkerReport};
+use records::{lock, Done, ProducerReport, Reports, Restart, Run, Tally, WorkerReport};
 use workload::{generate_profile, service_busy, Rng, Style, Tier};
 
 /// Priority levels of the request mailbox: priorities `0..LEVELS`.
@@ -104,49 +104,38 @@ fn main() -> ExitCode {
 
     quiet_worker_panics();
     let office = PostOffice::new();
-    let mut jobs = open_jobs_mailbox(&office, config);
-    let opened = (
-        jobs.rx.len() as u64,
-        jobs.rx.stats().redelivered,
-        jobs.dead_at_open(),
-    );
+    open_jobs_mailbox(&office, config);
+    // Main's own handle, for the progress line and the statistics; it sends
+    // nothing.
+    let jobs = office
+        .connect_sender::<ProfileRequest>(JOBS)
+        .expect("created");
+    // What a killed run left in the log (`--durable`); nothing otherwise.
+    let recovered = Recovered::at_open(&jobs.stats());
     if let Some(dir) = config.durable {
-        println!(
-            "  -> recovered {} requests from the log in {} ({} flagged as possibly delivered, \
-             {} of them past their last try)\n",
-            opened.0 + opened.2,
-            dir.display(),
-            opened.1,
-            opened.2
-        );
+        recovered.print(dir);
     }
-    let run_stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
+    let run_stamp = durable::run_stamp();
     let live = Live::default();
     let reports: Reports = (0..config.workers).map(|_| Mutex::default()).collect();
     let (stop_ticker, stop) = Mailbox::<()>::builder().build();
     let start = Instant::now();
 
     let (producers, restarts) = thread::scope(|s| {
-        let (office, live, poisoned, reports) = (&office, &live, &poisoned, &reports);
+        let (office, live, poisoned, jobs, reports) = (&office, &live, &poisoned, &jobs, &reports);
         let producers: Vec<_> = (0..config.producers)
             .map(|id| {
-                let tx = jobs.sender(office);
+                let tx = office.connect_sender(JOBS).expect("created");
                 let users = config.users_of(id);
                 s.spawn(move || producer(id, tx, users, run_stamp, poisoned, live))
             })
             .collect();
-        // Durable: the producers hold the only senders now, so the mailbox
-        // closes when the last of them is done.
-        jobs.tx = None;
-        let jobs = &jobs;
         let ticker = s.spawn(move || {
             progress::show_progress(stop, || {
-                progress::status_line(config.jobs, live, &jobs.rx.stats())
+                progress::status_line(config.jobs, live, &jobs.stats())
             })
         });
-        let supervisor = s.spawn(move || supervise(office, &jobs.rx, config, live, reports));
+        let supervisor = s.spawn(move || supervise(office, config, live, reports));
 
         let producers: Vec<ProducerReport> = producers
             .into_iter()
@@ -156,9 +145,7 @@ fn main() -> ExitCode {
         // could connect later), so say so: the workers drain what is queued
         // and the retries still to come back, then their receive ends with
         // Closed.
-        if jobs.letters.is_none() {
-            office.close(JOBS).expect("created by main");
-        }
+        office.close(JOBS).expect("created by main");
         let restarts = supervisor.join().expect("supervisor panicked");
         drop(stop_ticker);
         ticker.join().expect("progress line panicked");
@@ -168,26 +155,13 @@ fn main() -> ExitCode {
 
     // Every worker has ended, so nothing is queued, held or waiting for a
     // retry. Destroying the mailbox would send any leftover to dead letters
-    // (reason Destroyed), never nowhere; the tally would show it.
-    // A durable mailbox is not destroyed: what it holds stays in the log.
+    // (reason Destroyed), never nowhere; the tally would show it. A durable
+    // one stays closed: destroying it would empty its log, which keeps any
+    // leftover for the next run (the report says how many).
+    if config.durable.is_none() {
+        office.destroy(JOBS).expect("created by main");
+    }
     let dead_letters = office.dead_letters();
-    let letters: Vec<Letter> = match &jobs.letters {
-        None => {
-            office.destroy(JOBS).expect("created by main");
-            let drained = dead_letters.drain::<ProfileRequest>();
-            let letter = |l: postbox::DeadLetter<ProfileRequest>| (l.reason(), l.into_message());
-            drained
-                .into_iter()
-                .map(letter)
-                .map(|(r, m)| Letter::new(r, m))
-                .collect()
-        }
-        // Typed dead letters carry no reason: see `durable.rs`.
-        Some(rx) => rx
-            .try_iter()
-            .map(|m| Letter::new(DeadLetterReason::MaxRedeliveries, m))
-            .collect(),
-    };
     let run = Run {
         config,
         elapsed,
@@ -197,16 +171,13 @@ fn main() -> ExitCode {
             .map(|r| std::mem::take(&mut *lock(r)))
             .collect(),
         restarts,
-        letters,
+        letters: dead_letters.drain::<ProfileRequest>(),
         office_counts: DeadLetterReason::ALL
             .iter()
-            .filter(|_| jobs.letters.is_none())
             .map(|&r| (r, dead_letters.count(r)))
             .collect(),
-        stats: jobs.rx.stats(),
-        recovered: opened.0 + opened.2,
-        raised: opened.1,
-        dead_at_open: opened.2,
+        stats: jobs.stats(),
+        recovered,
     };
     let tally = Tally::of(&run);
     report::print_results(&run, &tally);
@@ -239,8 +210,7 @@ struct ProfileRequest {
     first_taken: Option<Instant>,
     /// A corrupt upload: the generator panics on it (`--poison`).
     corrupt: bool,
-    /// The run that made it (its start, in µs since 1970): user ids are
-    /// unique within a run.
+    /// The run that made it (`durable::run_stamp`).
     run: u64,
     /// Recovered from the log by this run (`--durable`).
     recovered: bool,
@@ -307,70 +277,26 @@ fn producer(
 // ---------------------------------------------------------------------------
 
 /// Creates the jobs mailbox in the office: priority levels, bounded, blocking
-/// producers when full (backpressure), and sending a request to dead letters
-/// once it has been redelivered `max_redeliveries` times. `Owner::System`:
-/// it stays until main destroys it.
+/// producers when full (backpressure), and sending a request to the office's
+/// dead letters once it has been redelivered `max_redeliveries` times.
+/// `Owner::System`: it stays until main destroys it (or the office goes).
 ///
-/// With `--durable DIR` the mailbox keeps its requests in a log in DIR
-/// (`SyncPolicy::Buffered`: a send returns once the OS has the record, which
-/// survives the process being killed) and gets back what a killed run left
-/// there. It is then a standalone mailbox, not an office one (see
-/// `support/job_queue_durable.rs`).
-fn open_jobs_mailbox(office: &PostOffice, config: Config) -> Jobs {
+/// With `--durable DIR`, `create_durable` makes the same office mailbox,
+/// which also keeps its requests in a log in DIR and gets back what a killed
+/// run left there (`support/job_queue_durable.rs`).
+fn open_jobs_mailbox(office: &PostOffice, config: Config) {
     let builder = Mailbox::builder()
         .priority(LEVELS)
         .capacity(config.capacity)
         .overflow(Overflow::Block)
         .max_redeliveries(config.max_redeliveries);
-    let Some(dir) = config.durable else {
-        office
+    match config.durable {
+        None => office
             .create::<ProfileRequest>(JOBS, builder, Owner::System)
-            .expect("a new office has no names");
-        let rx = office.connect_receiver(JOBS).expect("created");
-        return Jobs {
-            rx,
-            tx: None,
-            letters: None,
-        };
-    };
-    let (dead_tx, dead_rx) = Mailbox::builder().unbounded().build();
-    let log = Durable::at(dir)
-        .codec(RequestCodec)
-        .sync(SyncPolicy::Buffered);
-    let (tx, rx) = builder
-        .dead_letters(dead_tx)
-        .durable(log)
-        .open()
-        .unwrap_or_else(|e| panic!("cannot open the log in {}: {e}", dir.display()));
-    Jobs {
-        rx,
-        tx: Some(tx),
-        letters: Some(dead_rx),
-    }
-}
-
-/// Main's handles on the jobs mailbox.
-struct Jobs {
-    /// For the statistics, and the workers' clones.
-    rx: Receiver<ProfileRequest>,
-    /// Durable: the sender the producers' are cloned from (dropped then).
-    tx: Option<Sender<ProfileRequest>>,
-    /// Durable: its dead letters.
-    letters: Option<Receiver<ProfileRequest>>,
-}
-
-impl Jobs {
-    fn sender(&self, office: &PostOffice) -> Sender<ProfileRequest> {
-        match &self.tx {
-            Some(tx) => tx.clone(),
-            None => office.connect_sender(JOBS).expect("created"),
-        }
-    }
-
-    /// Recovered requests dead-lettered as the log was opened (past their
-    /// last try).
-    fn dead_at_open(&self) -> u64 {
-        self.letters.as_ref().map_or(0, |rx| rx.len() as u64)
+            .expect("a new office has no names"),
+        Some(dir) => office
+            .create_durable(JOBS, builder.durable(durable::log(dir)), Owner::System)
+            .unwrap_or_else(|e| panic!("cannot open the log in {}: {e}", dir.display())),
     }
 }
 
@@ -380,13 +306,12 @@ impl Jobs {
 
 /// A worker process: takes requests from the jobs mailbox with
 /// acknowledgement until it is closed, drained and no retry is pending.
-fn worker(
-    _me: Process<()>,
-    rx: Receiver<ProfileRequest>,
-    config: Config,
-    report: &Mutex<WorkerReport>,
-) {
-    let rx = rx.with_prefetch(config.prefetch);
+fn worker(me: Process<()>, config: Config, report: &Mutex<WorkerReport>) {
+    let rx = me
+        .office()
+        .connect_receiver::<ProfileRequest>(JOBS)
+        .expect("destroyed only after every worker has ended")
+        .with_prefetch(config.prefetch);
     // The deliveries this worker holds, oldest first: the one it works on and
     // those taken ahead, up to the prefetch limit. If the worker panics, the
     // unwinding drops them all unanswered, and each goes back to the mailbox.
@@ -469,16 +394,14 @@ fn quiet_worker_panics() {
 fn spawn_worker(
     office: &PostOffice,
     monitor: &Monitor,
-    rx: &Receiver<ProfileRequest>,
     slot: usize,
     config: Config,
     reports: &Reports,
 ) -> ProcessHandle {
     let reports = Arc::clone(reports);
-    let rx = rx.clone();
     office
         .spawn_monitored::<(), _>(&format!("worker-{slot}"), monitor, move |me| {
-            worker(me, rx, config, &reports[slot])
+            worker(me, config, &reports[slot])
         })
         .expect("the name is free: a crashed worker's name is freed before its Down notice")
 }
@@ -486,22 +409,11 @@ fn spawn_worker(
 /// Runs the workers: starts them, replaces any that crash, and returns when
 /// every worker has ended (they end once the jobs mailbox is closed, drained
 /// and no retry is pending).
-fn supervise(
-    office: &PostOffice,
-    rx: &Receiver<ProfileRequest>,
-    config: Config,
-    live: &Live,
-    reports: &Reports,
-) -> Vec<Restart> {
+fn supervise(office: &PostOffice, config: Config, live: &Live, reports: &Reports) -> Vec<Restart> {
     let start = Instant::now();
     let monitor = Monitor::new(office);
     let mut workers: HashMap<Pid, (usize, ProcessHandle)> = (0..config.workers)
-        .map(|slot| {
-            (
-                slot,
-                spawn_worker(office, &monitor, rx, slot, config, reports),
-            )
-        })
+        .map(|slot| (slot, spawn_worker(office, &monitor, slot, config, reports)))
         .map(|(slot, handle)| (handle.pid(), (slot, handle)))
         .collect();
 
@@ -521,7 +433,7 @@ fn supervise(
                 // gave back is queued again, and a closed mailbox hands it
                 // only to a receiver that asks. A replacement with nothing
                 // left to do gets `Closed` at once and ends.
-                let handle = spawn_worker(office, &monitor, rx, slot, config, reports);
+                let handle = spawn_worker(office, &monitor, slot, config, reports);
                 restarts.push(Restart {
                     slot,
                     crashed: down.pid(),
@@ -542,79 +454,8 @@ fn supervise(
 // The tally
 // ---------------------------------------------------------------------------
 
-/// Where every request ended up, and what happened on the way.
-#[derive(Debug, Default)]
-struct Tally {
-    /// Requests the producers made.
-    submitted: u64,
-    /// Requests a killed run left in the log, recovered at open
-    /// (`--durable`).
-    recovered: u64,
-    /// The redelivery counts those brought in from the killed run.
-    carried: u64,
-    /// Refused at send and handed back to the producer.
-    handed_back: u64,
-    /// Processed and acked by a worker.
-    acked: u64,
-    /// In the office's dead letters.
-    dead: u64,
-    /// Of those, corrupt uploads.
-    dead_corrupt: u64,
-    /// Tries the model service turned away (nacked with `Requeue::After`).
-    retried: u64,
-    /// Deliveries given back by crashing workers (dropped as they unwound).
-    gave_back: u64,
-    /// The redelivery counts in the headers of every acked request and
-    /// dead letter: each redelivery counted once, on the message itself.
-    header_redeliveries: u64,
-}
-
+// `Tally::of` counts where every request ended up (`support/job_queue_records.rs`).
 impl Tally {
-    fn of(run: &Run) -> Tally {
-        let done = run.workers.iter().flat_map(|w| &w.done);
-        Tally {
-            submitted: run.config.jobs,
-            recovered: run.recovered,
-            carried: done
-                .clone()
-                .filter_map(|d| d.recovered)
-                .map(|(_, c)| u64::from(c))
-                .sum::<u64>()
-                + run
-                    .letters
-                    .iter()
-                    .filter(|l| l.body().recovered)
-                    .map(|l| u64::from(l.body().carried.unwrap_or(l.header().redeliveries())))
-                    .sum::<u64>(),
-            handed_back: run
-                .producers
-                .iter()
-                .map(|p| p.handed_back.len() as u64)
-                .sum(),
-            acked: done.clone().count() as u64,
-            dead: run.letters.len() as u64,
-            dead_corrupt: run
-                .letters
-                .iter()
-                .filter(|l| l.body().corrupt && !l.body().recovered)
-                .count() as u64,
-            retried: run.workers.iter().map(|w| w.retried).sum(),
-            gave_back: run.restarts.iter().map(|r| r.gave_back as u64).sum(),
-            header_redeliveries: done.map(|d| u64::from(d.redeliveries)).sum::<u64>()
-                + run
-                    .letters
-                    .iter()
-                    .map(|l| u64::from(l.header().redeliveries()))
-                    .sum::<u64>(),
-        }
-    }
-
-    /// Answers other than ack: they either put the request back
-    /// (`redelivered`) or, past the limit, sent it to dead letters.
-    fn nacked(&self) -> u64 {
-        self.retried + self.gave_back
-    }
-
     /// Checks every count two ways; returns what does not add up.
     fn check(&self, run: &Run, poisoned: &[u64]) -> Vec<String> {
         let stats = &run.stats;
@@ -626,42 +467,26 @@ impl Tally {
             }
         };
 
-        // Every request is in exactly one final place, the recovered ones
-        // (a killed run's, named by that run and their user id) too.
+        // Every request is in exactly one final place: this run's by user
+        // id, the recovered ones (a killed run's) by that run and user id.
         expect(
             "submitted + recovered = acked + dead-lettered + handed back",
             self.submitted + self.recovered,
             self.acked + self.dead + self.handed_back,
         );
         let mut places = vec![0u8; self.submitted as usize];
-        let mut recovered: HashMap<(u64, u64), u8> = HashMap::new();
-        let ids = (run.workers.iter().flat_map(|w| &w.done))
-            .map(|d| (d.user_id, d.recovered.map(|(run, _)| run)))
-            .chain(
-                run.letters
-                    .iter()
-                    .map(|l| (l.body().user_id, l.body().recovered.then_some(l.body().run))),
-            )
-            .chain(
-                run.producers
-                    .iter()
-                    .flat_map(|p| &p.handed_back)
-                    .map(|r| (r.user_id, None)),
-            );
-        for (id, from) in ids {
-            match from {
-                Some(run) => *recovered.entry((run, id)).or_default() += 1,
-                None => places[id as usize] = places[id as usize].saturating_add(1),
-            }
+        let acked = run.workers.iter().flat_map(|w| &w.done);
+        let acked = acked.filter(|d| d.recovered.is_none()).map(|d| d.user_id);
+        let dead = run.letters.iter().map(|l| l.body());
+        let dead = dead.filter(|r| !r.recovered);
+        let handed_back = run.producers.iter().flat_map(|p| &p.handed_back);
+        for id in acked.chain(dead.chain(handed_back).map(|r| r.user_id)) {
+            places[id as usize] = places[id as usize].saturating_add(1);
         }
-        let misplaced = places.iter().filter(|&&n| n != 1).count() as u64
-            + recovered.values().filter(|&&n| n != 1).count() as u64;
+        let (misplaced_recovered, found) = Recovered::places(run);
+        let misplaced = places.iter().filter(|&&n| n != 1).count() as u64 + misplaced_recovered;
         expect("requests not in exactly one place", misplaced, 0);
-        expect(
-            "recovered requests accounted for",
-            recovered.len() as u64,
-            self.recovered,
-        );
+        expect("recovered requests accounted for", found, self.recovered);
 
         // The mailbox's statistics agree, and it is settled.
         let accepted: u64 = run.producers.iter().map(|p| p.accepted).sum();
@@ -694,16 +519,13 @@ impl Tally {
             stats.dead_lettered,
             self.dead,
         );
-        for reason in DeadLetterReason::ALL {
+        for &(reason, office_count) in &run.office_counts {
             let drained = run.letters.iter().filter(|l| l.reason() == reason).count() as u64;
             expect(
                 &format!("stats.dead_letters[{reason}] = drained"),
                 stats.dead_letters.get(reason),
                 drained,
             );
-        }
-        for &(reason, office_count) in &run.office_counts {
-            let drained = run.letters.iter().filter(|l| l.reason() == reason).count() as u64;
             expect(
                 &format!("office count[{reason}] = drained"),
                 office_count,
@@ -725,13 +547,13 @@ impl Tally {
         expect(
             "stats.nacked + flagged at open + dead at open = redelivered + dead letters (too many \
              redeliveries)",
-            stats.nacked + run.raised + run.dead_at_open,
+            stats.nacked + run.recovered.flagged + run.recovered.dead_at_open,
             stats.redelivered + stats.dead_letters.get(DeadLetterReason::MaxRedeliveries),
         );
         expect(
             "header redeliveries = stats.redelivered - flagged at open + brought in",
             self.header_redeliveries,
-            stats.redelivered - run.raised + self.carried,
+            stats.redelivered - run.recovered.flagged + self.brought_in,
         );
 
         // The only dead letters are requests tried max + 1 times, and every
@@ -740,11 +562,7 @@ impl Tally {
             .letters
             .iter()
             .filter(|l| {
-                // A recovered request may have had its last try in the
-                // killed run: one more then.
-                let tries = l.header().redeliveries();
-                let last = tries == max || (l.body().recovered && tries == max + 1);
-                l.reason() != DeadLetterReason::MaxRedeliveries || !last
+                l.reason() != DeadLetterReason::MaxRedeliveries || !durable::last_try(l, max)
             })
             .map(|l| {
                 format!(

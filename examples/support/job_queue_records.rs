@@ -1,16 +1,17 @@
 //! What each part of `examples/job_queue.rs` did, kept for the tally and the
 //! report: a producer's sends, a worker slot's acks and retries, a crashed
-//! worker's restart, and everything the run produced. Plain data (and the lock
-//! on a worker slot's report): the code that fills and checks it is in
-//! `job_queue.rs`.
+//! worker's restart, everything the run produced, and the tally's counts
+//! made from it. Plain data and counting (and the lock on a worker slot's
+//! report): the code that fills it is in `job_queue.rs`, and so are the
+//! tally's checks (`Tally::check`).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use postbox::{DeadLetterReason, MailboxStats, Pid};
+use postbox::{DeadLetter, DeadLetterReason, MailboxStats, Pid};
 
 use crate::cli::Config;
-use crate::durable::Letter;
+use crate::durable::Recovered;
 use crate::workload::Tier;
 use crate::ProfileRequest;
 
@@ -88,16 +89,76 @@ pub(crate) struct Run {
     pub(crate) producers: Vec<ProducerReport>,
     pub(crate) workers: Vec<WorkerReport>,
     pub(crate) restarts: Vec<Restart>,
-    /// The dead letters from the jobs mailbox.
-    pub(crate) letters: Vec<Letter>,
-    /// Requests recovered from the log when it was opened (`--durable`),
-    /// and how many of those came back flagged as possibly delivered.
-    pub(crate) recovered: u64,
-    pub(crate) raised: u64,
-    /// Of the recovered, those dead-lettered at once (past their last try).
-    pub(crate) dead_at_open: u64,
+    /// The dead letters from the jobs mailbox, drained from the office.
+    pub(crate) letters: Vec<DeadLetter<ProfileRequest>>,
+    /// What the log held when it was opened (`--durable`).
+    pub(crate) recovered: Recovered,
     /// The office's own count of dead letters, per reason.
     pub(crate) office_counts: Vec<(DeadLetterReason, u64)>,
     /// The jobs mailbox's statistics once everything settled.
     pub(crate) stats: MailboxStats,
+}
+
+/// Where every request ended up, and what happened on the way.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Requests the producers made.
+    pub(crate) submitted: u64,
+    /// Requests a killed run left in the log, recovered at open
+    /// (`--durable`).
+    pub(crate) recovered: u64,
+    /// The redelivery counts those brought in from the killed run.
+    pub(crate) brought_in: u64,
+    /// Refused at send and handed back to the producer.
+    pub(crate) handed_back: u64,
+    /// Processed and acked by a worker.
+    pub(crate) acked: u64,
+    /// In the office's dead letters.
+    pub(crate) dead: u64,
+    /// Of those, corrupt uploads.
+    pub(crate) dead_corrupt: u64,
+    /// Tries the model service turned away (nacked with `Requeue::After`).
+    pub(crate) retried: u64,
+    /// Deliveries given back by crashing workers (dropped as they unwound).
+    pub(crate) gave_back: u64,
+    /// The redelivery counts in the headers of every acked request and
+    /// dead letter: each redelivery counted once, on the message itself.
+    pub(crate) header_redeliveries: u64,
+}
+
+impl Tally {
+    pub(crate) fn of(run: &Run) -> Tally {
+        let done = run.workers.iter().flat_map(|w| &w.done);
+        Tally {
+            submitted: run.config.jobs,
+            recovered: run.recovered.requests,
+            brought_in: Recovered::brought_in(run),
+            handed_back: run
+                .producers
+                .iter()
+                .map(|p| p.handed_back.len() as u64)
+                .sum(),
+            acked: done.clone().count() as u64,
+            dead: run.letters.len() as u64,
+            dead_corrupt: run
+                .letters
+                .iter()
+                .filter(|l| l.body().corrupt && !l.body().recovered)
+                .count() as u64,
+            retried: run.workers.iter().map(|w| w.retried).sum(),
+            gave_back: run.restarts.iter().map(|r| r.gave_back as u64).sum(),
+            header_redeliveries: done.map(|d| u64::from(d.redeliveries)).sum::<u64>()
+                + run
+                    .letters
+                    .iter()
+                    .map(|l| u64::from(l.header().redeliveries()))
+                    .sum::<u64>(),
+        }
+    }
+
+    /// Answers other than ack: they either put the request back
+    /// (`redelivered`) or, past the limit, sent it to dead letters.
+    pub(crate) fn nacked(&self) -> u64 {
+        self.retried + self.gave_back
+    }
 }

@@ -1,17 +1,18 @@
 //! The printed report of `examples/job_queue.rs`: the setup it runs, then what
 //! the run did, where every request went, retries and crashes, the latency
 //! table per priority, backpressure and the mailbox's statistics, and the
-//! tally's verdict. It only prints: the counts are made and checked in
-//! `job_queue.rs` (`Tally::of`, `Tally::check`).
+//! tally's verdict. It only prints: the counts are made in
+//! `job_queue_records.rs` (`Tally::of`) and checked in `job_queue.rs`
+//! (`Tally::check`).
 
 use std::time::Duration;
 
 use postbox::DeadLetterReason;
 
 use crate::cli::Config;
-use crate::records::{Done, Run};
+use crate::records::{Done, Run, Tally};
 use crate::workload::Tier;
-use crate::{Tally, JOBS, LEVELS};
+use crate::{JOBS, LEVELS};
 
 /// Prints the setup: the requests, the mailbox and the workers.
 pub(crate) fn print_setup(config: &Config, corrupt: usize) {
@@ -26,7 +27,7 @@ pub(crate) fn print_setup(config: &Config, corrupt: usize) {
         match config.durable {
             None => "office mailbox".to_string(),
             Some(dir) => format!(
-                "durable mailbox (log in {}, SyncPolicy::Buffered)",
+                "durable office mailbox (log in {}, SyncPolicy::Buffered)",
                 dir.display()
             ),
         },
@@ -62,7 +63,7 @@ pub(crate) fn print_results(run: &Run, tally: &Tally) {
     );
 
     println!("\nwhere every request went");
-    let recovered = match run.recovered {
+    let recovered = match run.recovered.requests {
         0 => String::new(),
         n => format!(" + recovered {n}"),
     };
@@ -108,7 +109,7 @@ pub(crate) fn print_results(run: &Run, tally: &Tally) {
         tally.gave_back,
         run.restarts.len()
     );
-    let flagged = match (run.raised, run.dead_at_open) {
+    let flagged = match (run.recovered.flagged, run.recovered.dead_at_open) {
         (0, _) => String::new(),
         (n, 0) => format!(" + {n} recovered flagged"),
         (n, d) => format!(" + {n} recovered flagged + {d} dead at open"),
@@ -211,6 +212,9 @@ pub(crate) fn print_results(run: &Run, tally: &Tally) {
         stats.found_full,
         stats.found_full.saturating_sub(blocked),
     );
+    if let Some(dir) = config.durable {
+        crate::durable::print_kept(dir, stats);
+    }
 }
 
 /// Prints the tally's verdict: checked, or every count that does not add up.
