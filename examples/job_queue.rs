@@ -51,7 +51,7 @@
 //! cargo run --release --example job_queue -- --help
 //! cargo run --release --example job_queue -- --jobs 50000 --workers 8 --poison 5 --flaky 5
 //! cargo run --release --example job_queue -- --jobs 1000000 --workers 2 --poison 0 --flaky 0 --work-us 0
-//! timeout -s KILL 0.5 target/release/examples/job_queue --durable /tmp/jobs; cargo run --release --example job_queue -- --durable /tmp/jobs
+//! timeout --foreground -s KILL 0.5 target/release/examples/job_queue --durable /tmp/jobs; cargo run --release --example job_queue -- --durable /tmp/jobs
 //! ```
 
 #[path = "support/job_queue_cli.rs"]
