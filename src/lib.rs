@@ -357,7 +357,8 @@ pub use crate::mailbox::{
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{
-    Address, Down, ExitReason, Monitor, Owner, PostOffice, Process, ProcessHandle,
+    Address, Down, ExitReason, Monitor, Owner, PostOffice, Process, ProcessHandle, ProcessRecv,
+    ProcessRecvAck, ProcessStream, RecvDown, RecvMatching, RequestAsync,
 };
 pub use crate::overflow::Overflow;
 pub use crate::port::Port;

@@ -141,9 +141,8 @@ fn cancelled_reserve_async_drops_nothing() {
         Mailbox::<u64>::builder().priority(3).capacity(16),
     ] {
         let (tx, rx) = builder.build();
-        let consumer = std::thread::spawn(move || {
-            rx.iter().map(|m| m.into_body()).collect::<Vec<_>>()
-        });
+        let consumer =
+            std::thread::spawn(move || rx.iter().map(|m| m.into_body()).collect::<Vec<_>>());
         let cancelled = runtime().block_on(async move {
             let mut cancelled = 0u64;
             let mut tick = tokio::time::interval(Duration::from_micros(1));

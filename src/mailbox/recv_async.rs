@@ -98,7 +98,7 @@ impl<T: Send> Receiver<T> {
 
     /// One poll of a plain async receive: a message, `Closed`, or `Pending`
     /// with the task registered (after looking once more).
-    fn poll_recv(
+    pub(crate) fn poll_recv(
         &self,
         waiting: &mut Waiting,
         cx: &mut Context<'_>,
@@ -161,7 +161,7 @@ impl<T: Send + 'static> Receiver<T> {
     }
 
     /// One poll of an acknowledged async receive.
-    fn poll_recv_ack(
+    pub(crate) fn poll_recv_ack(
         &self,
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
@@ -362,5 +362,92 @@ impl<T: Send> fmt::Debug for RecvStream<'_, T> {
         f.debug_struct("RecvStream")
             .field("waiting", &self.waiting.is_registered())
             .finish()
+    }
+}
+
+// Poll helpers for the handles built on a receiver (a process's selective
+// receive and its save queue), which hold their own `Waiting` and doorbell.
+impl<T: Send> Receiver<T> {
+    /// One poll of [`take_aside`](Receiver::take_aside): a message taken
+    /// from the queue and counted as received, but not settled (its receipt
+    /// is settled when a receive hands it out), `Err` once the mailbox is
+    /// closed and drained, or `Pending` with the task registered (after
+    /// looking once more). As in `poll_recv`, the message leaves the queue
+    /// only in the poll that returns it.
+    pub(crate) fn poll_take_aside(
+        &self,
+        waiting: &mut Waiting,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Message<T>, RecvError>> {
+        let core = self.core();
+        let mut registered = false;
+        loop {
+            match self.take_aside(crate::wait::Wait::NonBlocking) {
+                Ok(msg) => {
+                    waiting.done(&core.recv_wakers, || !core.queue_is_empty());
+                    return Poll::Ready(Ok(msg));
+                }
+                Err(crate::error::RecvTimeoutError::Closed) => {
+                    waiting.done(&core.recv_wakers, || false);
+                    return Poll::Ready(Err(RecvError));
+                }
+                Err(_) if registered => return Poll::Pending,
+                Err(_) => {
+                    waiting.register(&core.recv_wakers, cx.waker());
+                    registered = true;
+                }
+            }
+        }
+    }
+
+    /// Ends a wait for a message that was served otherwise (from a save
+    /// queue): a wake it received goes on if the queue holds a message.
+    pub(crate) fn end_recv_wait(&self, waiting: &mut Waiting) {
+        let core = self.core();
+        waiting.done(&core.recv_wakers, || !core.queue_is_empty());
+    }
+
+    /// Leaves the receive wait list without having used the wait (a
+    /// future dropped): a wake it received goes to the next waiter.
+    pub(crate) fn cancel_recv_wait(&self, waiting: &mut Waiting) {
+        waiting.cancel(&self.core().recv_wakers);
+    }
+}
+
+impl<T: Send + 'static> Receiver<T> {
+    /// One try at handing out a message already taken (with `take_aside`)
+    /// as a delivery, which needs a prefetch slot: `Err` gives the message
+    /// back when there is none, with the task's doorbell registered for the
+    /// next slot (the caller puts the message back and returns `Pending`).
+    /// A close does not end the wait: the message is in hand.
+    pub(crate) fn poll_deliver_taken(
+        &self,
+        msg: Message<T>,
+        slot_bell: &mut Option<Arc<Signal>>,
+        cx: &mut Context<'_>,
+    ) -> Result<Delivery<T>, Message<T>> {
+        let acker = self.acker();
+        let mut msg = msg;
+        loop {
+            match self.deliver_taken(msg, Deadline::Now) {
+                Ok(delivery) => {
+                    unwatch(acker, slot_bell);
+                    return Ok(delivery);
+                }
+                Err((back, _)) => msg = back,
+            }
+            if watch(acker, slot_bell, cx) {
+                return Err(msg);
+            }
+            // Registered just now, or rung since the last look: look again.
+        }
+    }
+
+    /// Takes back the doorbell `poll_deliver_taken` or `poll_recv_ack`
+    /// registered for a prefetch slot, if any (a future dropped).
+    pub(crate) fn cancel_slot_wait(&self, slot_bell: &mut Option<Arc<Signal>>) {
+        if slot_bell.is_some() {
+            unwatch(self.acker(), slot_bell);
+        }
     }
 }
