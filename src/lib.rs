@@ -367,5 +367,5 @@ pub use crate::reason::{ClosedReason, DeadLetterReason};
 pub use crate::receipt::{Receipt, ReceiptError, ReceiptState, ReceiptWait};
 pub use crate::select::{Select, Source};
 pub use crate::stats::{DeadLetterCounts, MailboxStats};
-pub use crate::topic::{SlowSubscriber, Subscriber, Topic, TopicBuilder, TopicStats};
+pub use crate::topic::{PublishAsync, SlowSubscriber, Subscriber, Topic, TopicBuilder, TopicStats};
 pub use crate::wait::{Confirm, Wait};
