@@ -12,7 +12,7 @@ import sys
 
 # Bottom first: internal plumbing, then the layers of DESIGN.md.
 ORDER = [
-    "sync", "signal", "wake", "timer", "delegate", "journal",
+    "sync", "signal", "timer", "wake", "delegate", "journal",
     "id", "reason", "wait", "receipt", "message", "error", "codec",
     "queue", "overflow", "stats", "dead_letter",
     "mailbox", "port", "topic", "office", "select",

@@ -388,7 +388,8 @@ pub use crate::mailbox::{
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{
-    Address, Down, ExitReason, Monitor, Owner, PostOffice, Process, ProcessHandle,
+    Address, Down, ExitReason, Monitor, Owner, PostOffice, Process, ProcessHandle, ProcessRecv,
+    ProcessRecvAck, ProcessStream, RecvDown, RecvMatching, RequestAsync,
 };
 pub use crate::overflow::Overflow;
 pub use crate::port::Port;
@@ -397,5 +398,5 @@ pub use crate::reason::{ClosedReason, DeadLetterReason};
 pub use crate::receipt::{Receipt, ReceiptError, ReceiptState, ReceiptWait};
 pub use crate::select::{Select, Source};
 pub use crate::stats::{DeadLetterCounts, MailboxStats};
-pub use crate::topic::{SlowSubscriber, Subscriber, Topic, TopicBuilder, TopicStats};
+pub use crate::topic::{PublishAsync, SlowSubscriber, Subscriber, Topic, TopicBuilder, TopicStats};
 pub use crate::wait::{Confirm, Wait};

@@ -32,8 +32,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::task::Waker;
+use std::time::Duration;
 
 use crate::sync::{handshake_fence, AtomicUsize, Mutex, OnceLock};
+use crate::timer::WakeLater;
 
 /// A waiter's place in a [`WaitList`], kept by its future between polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,17 +275,40 @@ impl fmt::Debug for WaitList {
     }
 }
 
-/// A waiter's registration in one [`WaitList`], removed when dropped: the
-/// part of a future that waits. Passes an unused wake on when it goes.
+/// A waiter's registration in one [`WaitList`]: the part of a future that
+/// waits. Passes an unused wake on when it goes ([`cancel`](Waiting::cancel)
+/// from the future's `Drop`).
 #[derive(Debug, Default)]
 pub(crate) struct Waiting {
     key: Option<WaitKey>,
+    /// A timer wake-up, for a backend that cannot wake its tasks itself
+    /// (made on first use; boxed, so that futures stay small).
+    later: Option<Box<WakeLater>>,
 }
+
+/// How long a task waiting on a backend that cannot wake it first waits
+/// before it looks again (doubling up to [`POLL_LATER_MAX`]).
+const POLL_LATER_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest pause between two looks of such a task.
+const POLL_LATER_MAX: Duration = Duration::from_millis(32);
 
 impl Waiting {
     /// Not registered anywhere yet.
     pub(crate) const fn new() -> Waiting {
-        Waiting { key: None }
+        Waiting {
+            key: None,
+            later: None,
+        }
+    }
+
+    /// Asks the timer to wake the task soon as well (1 ms, then less and
+    /// less often, at least every 32 ms): for a future on a backend that
+    /// cannot say when it changes. Cancelled when the `Waiting` goes.
+    pub(crate) fn poll_later(&mut self, waker: &Waker) {
+        self.later
+            .get_or_insert_with(|| Box::new(WakeLater::new(POLL_LATER_FIRST, POLL_LATER_MAX)))
+            .schedule(waker);
     }
 
     /// Registers (or refreshes) the task with `list`; look again after this.

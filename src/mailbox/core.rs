@@ -15,9 +15,9 @@ use crate::reason::{ClosedReason, DeadLetterReason};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
 use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
-use crate::timer::{self, WakeLater};
+use crate::timer;
 use crate::wait::Deadline;
-use crate::wake::WaitList;
+use crate::wake::{WaitList, Waiting};
 
 use super::backend::Backend;
 use super::durable::Log;
@@ -45,13 +45,6 @@ const RENDEZVOUS_RING_FIRST: Duration = Duration::from_millis(1);
 
 /// The longest wait between two rings of a rendezvous sender.
 const RENDEZVOUS_RING_MAX: Duration = Duration::from_millis(32);
-
-/// How long a task waiting on a backend that cannot wake it first waits
-/// before it looks again (doubling up to [`POLL_LATER_MAX`]).
-pub(super) const POLL_LATER_FIRST: Duration = Duration::from_millis(1);
-
-/// The longest pause between two looks of such a task.
-pub(super) const POLL_LATER_MAX: Duration = Duration::from_millis(32);
 
 /// The longest accepted body, and how to measure a body.
 pub(super) type BodyLimit<T> = (usize, fn(&T) -> usize);
@@ -486,11 +479,9 @@ impl<T: Send> Core<T> {
 
     /// For a task about to wait: if the backend cannot wake it for changes
     /// the mailbox does not see, asks the timer to wake it soon as well.
-    pub(super) fn poll_later(&self, later: &mut Option<WakeLater>, waker: &Waker) {
+    pub(crate) fn poll_later(&self, waiting: &mut Waiting, waker: &Waker) {
         if self.polls.load(Ordering::Relaxed) {
-            later
-                .get_or_insert_with(|| WakeLater::new(POLL_LATER_FIRST, POLL_LATER_MAX))
-                .schedule(waker);
+            waiting.poll_later(waker);
         }
     }
 

@@ -19,7 +19,6 @@ use futures_core::Stream;
 use crate::error::{PopError, RecvError};
 use crate::message::Message;
 use crate::signal::Signal;
-use crate::timer::WakeLater;
 use crate::wait::Deadline;
 use crate::wake::Waiting;
 
@@ -60,7 +59,6 @@ impl<T: Send> Receiver<T> {
         Recv {
             receiver: self,
             waiting: Waiting::new(),
-            later: None,
         }
     }
 
@@ -87,7 +85,6 @@ impl<T: Send> Receiver<T> {
         RecvStream {
             receiver: Handle::Borrowed(self),
             waiting: Waiting::new(),
-            later: None,
         }
     }
 
@@ -96,16 +93,14 @@ impl<T: Send> Receiver<T> {
         RecvStream {
             receiver: Handle::Owned(self),
             waiting: Waiting::new(),
-            later: None,
         }
     }
 
     /// One poll of a plain async receive: a message, `Closed`, or `Pending`
     /// with the task registered (after looking once more).
-    fn poll_recv(
+    pub(crate) fn poll_recv(
         &self,
         waiting: &mut Waiting,
-        later: &mut Option<WakeLater>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Message<T>, RecvError>> {
         let core = self.core();
@@ -123,7 +118,7 @@ impl<T: Send> Receiver<T> {
                     return Poll::Ready(Err(RecvError));
                 }
                 Err(_) if registered => {
-                    core.poll_later(later, cx.waker());
+                    core.poll_later(waiting, cx.waker());
                     return Poll::Pending;
                 }
                 Err(_) => {
@@ -165,16 +160,14 @@ impl<T: Send + 'static> Receiver<T> {
             receiver: self,
             waiting: Waiting::new(),
             slot_bell: None,
-            later: None,
         }
     }
 
     /// One poll of an acknowledged async receive.
-    fn poll_recv_ack(
+    pub(crate) fn poll_recv_ack(
         &self,
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
-        later: &mut Option<WakeLater>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Delivery<T>, RecvError>> {
         let core = self.core();
@@ -214,7 +207,7 @@ impl<T: Send + 'static> Receiver<T> {
                         return Poll::Ready(Err(RecvError));
                     }
                     if registered {
-                        core.poll_later(later, cx.waker());
+                        core.poll_later(waiting, cx.waker());
                         return Poll::Pending;
                     }
                     waiting.register(&core.recv_wakers, cx.waker());
@@ -260,7 +253,6 @@ fn unwatch<T: Send>(acker: &Acker<T>, bell: &mut Option<Arc<Signal>>) {
 pub struct Recv<'a, T: Send> {
     receiver: &'a Receiver<T>,
     waiting: Waiting,
-    later: Option<WakeLater>,
 }
 
 impl<T: Send> Future for Recv<'_, T> {
@@ -268,8 +260,7 @@ impl<T: Send> Future for Recv<'_, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.receiver
-            .poll_recv(&mut this.waiting, &mut this.later, cx)
+        this.receiver.poll_recv(&mut this.waiting, cx)
     }
 }
 
@@ -294,7 +285,6 @@ pub struct RecvAck<'a, T: Send + 'static> {
     waiting: Waiting,
     /// The doorbell for a prefetch slot, while the handle is at its limit.
     slot_bell: Option<Arc<Signal>>,
-    later: Option<WakeLater>,
 }
 
 impl<T: Send + 'static> Future for RecvAck<'_, T> {
@@ -303,7 +293,7 @@ impl<T: Send + 'static> Future for RecvAck<'_, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         this.receiver
-            .poll_recv_ack(&mut this.waiting, &mut this.slot_bell, &mut this.later, cx)
+            .poll_recv_ack(&mut this.waiting, &mut this.slot_bell, cx)
     }
 }
 
@@ -348,7 +338,6 @@ impl<T: Send> Deref for Handle<'_, T> {
 pub struct RecvStream<'a, T: Send> {
     receiver: Handle<'a, T>,
     waiting: Waiting,
-    later: Option<WakeLater>,
 }
 
 impl<T: Send> Stream for RecvStream<'_, T> {
@@ -357,7 +346,7 @@ impl<T: Send> Stream for RecvStream<'_, T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Message<T>>> {
         let this = self.get_mut();
         this.receiver
-            .poll_recv(&mut this.waiting, &mut this.later, cx)
+            .poll_recv(&mut this.waiting, cx)
             .map(Result::ok)
     }
 
@@ -377,5 +366,92 @@ impl<T: Send> fmt::Debug for RecvStream<'_, T> {
         f.debug_struct("RecvStream")
             .field("waiting", &self.waiting.is_registered())
             .finish()
+    }
+}
+
+// Poll helpers for the handles built on a receiver (a process's selective
+// receive and its save queue), which hold their own `Waiting` and doorbell.
+impl<T: Send> Receiver<T> {
+    /// One poll of [`take_aside`](Receiver::take_aside): a message taken
+    /// from the queue and counted as received, but not settled (its receipt
+    /// is settled when a receive hands it out), `Err` once the mailbox is
+    /// closed and drained, or `Pending` with the task registered (after
+    /// looking once more). As in `poll_recv`, the message leaves the queue
+    /// only in the poll that returns it.
+    pub(crate) fn poll_take_aside(
+        &self,
+        waiting: &mut Waiting,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Message<T>, RecvError>> {
+        let core = self.core();
+        let mut registered = false;
+        loop {
+            match self.take_aside(crate::wait::Wait::NonBlocking) {
+                Ok(msg) => {
+                    waiting.done(&core.recv_wakers, || !core.queue_is_empty());
+                    return Poll::Ready(Ok(msg));
+                }
+                Err(crate::error::RecvTimeoutError::Closed) => {
+                    waiting.done(&core.recv_wakers, || false);
+                    return Poll::Ready(Err(RecvError));
+                }
+                Err(_) if registered => return Poll::Pending,
+                Err(_) => {
+                    waiting.register(&core.recv_wakers, cx.waker());
+                    registered = true;
+                }
+            }
+        }
+    }
+
+    /// Ends a wait for a message that was served otherwise (from a save
+    /// queue): a wake it received goes on if the queue holds a message.
+    pub(crate) fn end_recv_wait(&self, waiting: &mut Waiting) {
+        let core = self.core();
+        waiting.done(&core.recv_wakers, || !core.queue_is_empty());
+    }
+
+    /// Leaves the receive wait list without having used the wait (a
+    /// future dropped): a wake it received goes to the next waiter.
+    pub(crate) fn cancel_recv_wait(&self, waiting: &mut Waiting) {
+        waiting.cancel(&self.core().recv_wakers);
+    }
+}
+
+impl<T: Send + 'static> Receiver<T> {
+    /// One try at handing out a message already taken (with `take_aside`)
+    /// as a delivery, which needs a prefetch slot: `Err` gives the message
+    /// back when there is none, with the task's doorbell registered for the
+    /// next slot (the caller puts the message back and returns `Pending`).
+    /// A close does not end the wait: the message is in hand.
+    pub(crate) fn poll_deliver_taken(
+        &self,
+        msg: Message<T>,
+        slot_bell: &mut Option<Arc<Signal>>,
+        cx: &mut Context<'_>,
+    ) -> Result<Delivery<T>, Message<T>> {
+        let acker = self.acker();
+        let mut msg = msg;
+        loop {
+            match self.deliver_taken(msg, Deadline::Now) {
+                Ok(delivery) => {
+                    unwatch(acker, slot_bell);
+                    return Ok(delivery);
+                }
+                Err((back, _)) => msg = back,
+            }
+            if watch(acker, slot_bell, cx) {
+                return Err(msg);
+            }
+            // Registered just now, or rung since the last look: look again.
+        }
+    }
+
+    /// Takes back the doorbell `poll_deliver_taken` or `poll_recv_ack`
+    /// registered for a prefetch slot, if any (a future dropped).
+    pub(crate) fn cancel_slot_wait(&self, slot_bell: &mut Option<Arc<Signal>>) {
+        if slot_bell.is_some() {
+            unwatch(self.acker(), slot_bell);
+        }
     }
 }

@@ -27,7 +27,6 @@ use crate::message::Message;
 use crate::overflow::Overflow;
 use crate::queue::Offered;
 use crate::receipt::{Milestone, Receipt};
-use crate::timer::WakeLater;
 
 use crate::wait::{Confirm, Deadline};
 use crate::wake::Waiting;
@@ -74,7 +73,6 @@ impl<T: Send> Sender<T> {
             stage: Stage::Start(msg.into()),
             confirm: None,
             waiting: Waiting::new(),
-            later: None,
             counted_waiting: false,
         }
     }
@@ -112,7 +110,6 @@ impl<T: Send> Sender<T> {
         Reserve {
             sender: self,
             waiting: Waiting::new(),
-            later: None,
         }
     }
 
@@ -143,7 +140,6 @@ impl<T: Send> Sender<T> {
         &self,
         stage: &mut Stage<T>,
         waiting: &mut Waiting,
-        later: &mut Option<WakeLater>,
         counted_waiting: &mut bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
@@ -198,7 +194,7 @@ impl<T: Send> Sender<T> {
                 // A custom backend that cannot say when room appears (a
                 // rendezvous pairs a send only with a receiver blocked in
                 // it) is also looked at again on a timer.
-                core.poll_later(later, cx.waker());
+                core.poll_later(waiting, cx.waker());
                 return Poll::Pending;
             }
             waiting.register(&core.room_wakers, cx.waker());
@@ -230,7 +226,6 @@ pub struct SendAsync<'a, T: Send> {
     confirm: Option<(Receipt, Milestone)>,
     waiting: Waiting,
     /// The timer wake-up of a send to a custom rendezvous backend.
-    later: Option<WakeLater>,
     /// Whether the handle counts this send as waiting.
     counted_waiting: bool,
 }
@@ -282,7 +277,6 @@ impl<T: Send> Future for SendAsync<'_, T> {
                     let pushed = sender.poll_push(
                         &mut this.stage,
                         &mut this.waiting,
-                        &mut this.later,
                         &mut this.counted_waiting,
                         cx,
                     );
@@ -379,7 +373,6 @@ impl<T: Send> fmt::Debug for SendAsync<'_, T> {
 pub struct Reserve<'a, T: Send> {
     sender: &'a Sender<T>,
     waiting: Waiting,
-    later: Option<WakeLater>,
 }
 
 impl<'a, T: Send> Future for Reserve<'a, T> {
@@ -398,7 +391,7 @@ impl<'a, T: Send> Future for Reserve<'a, T> {
                 }
                 Err(ReserveError::Full) if core.overflow == Overflow::Block => {
                     if registered {
-                        core.poll_later(&mut this.later, cx.waker());
+                        core.poll_later(&mut this.waiting, cx.waker());
                         return Poll::Pending;
                     }
                     this.waiting.register(&core.room_wakers, cx.waker());

@@ -39,14 +39,18 @@ use crate::sync::AtomicU64;
 
 mod monitor;
 mod process;
+mod process_async;
 mod registry;
 mod request;
+mod request_async;
 mod selective;
 mod spawn;
 
-pub use monitor::{Down, ExitReason, Monitor};
+pub use monitor::{Down, ExitReason, Monitor, RecvDown};
 pub use process::{Address, Process};
+pub use process_async::{ProcessRecv, ProcessRecvAck, ProcessStream, RecvMatching};
 use registry::{downcast, AnyMailbox, EntryKind, Named, OfficeInner, Shards};
+pub use request_async::RequestAsync;
 pub use spawn::ProcessHandle;
 use spawn::ProcessRecord;
 

@@ -3,13 +3,16 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use super::PostOffice;
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::id::Pid;
-use crate::mailbox::{Receiver, Sender};
+use crate::mailbox::{Receiver, Recv, Sender};
 use crate::message::Message;
 use crate::sync::Mutex;
 
@@ -165,6 +168,39 @@ impl Monitor {
             .map(Message::into_body)
     }
 
+    /// Waits for the next notice without blocking a thread: the async form
+    /// of [`recv`](Monitor::recv). (As for `recv`, the monitor holds its own
+    /// notice sender: wrap it in your runtime's timeout where a watched
+    /// process may never end.)
+    ///
+    /// **Cancel-safe.** A notice leaves the monitor only in the poll that
+    /// returns it: a dropped future loses none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use postbox::{ExitReason, PostOffice};
+    ///
+    /// # futures_executor::block_on(async {
+    /// let office = PostOffice::new();
+    /// let worker = office
+    ///     .spawn::<u8, _>("worker", |me| {
+    ///         let _ = me.recv(); // one job, then it ends
+    ///     })
+    ///     .unwrap();
+    /// let monitor = office.monitor(worker.pid());
+    /// office.lookup::<u8>("worker").unwrap().send(1).unwrap();
+    /// let down = monitor.recv_async().await.unwrap();
+    /// assert_eq!((down.pid(), down.reason()), (worker.pid(), &ExitReason::Normal));
+    /// # worker.join().unwrap();
+    /// # });
+    /// ```
+    pub fn recv_async(&self) -> RecvDown<'_> {
+        RecvDown {
+            recv: self.receiver.recv_async(),
+        }
+    }
+
     /// The notices' receiver, for [`Select`](crate::Select).
     pub(crate) fn receiver(&self) -> &Receiver<Down> {
         &self.receiver
@@ -193,6 +229,30 @@ impl fmt::Debug for Monitor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Monitor")
             .field("pending", &self.receiver.len())
+            .finish()
+    }
+}
+
+/// The future of [`Monitor::recv_async`]: the next [`Down`] notice.
+#[must_use = "futures do nothing unless polled"]
+pub struct RecvDown<'a> {
+    recv: Recv<'a, Down>,
+}
+
+impl Future for RecvDown<'_> {
+    type Output = Result<Down, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.get_mut().recv)
+            .poll(cx)
+            .map(|got| got.map(Message::into_body))
+    }
+}
+
+impl fmt::Debug for RecvDown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvDown")
+            .field("recv", &self.recv)
             .finish()
     }
 }

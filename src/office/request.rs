@@ -18,6 +18,11 @@ use crate::wait::{Confirm, Deadline, Wait};
 /// answers one request only, whoever else is asking whom.
 static NEXT_CORRELATION: AtomicU64 = AtomicU64::new(1);
 
+/// A correlation id no other request in the program has.
+pub(super) fn next_correlation() -> u64 {
+    NEXT_CORRELATION.fetch_add(1, Ordering::Relaxed)
+}
+
 impl<T: Send + 'static> Process<T> {
     /// Sends a request to `to` and waits, at most `timeout` in all, for the
     /// reply (the QNX send-receive-reply pattern). The request carries this
@@ -60,7 +65,7 @@ impl<T: Send + 'static> Process<T> {
         timeout: Duration,
     ) -> Result<Message<T>, RequestError<U>> {
         let deadline = Deadline::after(timeout);
-        let correlation = NEXT_CORRELATION.fetch_add(1, Ordering::Relaxed);
+        let correlation = next_correlation();
         let msg = msg.into().correlation_id(correlation).reply_to(self.pid());
         self.send_to_with(to, msg, deadline.as_wait(), Confirm::Queued)
             .map_err(RequestError::Unsent)?;

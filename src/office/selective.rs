@@ -91,16 +91,8 @@ impl<T: Send + 'static> Process<T> {
         mut matches: impl FnMut(&Header) -> bool,
         wait: Wait,
     ) -> Result<Message<T>, RecvTimeoutError> {
-        self.expire_saved();
-        self.admit_redelivery();
-        {
-            let mut saved = self.saved.borrow_mut();
-            if let Some(i) = saved.iter().position(|m| matches(m.header())) {
-                if let Some(msg) = saved.remove(i) {
-                    drop(saved);
-                    return Ok(self.receiver().settle_taken(msg));
-                }
-            }
+        if let Some(msg) = self.take_saved_matching(&mut matches) {
+            return Ok(self.receiver().settle_taken(msg));
         }
         // One deadline for the whole search, however many messages it skips.
         let wait = wait.deadline().as_wait();
@@ -125,6 +117,20 @@ impl<T: Send + 'static> Process<T> {
 // The save queue: messages a selective receive took from the inbox and set
 // aside, oldest first.
 impl<T: Send + 'static> Process<T> {
+    /// The oldest saved message that matches, taken out of the save queue
+    /// (after the expired ones went to dead letters and a redelivery was
+    /// admitted): the first look of every selective receive.
+    pub(super) fn take_saved_matching(
+        &self,
+        matches: &mut impl FnMut(&Header) -> bool,
+    ) -> Option<Message<T>> {
+        self.expire_saved();
+        self.admit_redelivery();
+        let mut saved = self.saved.borrow_mut();
+        let i = saved.iter().position(|m| matches(m.header()))?;
+        saved.remove(i)
+    }
+
     /// The oldest message a selective receive set aside.
     pub(super) fn take_saved(&self) -> Option<Message<T>> {
         self.expire_saved();
@@ -218,11 +224,11 @@ impl<T: Send + 'static> Process<T> {
 /// A message a selective receive took from the inbox: unless taken out of
 /// the guard (it matched), it goes to the back of the save queue, whether
 /// the predicate said no or panicked.
-struct SetAside<'a, T> {
+pub(super) struct SetAside<'a, T> {
     /// The process's save queue.
-    saved: &'a RefCell<VecDeque<Message<T>>>,
+    pub(super) saved: &'a RefCell<VecDeque<Message<T>>>,
     /// The message, until it is handed out.
-    msg: Option<Message<T>>,
+    pub(super) msg: Option<Message<T>>,
 }
 
 impl<T> Drop for SetAside<'_, T> {
@@ -234,6 +240,6 @@ impl<T> Drop for SetAside<'_, T> {
 }
 
 /// The header test of `recv_from`.
-fn from(pid: Pid) -> impl FnMut(&Header) -> bool {
+pub(super) fn from(pid: Pid) -> impl FnMut(&Header) -> bool {
     move |h| h.source() == Some(pid)
 }

@@ -47,12 +47,14 @@ use crate::sync::{AtomicU64, Mutex};
 mod builder;
 mod leave;
 mod publish;
+mod publish_async;
 mod stats;
 mod subscriber;
 
 use builder::Discipline;
 pub use builder::{SlowSubscriber, TopicBuilder};
 use leave::Link;
+pub use publish_async::PublishAsync;
 pub use stats::TopicStats;
 pub use subscriber::Subscriber;
 

@@ -219,7 +219,11 @@ impl<T: Clone + Send> Topic<T> {
     }
 
     /// The one primitive every publish wraps.
-    fn publish_inner(&self, msg: Message<T>, deadline: Deadline) -> Result<usize, PublishError<T>> {
+    pub(super) fn publish_inner(
+        &self,
+        msg: Message<T>,
+        deadline: Deadline,
+    ) -> Result<usize, PublishError<T>> {
         let shared = &*self.shared;
         // Checked once here rather than refused by every subscriber's queue.
         if let Discipline::Priority(levels) = shared.discipline {
