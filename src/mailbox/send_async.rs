@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use crate::error::{PushError, ReserveError, SendError};
+use crate::id::Pid;
 use crate::message::Message;
 use crate::overflow::Overflow;
 use crate::queue::Offered;
@@ -68,9 +69,16 @@ impl<T: Send> Sender<T> {
     /// # });
     /// ```
     pub fn send_async(&self, msg: impl Into<Message<T>>) -> SendAsync<'_, T> {
+        self.send_async_from(None, msg.into())
+    }
+
+    /// `send_async` on behalf of process `source` (direct addressing: the
+    /// header carries it), for a process's async request.
+    pub(crate) fn send_async_from(&self, source: Option<Pid>, msg: Message<T>) -> SendAsync<'_, T> {
         SendAsync {
             sender: self,
-            stage: Stage::Start(msg.into()),
+            source,
+            stage: Stage::Start(msg),
             confirm: None,
             waiting: Waiting::new(),
             counted_waiting: false,
@@ -221,6 +229,8 @@ enum Stage<T> {
 #[must_use = "futures do nothing unless polled"]
 pub struct SendAsync<'a, T: Send> {
     sender: &'a Sender<T>,
+    /// The sending process, for a process's send (set after the stamp).
+    source: Option<Pid>,
     stage: Stage<T>,
     /// The receipt the handle's confirmation waits on, and for what.
     confirm: Option<(Receipt, Milestone)>,
@@ -260,6 +270,9 @@ impl<T: Send> Future for SendAsync<'_, T> {
                         return Poll::Ready(Err(blocking_error(limit.refuse(msg))));
                     }
                     let seq = sender.stamp(&mut msg);
+                    if let Some(pid) = this.source {
+                        msg.header_mut().set_source(pid);
+                    }
                     let mut msg = match sender.logged(msg) {
                         Ok(msg) => msg,
                         Err(err) => return Poll::Ready(Err(blocking_error(err))),

@@ -2,10 +2,9 @@
 //! awaited from a future, without blocking a thread.
 //!
 //! Two stages. **Sending**: the request goes into the server's inbox with
-//! this process as its source, the way [`Process::send_to`] sends; a full
-//! inbox is waited out with a reservation future (its permit only says
-//! "there is room now": it is given back, and the request sent in its
-//! place with its source). **Awaiting the reply**: the same doorbell the
+//! this process as its source, through the same send future as
+//! `Sender::send_async` (a full inbox is waited out as there; on a
+//! rendezvous the request is put on offer). **Awaiting the reply**: the same doorbell the
 //! blocking [`request`](Process::request) waits on (a [`Signal`] registered
 //! with this process's inbox and the server's, rung by a message for us and
 //! by the server's inbox closing), with the task's waker left in it instead
@@ -17,28 +16,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use super::process::{Address, Process};
 use super::request::next_correlation;
-use crate::error::{RecvTimeoutError, RequestError, ReserveError, SendTimeoutError};
-use crate::mailbox::Reserve;
+use crate::error::{RecvTimeoutError, RequestError, SendTimeoutError};
+use crate::mailbox::SendAsync;
 use crate::message::{Header, Message};
 use crate::signal::Signal;
-use crate::timer::WakeLater;
-use crate::wait::{Confirm, Deadline, Wait};
-
-/// How long a request to a rendezvous inbox (capacity 0) waits before it
-/// tries again, doubling up to [`RETRY_MAX`]: it pairs only with a server
-/// blocked in its receive, and nothing says when one is.
-const RETRY_FIRST: Duration = Duration::from_millis(1);
-
-/// The longest pause between two tries of such a request.
-const RETRY_MAX: Duration = Duration::from_millis(32);
-
-/// How many times one poll tries to send after a reservation said there was
-/// room (another sender may take the room first each time) before it yields.
-const TRIES_PER_POLL: usize = 8;
+use crate::wait::Wait;
 
 impl<T: Send + 'static> Process<T> {
     /// Sends a request to `to` and awaits the reply without blocking a
@@ -57,16 +42,17 @@ impl<T: Send + 'static> Process<T> {
     /// (`Full`), or the request breaks its limits. Never with `NoReply`.
     ///
     /// **Cancellation.** Dropped while it waits for room in the server's
-    /// inbox, the future drops the request with itself: it was never sent.
+    /// inbox (or, on a rendezvous inbox, while its request is on offer), the
+    /// future drops the request with itself: it was never sent.
     /// Dropped after it was sent, the request stays with the server, and a
     /// reply that comes later lands in this process's inbox like any other
     /// message (as after a blocking request's timeout). Messages it set
     /// aside while it looked for the reply stay in the save queue, in order:
     /// nothing is lost or reordered.
     ///
-    /// A request to a rendezvous inbox (capacity 0) pairs only with a
-    /// server thread blocked in its receive, and is retried on a timer (1 ms,
-    /// doubling to 32 ms) until one is.
+    /// A request to a rendezvous inbox (capacity 0) is put on offer until
+    /// the server takes it, whether the server receives in a thread or a
+    /// task.
     ///
     /// # Examples
     ///
@@ -97,22 +83,21 @@ impl<T: Send + 'static> Process<T> {
     ) -> RequestAsync<'a, T, U> {
         let correlation = next_correlation();
         let msg = msg.into().correlation_id(correlation).reply_to(self.pid());
+        let pid = self.pid();
         RequestAsync {
             process: self,
             to,
             correlation,
-            stage: Stage::Sending(Some(msg)),
-            room: None,
-            later: None,
+            stage: Stage::Sending(to.sender().send_async_from(Some(pid), msg)),
             bell: None,
         }
     }
 }
 
 /// Where a [`RequestAsync`] is.
-enum Stage<U> {
-    /// The request, not sent yet.
-    Sending(Option<Message<U>>),
+enum Stage<'a, U: Send> {
+    /// The request, being sent.
+    Sending(SendAsync<'a, U>),
     /// Sent; awaiting the reply.
     Awaiting,
     /// Finished.
@@ -126,11 +111,7 @@ pub struct RequestAsync<'a, T: Send + 'static, U: Send + 'static> {
     to: &'a Address<U>,
     /// The request's correlation id.
     correlation: u64,
-    stage: Stage<U>,
-    /// The wait for room in the server's inbox, while it is full.
-    room: Option<Reserve<'a, U>>,
-    /// The timer of a request to a rendezvous inbox.
-    later: Option<WakeLater>,
+    stage: Stage<'a, U>,
     /// The doorbell rung by a message for us or the server's end, while the
     /// reply is awaited.
     bell: Option<Arc<Signal>>,
@@ -141,66 +122,14 @@ impl<T: Send + 'static, U: Send + 'static> Unpin for RequestAsync<'_, T, U> {}
 
 impl<'a, T: Send + 'static, U: Send + 'static> RequestAsync<'a, T, U> {
     /// One poll of the sending stage: `Ready(Ok)` once the request is in
-    /// the server's inbox.
+    /// the server's inbox (or, on a rendezvous, taken by the server).
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), RequestError<U>>> {
-        let to: &'a Address<U> = self.to;
-        let sender = to.sender();
-        for _ in 0..TRIES_PER_POLL {
-            let Stage::Sending(slot) = &mut self.stage else {
-                return Poll::Ready(Ok(()));
-            };
-            let Some(msg) = slot.take() else {
-                return Poll::Ready(Ok(()));
-            };
-            // The overflow policy decides as for a blocking send: a policy
-            // that evicts or refuses answers now; only `Block` says `Full`
-            // and has us wait below.
-            let back =
-                match sender.send_from(self.process.pid(), msg, Deadline::Now, Confirm::Queued) {
-                    Ok(()) => {
-                        self.room = None;
-                        self.later = None;
-                        return Poll::Ready(Ok(()));
-                    }
-                    Err(SendTimeoutError::Full(back)) => back,
-                    Err(err) => return Poll::Ready(Err(RequestError::Unsent(err))),
-                };
-            if sender.capacity() == Some(0) {
-                // A rendezvous: room is a server blocked in its receive.
-                *slot = Some(back);
-                self.later
-                    .get_or_insert_with(|| WakeLater::new(RETRY_FIRST, RETRY_MAX))
-                    .schedule(cx.waker());
-                return Poll::Pending;
-            }
-            let room = self.room.get_or_insert_with(|| sender.reserve_async());
-            match Pin::new(room).poll(cx) {
-                Poll::Pending => {
-                    *slot = Some(back);
-                    return Poll::Pending;
-                }
-                Poll::Ready(Ok(permit)) => {
-                    // Room now: give it back and send in its place (with
-                    // our pid as source, which a permit's send cannot set).
-                    drop(permit);
-                    self.room = None;
-                    *slot = Some(back);
-                }
-                Poll::Ready(Err(ReserveError::Full)) => {
-                    // Refuses rather than waits (`Overflow::Reject`).
-                    self.room = None;
-                    return Poll::Ready(Err(RequestError::Unsent(SendTimeoutError::Full(back))));
-                }
-                Poll::Ready(Err(ReserveError::Closed)) => {
-                    // The next try reports it, with the request.
-                    self.room = None;
-                    *slot = Some(back);
-                }
-            }
-        }
-        // Room came and went to others every time: yield, and go on at once.
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        let Stage::Sending(send) = &mut self.stage else {
+            return Poll::Ready(Ok(()));
+        };
+        Pin::new(send)
+            .poll(cx)
+            .map_err(|err| RequestError::Unsent(SendTimeoutError::from(err)))
     }
 
     /// One poll of the awaiting stage.
@@ -257,7 +186,7 @@ impl<T: Send + 'static, U: Send + 'static> Future for RequestAsync<'_, T, U> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         loop {
-            match this.stage {
+            match &this.stage {
                 Stage::Sending(_) => match this.poll_send(cx) {
                     Poll::Ready(Ok(())) => this.stage = Stage::Awaiting,
                     Poll::Ready(Err(err)) => {
@@ -281,15 +210,14 @@ impl<T: Send + 'static, U: Send + 'static> Future for RequestAsync<'_, T, U> {
 impl<T: Send + 'static, U: Send + 'static> Drop for RequestAsync<'_, T, U> {
     fn drop(&mut self) {
         self.unwatch();
-        // `room` (a reservation future) and an unsent request drop with
-        // the future: the reservation leaves its wait list, passing on a
-        // wake it did not use.
+        // An unsent request drops with its send future (see
+        // `Sender::send_async`: never queued, counted refused).
     }
 }
 
 impl<T: Send + 'static, U: Send + 'static> fmt::Debug for RequestAsync<'_, T, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match self.stage {
+        let stage = match &self.stage {
             Stage::Sending(_) => "sending",
             Stage::Awaiting => "awaiting the reply",
             Stage::Done => "done",
