@@ -759,3 +759,36 @@ fn request_async_backpressure_and_cancellation() {
         server.join().unwrap();
     }
 }
+
+/// A request to a server whose inbox is a rendezvous (capacity 0), served
+/// by a task: the request waits on offer until the server's `recv_async`
+/// takes it, on both runtimes.
+#[test]
+fn request_async_to_a_rendezvous_task_server() {
+    const REQUESTS: u64 = 50;
+    for rt in runtimes() {
+        let office = PostOffice::new();
+        let mut server = office
+            .process_with::<u64>("rendezvous-doubler", postbox::Port::builder().capacity(0))
+            .unwrap();
+        let served = rt.spawn(async move {
+            let mut served = 0;
+            while served < REQUESTS {
+                let request = server.recv_async().await.unwrap();
+                server.reply(request.header(), *request.body() * 2).unwrap();
+                served += 1;
+            }
+            (server, served)
+        });
+        let mut client = office.anonymous::<u64>();
+        let to = office.lookup::<u64>("rendezvous-doubler").unwrap();
+        rt.block_on(async {
+            for n in 0..REQUESTS {
+                let reply = client.request_async(&to, n).await.unwrap();
+                assert_eq!(reply.into_body(), 2 * n);
+            }
+        });
+        let (_server, served) = rt.block_on(served).unwrap();
+        assert_eq!(served, REQUESTS);
+    }
+}
