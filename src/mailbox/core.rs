@@ -475,10 +475,10 @@ impl<T: Send> Core<T> {
 
     /// For a task about to wait: if the backend cannot wake it for changes
     /// the mailbox does not see, asks the timer to wake it soon as well.
-    pub(super) fn poll_later(&self, later: &mut Option<WakeLater>, waker: &Waker) {
+    pub(super) fn poll_later(&self, later: &mut Option<Box<WakeLater>>, waker: &Waker) {
         if self.polls.load(Ordering::Relaxed) {
             later
-                .get_or_insert_with(|| WakeLater::new(POLL_LATER_FIRST, POLL_LATER_MAX))
+                .get_or_insert_with(|| Box::new(WakeLater::new(POLL_LATER_FIRST, POLL_LATER_MAX)))
                 .schedule(waker);
         }
     }

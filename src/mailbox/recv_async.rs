@@ -105,7 +105,7 @@ impl<T: Send> Receiver<T> {
     fn poll_recv(
         &self,
         waiting: &mut Waiting,
-        later: &mut Option<WakeLater>,
+        later: &mut Option<Box<WakeLater>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Message<T>, RecvError>> {
         let core = self.core();
@@ -174,7 +174,7 @@ impl<T: Send + 'static> Receiver<T> {
         &self,
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
-        later: &mut Option<WakeLater>,
+        later: &mut Option<Box<WakeLater>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Delivery<T>, RecvError>> {
         let core = self.core();
@@ -260,7 +260,7 @@ fn unwatch<T: Send>(acker: &Acker<T>, bell: &mut Option<Arc<Signal>>) {
 pub struct Recv<'a, T: Send> {
     receiver: &'a Receiver<T>,
     waiting: Waiting,
-    later: Option<WakeLater>,
+    later: Option<Box<WakeLater>>,
 }
 
 impl<T: Send> Future for Recv<'_, T> {
@@ -294,7 +294,7 @@ pub struct RecvAck<'a, T: Send + 'static> {
     waiting: Waiting,
     /// The doorbell for a prefetch slot, while the handle is at its limit.
     slot_bell: Option<Arc<Signal>>,
-    later: Option<WakeLater>,
+    later: Option<Box<WakeLater>>,
 }
 
 impl<T: Send + 'static> Future for RecvAck<'_, T> {
@@ -348,7 +348,7 @@ impl<T: Send> Deref for Handle<'_, T> {
 pub struct RecvStream<'a, T: Send> {
     receiver: Handle<'a, T>,
     waiting: Waiting,
-    later: Option<WakeLater>,
+    later: Option<Box<WakeLater>>,
 }
 
 impl<T: Send> Stream for RecvStream<'_, T> {

@@ -143,7 +143,7 @@ impl<T: Send> Sender<T> {
         &self,
         stage: &mut Stage<T>,
         waiting: &mut Waiting,
-        later: &mut Option<WakeLater>,
+        later: &mut Option<Box<WakeLater>>,
         counted_waiting: &mut bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
@@ -230,7 +230,7 @@ pub struct SendAsync<'a, T: Send> {
     confirm: Option<(Receipt, Milestone)>,
     waiting: Waiting,
     /// The timer wake-up of a send to a custom rendezvous backend.
-    later: Option<WakeLater>,
+    later: Option<Box<WakeLater>>,
     /// Whether the handle counts this send as waiting.
     counted_waiting: bool,
 }
@@ -270,7 +270,33 @@ impl<T: Send> Future for SendAsync<'_, T> {
                         Confirm::Received => Some((track(&mut msg), Milestone::Received)),
                         Confirm::Acked => Some((track(&mut msg), Milestone::Acked)),
                     };
-                    this.stage = Stage::Pushing(msg, seq);
+                    if core.queue.rendezvous().is_some() {
+                        this.stage = Stage::Pushing(msg, seq);
+                        continue;
+                    }
+                    // The first try, as `try_send` makes it (through the
+                    // overflow policy, counting a full mailbox once): the
+                    // common case ends here, with nothing registered.
+                    match core.push(msg, Deadline::Now, sender.local()) {
+                        Ok(()) => {
+                            sender.landed(seq);
+                            if this.confirm.is_none() {
+                                return Poll::Ready(Ok(()));
+                            }
+                            this.stage = Stage::Confirming;
+                        }
+                        Err(PushError::Full(msg)) if core.overflow == Overflow::Block => {
+                            // Not sent yet while it waits: statistics
+                            // subtract it, as for a blocked thread.
+                            sender.local().waiting.fetch_add(1, Ordering::Relaxed);
+                            this.counted_waiting = true;
+                            this.stage = Stage::Pushing(msg, seq);
+                        }
+                        Err(err) => {
+                            this.confirm = None;
+                            return Poll::Ready(Err(blocking_error(sender.refused(err))));
+                        }
+                    }
                 }
                 Stage::Pushing(..) => {
                     let pushed = sender.poll_push(
@@ -373,7 +399,7 @@ impl<T: Send> fmt::Debug for SendAsync<'_, T> {
 pub struct Reserve<'a, T: Send> {
     sender: &'a Sender<T>,
     waiting: Waiting,
-    later: Option<WakeLater>,
+    later: Option<Box<WakeLater>>,
 }
 
 impl<'a, T: Send> Future for Reserve<'a, T> {
