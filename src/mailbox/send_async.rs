@@ -284,7 +284,33 @@ impl<T: Send> Future for SendAsync<'_, T> {
                         }
                         Confirm::Acked => Some((sender.track_logged(&mut msg), Milestone::Acked)),
                     };
-                    this.stage = Stage::Pushing(msg, seq);
+                    if core.queue.rendezvous().is_some() {
+                        this.stage = Stage::Pushing(msg, seq);
+                        continue;
+                    }
+                    // The first try, as `try_send` makes it (through the
+                    // overflow policy, counting a full mailbox once): the
+                    // common case ends here, with nothing registered.
+                    match core.push(msg, Deadline::Now, sender.local()) {
+                        Ok(()) => {
+                            sender.landed(seq);
+                            if this.confirm.is_none() {
+                                return Poll::Ready(Ok(()));
+                            }
+                            this.stage = Stage::Confirming;
+                        }
+                        Err(PushError::Full(msg)) if core.overflow == Overflow::Block => {
+                            // Not sent yet while it waits: statistics
+                            // subtract it, as for a blocked thread.
+                            sender.local().waiting.fetch_add(1, Ordering::Relaxed);
+                            this.counted_waiting = true;
+                            this.stage = Stage::Pushing(msg, seq);
+                        }
+                        Err(err) => {
+                            this.confirm = None;
+                            return Poll::Ready(Err(blocking_error(sender.refused(err))));
+                        }
+                    }
                 }
                 Stage::Pushing(..) => {
                     let pushed = sender.poll_push(
