@@ -180,3 +180,41 @@ macro_rules! ack_methods {
         }
     };
 }
+
+/// The async receiving methods, delegated to the `Receiver` at `self.$field`
+/// (its docs have the examples; everything said there holds here).
+macro_rules! async_receive_methods {
+    ($field:ident) => {
+        /// Receives without blocking a thread: the async form of `recv`
+        /// (see [`Receiver::recv_async`](crate::Receiver::recv_async)).
+        /// Fails only once the source is closed and empty.
+        ///
+        /// **Cancel-safe.** A message leaves the queue only in the poll
+        /// that returns it; a dropped future leaves the queue as it was and
+        /// passes a wake-up it had received to another waiting task.
+        pub fn recv_async(&self) -> $crate::Recv<'_, T> {
+            self.$field.recv_async()
+        }
+
+        /// Receives with acknowledgement without blocking a thread: the
+        /// async form of `recv_ack` (see
+        /// [`Receiver::recv_ack_async`](crate::Receiver::recv_ack_async)).
+        ///
+        /// **Cancel-safe, and leaves no trace:** a future dropped before it
+        /// returned took no message and no prefetch slot, counted no
+        /// redelivery, and changed no order.
+        pub fn recv_ack_async(&self) -> $crate::RecvAck<'_, T>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_async()
+        }
+
+        /// A [`Stream`](futures_core::Stream) of the messages, ending once
+        /// the source is closed and empty; cancel-safe as `recv_async` is
+        /// (see [`Receiver::stream`](crate::Receiver::stream)).
+        pub fn stream(&self) -> $crate::RecvStream<'_, T> {
+            self.$field.stream()
+        }
+    };
+}

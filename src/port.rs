@@ -5,9 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 use crate::journal::OpenError;
-use crate::mailbox::{
-    DurableBuilder, MailboxBuilder, Receiver, Recv, RecvAck, RecvStream, Sender, Sink,
-};
+use crate::mailbox::{DurableBuilder, MailboxBuilder, Receiver, Sender, Sink};
 use crate::message::Message;
 
 /// A many-to-one mailbox owned by its receiver.
@@ -66,81 +64,7 @@ impl<T: Send> Port<T> {
     status_methods!(receiver);
     ack_methods!(receiver);
 
-    /// Receives without blocking a thread: the async form of
-    /// [`recv`](Port::recv) (see [`Receiver::recv_async`]). Fails only once
-    /// the port is closed and empty.
-    ///
-    /// **Cancel-safe.** A message leaves the port only in the poll that
-    /// returns it; a dropped future leaves the port as it was and passes a
-    /// wake-up it had received to another waiting task.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use postbox::Port;
-    ///
-    /// # futures_executor::block_on(async {
-    /// let (tx, port) = Port::<&str>::builder().build();
-    /// let client = std::thread::spawn(move || tx.send("hello").unwrap());
-    /// assert_eq!(port.recv_async().await.unwrap().into_body(), "hello");
-    /// # client.join().unwrap();
-    /// # });
-    /// ```
-    pub fn recv_async(&self) -> Recv<'_, T> {
-        self.receiver.recv_async()
-    }
-
-    /// Receives with acknowledgement without blocking a thread: the async
-    /// form of [`recv_ack`](Port::recv_ack) (see
-    /// [`Receiver::recv_ack_async`]).
-    ///
-    /// **Cancel-safe, and leaves no trace:** a future dropped before it
-    /// returned took no message and no prefetch slot, counted no
-    /// redelivery, and changed no order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use postbox::Port;
-    ///
-    /// # futures_executor::block_on(async {
-    /// let (tx, port) = Port::<u32>::builder().build();
-    /// tx.send(7).unwrap();
-    /// let job = port.recv_ack_async().await.unwrap();
-    /// assert_eq!(*job.body(), 7);
-    /// job.ack();
-    /// assert_eq!(port.stats().acked, 1);
-    /// # });
-    /// ```
-    pub fn recv_ack_async(&self) -> RecvAck<'_, T>
-    where
-        T: 'static,
-    {
-        self.receiver.recv_ack_async()
-    }
-
-    /// A [`Stream`](futures_core::Stream) of the port's messages, ending
-    /// once the port is closed and empty; cancel-safe as
-    /// [`recv_async`](Port::recv_async) is.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures_util::StreamExt;
-    /// use postbox::Port;
-    ///
-    /// # futures_executor::block_on(async {
-    /// let (tx, port) = Port::<u8>::builder().build();
-    /// tx.send(1).unwrap();
-    /// tx.send(2).unwrap();
-    /// drop(tx);
-    /// let got: Vec<u8> = port.stream().map(|m| m.into_body()).collect().await;
-    /// assert_eq!(got, [1, 2]);
-    /// # });
-    /// ```
-    pub fn stream(&self) -> RecvStream<'_, T> {
-        self.receiver.stream()
-    }
+    async_receive_methods!(receiver);
 
     /// Closes the port and returns what was still queued, instead of sending
     /// it to dead letters when the port drops. Senders get `Closed` from now

@@ -130,17 +130,23 @@ impl PostOffice {
         builder: MailboxBuilder<T, Mailbox<T>>,
         owner: Owner,
     ) -> Result<(), OfficeError> {
-        let owner_record = match owner {
-            Owner::System => None,
-            Owner::Creator(pid) => Some(
-                self.inner
-                    .process_record(pid)
-                    .ok_or(OfficeError::NoProcess(pid))?,
-            ),
-        };
+        let owner_record = self.owner_record(owner)?;
         let name: Arc<str> = Arc::from(name);
         let (tx, rx) = builder.build_with(self.sink(&name));
         self.register_owned(name, tx, rx, owner_record)
+    }
+
+    /// The record of the process that will own a mailbox (`None` for the
+    /// system), or `NoProcess` if it has ended.
+    fn owner_record(&self, owner: Owner) -> Result<Option<Arc<ProcessRecord>>, OfficeError> {
+        match owner {
+            Owner::System => Ok(None),
+            Owner::Creator(pid) => self
+                .inner
+                .process_record(pid)
+                .map(Some)
+                .ok_or(OfficeError::NoProcess(pid)),
+        }
     }
 
     /// Registers a built mailbox under `name`, owned by `owner_record`'s
@@ -208,14 +214,7 @@ impl PostOffice {
         builder: DurableBuilder<T, Mailbox<T>>,
         owner: Owner,
     ) -> Result<(), CreateError> {
-        let owner_record = match owner {
-            Owner::System => None,
-            Owner::Creator(pid) => Some(
-                self.inner
-                    .process_record(pid)
-                    .ok_or(OfficeError::NoProcess(pid))?,
-            ),
-        };
+        let owner_record = self.owner_record(owner)?;
         let name: Arc<str> = Arc::from(name);
         let (tx, rx) = builder.open_with(self.sink(&name))?;
         self.register_owned(name, tx, rx, owner_record)?;

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 
 use super::{Link, Shared};
 use crate::id::SubscriberId;
-use crate::mailbox::{Receiver, Recv, RecvAck, RecvStream};
+use crate::mailbox::Receiver;
 use crate::message::Message;
 
 /// One subscription to a [`Topic`](crate::Topic): receives a copy of every
@@ -61,85 +61,7 @@ impl<T: Send> Subscriber<T> {
     status_methods!(receiver);
     ack_methods!(receiver);
 
-    /// Receives the next copy without blocking a thread: the async form of
-    /// [`recv`](Subscriber::recv) (see
-    /// [`Receiver::recv_async`](crate::Receiver::recv_async)). Fails only
-    /// once the subscription is closed (it left, or the topic closed) and
-    /// its queue is empty.
-    ///
-    /// **Cancel-safe.** A copy leaves the queue only in the poll that
-    /// returns it; a dropped future leaves the queue as it was.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use postbox::Topic;
-    ///
-    /// # futures_executor::block_on(async {
-    /// let topic = Topic::<u32>::builder().build();
-    /// let sub = topic.subscribe();
-    /// let publisher = std::thread::spawn(move || topic.publish(5).unwrap());
-    /// assert_eq!(sub.recv_async().await.unwrap().into_body(), 5);
-    /// # publisher.join().unwrap();
-    /// # });
-    /// ```
-    pub fn recv_async(&self) -> Recv<'_, T> {
-        self.receiver.recv_async()
-    }
-
-    /// Receives the next copy with acknowledgement without blocking a
-    /// thread: the async form of [`recv_ack`](Subscriber::recv_ack) (see
-    /// [`Receiver::recv_ack_async`](crate::Receiver::recv_ack_async)); a
-    /// nacked copy comes back to this subscriber only.
-    ///
-    /// **Cancel-safe, and leaves no trace:** a future dropped before it
-    /// returned took no copy and no prefetch slot, counted no redelivery,
-    /// and changed no order.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use postbox::Topic;
-    ///
-    /// # futures_executor::block_on(async {
-    /// let topic = Topic::<&str>::builder().build();
-    /// let sub = topic.subscribe();
-    /// topic.publish("event").unwrap();
-    /// let delivery = sub.recv_ack_async().await.unwrap();
-    /// assert_eq!(*delivery.body(), "event");
-    /// delivery.ack();
-    /// # });
-    /// ```
-    pub fn recv_ack_async(&self) -> RecvAck<'_, T>
-    where
-        T: 'static,
-    {
-        self.receiver.recv_ack_async()
-    }
-
-    /// A [`Stream`](futures_core::Stream) of the copies, ending once the
-    /// subscription is closed and its queue empty; cancel-safe as
-    /// [`recv_async`](Subscriber::recv_async) is.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use futures_util::StreamExt;
-    /// use postbox::Topic;
-    ///
-    /// # futures_executor::block_on(async {
-    /// let topic = Topic::<u8>::builder().build();
-    /// let sub = topic.subscribe();
-    /// topic.publish(1).unwrap();
-    /// topic.publish(2).unwrap();
-    /// drop(topic); // the last publisher: the subscription drains, then ends
-    /// let got: Vec<u8> = sub.stream().map(|m| m.into_body()).collect().await;
-    /// assert_eq!(got, [1, 2]);
-    /// # });
-    /// ```
-    pub fn stream(&self) -> RecvStream<'_, T> {
-        self.receiver.stream()
-    }
+    async_receive_methods!(receiver);
 
     /// This subscription's id in its topic (as listed in
     /// [`PublishError::Full`](crate::PublishError::Full)).
