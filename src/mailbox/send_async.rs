@@ -273,10 +273,9 @@ impl<T: Send> Future for SendAsync<'_, T> {
                     if let Some(pid) = this.source {
                         msg.header_mut().set_source(pid);
                     }
-                    let mut msg = match sender.logged(msg) {
-                        Ok(msg) => msg,
-                        Err(err) => return Poll::Ready(Err(blocking_error(err))),
-                    };
+                    if sender.logged(&msg).is_err() {
+                        return Poll::Ready(Err(blocking_error(sender.not_logged(msg))));
+                    }
                     this.confirm = match sender.confirm_mode() {
                         Confirm::Queued => None,
                         Confirm::Received => {
@@ -519,7 +518,9 @@ impl<T: Send> Permit<'_, T> {
         }
         let seq = sender.stamp(&mut msg);
         // Not logged: dropping `self` gives the room back.
-        let mut msg = sender.logged(msg).map_err(blocking_error)?;
+        if sender.logged(&msg).is_err() {
+            return Err(blocking_error(sender.not_logged(msg)));
+        }
         let held = std::mem::take(&mut self.held);
         let receipt = attach(&mut msg);
         let pushed = if held {

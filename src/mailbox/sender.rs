@@ -15,7 +15,6 @@ use crate::stats::{HandleCounters, MailboxStats};
 use crate::wait::{Confirm, Deadline, Wait};
 
 use super::core::{Core, ALIVE};
-use super::durable::Log;
 use super::ids::{claim_id_block, pack_id_block};
 
 /// Every 32nd send of a handle samples the queue length for `peak_len`.
@@ -106,7 +105,9 @@ impl<T: Send> Sender<T> {
         if let Some(pid) = source {
             msg.header_mut().set_source(pid);
         }
-        let msg = self.logged(msg)?;
+        if self.logged(&msg).is_err() {
+            return Err(self.not_logged(msg));
+        }
         match confirm {
             Confirm::Queued => self.deliver(msg, seq, deadline),
             Confirm::Received => self.deliver_confirmed(msg, seq, deadline, Milestone::Received),
@@ -131,25 +132,25 @@ impl<T: Send> Sender<T> {
     /// A durable mailbox logs a stamped message before it enters the queue
     /// (and returns once the log holds it, per the sync policy); other
     /// mailboxes pay one branch.
+    ///
+    /// The message is only borrowed here, and moved out only on the cold
+    /// failure path, so that a plain mailbox's send keeps it in registers
+    /// (returning it through a `Result` cost a copy per send, measured).
     #[inline(always)]
-    pub(super) fn logged(&self, msg: Message<T>) -> Result<Message<T>, SendTimeoutError<T>> {
+    pub(super) fn logged(&self, msg: &Message<T>) -> Result<(), ()> {
         match self.core.log.as_deref() {
-            None => Ok(msg),
-            Some(log) => self.log_send(log, msg),
+            None => Ok(()),
+            Some(log) => log.enqueue(msg),
         }
     }
 
+    /// A message the log refused, handed back: counted when stamped, never
+    /// sent.
     #[cold]
     #[inline(never)]
-    fn log_send(&self, log: &Log<T>, msg: Message<T>) -> Result<Message<T>, SendTimeoutError<T>> {
-        match log.enqueue(&msg) {
-            Ok(()) => Ok(msg),
-            Err(()) => {
-                // Counted when stamped; never sent.
-                self.local.refused.fetch_add(1, Ordering::Relaxed);
-                Err(SendTimeoutError::NotLogged(untracked(msg)))
-            }
-        }
+    pub(super) fn not_logged(&self, msg: Message<T>) -> SendTimeoutError<T> {
+        self.local.refused.fetch_add(1, Ordering::Relaxed);
+        SendTimeoutError::NotLogged(untracked(msg))
     }
 
     /// Attaches a receipt to a stamped (and logged) message; a durable
@@ -401,7 +402,9 @@ impl<T: Send> Sender<T> {
             return Err(blocking_error(limit.refuse(msg)));
         }
         let seq = self.stamp(&mut msg);
-        let msg = self.logged(msg).map_err(blocking_error)?;
+        if self.logged(&msg).is_err() {
+            return Err(blocking_error(self.not_logged(msg)));
+        }
         self.deliver_tracked(msg, seq, Deadline::Never)
             .map_err(blocking_error)
     }
@@ -543,7 +546,9 @@ impl<T: Send> Sender<T> {
         let redeliveries = msg.header().redeliveries();
         let seq = self.stamp(&mut msg);
         msg.header_mut().set_redeliveries(redeliveries);
-        let msg = self.logged(msg)?;
+        if self.logged(&msg).is_err() {
+            return Err(self.not_logged(msg));
+        }
         self.deliver(msg, seq, Deadline::Now)
     }
 
