@@ -1,9 +1,16 @@
 //! One batch of the writer: its bytes written segment by segment, the
 //! rollovers its layout asks for, the sync, and the deletion of segments no
 //! live message needs. Only the leader runs it (under the writer's `io`
-//! lock), so nothing here waits for anybody.
+//! lock), so nothing here waits for anybody. The writer's syncs run beside
+//! it, through a second handle on the active segment, and then tell it how
+//! far the log is synced ([`Io::synced`]): only then does the tally take
+//! the records and delete segments.
 
+use std::collections::VecDeque;
 use std::io;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::live::Live;
 use super::record::{self, Kind, Record};
@@ -46,31 +53,81 @@ pub(crate) enum Op {
 pub(crate) struct Io {
     /// The active segment.
     pub(crate) file: Box<dyn StorageFile>,
+    /// A second handle on the active segment, for the writer's syncs, which
+    /// run without the `io` lock (a batch may be written meanwhile). Replaced
+    /// at each rollover, after the old segment was synced.
+    pub(crate) sync_file: Arc<Mutex<Box<dyn StorageFile>>>,
     /// Its first sequence number.
     pub(crate) active: u64,
     /// Where the next write goes in it.
     pub(crate) pos: u64,
-    /// Which segments live messages need.
+    /// Which segments live messages need, as of the records known synced
+    /// (see [`Io::synced`]).
     pub(crate) live: Live,
+    /// Records written to the active segment and not yet known synced, in
+    /// order, for the tally: applied once a sync covers them.
+    pending: VecDeque<Pending>,
+    /// The sequence number of the first record in `pending`.
+    pending_from: u64,
+}
+
+/// A written record the tally has not taken yet.
+#[derive(Debug, Clone, Copy)]
+enum Pending {
+    /// A record: its kind and id.
+    Record(Kind, u64),
+    /// A purge (after the record before it).
+    Purge,
 }
 
 impl Io {
-    /// Writes one batch: its bytes segment by segment (rolling over where
-    /// the layout says), then a sync if asked; segments no live message
-    /// needs are deleted after each sync.
+    /// The writer's state on `file`, the active segment `active`, whose next
+    /// record goes at `pos`, with the tally of every record before (all of
+    /// them synced).
+    pub(crate) fn new(
+        file: Box<dyn StorageFile>,
+        active: u64,
+        pos: u64,
+        live: Live,
+    ) -> io::Result<Io> {
+        let sync_file = Arc::new(Mutex::new(file.try_clone()?));
+        Ok(Io {
+            file,
+            sync_file,
+            active,
+            pos,
+            live,
+            pending: VecDeque::new(),
+            pending_from: 0,
+        })
+    }
+
+    /// Writes one batch, whose first record has sequence number
+    /// `first_seq`: its bytes segment by segment, rolling over where the
+    /// layout says. No sync, except at a rollover: the old segment is synced
+    /// before the new one exists, and then everything written is on disk, so
+    /// the tally takes every record so far and segments no live message
+    /// needs are deleted. ([`Done::rolled`] says how far that synced.)
     pub(crate) fn write_batch(
         &mut self,
         storage: &dyn Storage,
         buf: &[u8],
         ops: &[Op],
-        sync: bool,
+        first_seq: u64,
     ) -> io::Result<Done> {
         let mut done = Done::default();
         let mut from = 0;
+        let mut seq = first_seq;
         for op in ops {
             match *op {
-                Op::Record { kind, id } => self.live.apply(self.active, &for_tally(kind, id)),
-                Op::Purge => self.live.clear(),
+                Op::Record { kind, id } => {
+                    if self.pending.is_empty() {
+                        self.pending_from = seq;
+                    }
+                    self.pending.push_back(Pending::Record(kind, id));
+                    seq = seq.saturating_add(1);
+                }
+                Op::Purge => self.pending.push_back(Pending::Purge),
                 Op::Roll {
                     at,
                     first_seq,
@@ -78,11 +135,22 @@ impl Io {
                 } => {
                     self.write(buf.get(from..at).unwrap_or(&[]), &mut done)?;
                     // The old segment is complete on disk before a newer one
-                    // exists (see "Segments" in `writer.rs`).
+                    // exists (see "Segments" in `writer.rs`). This sync runs
+                    // under the `io` lock, so nothing else is written until
+                    // the new segment is there: every record so far (all in
+                    // this segment or in older ones, each synced at its own
+                    // rollover) is now synced, and the tally may take them.
                     self.file.sync_data()?;
                     done.syncs += 1;
+                    self.settle(u64::MAX);
                     let mut file = storage.create(&segment::name(first_seq))?;
                     file.set_len(size)?;
+                    // A sync in flight on the old segment finishes before
+                    // its handle is replaced (it holds the mutex); one that
+                    // starts later syncs the new segment, which covers what
+                    // it promises, since the old one is synced already.
+                    let sync_file = file.try_clone()?;
+                    *self.sync_file.lock() = sync_file;
                     self.file = file;
                     self.active = first_seq;
                     self.pos = 0;
@@ -97,6 +165,7 @@ impl Io {
                     from = start_end;
                     self.file.sync_data()?;
                     done.syncs += 1;
+                    done.rolled = Some(first_seq);
                     // The directory sync after the first deletions also
                     // makes the new segment's entry durable.
                     if !self.delete_unpinned(storage, &mut done)? {
@@ -106,18 +175,55 @@ impl Io {
             }
         }
         self.write(buf.get(from..).unwrap_or(&[]), &mut done)?;
-        if sync {
-            self.file.sync_data()?;
-            done.syncs += 1;
+        if let Some(rolled) = done.rolled {
+            // Everything up to the last Start record is synced: the tally
+            // takes a purge right after it (the Start itself changes
+            // nothing), and the segments it leaves unneeded go.
+            self.settle(rolled);
             self.delete_unpinned(storage, &mut done)?;
         }
         Ok(done)
     }
 
+    /// A sync of the active segment that began after record `upto` was
+    /// written has returned: the tally takes every record up to `upto`, and
+    /// the segments that no live message needs any more are deleted.
+    ///
+    /// Only records known synced enter the tally, so a deletion is always
+    /// decided by records that are on disk: a newer record that made a
+    /// segment unneeded (an ack, a requeue that replaces an older count) can
+    /// never be lost to a power loss after the older segment is gone. Records
+    /// written while the sync ran (batches that wait for no sync) wait in
+    /// `pending` for the next one.
+    pub(crate) fn synced(&mut self, storage: &dyn Storage, upto: u64) -> io::Result<Done> {
+        let mut done = Done::default();
+        self.settle(upto);
+        self.delete_unpinned(storage, &mut done)?;
+        Ok(done)
+    }
+
+    /// Applies to the tally the pending records up to sequence number
+    /// `upto` (and the purges among them).
+    fn settle(&mut self, upto: u64) {
+        while let Some(&front) = self.pending.front() {
+            match front {
+                Pending::Purge => self.live.clear(),
+                Pending::Record(kind, id) => {
+                    if self.pending_from > upto {
+                        return;
+                    }
+                    self.live.apply(self.active, &for_tally(kind, id));
+                    self.pending_from = self.pending_from.saturating_add(1);
+                }
+            }
+            self.pending.pop_front();
+        }
+    }
+
     /// Deletes the segments no live message needs, syncing the directory
     /// after each round (a segment that a deleted one's tombstones kept goes
-    /// in the next round, once that deletion is durable). Only called right
-    /// after a sync: a newer record that made a segment unneeded (a requeue
+    /// in the next round, once that deletion is durable). The tally holds
+    /// only synced records (see [`Io::synced`]): a newer record that made a segment unneeded (a requeue
     /// that replaces an older one's count, say) must be on disk before the
     /// older record is gone, or a power loss could bring back a stale state.
     /// Returns whether it deleted any.
@@ -165,6 +271,9 @@ pub(crate) struct Done {
     pub(crate) created: u64,
     /// Segments deleted.
     pub(crate) deleted: u64,
+    /// The first sequence number of the last segment this batch created:
+    /// every record up to it is synced.
+    pub(crate) rolled: Option<u64>,
 }
 
 /// A record standing for one in a batch, for the live tally (which reads
