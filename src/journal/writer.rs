@@ -119,6 +119,8 @@ struct Queue {
     syncing: bool,
     /// Appenders blocked until their record is written or synced.
     waiting: usize,
+    /// The highest sequence number a waiter needs synced.
+    want_sync: u64,
     /// When the oldest queued record that nobody waits for was queued: the
     /// background thread writes it [`LINGER`] after that, if no batch took
     /// it first.
@@ -170,8 +172,14 @@ pub(crate) struct Writer {
     segment_size: u64,
     /// Records waiting, and the waiters' view.
     queue: Mutex<Queue>,
-    /// Notified after every batch and every sync, and on close.
+    /// Notified after every batch and every sync, and on close: waiters
+    /// for a write.
     changed: Condvar,
+    /// Waiters for a sync: notified after every sync, on close, and after
+    /// a batch only when one of them has something to do (see
+    /// `published`). A consumer's deliveries, written one batch each while
+    /// a sync is in flight, would otherwise wake every sender each time.
+    sync_waiters: Condvar,
     /// Wakes the background thread (a deadline earlier than the one it
     /// sleeps to, or shutdown).
     background: Condvar,
@@ -237,6 +245,7 @@ impl Writer {
                 leader: false,
                 syncing: false,
                 waiting: 0,
+                want_sync: 0,
                 lingering_since: None,
                 background_wakes: None,
                 // Open synced everything it found (or cut it off).
@@ -250,6 +259,7 @@ impl Writer {
                 spare: (Vec::new(), Vec::new()),
             }),
             changed: Condvar::new(),
+            sync_waiters: Condvar::new(),
             background: Condvar::new(),
             sync_file: start.io.sync_file.clone(),
             io: Mutex::new(start.io),
@@ -333,6 +343,7 @@ impl Writer {
         q.shutdown = true;
         drop(q);
         self.changed.notify_all();
+        self.sync_waiters.notify_all();
         self.background.notify_all();
     }
 
@@ -444,6 +455,14 @@ impl Writer {
             Need::Durable => self.policy == SyncPolicy::Always,
             Need::Nothing | Need::Written => false,
         };
+        if sync_here {
+            q.want_sync = q.want_sync.max(seq);
+        }
+        let cv = if sync_here {
+            &self.sync_waiters
+        } else {
+            &self.changed
+        };
         q.waiting += 1;
         let result = loop {
             if let Some(e) = &q.failed {
@@ -474,11 +493,11 @@ impl Writer {
             }
             match deadline {
                 Some(at) => {
-                    if self.changed.wait_until(&mut q, at).timed_out() {
+                    if cv.wait_until(&mut q, at).timed_out() {
                         break Ok(self.met(&q, seq, need));
                     }
                 }
-                None => self.changed.wait(&mut q),
+                None => cv.wait(&mut q),
             }
         };
         q.waiting -= 1;
@@ -538,7 +557,10 @@ impl Writer {
             q.spare = (buf, ops);
         }
         q.leader = false;
-        self.published(q, before)
+        // Sync waiters have something to do only if a sync is wanted and
+        // none is in flight, or records wait and nobody writes them.
+        let wake = (q.want_sync > q.synced && !q.syncing) || !q.ops.is_empty();
+        self.published(q, before, wake)
     }
 
     /// Syncs the active segment: everything written before the sync began
@@ -580,7 +602,7 @@ impl Writer {
             Err(e) => q.failed = Some(Arc::new(e)),
         }
         q.syncing = false;
-        self.published(q, before)
+        self.published(q, before, true)
     }
 
     /// Adds a batch's or a sync's syncs, creations and deletions to the
@@ -594,7 +616,12 @@ impl Writer {
     /// After a batch or a sync: keeps `unsynced_since`, publishes the
     /// durable sequence number, wakes the waiters and tells the callbacks
     /// (outside the lock) if it advanced from `before`.
-    fn published<'a>(&'a self, mut q: MutexGuard<'a, Queue>, before: u64) -> MutexGuard<'a, Queue> {
+    fn published<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        before: u64,
+        wake_sync_waiters: bool,
+    ) -> MutexGuard<'a, Queue> {
         if q.synced >= q.written {
             q.unsynced_since = None;
         } else if q.unsynced_since.is_none() {
@@ -607,6 +634,9 @@ impl Writer {
         let after = self.durable_of(&q);
         self.durable.store(after, Ordering::Release);
         self.changed.notify_all();
+        if wake_sync_waiters || after > before {
+            self.sync_waiters.notify_all();
+        }
         if after > before {
             drop(q);
             self.report();
