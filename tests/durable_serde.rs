@@ -18,7 +18,11 @@ fn serde_bodies_survive_a_reopen() {
     let jobs: Vec<Job> = (0..50)
         .map(|n| Job {
             user: n,
-            tier: if n % 3 == 0 { "paid".into() } else { "free".into() },
+            tier: if n % 3 == 0 {
+                "paid".into()
+            } else {
+                "free".into()
+            },
             tags: vec![format!("batch-{}", n / 10)],
         })
         .collect();
@@ -30,7 +34,8 @@ fn serde_bodies_survive_a_reopen() {
             .unwrap();
         for job in &jobs {
             let priority = u8::from(job.tier == "paid");
-            tx.send(Message::new(job.clone()).priority(priority)).unwrap();
+            tx.send(Message::new(job.clone()).priority(priority))
+                .unwrap();
         }
     }
     {

@@ -24,9 +24,18 @@
 //! a writer thread that syncs every 64 records (the figures are in the
 //! closing note of issue 12).
 //!
+//! A leader publishes `written` and wakes the waiters for the write as soon
+//! as its `write` returns; a waiter that needs the sync then syncs through a
+//! second handle on the active segment, without the `io` lock, so the next
+//! batch (a consumer's delivery, say) is written beside the sync instead of
+//! waiting for it. A sync publishes as synced only what was written before
+//! it began. Only a rollover syncs under the `io` lock (below).
+//!
 //! Records nobody waits for (acks, deliveries, requeues, dead letters) ride
-//! along with the next batch; if no batch is in flight and nobody is about to
-//! lead one, the appender writes them itself, without a sync.
+//! along with the next batch; if none comes, the background thread writes
+//! them `LINGER` (2 ms) later, or an appender does once 16 KiB wait. A
+//! process crash may lose them (at least once: the module docs); a drop or
+//! a close writes them first.
 //!
 //! # Segments
 //!
