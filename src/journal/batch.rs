@@ -3,10 +3,9 @@
 //! live message needs. Only the leader runs it (under the writer's `io`
 //! lock), so nothing here waits for anybody. The writer's syncs run beside
 //! it, through a second handle on the active segment, and then tell it how
-//! far the log is synced ([`Io::synced`]): only then does the tally take
-//! the records and delete segments.
+//! far the log is synced ([`Io::synced`]): segments are deleted only when
+//! that covers every record the tally took.
 
-use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
@@ -61,23 +60,12 @@ pub(crate) struct Io {
     pub(crate) active: u64,
     /// Where the next write goes in it.
     pub(crate) pos: u64,
-    /// Which segments live messages need, as of the records known synced
-    /// (see [`Io::synced`]).
+    /// Which segments live messages need, as of every record written
+    /// (synced or not: see [`Io::synced`] for when it may delete).
     pub(crate) live: Live,
-    /// Records written to the active segment and not yet known synced, in
-    /// order, for the tally: applied once a sync covers them.
-    pending: VecDeque<Pending>,
-    /// The sequence number of the first record in `pending`.
-    pending_from: u64,
-}
-
-/// A written record the tally has not taken yet.
-#[derive(Debug, Clone, Copy)]
-enum Pending {
-    /// A record: its kind and id.
-    Record(Kind, u64),
-    /// A purge (after the record before it).
-    Purge,
+    /// The sequence number of the last record written, and so taken by the
+    /// tally (0: none since open, whose records are all synced).
+    tallied: u64,
 }
 
 impl Io {
@@ -97,17 +85,18 @@ impl Io {
             active,
             pos,
             live,
-            pending: VecDeque::new(),
-            pending_from: 0,
+            tallied: 0,
         })
     }
 
     /// Writes one batch, whose first record has sequence number
     /// `first_seq`: its bytes segment by segment, rolling over where the
-    /// layout says. No sync, except at a rollover: the old segment is synced
-    /// before the new one exists, and then everything written is on disk, so
-    /// the tally takes every record so far and segments no live message
-    /// needs are deleted. ([`Done::rolled`] says how far that synced.)
+    /// layout says, each record taken by the tally as it goes (per record,
+    /// in the batch: nothing piles up for later). No sync, except at a
+    /// rollover: the old segment is synced before the new one exists, and
+    /// then every record the tally took so far is on disk, so segments no
+    /// live message needs are deleted. ([`Done::rolled`] says how far that
+    /// synced.)
     pub(crate) fn write_batch(
         &mut self,
         storage: &dyn Storage,
@@ -121,13 +110,20 @@ impl Io {
         for op in ops {
             match *op {
                 Op::Record { kind, id } => {
-                    if self.pending.is_empty() {
-                        self.pending_from = seq;
-                    }
-                    self.pending.push_back(Pending::Record(kind, id));
+                    self.live.apply(self.active, &for_tally(kind, id));
+                    self.tallied = seq;
                     seq = seq.saturating_add(1);
                 }
-                Op::Purge => self.pending.push_back(Pending::Purge),
+                Op::Purge => {
+                    self.live.clear();
+                    // A purge comes right after its rollover's Start: the
+                    // tally took nothing since that rollover synced, and
+                    // every older segment goes now (the purge returns once
+                    // that is on disk).
+                    if done.rolled == Some(self.tallied) {
+                        self.delete_unpinned(storage, &mut done)?;
+                    }
+                }
                 Op::Roll {
                     at,
                     first_seq,
@@ -137,12 +133,12 @@ impl Io {
                     // The old segment is complete on disk before a newer one
                     // exists (see "Segments" in `writer.rs`). This sync runs
                     // under the `io` lock, so nothing else is written until
-                    // the new segment is there: every record so far (all in
+                    // the new segment is there: every record the tally took
+                    // (the ops before this one, and earlier batches: all in
                     // this segment or in older ones, each synced at its own
-                    // rollover) is now synced, and the tally may take them.
+                    // rollover) is now synced.
                     self.file.sync_data()?;
                     done.syncs += 1;
-                    self.settle(u64::MAX);
                     let mut file = storage.create(&segment::name(first_seq))?;
                     file.set_len(size)?;
                     // A sync in flight on the old segment finishes before
@@ -166,66 +162,52 @@ impl Io {
                     self.file.sync_data()?;
                     done.syncs += 1;
                     done.rolled = Some(first_seq);
-                    // The directory sync after the first deletions also
-                    // makes the new segment's entry durable.
+                    // The tally holds only the records before the Start
+                    // (its op comes after this one), all synced: segments
+                    // may go on its word. The directory sync after the
+                    // first deletions also makes the new segment's entry
+                    // durable.
                     if !self.delete_unpinned(storage, &mut done)? {
                         storage.sync_dir()?;
                     }
                 }
             }
         }
+        // The records after the last rollover are in the tally but not
+        // synced: no deletion on their word here (a sync's `synced` does
+        // it, or the next rollover).
         self.write(buf.get(from..).unwrap_or(&[]), &mut done)?;
-        if let Some(rolled) = done.rolled {
-            // Everything up to the last Start record is synced: the tally
-            // takes a purge right after it (the Start itself changes
-            // nothing), and the segments it leaves unneeded go.
-            self.settle(rolled);
+        Ok(done)
+    }
+
+    /// A sync of the active segment that began after record `upto` was
+    /// written has returned: if that covers every record the tally took,
+    /// the segments that no live message needs any more are deleted.
+    ///
+    /// A deletion is decided only by a tally of records that are all on
+    /// disk: a newer record that made a segment unneeded (an ack, a requeue
+    /// that replaces an older count) can never be lost to a power loss after
+    /// the older segment is gone. If a batch was written while the sync ran
+    /// (records that wait for no sync, senders who came meanwhile), the
+    /// tally holds records the sync may not cover, and the deletion waits
+    /// for a sync that covers them, or for the next rollover (which syncs
+    /// everything under the `io` lock): a segment stays on disk a little
+    /// longer, never too short.
+    pub(crate) fn synced(&mut self, storage: &dyn Storage, upto: u64) -> io::Result<Done> {
+        let mut done = Done::default();
+        if upto >= self.tallied {
             self.delete_unpinned(storage, &mut done)?;
         }
         Ok(done)
     }
 
-    /// A sync of the active segment that began after record `upto` was
-    /// written has returned: the tally takes every record up to `upto`, and
-    /// the segments that no live message needs any more are deleted.
-    ///
-    /// Only records known synced enter the tally, so a deletion is always
-    /// decided by records that are on disk: a newer record that made a
-    /// segment unneeded (an ack, a requeue that replaces an older count) can
-    /// never be lost to a power loss after the older segment is gone. Records
-    /// written while the sync ran (batches that wait for no sync) wait in
-    /// `pending` for the next one.
-    pub(crate) fn synced(&mut self, storage: &dyn Storage, upto: u64) -> io::Result<Done> {
-        let mut done = Done::default();
-        self.settle(upto);
-        self.delete_unpinned(storage, &mut done)?;
-        Ok(done)
-    }
-
-    /// Applies to the tally the pending records up to sequence number
-    /// `upto` (and the purges among them).
-    fn settle(&mut self, upto: u64) {
-        while let Some(&front) = self.pending.front() {
-            match front {
-                Pending::Purge => self.live.clear(),
-                Pending::Record(kind, id) => {
-                    if self.pending_from > upto {
-                        return;
-                    }
-                    self.live.apply(self.active, &for_tally(kind, id));
-                    self.pending_from = self.pending_from.saturating_add(1);
-                }
-            }
-            self.pending.pop_front();
-        }
-    }
-
     /// Deletes the segments no live message needs, syncing the directory
     /// after each round (a segment that a deleted one's tombstones kept goes
-    /// in the next round, once that deletion is durable). The tally holds
-    /// only synced records (see [`Io::synced`]): a newer record that made a segment unneeded (a requeue
-    /// that replaces an older one's count, say) must be on disk before the
-    /// older record is gone, or a power loss could bring back a stale state.
+    /// in the next round, once that deletion is durable). Only called when
+    /// every record the tally took is synced (see [`Io::synced`]): a newer
+    /// record that made a segment unneeded (a requeue that replaces an older
+    /// one's count, say) must be on disk before the older record is gone, or
+    /// a power loss could bring back a stale state.
     /// Returns whether it deleted any.
     fn delete_unpinned(&mut self, storage: &dyn Storage, done: &mut Done) -> io::Result<bool> {
         let mut any = false;

@@ -592,8 +592,8 @@ impl Writer {
             file.sync_data()
         };
         let outcome = synced.and_then(|()| {
-            // The tally takes the records up to `upto` only now, so that a
-            // segment is deleted only on the word of synced records.
+            // Segments are deleted only if this covers every record the
+            // tally took (see `Io::synced`): on the word of synced records.
             let mut io = self.io.lock();
             let done = io.synced(&*self.storage, upto);
             done.map(|done| (done, io.live.messages() as u64, io.live.segments() as u64))
