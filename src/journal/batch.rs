@@ -1,9 +1,15 @@
 //! One batch of the writer: its bytes written segment by segment, the
 //! rollovers its layout asks for, the sync, and the deletion of segments no
 //! live message needs. Only the leader runs it (under the writer's `io`
-//! lock), so nothing here waits for anybody.
+//! lock), so nothing here waits for anybody. The writer's syncs run beside
+//! it, through a second handle on the active segment, and then tell it how
+//! far the log is synced ([`Io::synced`]): segments are deleted only when
+//! that covers every record the tally took.
 
 use std::io;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::live::Live;
 use super::record::{self, Kind, Record};
@@ -46,31 +52,78 @@ pub(crate) enum Op {
 pub(crate) struct Io {
     /// The active segment.
     pub(crate) file: Box<dyn StorageFile>,
+    /// A second handle on the active segment, for the writer's syncs, which
+    /// run without the `io` lock (a batch may be written meanwhile). Replaced
+    /// at each rollover, after the old segment was synced.
+    pub(crate) sync_file: Arc<Mutex<Box<dyn StorageFile>>>,
     /// Its first sequence number.
     pub(crate) active: u64,
     /// Where the next write goes in it.
     pub(crate) pos: u64,
-    /// Which segments live messages need.
+    /// Which segments live messages need, as of every record written
+    /// (synced or not: see [`Io::synced`] for when it may delete).
     pub(crate) live: Live,
+    /// The sequence number of the last record written, and so taken by the
+    /// tally (0: none since open, whose records are all synced).
+    tallied: u64,
 }
 
 impl Io {
-    /// Writes one batch: its bytes segment by segment (rolling over where
-    /// the layout says), then a sync if asked; segments no live message
-    /// needs are deleted after each sync.
+    /// The writer's state on `file`, the active segment `active`, whose next
+    /// record goes at `pos`, with the tally of every record before (all of
+    /// them synced).
+    pub(crate) fn new(
+        file: Box<dyn StorageFile>,
+        active: u64,
+        pos: u64,
+        live: Live,
+    ) -> io::Result<Io> {
+        let sync_file = Arc::new(Mutex::new(file.try_clone()?));
+        Ok(Io {
+            file,
+            sync_file,
+            active,
+            pos,
+            live,
+            tallied: 0,
+        })
+    }
+
+    /// Writes one batch, whose first record has sequence number
+    /// `first_seq`: its bytes segment by segment, rolling over where the
+    /// layout says, each record taken by the tally as it goes (per record,
+    /// in the batch: nothing piles up for later). No sync, except at a
+    /// rollover: the old segment is synced before the new one exists, and
+    /// then every record the tally took so far is on disk, so segments no
+    /// live message needs are deleted. ([`Done::rolled`] says how far that
+    /// synced.)
     pub(crate) fn write_batch(
         &mut self,
         storage: &dyn Storage,
         buf: &[u8],
         ops: &[Op],
-        sync: bool,
+        first_seq: u64,
     ) -> io::Result<Done> {
         let mut done = Done::default();
         let mut from = 0;
+        let mut seq = first_seq;
         for op in ops {
             match *op {
-                Op::Record { kind, id } => self.live.apply(self.active, &for_tally(kind, id)),
-                Op::Purge => self.live.clear(),
+                Op::Record { kind, id } => {
+                    self.live.apply(self.active, &for_tally(kind, id));
+                    self.tallied = seq;
+                    seq = seq.saturating_add(1);
+                }
+                Op::Purge => {
+                    self.live.clear();
+                    // A purge comes right after its rollover's Start: the
+                    // tally took nothing since that rollover synced, and
+                    // every older segment goes now (the purge returns once
+                    // that is on disk).
+                    if done.rolled == Some(self.tallied) {
+                        self.delete_unpinned(storage, &mut done)?;
+                    }
+                }
                 Op::Roll {
                     at,
                     first_seq,
@@ -78,11 +131,22 @@ impl Io {
                 } => {
                     self.write(buf.get(from..at).unwrap_or(&[]), &mut done)?;
                     // The old segment is complete on disk before a newer one
-                    // exists (see "Segments" in `writer.rs`).
+                    // exists (see "Segments" in `writer.rs`). This sync runs
+                    // under the `io` lock, so nothing else is written until
+                    // the new segment is there: every record the tally took
+                    // (the ops before this one, and earlier batches: all in
+                    // this segment or in older ones, each synced at its own
+                    // rollover) is now synced.
                     self.file.sync_data()?;
                     done.syncs += 1;
                     let mut file = storage.create(&segment::name(first_seq))?;
                     file.set_len(size)?;
+                    // A sync in flight on the old segment finishes before
+                    // its handle is replaced (it holds the mutex); one that
+                    // starts later syncs the new segment, which covers what
+                    // it promises, since the old one is synced already.
+                    let sync_file = file.try_clone()?;
+                    *self.sync_file.lock() = sync_file;
                     self.file = file;
                     self.active = first_seq;
                     self.pos = 0;
@@ -97,18 +161,41 @@ impl Io {
                     from = start_end;
                     self.file.sync_data()?;
                     done.syncs += 1;
-                    // The directory sync after the first deletions also
-                    // makes the new segment's entry durable.
+                    done.rolled = Some(first_seq);
+                    // The tally holds only the records before the Start
+                    // (its op comes after this one), all synced: segments
+                    // may go on its word. The directory sync after the
+                    // first deletions also makes the new segment's entry
+                    // durable.
                     if !self.delete_unpinned(storage, &mut done)? {
                         storage.sync_dir()?;
                     }
                 }
             }
         }
+        // The records after the last rollover are in the tally but not
+        // synced: no deletion on their word here (a sync's `synced` does
+        // it, or the next rollover).
         self.write(buf.get(from..).unwrap_or(&[]), &mut done)?;
-        if sync {
-            self.file.sync_data()?;
-            done.syncs += 1;
+        Ok(done)
+    }
+
+    /// A sync of the active segment that began after record `upto` was
+    /// written has returned: if that covers every record the tally took,
+    /// the segments that no live message needs any more are deleted.
+    ///
+    /// A deletion is decided only by a tally of records that are all on
+    /// disk: a newer record that made a segment unneeded (an ack, a requeue
+    /// that replaces an older count) can never be lost to a power loss after
+    /// the older segment is gone. If a batch was written while the sync ran
+    /// (records that wait for no sync, senders who came meanwhile), the
+    /// tally holds records the sync may not cover, and the deletion waits
+    /// for a sync that covers them, or for the next rollover (which syncs
+    /// everything under the `io` lock): a segment stays on disk a little
+    /// longer, never too short.
+    pub(crate) fn synced(&mut self, storage: &dyn Storage, upto: u64) -> io::Result<Done> {
+        let mut done = Done::default();
+        if upto >= self.tallied {
             self.delete_unpinned(storage, &mut done)?;
         }
         Ok(done)
@@ -116,10 +203,11 @@ impl Io {
 
     /// Deletes the segments no live message needs, syncing the directory
     /// after each round (a segment that a deleted one's tombstones kept goes
-    /// in the next round, once that deletion is durable). Only called right
-    /// after a sync: a newer record that made a segment unneeded (a requeue
-    /// that replaces an older one's count, say) must be on disk before the
-    /// older record is gone, or a power loss could bring back a stale state.
+    /// in the next round, once that deletion is durable). Only called when
+    /// every record the tally took is synced (see [`Io::synced`]): a newer
+    /// record that made a segment unneeded (a requeue that replaces an older
+    /// one's count, say) must be on disk before the older record is gone, or
+    /// a power loss could bring back a stale state.
     /// Returns whether it deleted any.
     fn delete_unpinned(&mut self, storage: &dyn Storage, done: &mut Done) -> io::Result<bool> {
         let mut any = false;
@@ -165,6 +253,9 @@ pub(crate) struct Done {
     pub(crate) created: u64,
     /// Segments deleted.
     pub(crate) deleted: u64,
+    /// The first sequence number of the last segment this batch created:
+    /// every record up to it is synced.
+    pub(crate) rolled: Option<u64>,
 }
 
 /// A record standing for one in a batch, for the live tally (which reads

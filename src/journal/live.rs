@@ -22,27 +22,63 @@
 //! the highest id forward).
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::record::Record;
 
+/// A map keyed by message id, with [`IdHasher`].
+pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// The hasher of [`IdMap`]: one multiplication instead of SipHash. Message
+/// ids are chosen by the mailbox, not by an adversary of the process, so
+/// nothing calls for a keyed hash; the multiplication (after folding the
+/// high half in, so that ids differing only there still spread) sends
+/// consecutive ids to scattered buckets with well-mixed top bits (which the
+/// table's probe groups compare).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed here; anything else still hashes.
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        let x = (self.0.rotate_left(5) ^ id ^ (id >> 32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+/// No segment: segments are named by their first sequence number, which is
+/// at least 1.
+const NONE: u64 = 0;
+
 /// The segments (named by first sequence number) whose records replay uses
-/// for one live message.
+/// for one live message. 24 bytes, so that an entry and its key fill half a
+/// cache line (`Option<u64>` would take 16 bytes each).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Pins {
     /// The segment of its last `Enqueue`.
     enqueue: u64,
-    /// The segment of its last `Requeued` after that, if any.
-    requeued: Option<u64>,
-    /// The segment of its last `Delivered` after those, if any.
-    delivered: Option<u64>,
+    /// The segment of its last `Requeued` after that, or [`NONE`].
+    requeued: u64,
+    /// The segment of its last `Delivered` after those, or [`NONE`].
+    delivered: u64,
 }
 
 impl Pins {
     /// Every segment pinned, one entry per pin.
     fn each(self) -> impl Iterator<Item = u64> {
-        std::iter::once(self.enqueue)
-            .chain(self.requeued)
-            .chain(self.delivered)
+        [self.enqueue, self.requeued, self.delivered]
+            .into_iter()
+            .filter(|&segment| segment != NONE)
     }
 }
 
@@ -50,18 +86,26 @@ impl Pins {
 #[derive(Debug, Default)]
 pub(crate) struct Live {
     /// Each live message's pins.
-    messages: HashMap<u64, Pins>,
+    messages: IdMap<Pins>,
     /// Every existing segment and how many pins it holds.
     segments: BTreeMap<u64, u64>,
     /// For a segment, the segments holding records that void some of its
-    /// records: each holds one pin until this one is deleted.
-    tombstones: HashMap<u64, Vec<u64>>,
+    /// records, and how many: each holds that many pins until this one is
+    /// deleted. A count per pair of segments, not an entry per ack: the
+    /// memory is bounded by the segments, not by the acks.
+    tombstones: BTreeMap<u64, BTreeMap<u64, u64>>,
     /// A segment's count dropped to zero since the last
     /// [`take_unpinned`](Live::take_unpinned).
     maybe_unpinned: bool,
 }
 
 impl Live {
+    /// Makes room for `messages` more live messages (replay's estimate),
+    /// so that the map does not grow step by step.
+    pub(crate) fn reserve(&mut self, messages: usize) {
+        self.messages.reserve(messages);
+    }
+
     /// Adds a segment (with no pins yet).
     pub(crate) fn add_segment(&mut self, first_seq: u64) {
         self.segments.entry(first_seq).or_insert(0);
@@ -80,8 +124,8 @@ impl Live {
                 // A second enqueue of an id replaces the message.
                 let pins = Pins {
                     enqueue: segment,
-                    requeued: None,
-                    delivered: None,
+                    requeued: NONE,
+                    delivered: NONE,
                 };
                 self.pin(pins);
                 if let Some(old) = self.messages.insert(id, pins) {
@@ -100,7 +144,8 @@ impl Live {
             Record::CleanClose => {
                 let mut voided = Vec::new();
                 for pins in self.messages.values_mut() {
-                    if let Some(delivered) = pins.delivered.take() {
+                    let delivered = std::mem::replace(&mut pins.delivered, NONE);
+                    if delivered != NONE {
                         voided.push(delivered);
                     }
                 }
@@ -170,12 +215,17 @@ impl Live {
         };
         let old = *pins;
         if requeue {
-            pins.requeued = Some(segment);
-            pins.delivered = None;
+            pins.requeued = segment;
+            pins.delivered = NONE;
         } else {
-            pins.delivered = Some(segment);
+            pins.delivered = segment;
         }
         let new = *pins;
+        if new == old {
+            // Another delivery in the same segment (the usual case): the
+            // counts stay as they are.
+            return;
+        }
         self.pin(new);
         self.unpin(old);
     }
@@ -187,13 +237,18 @@ impl Live {
             return;
         }
         *self.segments.entry(newer).or_insert(0) += 1;
-        self.tombstones.entry(older).or_default().push(newer);
+        *self
+            .tombstones
+            .entry(older)
+            .or_default()
+            .entry(newer)
+            .or_insert(0) += 1;
     }
 
     /// Releases the tombstone pins that `gone` held on newer segments.
     fn release_tombstones(&mut self, gone: u64) {
-        for newer in self.tombstones.remove(&gone).unwrap_or_default() {
-            self.unpin_one(newer);
+        for (newer, count) in self.tombstones.remove(&gone).unwrap_or_default() {
+            self.unpin_n(newer, count);
         }
     }
 
@@ -213,8 +268,13 @@ impl Live {
 
     /// Drops one pin from `segment`.
     fn unpin_one(&mut self, segment: u64) {
+        self.unpin_n(segment, 1);
+    }
+
+    /// Drops `n` pins from `segment`.
+    fn unpin_n(&mut self, segment: u64, n: u64) {
         if let Some(count) = self.segments.get_mut(&segment) {
-            *count = count.saturating_sub(1);
+            *count = count.saturating_sub(n);
             if *count == 0 {
                 self.maybe_unpinned = true;
             }

@@ -215,7 +215,8 @@ fn open_with(storage: Arc<dyn Storage>, options: Options) -> Result<(Journal, Re
 pub(crate) struct Journal {
     /// The shared writer.
     writer: Arc<Writer>,
-    /// The `Every` policy's background syncer.
+    /// The background thread: writes lingering acks, and syncs for
+    /// `Every`.
     syncer: Option<JoinHandle<()>>,
 }
 
@@ -223,16 +224,11 @@ impl Journal {
     /// Starts a journal on `writer` (and its syncer, for `Every`).
     fn start(writer: Writer) -> Journal {
         let writer = Arc::new(writer);
-        let syncer = match writer.policy() {
-            SyncPolicy::Every(interval) => {
-                let w = writer.clone();
-                std::thread::Builder::new()
-                    .name("postbox-journal-sync".into())
-                    .spawn(move || w.sync_every(interval))
-                    .ok()
-            }
-            _ => None,
-        };
+        let w = writer.clone();
+        let syncer = std::thread::Builder::new()
+            .name("postbox-journal".into())
+            .spawn(move || w.background())
+            .ok();
         Journal { writer, syncer }
     }
 

@@ -17,13 +17,12 @@
 //! made, so damage there is corruption: an error, or skipped and counted
 //! under [`Recovery::SkipCorrupt`].
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use super::batch::Io;
 use super::error::{OpenError, Recovery};
-use super::live::Live;
+use super::live::{IdMap, Live};
 use super::record::{Kind, Record};
 use super::segment::{self, Scan};
 use super::storage::{LockError, StdStorage, Storage, StorageFile};
@@ -104,6 +103,16 @@ pub(crate) fn open_with(
         let name = segment::name(first);
         let mut file = storage.open(&name)?;
         let buf = file.read_all()?;
+        // Room for the messages this segment may hold, from its written
+        // bytes (the preallocated zeros after them do not count) at ~128
+        // bytes a message (a 100-byte one's record is ~130), so that the
+        // maps do not grow by doubling, rehashing every entry each time.
+        // A segment of small records or of acks makes it overshoot: by at
+        // most a map entry per 128 bytes of log.
+        let estimate = segment::written_after(&buf, 0) as usize / 128;
+        state.index.reserve(estimate);
+        state.order.reserve(estimate);
+        live.reserve(estimate);
         replay.segments += 1;
         live.add_segment(first);
         next_seq = next_seq.max(first);
@@ -148,12 +157,7 @@ pub(crate) fn open_with(
             // page cache; it must be on disk before the writer deletes a
             // segment on its word (see `Writer::delete_unpinned`).
             file.sync_data()?;
-            let io = Io {
-                file,
-                active: first,
-                pos: scan.end as u64,
-                live: Live::default(),
-            };
+            let io = Io::new(file, first, scan.end as u64, Live::default())?;
             (io, options.segment_size.max(buf.len() as u64))
         }
         // No segment, or a last one with no record (made just before a
@@ -180,7 +184,8 @@ pub(crate) fn open_with(
     replay.clean_close = clean_close;
 
     // Segments no live message needs (all acked before the last close).
-    let mut io = Io { live, ..io };
+    let mut io = io;
+    io.live = live;
     io.live.recheck();
     let mut deleted = 0;
     loop {
@@ -282,12 +287,7 @@ fn new_segment(
     file.write_at(0, &buf)?;
     file.sync_data()?;
     storage.sync_dir()?;
-    Ok(Io {
-        file,
-        active: first_seq,
-        pos: buf.len() as u64,
-        live: Live::default(),
-    })
+    Ok(Io::new(file, first_seq, buf.len() as u64, Live::default())?)
 }
 
 /// One message as replay goes.
@@ -305,7 +305,7 @@ struct State {
     /// Messages by enqueue order; `None` where one left.
     order: Vec<Option<Entry>>,
     /// Where each live id is in `order`.
-    index: HashMap<u64, usize>,
+    index: IdMap<usize>,
     /// The highest id seen.
     max_id: u64,
     /// The sequence number of the last clean close.

@@ -75,6 +75,10 @@ pub(crate) trait StorageFile: fmt::Debug + Send + Sync {
 
     /// Sets the file's length: extends with zeros (preallocation) or cuts.
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// A second handle on the same file (`dup`), for syncing it while the
+    /// first one writes: a sync through either covers the writes through
+    /// both that returned before it began.
+    fn try_clone(&self) -> io::Result<Box<dyn StorageFile>>;
 }
 
 /// The real file system: one directory of std files.
@@ -217,5 +221,13 @@ impl StorageFile for StdFile {
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.file.set_len(len)
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn StorageFile>> {
+        // Its own cursor: `write_at` seeks when the position differs.
+        Ok(Box::new(StdFile {
+            file: self.file.try_clone()?,
+            pos: u64::MAX,
+        }))
     }
 }

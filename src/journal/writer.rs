@@ -24,9 +24,18 @@
 //! a writer thread that syncs every 64 records (the figures are in the
 //! closing note of issue 12).
 //!
+//! A leader publishes `written` and wakes the waiters for the write as soon
+//! as its `write` returns; a waiter that needs the sync then syncs through a
+//! second handle on the active segment, without the `io` lock, so the next
+//! batch (a consumer's delivery, say) is written beside the sync instead of
+//! waiting for it. A sync publishes as synced only what was written before
+//! it began. Only a rollover syncs under the `io` lock (below).
+//!
 //! Records nobody waits for (acks, deliveries, requeues, dead letters) ride
-//! along with the next batch; if no batch is in flight and nobody is about to
-//! lead one, the appender writes them itself, without a sync.
+//! along with the next batch; if none comes, the background thread writes
+//! them `LINGER` (2 ms) later, or an appender does once 16 KiB wait. A
+//! process crash may lose them (at least once: the module docs); a drop or
+//! a close writes them first.
 //!
 //! # Segments
 //!
@@ -44,10 +53,10 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
-use super::batch::{Io, Op, END};
+use super::batch::{Done, Io, Op, END};
 use super::error::AppendError;
 use super::record::{self, Record};
-use super::storage::{LockGuard, Storage};
+use super::storage::{LockGuard, Storage, StorageFile};
 use super::SyncPolicy;
 
 /// A callback told the new durable sequence number after each advance.
@@ -114,13 +123,19 @@ struct Queue {
     max_id: u64,
     /// Someone is writing a batch.
     leader: bool,
-    /// Appenders whose records are in `ops` and who wait for them (they
-    /// lead the next batch; records nobody waits for may not).
-    queued_waiters: usize,
+    /// Someone is syncing the active segment (without the `io` lock: a
+    /// batch may be written meanwhile).
+    syncing: bool,
     /// Appenders blocked until their record is written or synced.
     waiting: usize,
-    /// The highest sequence number an `Always` waiter needs synced.
+    /// The highest sequence number a waiter needs synced.
     want_sync: u64,
+    /// When the oldest queued record that nobody waits for was queued: the
+    /// background thread writes it [`LINGER`] after that, if no batch took
+    /// it first.
+    lingering_since: Option<Instant>,
+    /// When the background thread will look next (`None`: when told).
+    background_wakes: Option<Instant>,
     /// The highest sequence number written.
     written: u64,
     /// The highest sequence number synced.
@@ -166,10 +181,21 @@ pub(crate) struct Writer {
     segment_size: u64,
     /// Records waiting, and the waiters' view.
     queue: Mutex<Queue>,
-    /// Notified after every batch, and on close.
+    /// Notified after every batch and every sync, and on close: waiters
+    /// for a write.
     changed: Condvar,
+    /// Waiters for a sync: notified after every sync, on close, and after
+    /// a batch only when one of them has something to do (see
+    /// `published`). A consumer's deliveries, written one batch each while
+    /// a sync is in flight, would otherwise wake every sender each time.
+    sync_waiters: Condvar,
+    /// Wakes the background thread (a deadline earlier than the one it
+    /// sleeps to, or shutdown).
+    background: Condvar,
     /// The leader's state.
     io: Mutex<Io>,
+    /// The syncers' handle on the active segment (see `Io::sync_file`).
+    sync_file: Arc<Mutex<Box<dyn StorageFile>>>,
     /// The durable sequence number, readable without the lock.
     durable: AtomicU64,
     /// Callbacks told each advance of `durable`.
@@ -226,9 +252,11 @@ impl Writer {
                 seg_size: start.seg_size,
                 max_id: start.max_id,
                 leader: false,
-                queued_waiters: 0,
+                syncing: false,
                 waiting: 0,
                 want_sync: 0,
+                lingering_since: None,
+                background_wakes: None,
                 // Open synced everything it found (or cut it off).
                 written: last,
                 synced: last,
@@ -240,6 +268,9 @@ impl Writer {
                 spare: (Vec::new(), Vec::new()),
             }),
             changed: Condvar::new(),
+            sync_waiters: Condvar::new(),
+            background: Condvar::new(),
+            sync_file: start.io.sync_file.clone(),
             io: Mutex::new(start.io),
             durable: AtomicU64::new(last),
             callbacks: RwLock::new(Vec::new()),
@@ -261,17 +292,21 @@ impl Writer {
         let mut q = self.queue.lock();
         check(&q)?;
         let seq = self.push(&mut q, &record, size as u64);
-        if need != Need::Nothing {
-            q.queued_waiters += 1;
-        }
         if need == Need::Nothing {
-            // Rides along with a batch in flight; otherwise written now,
-            // without a sync (a waiter whose record this writes too syncs
-            // it next), so that an ack on an idle log does not wait in
-            // memory for the next send, nor for anybody's sync.
-            if !q.leader {
-                q = self.lead(q, SyncMode::Never);
+            // Waits in memory for the next batch (a delivery's, a send's),
+            // for the buffer to fill, or for the background thread, at most
+            // `LINGER` from now: an ack does not pay a `write` of its own.
+            // Losing it to a process crash is the loss of an ack that at
+            // least once allows (the module docs): the message comes back,
+            // flagged as possibly delivered (its `Delivered` was written
+            // before the consumer had it).
+            if q.buf.len() >= LINGER_BYTES && !q.leader {
+                q = self.lead(q);
                 check(&q)?;
+            } else if q.lingering_since.is_none() {
+                let now = Instant::now();
+                q.lingering_since = Some(now);
+                self.wake_background(&mut q, now + LINGER);
             }
             return Ok(seq);
         }
@@ -317,6 +352,8 @@ impl Writer {
         q.shutdown = true;
         drop(q);
         self.changed.notify_all();
+        self.sync_waiters.notify_all();
+        self.background.notify_all();
     }
 
     /// The durable sequence number (synced, or written for `Buffered`).
@@ -430,6 +467,11 @@ impl Writer {
         if sync_here {
             q.want_sync = q.want_sync.max(seq);
         }
+        let cv = if sync_here {
+            &self.sync_waiters
+        } else {
+            &self.changed
+        };
         q.waiting += 1;
         let result = loop {
             if let Some(e) = &q.failed {
@@ -438,75 +480,60 @@ impl Writer {
             if self.met(&q, seq, need) {
                 break Ok(true);
             }
-            // Lead if that moves `seq` on: there is something to write, or
-            // a sync this waiter may do. An `Every` waiter for durability
-            // with nothing to write waits for the syncer instead.
-            let helps = !q.ops.is_empty() || (sync_here && q.synced < seq);
-            if !q.leader && helps {
-                let sync = if need == Need::Synced {
-                    SyncMode::Force
-                } else {
-                    SyncMode::IfWanted
-                };
-                q = self.lead(q, sync);
+            // Write if `seq` is still queued and nobody is writing: the
+            // batch takes everything queued, this waiter's record and every
+            // one before it included.
+            if q.written < seq && !q.ops.is_empty() && !q.leader {
+                q = self.lead(q);
                 continue;
             }
-            if q.closed && q.ops.is_empty() && !q.leader && !helps {
+            // Sync if `seq` is written and needs it, and no sync is in
+            // flight (one in flight may have begun before `seq` was
+            // written: wait for it, then look again). Records queued after
+            // `seq` are not waited for: they go with the next batch.
+            if sync_here && q.written >= seq && q.synced < seq && !q.syncing {
+                q = self.sync(q);
+                continue;
+            }
+            if q.closed && q.ops.is_empty() && !q.leader && !q.syncing {
                 // Nothing will ever move it (an `Every` log being closed
                 // has no syncer left).
                 break Ok(false);
             }
             match deadline {
                 Some(at) => {
-                    if self.changed.wait_until(&mut q, at).timed_out() {
+                    if cv.wait_until(&mut q, at).timed_out() {
                         break Ok(self.met(&q, seq, need));
                     }
                 }
-                None => self.changed.wait(&mut q),
+                None => cv.wait(&mut q),
             }
         };
         q.waiting -= 1;
         result
     }
 
-    /// Writes everything queued as one batch (and syncs, as `sync` says),
-    /// publishes the outcome, wakes the waiters and tells the callbacks.
-    /// Called with the lock held and no leader; returns with the lock held
-    /// again.
-    fn lead<'a>(&'a self, mut q: MutexGuard<'a, Queue>, sync: SyncMode) -> MutexGuard<'a, Queue> {
-        q = self.lead_once(q, sync);
-        // Records nobody waits for that arrived while this batch was
-        // written (an ack while a sync ran) would otherwise wait in memory
-        // for the next append: write them now, without a sync. A waiter's
-        // record in the queue means a waiter leads next, with them in.
-        while !q.ops.is_empty() && q.queued_waiters == 0 && q.failed.is_none() && !q.leader {
-            q = self.lead_once(q, SyncMode::Never);
-        }
-        q
-    }
-
-    /// One batch of [`lead`](Writer::lead).
-    fn lead_once<'a>(
-        &'a self,
-        mut q: MutexGuard<'a, Queue>,
-        sync: SyncMode,
-    ) -> MutexGuard<'a, Queue> {
+    /// Writes everything queued as one batch (no sync, but at a rollover),
+    /// publishes the outcome and wakes the waiters (before any sync: a
+    /// waiter for the write, such as a delivery, does not wait for the sync
+    /// that senders in the same batch want). Called with the lock held, no
+    /// leader and something queued; returns with the lock held again.
+    fn lead<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
         q.leader = true;
-        q.queued_waiters = 0;
+        q.lingering_since = None;
         let (spare_buf, spare_ops) = mem::take(&mut q.spare);
         let buf = mem::replace(&mut q.buf, spare_buf);
         let ops = mem::replace(&mut q.ops, spare_ops);
         let records = mem::take(&mut q.queued);
         let last = q.next_seq.saturating_sub(1);
-        let sync = match sync {
-            SyncMode::Never => false,
-            SyncMode::IfWanted => self.policy == SyncPolicy::Always && q.want_sync > q.synced,
-            SyncMode::Force => true,
-        };
+        let first = last.saturating_add(1).saturating_sub(records);
         drop(q);
 
+        // A sync may run meanwhile, through its own handle and without this
+        // lock: it covers what was written before it began, and publishes
+        // no more than that (see `sync`).
         let mut io = self.io.lock();
-        let outcome = io.write_batch(&*self.storage, &buf, &ops, sync);
+        let outcome = io.write_batch(&*self.storage, &buf, &ops, first);
         let (live, segments) = (io.live.messages() as u64, io.live.segments() as u64);
         drop(io);
 
@@ -515,22 +542,19 @@ impl Writer {
         match outcome {
             Ok(done) => {
                 q.written = last;
-                if sync {
-                    q.synced = last;
-                    q.unsynced_since = None;
-                } else if q.written > q.synced && q.unsynced_since.is_none() {
-                    q.unsynced_since = Some(Instant::now());
+                if let Some(rolled) = done.rolled {
+                    // A rollover synced everything up to the new segment's
+                    // Start record, under the `io` lock.
+                    q.synced = q.synced.max(rolled);
                 }
                 let stats = &mut q.stats;
                 stats.records += records;
                 stats.batches += done.writes;
                 stats.max_batch = stats.max_batch.max(records);
-                stats.syncs += done.syncs;
                 stats.bytes += buf.len() as u64;
-                stats.segments_created += done.created;
-                stats.segments_deleted += done.deleted;
                 stats.segments = segments;
                 stats.live = live;
+                self.count(&mut q, &done);
             }
             Err(e) => q.failed = Some(Arc::new(e)),
         }
@@ -542,15 +566,100 @@ impl Writer {
             q.spare = (buf, ops);
         }
         q.leader = false;
+        // Sync waiters have something to do only if a sync is wanted and
+        // none is in flight, or records wait and nobody writes them.
+        let wake = (q.want_sync > q.synced && !q.syncing) || !q.ops.is_empty();
+        self.published(q, before, wake)
+    }
+
+    /// Syncs the active segment: everything written before the sync began
+    /// (`written` now) is then on disk. Runs without the `io` lock, so the
+    /// next batch (records that need no sync, or senders that arrived
+    /// meanwhile) is written beside it. Called with the lock held, no sync
+    /// in flight and something written but not synced; returns with the
+    /// lock held again.
+    fn sync<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        q.syncing = true;
+        // Every record up to `upto` returned from its `write` before this
+        // sync begins; each is in the segment the handle below names, or in
+        // an older one that its rollover synced.
+        let upto = q.written;
+        drop(q);
+        // The handle's mutex is let go before the `io` lock is taken: a
+        // rollover takes them in the other order.
+        let synced = {
+            let mut file = self.sync_file.lock();
+            file.sync_data()
+        };
+        let outcome = synced.and_then(|()| {
+            // Segments are deleted only if this covers every record the
+            // tally took (see `Io::synced`): on the word of synced records.
+            let mut io = self.io.lock();
+            let done = io.synced(&*self.storage, upto);
+            done.map(|done| (done, io.live.messages() as u64, io.live.segments() as u64))
+        });
+        let mut q = self.queue.lock();
+        let before = self.durable_of(&q);
+        match outcome {
+            Ok((done, live, segments)) => {
+                q.synced = q.synced.max(upto);
+                q.stats.syncs += 1;
+                q.stats.live = live;
+                q.stats.segments = segments;
+                self.count(&mut q, &done);
+            }
+            Err(e) => q.failed = Some(Arc::new(e)),
+        }
+        q.syncing = false;
+        self.published(q, before, true)
+    }
+
+    /// Adds a batch's or a sync's syncs, creations and deletions to the
+    /// counters.
+    fn count(&self, q: &mut Queue, done: &Done) {
+        q.stats.syncs += done.syncs;
+        q.stats.segments_created += done.created;
+        q.stats.segments_deleted += done.deleted;
+    }
+
+    /// After a batch or a sync: keeps `unsynced_since`, publishes the
+    /// durable sequence number, wakes the waiters and tells the callbacks
+    /// (outside the lock) if it advanced from `before`.
+    fn published<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        before: u64,
+        wake_sync_waiters: bool,
+    ) -> MutexGuard<'a, Queue> {
+        if q.synced >= q.written {
+            q.unsynced_since = None;
+        } else if q.unsynced_since.is_none() {
+            let now = Instant::now();
+            q.unsynced_since = Some(now);
+            if let SyncPolicy::Every(interval) = self.policy {
+                self.wake_background(&mut q, now + interval);
+            }
+        }
         let after = self.durable_of(&q);
         self.durable.store(after, Ordering::Release);
         self.changed.notify_all();
+        if wake_sync_waiters || after > before {
+            self.sync_waiters.notify_all();
+        }
         if after > before {
             drop(q);
             self.report();
             q = self.queue.lock();
         }
         q
+    }
+
+    /// Wakes the background thread if it would otherwise sleep past `at`.
+    fn wake_background(&self, q: &mut Queue, at: Instant) {
+        if q.background_wakes.is_none_or(|wakes| wakes > at) {
+            q.background_wakes = Some(at);
+            self.background.notify_one();
+        }
     }
 
     /// Tells the callbacks the durable sequence number, in increasing order,
@@ -579,26 +688,47 @@ impl Writer {
         }
     }
 
-    /// The `Every(interval)` background syncer: syncs what was written at
-    /// most `interval` after it was, until the writer shuts down.
-    pub(crate) fn sync_every(&self, interval: Duration) {
+    /// The background thread: writes records nobody waits for at most
+    /// [`LINGER`] after they were queued (if no batch took them first) and,
+    /// for `Every(interval)`, syncs what was written at most `interval`
+    /// after it was; until the writer shuts down.
+    pub(crate) fn background(&self) {
+        let interval = match self.policy {
+            SyncPolicy::Every(interval) => Some(interval),
+            _ => None,
+        };
         let mut q = self.queue.lock();
         loop {
-            if q.shutdown {
+            if q.shutdown || q.failed.is_some() {
                 return;
             }
-            let due = q.unsynced_since.map(|since| since + interval);
-            match due {
-                Some(at) if Instant::now() >= at && !q.leader => {
-                    q = self.lead(q, SyncMode::Force);
-                    if q.failed.is_some() {
-                        return;
-                    }
+            let now = Instant::now();
+            // Awake: appenders need not wake it.
+            q.background_wakes = Some(now);
+            let linger_at = q.lingering_since.map(|since| since + LINGER);
+            let sync_at = interval.and_then(|i| q.unsynced_since.map(|since| since + i));
+            let linger_due = linger_at.is_some_and(|at| now >= at);
+            let sync_due = sync_at.is_some_and(|at| now >= at);
+            if (linger_due || sync_due) && !q.ops.is_empty() && !q.leader {
+                q = self.lead(q);
+                continue;
+            }
+            if sync_due && q.written > q.synced && !q.syncing {
+                q = self.sync(q);
+                continue;
+            }
+            let next = if linger_due || sync_due {
+                // Due, but a batch or a sync is under way: look again soon.
+                Some(now + BUSY_POLL)
+            } else {
+                linger_at.into_iter().chain(sync_at).min()
+            };
+            q.background_wakes = next;
+            match next {
+                Some(at) => {
+                    self.background.wait_until(&mut q, at);
                 }
-                Some(at) if !q.leader => {
-                    self.changed.wait_until(&mut q, at);
-                }
-                _ => self.changed.wait(&mut q),
+                None => self.background.wait(&mut q),
             }
         }
     }
@@ -613,16 +743,16 @@ impl Writer {
     }
 }
 
-/// Whether a batch is synced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SyncMode {
-    /// No: the leader does not wait for a sync (records nobody waits for).
-    Never,
-    /// If an `Always` waiter wants it.
-    IfWanted,
-    /// Yes (flush, close, purge, the `Every` syncer).
-    Force,
-}
+/// How long a record nobody waits for (an ack) may wait in memory for a
+/// batch to take it before the background thread writes it.
+pub(crate) const LINGER: Duration = Duration::from_millis(2);
+
+/// How many bytes of such records make an appender write them at once.
+pub(crate) const LINGER_BYTES: usize = 16 << 10;
+
+/// How soon the background thread looks again when a deadline passed while
+/// a batch or a sync was under way.
+const BUSY_POLL: Duration = Duration::from_micros(200);
 
 /// The failure, if the log failed; or `Closed`.
 fn check(q: &Queue) -> Result<(), AppendError> {

@@ -197,11 +197,13 @@ proptest! {
         power_losses(seed, steps, segment_size, policy(p), true)?;
     }
 
-    /// A process crash keeps every write that returned: the replay is
-    /// exactly what the operations say. (With `Every` the background
-    /// syncer may be writing a batch when an ack comes: the ack returns at
-    /// once and is written just after, so an ack may be missing there, and
-    /// only the enqueues are held to it.)
+    /// A process crash keeps every write that returned: the replay is what
+    /// a prefix of the operations says, one that holds at least every
+    /// operation up to the last that waited for a write (an enqueue, a
+    /// flush). After it, records that wait for nothing (acks, deliveries,
+    /// requeues, dead letters) may still be in memory, waiting for the next
+    /// batch or the background thread (`LINGER`), and are lost with the
+    /// process; the log is written in order, so what is lost is a tail.
     #[test]
     fn a_process_crash_loses_nothing_that_returned((seed, steps, segment_size, p) in case()) {
         let options = Options::new("crash").sync(policy(p)).segment_size(segment_size);
@@ -214,21 +216,12 @@ proptest! {
         }
         let after = storage.process_crash();
         let (_journal2, replay) = open_with(Arc::new(after), options).unwrap();
-        let expected = model::replay(&[], &ops);
-        if p % 3 == 2 {
-            let found: BTreeSet<u64> = replay.messages.iter().map(|m| m.id).collect();
-            let acked: BTreeSet<u64> = ops
-                .iter()
-                .filter_map(|op| match op {
-                    Op::Ack(id) | Op::DeadLetter(id) => Some(*id),
-                    _ => None,
-                })
-                .collect();
-            prop_assert!(expected.iter().all(|m| found.contains(&m.id)));
-            prop_assert!(found.iter().all(|id| expected.iter().any(|m| m.id == *id) || acked.contains(id)));
-        } else {
-            prop_assert_eq!(replay.messages, expected);
-        }
+        let waited = ops
+            .iter()
+            .rposition(|op| matches!(op, Op::Enqueue(..) | Op::Flush))
+            .map_or(0, |i| i + 1);
+        let fits = (waited..=ops.len()).any(|k| model::replay(&[], &ops[..k]) == replay.messages);
+        prop_assert!(fits, "no prefix of at least {} of {:?} gives {:?}", waited, ops, replay.messages);
         drop(journal);
     }
 }
