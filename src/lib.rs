@@ -295,10 +295,11 @@
 //! | `receipt` | synchronization: test for arrival (sender) | `Receipt`, `ReceiptState`, `ReceiptError` |
 //! | `message` | message format: header + body | `Message`, `Header`, `BodyLen` |
 //! | `error` | every failure family; sends hand the message back | `SendError`, `TrySendError`, `RecvError`, `OfficeError`, ... |
+//! | `codec` | durability: bodies as bytes for the log | `Codec`, `CodecError`, `Raw`, `Postcard` (feature `serde`) |
 //! | `queue/` | queueing discipline | `Queue`, `Fifo`, `Priority` |
 //! | `overflow` | delivery guarantees: a full mailbox | `Overflow` |
 //! | `stats`, `dead_letter` | nothing lost silently | `MailboxStats`, `DeadLetters`, `DeadLetter` |
-//! | `mailbox/` | indirect addressing, synchronization, acknowledgements | `Mailbox`, `MailboxBuilder`, `Sender`, `Receiver`, `Delivery`, `Requeue` |
+//! | `mailbox/` | indirect addressing, synchronization (blocking and async), acknowledgements, durability | `Mailbox`, `MailboxBuilder`, `Sender`, `Receiver`, `Delivery`, `Requeue`, `Permit`, `Durable`, `DurableBuilder` |
 //! | `port` | indirect addressing: many-to-one, owned by its receiver | `Port` |
 //! | `topic/` | indirect addressing: one-to-many | `Topic`, `Subscriber`, `TopicBuilder` |
 //! | `office/` | dynamic association, ownership, direct addressing | `PostOffice`, `Owner`, `Process`, `Address`, `Monitor`, `ProcessHandle` |
