@@ -252,7 +252,7 @@ pub(super) fn open<T, C: Codec<T> + 'static>(durable: Durable<C>) -> Result<Open
             })?;
         let header = msg.header_mut();
         header.stamp(MessageId::from_raw(restored.id));
-        let mut redeliveries = header_redeliveries(&msg).max(restored.redeliveries);
+        let mut redeliveries = msg.header().redeliveries().max(restored.redeliveries);
         if restored.possibly_delivered {
             redeliveries = redeliveries.saturating_add(1);
         }
@@ -295,11 +295,6 @@ impl<T: Send> Core<T> {
             }
         }
     }
-}
-
-/// The redelivery count a decoded message carried in its payload.
-fn header_redeliveries<T>(msg: &Message<T>) -> u32 {
-    msg.header().redeliveries()
 }
 
 impl<T> Log<T> {

@@ -141,67 +141,65 @@ impl<T: Send> Sender<T> {
         }
     }
 
-    /// One poll of the push stage: `Ready` with the outcome (the message
-    /// handed back on failure), or `Pending` with the message kept in
-    /// `stage`.
-    fn poll_push(
+    /// An async rendezvous send's first attempt: into the hands of a
+    /// receiver parked in `pop`, or on offer until a receiver takes it.
+    fn offer(
+        &self,
+        msg: Message<T>,
+        stage: &mut Stage<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let core = self.core();
+        let Some(queue) = core.queue.rendezvous() else {
+            *stage = Stage::Done;
+            return Poll::Ready(Ok(()));
+        };
+        match queue.offer_async(msg, cx.waker()) {
+            Offered::Handed => Poll::Ready(Ok(())),
+            Offered::Waiting(ticket) => {
+                // Selects and tasks waiting to receive only poll: tell them
+                // the offer is there.
+                core.announce();
+                *stage = Stage::Offered(ticket);
+                Poll::Pending
+            }
+            Offered::Closed(msg) => {
+                Poll::Ready(Err(blocking_error(self.refused(PushError::Closed(msg)))))
+            }
+        }
+    }
+
+    /// One poll of the wait for room (the first try, through the overflow
+    /// policy, was made by the first poll): `Ready` with the outcome (the
+    /// message handed back on failure), or `Pending` with the message kept
+    /// in `stage`.
+    fn poll_room(
         &self,
         stage: &mut Stage<T>,
         waiting: &mut Waiting,
-        counted_waiting: &mut bool,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), SendError<T>>> {
         let core = self.core();
         let mut registered = false;
         loop {
-            let Stage::Pushing(mut msg, seq) = std::mem::replace(stage, Stage::Done) else {
+            let Stage::Pushing(msg, seq) = std::mem::replace(stage, Stage::Done) else {
                 return Poll::Ready(Ok(()));
             };
-            if let Some(queue) = core.queue.rendezvous() {
-                return match queue.offer_async(msg, cx.waker()) {
-                    Offered::Handed => Poll::Ready(Ok(())),
-                    Offered::Waiting(ticket) => {
-                        // Selects and tasks waiting to receive only poll:
-                        // tell them the offer is there.
-                        core.announce();
-                        *stage = Stage::Offered(ticket);
-                        Poll::Pending
-                    }
-                    Offered::Closed(msg) => {
-                        Poll::Ready(Err(blocking_error(self.refused(PushError::Closed(msg)))))
-                    }
-                };
-            }
-            // The first try goes through the overflow policy (and counts a
-            // full mailbox once); later ones only wait for room.
-            let pushed = if !*counted_waiting && !registered {
-                core.push(msg, Deadline::Now, self.local())
-            } else {
-                core.queue.try_push(msg)
-            };
-            match pushed {
+            match core.queue.try_push(msg) {
                 Ok(()) => {
                     self.landed(seq);
                     waiting.done(&core.room_wakers, || core.has_room());
                     return Poll::Ready(Ok(()));
                 }
-                Err(PushError::Full(m)) if core.overflow == Overflow::Block => msg = m,
+                Err(PushError::Full(msg)) => *stage = Stage::Pushing(msg, seq),
                 Err(err) => {
                     waiting.done(&core.room_wakers, || core.has_room());
                     return Poll::Ready(Err(blocking_error(self.refused(err))));
                 }
             }
-            *stage = Stage::Pushing(msg, seq);
-            if !*counted_waiting {
-                // Not sent yet while it waits: statistics subtract it, as
-                // for a blocked thread.
-                self.local().waiting.fetch_add(1, Ordering::Relaxed);
-                *counted_waiting = true;
-            }
             if registered {
-                // A custom backend that cannot say when room appears (a
-                // rendezvous pairs a send only with a receiver blocked in
-                // it) is also looked at again on a timer.
+                // A custom backend that cannot say when room appears is
+                // also looked at again on a timer.
                 core.poll_later(waiting, cx.waker());
                 return Poll::Pending;
             }
@@ -235,7 +233,6 @@ pub struct SendAsync<'a, T: Send> {
     /// The receipt the handle's confirmation waits on, and for what.
     confirm: Option<(Receipt, Milestone)>,
     waiting: Waiting,
-    /// The timer wake-up of a send to a custom rendezvous backend.
     /// Whether the handle counts this send as waiting.
     counted_waiting: bool,
 }
@@ -284,7 +281,14 @@ impl<T: Send> Future for SendAsync<'_, T> {
                         Confirm::Acked => Some((sender.track_logged(&mut msg), Milestone::Acked)),
                     };
                     if core.queue.rendezvous().is_some() {
-                        this.stage = Stage::Pushing(msg, seq);
+                        match sender.offer(msg, &mut this.stage, cx) {
+                            Poll::Ready(Ok(())) => this.stage = Stage::Confirming,
+                            Poll::Ready(Err(err)) => {
+                                this.confirm = None;
+                                return Poll::Ready(Err(err));
+                            }
+                            Poll::Pending => return Poll::Pending,
+                        }
                         continue;
                     }
                     // The first try, as `try_send` makes it (through the
@@ -312,12 +316,7 @@ impl<T: Send> Future for SendAsync<'_, T> {
                     }
                 }
                 Stage::Pushing(..) => {
-                    let pushed = sender.poll_push(
-                        &mut this.stage,
-                        &mut this.waiting,
-                        &mut this.counted_waiting,
-                        cx,
-                    );
+                    let pushed = sender.poll_room(&mut this.stage, &mut this.waiting, cx);
                     match pushed {
                         Poll::Ready(Ok(())) => {
                             this.stop_waiting();
