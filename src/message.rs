@@ -420,6 +420,31 @@ impl<T> Message<T> {
     pub fn into_parts(self) -> (Header, T) {
         (self.header, self.body)
     }
+
+    /// The header's id-and-priority word and the body, if the header holds
+    /// nothing else (no source, no rarely used field): the message whole
+    /// otherwise. A queue may carry such a message in two words.
+    #[inline(always)]
+    pub(crate) fn into_lean(self) -> Result<(u64, T), Message<T>> {
+        if self.header.source == 0 && self.header.ext.is_none() {
+            Ok((self.header.meta, self.body))
+        } else {
+            Err(self)
+        }
+    }
+
+    /// A message from what [`into_lean`](Message::into_lean) returned.
+    #[inline(always)]
+    pub(crate) fn from_lean(meta: u64, body: T) -> Message<T> {
+        Message {
+            header: Header {
+                meta,
+                source: 0,
+                ext: None,
+            },
+            body,
+        }
+    }
 }
 
 impl<T> From<T> for Message<T> {

@@ -71,7 +71,10 @@ use std::time::Instant;
 
 use crossbeam_channel as cb;
 
+mod lane;
 mod reserve;
+
+use lane::Lane;
 
 use crate::error::{PopError, PushError};
 use crate::message::Message;
@@ -114,10 +117,9 @@ const KEEP_REQUEUED: usize = 16;
 /// A [requeued](Queue::requeue) message leaves before everything queued (the
 /// latest requeue first), whatever the capacity, also after a close.
 pub struct Fifo<T> {
-    /// The data channel's sending end (kept for the queue's whole life).
-    tx: cb::Sender<Message<T>>,
-    /// The data channel's receiving end.
-    rx: cb::Receiver<Message<T>>,
+    /// The data channel, both ends (kept for the queue's whole life),
+    /// carrying compact slots (`lane.rs`).
+    lane: Lane<T>,
     /// Bit 0 (`CLOSED`): set once by `close`, checked before every push.
     /// The rest (`status / ONE_REQUEUED`): how many messages the side queue
     /// holds, changed only under `side`'s lock, read by every pop first.
@@ -213,12 +215,12 @@ impl<T: Send> Fifo<T> {
     /// capacity above [`Fifo::MAX_CAPACITY`] is lowered to it rather than
     /// panicking or exhausting memory; `capacity()` reports the real bound.
     pub fn bounded(capacity: usize) -> Fifo<T> {
-        Fifo::with_channel(cb::bounded(capacity.min(Self::MAX_CAPACITY)))
+        Fifo::with_lane(Lane::new(Some(capacity.min(Self::MAX_CAPACITY))))
     }
 
     /// A FIFO queue without a capacity limit.
     pub fn unbounded() -> Fifo<T> {
-        Fifo::with_channel(cb::unbounded())
+        Fifo::with_lane(Lane::new(None))
     }
 
     /// A rendezvous queue: every push waits for a pop (same as `bounded(0)`).
@@ -226,10 +228,9 @@ impl<T: Send> Fifo<T> {
         Fifo::bounded(0)
     }
 
-    fn with_channel((tx, rx): (cb::Sender<Message<T>>, cb::Receiver<Message<T>>)) -> Fifo<T> {
+    fn with_lane(lane: Lane<T>) -> Fifo<T> {
         Fifo {
-            tx,
-            rx,
+            lane,
             status: AtomicUsize::new(0),
             kit: OnceLock::new(),
             side: Mutex::new(Side {
@@ -304,7 +305,7 @@ impl<T: Send> Fifo<T> {
         if let Some(msg) = self.pop_requeued() {
             return Ok(msg);
         }
-        match self.rx.try_recv() {
+        match self.lane.try_recv() {
             Ok(msg) => Ok(msg),
             Err(_) => self.pop_late().ok_or(PopError::Closed),
         }
@@ -316,7 +317,7 @@ impl<T: Send> Fifo<T> {
         mut msg: Message<T>,
         deadline: Option<Instant>,
     ) -> Result<(), PushError<T>> {
-        if self.tx.capacity() == Some(0) {
+        if self.lane.capacity() == Some(0) {
             // No spinning: on a zero-capacity channel a try only succeeds
             // against a registered partner, so two spinning sides never meet.
             return self.push_rendezvous(msg, deadline);
@@ -343,7 +344,7 @@ impl<T: Send> Fifo<T> {
             if gated {
                 sel.recv(&kit.room_rx);
             } else {
-                sel.send(&self.tx);
+                sel.send(&self.lane.tx);
             }
             sel.recv(&kit.close_rx);
             let ready = match deadline {
@@ -384,7 +385,7 @@ impl<T: Send> Fifo<T> {
     ) -> Result<(), PushError<T>> {
         let close_rx = &self.wait_kit().close_rx;
         let mut sel = cb::Select::new();
-        let data = sel.send(&self.tx);
+        let data = sel.send(&self.lane.tx);
         sel.recv(close_rx);
         let oper = match deadline {
             None => sel.select(),
@@ -394,8 +395,9 @@ impl<T: Send> Fifo<T> {
             },
         };
         if oper.index() == data {
-            oper.send(&self.tx, msg)
-                .map_err(|cb::SendError(m)| PushError::Closed(m))
+            self.lane
+                .send_selected(oper, msg)
+                .map_err(PushError::Closed)
         } else {
             // The close signal: it only ever disconnects.
             let _ = oper.recv(close_rx);
@@ -405,7 +407,7 @@ impl<T: Send> Fifo<T> {
 
     #[inline(never)]
     fn pop_blocking(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
-        if self.tx.capacity() == Some(0) {
+        if self.lane.capacity() == Some(0) {
             return self.pop_rendezvous(deadline);
         }
         for step in 0..SPIN_LIMIT {
@@ -428,7 +430,7 @@ impl<T: Send> Fifo<T> {
                 done => return done,
             }
             let mut sel = cb::Select::new();
-            sel.recv(&self.rx);
+            sel.recv(&self.lane.rx);
             sel.recv(wake_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
@@ -465,7 +467,7 @@ impl<T: Send> Fifo<T> {
                 }
             }
             let mut sel = cb::Select::new();
-            let data = sel.recv(&self.rx);
+            let data = sel.recv(&self.lane.rx);
             sel.recv(wake_rx);
             let oper = match deadline {
                 None => sel.select(),
@@ -475,9 +477,9 @@ impl<T: Send> Fifo<T> {
                 },
             };
             if oper.index() == data {
-                return match oper.recv(&self.rx) {
-                    Ok(msg) => Ok(msg),
-                    Err(_) => self.pop_closed(),
+                return match self.lane.recv_selected(oper) {
+                    Some(msg) => Ok(msg),
+                    None => self.pop_closed(),
                 };
             }
             match oper.recv(wake_rx) {
@@ -499,7 +501,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
         if self.status.load(Ordering::Acquire) & GATED != 0 {
             return self.push_gated(msg);
         }
-        self.tx.try_send(msg).map_err(|err| match err {
+        self.lane.try_send(msg).map_err(|err| match err {
             cb::TrySendError::Full(m) => PushError::Full(m),
             cb::TrySendError::Disconnected(m) => PushError::Closed(m),
         })
@@ -521,7 +523,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
                 return Ok(msg);
             }
         }
-        match self.rx.try_recv() {
+        match self.lane.try_recv() {
             Ok(msg) => {
                 self.room_freed();
                 Ok(msg)
@@ -562,11 +564,11 @@ impl<T: Send> Queue<T> for Fifo<T> {
         } else {
             0
         };
-        self.rx.len() + status / ONE_REQUEUED + late
+        self.lane.len() + status / ONE_REQUEUED + late
     }
 
     fn capacity(&self) -> Option<usize> {
-        self.tx.capacity()
+        self.lane.capacity()
     }
 
     fn close(&self) -> bool {
@@ -613,10 +615,10 @@ impl<T: Send> Queue<T> for Fifo<T> {
                 return Some(msg);
             }
         }
-        if self.tx.capacity() == Some(0) {
+        if self.lane.capacity() == Some(0) {
             return None;
         }
-        match self.rx.try_recv() {
+        match self.lane.try_recv() {
             Ok(msg) => Some(msg),
             Err(_) => self.pop_late(),
         }
@@ -627,9 +629,9 @@ impl<T> fmt::Debug for Fifo<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let status = self.status.load(Ordering::Relaxed);
         f.debug_struct("Fifo")
-            .field("len", &(self.rx.len() + status / ONE_REQUEUED))
+            .field("len", &(self.lane.len() + status / ONE_REQUEUED))
             .field("requeued", &(status / ONE_REQUEUED))
-            .field("capacity", &self.tx.capacity())
+            .field("capacity", &self.lane.capacity())
             .field("closed", &(status & CLOSED != 0))
             .finish()
     }

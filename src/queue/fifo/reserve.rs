@@ -59,9 +59,9 @@ impl<T: Send> Fifo<T> {
     /// Whether one more message fits, counting the channel, the late lane
     /// and the room permits hold. Under the side lock.
     fn fits(&self, side: &Side<T>, status: usize) -> bool {
-        match self.tx.capacity() {
+        match self.lane.capacity() {
             None => true,
-            Some(cap) => self.rx.len() + side.late_len() + reserved(status) < cap,
+            Some(cap) => self.lane.len() + side.late_len() + reserved(status) < cap,
         }
     }
 
@@ -83,7 +83,7 @@ impl<T: Send> Fifo<T> {
             side.signals.wake_one();
             return Ok(());
         }
-        self.tx.try_send(msg).map_err(|err| match err {
+        self.lane.try_send(msg).map_err(|err| match err {
             cb::TrySendError::Full(m) => PushError::Full(m),
             cb::TrySendError::Disconnected(m) => PushError::Closed(m),
         })
@@ -92,7 +92,7 @@ impl<T: Send> Fifo<T> {
     /// Holds one unit of room for a permit: `Ok(true)` if held, `Ok(false)`
     /// on an unbounded queue (nothing to hold).
     pub(crate) fn try_reserve(&self) -> Result<bool, ReserveError> {
-        if matches!(self.tx.capacity(), None | Some(0)) {
+        if matches!(self.lane.capacity(), None | Some(0)) {
             return if self.status.load(Ordering::Acquire) & CLOSED != 0 {
                 Err(ReserveError::Closed)
             } else {
@@ -124,7 +124,7 @@ impl<T: Send> Fifo<T> {
             side.signals.wake_one();
             Ok(())
         } else {
-            match self.tx.try_send(msg) {
+            match self.lane.try_send(msg) {
                 Ok(()) => Ok(()),
                 Err(cb::TrySendError::Full(msg)) => {
                     side.late.get_or_insert_with(Box::default).push_back(msg);
@@ -145,7 +145,7 @@ impl<T: Send> Fifo<T> {
     pub(crate) fn push_restored(&self, msg: Message<T>) {
         let mut side = self.side.lock();
         let msg = if self.status.load(Ordering::SeqCst) & LATE == 0 {
-            match self.tx.try_send(msg) {
+            match self.lane.try_send(msg) {
                 Ok(()) => return,
                 Err(cb::TrySendError::Full(m) | cb::TrySendError::Disconnected(m)) => m,
             }
