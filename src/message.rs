@@ -421,13 +421,13 @@ impl<T> Message<T> {
         (self.header, self.body)
     }
 
-    /// The header's id-and-priority word and the body, if the header holds
-    /// nothing else (no source, no rarely used field): the message whole
-    /// otherwise. A queue may carry such a message in two words.
+    /// The header's id-and-priority word, the source and the body, if the
+    /// header holds no rarely used field: the message whole otherwise. A
+    /// queue may carry such a message without the extension's pointer.
     #[inline(always)]
-    pub(crate) fn into_lean(self) -> Result<(u64, T), Message<T>> {
-        if self.header.source == 0 && self.header.ext.is_none() {
-            Ok((self.header.meta, self.body))
+    pub(crate) fn into_lean(self) -> Result<(u64, u64, T), Message<T>> {
+        if self.header.ext.is_none() {
+            Ok((self.header.meta, self.header.source, self.body))
         } else {
             Err(self)
         }
@@ -435,11 +435,11 @@ impl<T> Message<T> {
 
     /// A message from what [`into_lean`](Message::into_lean) returned.
     #[inline(always)]
-    pub(crate) fn from_lean(meta: u64, body: T) -> Message<T> {
+    pub(crate) fn from_lean(meta: u64, source: u64, body: T) -> Message<T> {
         Message {
             header: Header {
                 meta,
-                source: 0,
+                source,
                 ext: None,
             },
             body,
