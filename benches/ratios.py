@@ -12,8 +12,11 @@ within a run, then the runs are summarised), with the spread as min-max.
 
 Targets checked (see DESIGN.md and the benches' docs):
   - postbox FIFO <= 1.5x crossbeam on every buffered shape (cap1024, unbounded);
+  - postbox Priority (one level and mixed) <= 2.5x crossbeam on every
+    buffered shape (issue 13);
+  - rendezvous under crowding (`mpmc4x4_cap0`, `mpsc8_cap0`): FIFO and
+    Priority <= 2x crossbeam (issue 13);
   - bounded(1) ping-pong: postbox FIFO <= 1.25x crossbeam;
-  - postbox Priority <= 3x crossbeam on every buffered shape;
   - postbox Priority faster than the Mutex<BinaryHeap> baseline everywhere;
   - acknowledgements (issue 4): FIFO recv_ack + ack <= 2x plain recv on the
     same backend (`ack_overhead_*` groups);
@@ -32,9 +35,11 @@ import statistics
 import sys
 from pathlib import Path
 
-SHAPES = ["seq", "spsc", "mpsc2", "mpsc4", "mpmc2x2"]
+SHAPES = ["seq", "spsc", "mpsc2", "mpsc4", "mpmc2x2", "mpsc8", "mpmc4x4"]
 CAPS = ["cap0", "cap1", "cap1024", "unbounded"]
 BUFFERED = {"cap1024", "unbounded"}
+# Rendezvous shapes with a target of their own (issue 13: <= 2x crossbeam).
+CROWDED = {"mpmc4x4", "mpsc8"}
 PEERS = [
     "crossbeam",
     "crossbeam_message",
@@ -152,29 +157,45 @@ def shape_tables(groups, get, per_run):
             print(f"| {group} | " + " | ".join(cells) + " |")
 
     print("\n### Shapes: ratios (target checked where one applies)\n")
+
+    def buffered(limit):
+        return lambda cap, shape: limit if cap in BUFFERED else None
+
+    def buffered_or_crowded_rendezvous(limit, rendezvous_limit):
+        def pick(cap, shape):
+            if cap in BUFFERED:
+                return limit
+            if cap == "cap0" and shape in CROWDED:
+                return rendezvous_limit
+            return None
+
+        return pick
+
+    def always(limit):
+        return lambda cap, shape: limit
+
     cols = [
-        ("fifo / crossbeam (<=1.5 buffered)", "postbox_fifo", "crossbeam", 1.5, False, True),
-        ("prio / crossbeam (<=3 buffered)", "postbox_prio", "crossbeam", 3.0, False, True),
-        ("prio / heap (<1)", "postbox_prio", "heap", 1.0, True, False),
-        ("prio_mixed / crossbeam (<=3)", "postbox_prio_mixed", "crossbeam", 3.0, False, True),
-        ("prio_mixed / heap_mixed (<1)", "postbox_prio_mixed", "heap_mixed", 1.0, True, False),
-        ("fifo / crossbeam_message", "postbox_fifo", "crossbeam_message", None, False, False),
-        ("crossbeam_message / crossbeam", "crossbeam_message", "crossbeam", None, False, False),
-        ("fifo / flume", "postbox_fifo", "flume", None, False, False),
+        ("fifo / crossbeam (<=1.5 buffered, <=2 crowded cap0)", "postbox_fifo", "crossbeam",
+         buffered_or_crowded_rendezvous(1.5, 2.0), False),
+        ("prio / crossbeam (<=2.5 buffered, <=2 crowded cap0)", "postbox_prio", "crossbeam",
+         buffered_or_crowded_rendezvous(2.5, 2.0), False),
+        ("prio / heap (<1)", "postbox_prio", "heap", always(1.0), True),
+        ("prio_mixed / crossbeam (<=2.5)", "postbox_prio_mixed", "crossbeam", buffered(2.5), False),
+        ("prio_mixed / heap_mixed (<1)", "postbox_prio_mixed", "heap_mixed", always(1.0), True),
+        ("fifo / crossbeam_message", "postbox_fifo", "crossbeam_message", always(None), False),
+        ("crossbeam_message / crossbeam", "crossbeam_message", "crossbeam", always(None), False),
+        ("fifo / flume", "postbox_fifo", "flume", always(None), False),
     ]
     print("| group | " + " | ".join(c[0] for c in cols) + " |")
     print("| --- |" + " ---: |" * len(cols))
     for cap in CAPS:
-        buffered = cap in BUFFERED
         for shape in SHAPES:
             group = f"{shape}_{cap}"
             if group not in groups:
                 continue
             cells = []
-            for _, num, den, limit, below, buffered_only in cols:
-                if buffered_only and not buffered:
-                    limit = None
-                cells.append(fmt_runs(per_run(group, num, den), limit, below))
+            for _, num, den, limit_of, below in cols:
+                cells.append(fmt_runs(per_run(group, num, den), limit_of(cap, shape), below))
             print(f"| {group} | " + " | ".join(cells) + " |")
 
 

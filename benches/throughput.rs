@@ -24,6 +24,9 @@
 //! `benches/ratios.py` turns criterion's output into ns per message and
 //! ratios against the peers.
 //!
+//! Rendezvous (`cap0`) also runs crowded: `mpmc4x4_cap0` (four senders, four
+//! receivers) and `mpsc8_cap0` (eight senders, one receiver).
+//!
 //! Extra groups: `pingpong_bounded1` (one message bounced between two threads
 //! over two bounded(1) channels; an element is one round trip),
 //! `send_overhead` (one thread, send then receive, untracked vs tracked), and
@@ -107,7 +110,14 @@ fn shapes(c: &mut Criterion) {
             ("mpsc4", 4, 1),
             ("mpmc2x2", 2, 2),
         ];
-        for (name, producers, consumers) in threads {
+        // Rendezvous under crowding (issue 13): four senders and four
+        // receivers, and eight senders into one receiver.
+        let crowded: &[(&str, usize, usize)] = if cap == Some(0) {
+            &[("mpmc4x4", 4, 4), ("mpsc8", 8, 1)]
+        } else {
+            &[]
+        };
+        for &(name, producers, consumers) in threads.iter().chain(crowded) {
             let shape = Shape::Threads {
                 producers,
                 consumers,
