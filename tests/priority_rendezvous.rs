@@ -357,3 +357,109 @@ fn try_send_succeeds_only_into_a_blocked_receiver() {
     assert_balanced(&stats, u64::from(ROUNDS));
     assert_eq!(stats.received, u64::from(ROUNDS));
 }
+
+/// Eight senders crowd a rendezvous served by two receivers; then the
+/// mailbox closes under the last of them. Half the senders block without a
+/// deadline: a take must wake exactly the sender whose offer it took, and a
+/// lost wake leaves that sender asleep (the bounded join fails). The other
+/// half wait with a short deadline and try again on a timeout, which
+/// exercises the withdrawal racing a take. Every send ends one way:
+/// received once, or handed back by the close. FIFO and priority mailboxes.
+#[test]
+fn crowded_senders_with_deadlines_each_message_once() {
+    const SENDERS: u32 = 8;
+    const PER_SENDER: u32 = 400;
+    const TOTAL: usize = (SENDERS * PER_SENDER) as usize;
+    for priority in [false, true] {
+        let builder = Mailbox::<u32>::builder().capacity(0);
+        let (tx, rx) = if priority {
+            builder.priority(LEVELS).build()
+        } else {
+            builder.fifo().build()
+        };
+        let received: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..TOTAL).map(|_| AtomicUsize::new(0)).collect());
+        let handed_back = Arc::new(AtomicUsize::new(0));
+        let taken = Arc::new(AtomicUsize::new(0));
+        let senders: Vec<_> = (0..SENDERS)
+            .map(|s| {
+                let tx = tx.clone();
+                let handed_back = Arc::clone(&handed_back);
+                spawn(format!("sender {s}"), move || {
+                    for i in 0..PER_SENDER {
+                        let mut msg = Message::new(s * PER_SENDER + i).priority((i % 4) as u8);
+                        loop {
+                            let sent = if s % 2 == 0 {
+                                tx.send(msg).map_err(|err| match err {
+                                    SendError::Closed(m) => SendTimeoutError::Closed(m),
+                                    other => panic!("unexpected send error: {other:?}"),
+                                })
+                            } else {
+                                tx.send_timeout(msg, Duration::from_micros(200))
+                            };
+                            match sent {
+                                Ok(()) => break,
+                                Err(SendTimeoutError::Timeout(back)) => msg = back,
+                                Err(SendTimeoutError::Closed(_)) => {
+                                    handed_back.fetch_add(1, Ordering::SeqCst);
+                                    break;
+                                }
+                                Err(other) => panic!("unexpected send error: {other:?}"),
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        // The receivers stop after most messages, then one closes the mailbox
+        // while senders are still blocked on offers.
+        let stop_at = TOTAL - 100;
+        let receivers: Vec<_> = (0..2)
+            .map(|r| {
+                let rx = rx.clone();
+                let received = Arc::clone(&received);
+                let taken = Arc::clone(&taken);
+                spawn(format!("receiver {r}"), move || loop {
+                    if taken.load(Ordering::SeqCst) >= stop_at {
+                        return;
+                    }
+                    if let Ok(msg) = rx.recv_timeout(Duration::from_millis(20)) {
+                        received[*msg.body() as usize].fetch_add(1, Ordering::SeqCst);
+                        taken.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for r in receivers {
+            r.join();
+        }
+        rx.close();
+        for s in senders {
+            s.join();
+        }
+        // What was on offer or handed over when the close came is still
+        // drained here; sends after it failed with their message back.
+        while let Ok(msg) = rx.try_recv() {
+            received[*msg.body() as usize].fetch_add(1, Ordering::SeqCst);
+        }
+        let once = received
+            .iter()
+            .filter(|c| c.load(Ordering::SeqCst) == 1)
+            .count();
+        let twice = received
+            .iter()
+            .filter(|c| c.load(Ordering::SeqCst) > 1)
+            .count();
+        assert_eq!(
+            twice, 0,
+            "priority={priority}: a message was received twice"
+        );
+        assert_eq!(
+            once + handed_back.load(Ordering::SeqCst),
+            TOTAL,
+            "priority={priority}: every send is received once or handed back"
+        );
+        assert!(once >= stop_at, "priority={priority}: {once} received");
+    }
+}
