@@ -385,7 +385,8 @@ pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
     Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver,
-    Recv, RecvAck, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter, DEFAULT_CAPACITY,
+    Recv, RecvAck, RecvAckMany, RecvMany, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter,
+    DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{
