@@ -139,6 +139,29 @@ fn urgent_message_leads_the_next_batch() {
     assert_eq!(bodies(&buf), [100, 3, 4]);
 }
 
+/// Requeued messages leave first, the latest requeue first, inside a
+/// batch as with single receives.
+#[test]
+fn requeued_messages_lead_the_batch() {
+    for b in BACKENDS.iter().filter(|b| !b.is_rendezvous()) {
+        let (tx, rx) = b.build::<u64>();
+        let n = b.room(4) as u64;
+        for i in 0..n {
+            tx.send(i).unwrap();
+        }
+        let first = rx.recv_ack().unwrap();
+        let second = rx.recv_ack().unwrap();
+        first.nack(Requeue::Yes);
+        second.nack(Requeue::Yes);
+        let mut buf = Vec::new();
+        assert_eq!(rx.recv_many(&mut buf, 64), Ok(n as usize), "{b:?}");
+        let want: Vec<u64> = [1, 0].into_iter().chain(2..n).collect();
+        assert_eq!(bodies(&buf), want, "{b:?}");
+        assert!(buf[..2].iter().all(|m| m.header().redeliveries() == 1));
+        assert_balanced(&rx.stats(), n);
+    }
+}
+
 #[test]
 fn max_zero_returns_zero_at_once() {
     let (tx, rx) = Mailbox::<u32>::builder().build();

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvAckError, TryRecvError};
 use crate::message::Message;
+use crate::reason::DeadLetterReason;
 use crate::signal::Signal;
 use crate::sync;
 use crate::wait::{Deadline, Wait};
@@ -123,8 +124,9 @@ impl<T: Send> Receiver<T> {
     }
 
     /// The one batch primitive every plain batch receive wraps: the first
-    /// message waited for until `deadline`, the rest only if queued now,
-    /// each settled as a single receive settles it, all counted at once.
+    /// message waited for until `deadline` (as a single receive waits), the
+    /// rest only if queued now, each settled as a single receive settles
+    /// it, all counted at once.
     #[inline(always)]
     pub(super) fn recv_many_inner(
         &self,
@@ -135,22 +137,67 @@ impl<T: Send> Receiver<T> {
         if max == 0 {
             return Ok(0);
         }
+        let start = buf.len();
         let mut msg = self.pop_live(deadline)?;
         self.settle(&mut msg);
         buf.push(msg);
-        let mut n = 1;
-        while n < max {
-            // Empty, or closed and empty: the batch ends with what it has;
-            // the next receive reports the close.
-            let Ok(mut msg) = self.pop_live(Deadline::Now) else {
-                break;
-            };
-            self.settle(&mut msg);
-            buf.push(msg);
-            n += 1;
-        }
+        self.pop_queued(buf, start + max);
+        let n = buf.len() - start;
         self.count_taken(n);
         Ok(n)
+    }
+
+    /// Takes what is queued now until `buf` holds `len` messages: from the
+    /// backend in one call (`try_pop_many`), then what `pop_live` and
+    /// `settle` do for one message, for each (room freed for a waiting
+    /// sender; expired ones to dead letters, and more taken in their place;
+    /// the log's record and the receipt). Counts nothing.
+    #[inline(always)]
+    fn pop_queued(&self, buf: &mut Vec<Message<T>>, len: usize) {
+        let core = self.core();
+        while buf.len() < len {
+            let from = buf.len();
+            // Empty, or closed and empty: the batch ends with what it has;
+            // the next receive reports the close.
+            if core.queue.try_pop_many(buf, len - from).is_err() {
+                return;
+            }
+            core.rooms_freed(buf.len() - from);
+            // Expiry and receipts live in the header's extension, and the
+            // log is there only on durable mailboxes: a batch of plain
+            // messages has nothing more to settle.
+            let plain = core.log.is_none() && buf[from..].iter().all(|m| !m.header().has_ext());
+            if plain || !self.settle_popped(buf, from) {
+                // Fewer than asked for: the queue is empty now.
+                return;
+            }
+            // Expired ones left gaps: take more in their place.
+        }
+    }
+
+    /// Settles each message of a popped run as `pop_live` and `settle`
+    /// would, each expiry decided once: expired ones go to dead letters
+    /// (and out of `buf`). Returns whether any did.
+    #[cold]
+    #[inline(never)]
+    fn settle_popped(&self, buf: &mut Vec<Message<T>>, from: usize) -> bool {
+        let core = self.core();
+        if !buf[from..].iter().any(|msg| core.outlived(msg)) {
+            for msg in &mut buf[from..] {
+                self.settle(msg);
+            }
+            return false;
+        }
+        let popped: Vec<Message<T>> = buf.drain(from..).collect();
+        for mut msg in popped {
+            if core.outlived(&msg) {
+                core.discard(msg, DeadLetterReason::Expired);
+            } else {
+                self.settle(&mut msg);
+                buf.push(msg);
+            }
+        }
+        true
     }
 
     /// Receives up to `max` messages at once without blocking a thread: the
