@@ -780,3 +780,25 @@ fn stress_two_batch_consumers() {
         assert_balanced(&rx.stats(), total);
     }
 }
+
+/// The batch futures are `Send` when the body is (spawnable on a
+/// multi-threaded runtime) and print without `T: Debug`.
+#[test]
+fn batch_futures_are_send_and_debug() {
+    fn is_send_debug<F: Send + std::fmt::Debug>(_: &F) {}
+    /// A body that is neither `Debug` nor `Sync`.
+    struct Opaque(std::cell::Cell<u32>);
+    let (tx, rx) = Mailbox::<Opaque>::builder().build();
+    let mut buf = Vec::new();
+    let mut deliveries = Vec::new();
+    is_send_debug(&rx.recv_many_async(&mut buf, 4));
+    is_send_debug(&rx.recv_ack_many_async(&mut deliveries, 4));
+    tx.send(Opaque(std::cell::Cell::new(5))).unwrap();
+    let rt = runtime();
+    let task = rt.spawn(async move {
+        let mut buf = Vec::new();
+        rx.recv_many_async(&mut buf, 4).await.unwrap();
+        buf.pop().unwrap().into_body().0.get()
+    });
+    assert_eq!(rt.block_on(task).unwrap(), 5);
+}
