@@ -569,6 +569,18 @@ impl<T: Send> Queue<T> for Fifo<T> {
         if n > 0 {
             self.room_freed();
         }
+        // Full, or crossbeam ran dry with nothing requeued, no late lane
+        // and no close: `try_pop` would find nothing either (and another
+        // look at crossbeam's tail, which the sender keeps writing, is a
+        // cache miss a batch need not pay).
+        let special = self.status.load(Ordering::SeqCst) & (CLOSED | LATE) != 0;
+        if n == max || !(special || self.maybe_requeued()) {
+            return if n > 0 || max == 0 {
+                Ok(n)
+            } else {
+                Err(PopError::Empty)
+            };
+        }
         match crate::queue::try_pop_each(self, buf, max - n) {
             Ok(more) => Ok(n + more),
             Err(_) if n > 0 => Ok(n),
