@@ -4,12 +4,14 @@
 //! Each form waits as its one-message form does, for the first message
 //! only, then takes what is queued at that moment, up to `max`, without
 //! waiting again. Everything a single receive does still happens to each
-//! message, through the same helpers: `pop_live` (expired messages go to
-//! dead letters and are skipped, a sender waiting for room is woken),
-//! `settle` (a durable log's record, the receipt) for plain receives,
-//! `pop_ack` and `Acker::hand_out` (a prefetch slot each, the log's
-//! delivered record, the receipt's `Received`) for acknowledged ones. Only
-//! the count is made once per batch.
+//! message. Plain receives take the first with `pop_live`, the rest from
+//! the backend in one call (`Queue::try_pop_many`) followed by `pop_live`'s
+//! steps for each (a sender waiting for room woken, expired messages to
+//! dead letters and skipped), and `settle` each (a durable log's record,
+//! the receipt). Acknowledged ones take each with `pop_ack` (a prefetch
+//! slot each) and wrap it with `Acker::hand_out` (the log's delivered
+//! record, the receipt's `Received`). Only the count is made once per
+//! batch.
 
 use std::fmt;
 use std::future::Future;
@@ -168,7 +170,7 @@ impl<T: Send> Receiver<T> {
             // messages has nothing more to settle.
             let plain = core.log.is_none() && buf[from..].iter().all(|m| !m.header().has_ext());
             if plain || !self.settle_popped(buf, from) {
-                // Fewer than asked for: the queue is empty now.
+                // As many as asked for, or fewer: the queue ran dry.
                 return;
             }
             // Expired ones left gaps: take more in their place.
@@ -177,8 +179,8 @@ impl<T: Send> Receiver<T> {
 
     /// Settles each message of a popped run as `pop_live` and `settle`
     /// would, each expiry decided once: expired ones go to dead letters
-    /// (and out of `buf`). Returns whether any did.
-    #[cold]
+    /// (and out of `buf`). Returns whether any did. Out of line: plain
+    /// messages on a plain mailbox never come here.
     #[inline(never)]
     fn settle_popped(&self, buf: &mut Vec<Message<T>>, from: usize) -> bool {
         let core = self.core();
