@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Turns criterion's output of `cargo bench --bench throughput` (and of the
-`fanout`, `select`, `acks` and `async` benches, which write to the same
+`fanout`, `select`, `acks`, `async` and `batch` benches, which write to the same
 criterion directory) into markdown tables of median ns per message and ratios against
 the peers.
 
@@ -23,7 +23,11 @@ Targets checked (see DESIGN.md and the benches' docs):
   - async (issue 11): postbox FIFO <= 1.5x tokio::sync::mpsc on every
     `async_*` group (spsc, mpsc4 at cap1024 and unbounded; bounded(1)
     ping-pong); the priority backend, flume and async-channel are reported
-    against tokio too.
+    against tokio too;
+  - batch receive (issue 13, `cargo bench --bench batch`): draining 64 at
+    a time, postbox_fifo / crossbeam <= 1.2 (`batch_drain64`); the
+    send+drain loop and the threaded `batch_spsc` are reported, as are the
+    one-message paths (`*_single`) the batches replace.
 `crossbeam_message` (crossbeam carrying postbox::Message<u64>) splits the FIFO
 gap into "bigger slot" (crossbeam_message / crossbeam) and "mailbox layer"
 (fifo / crossbeam_message).
@@ -141,6 +145,7 @@ def main():
         shape_tables(groups, get, per_run)
     extra_tables(data, groups, get, per_run)
     async_tables(groups, get, per_run)
+    batch_tables(groups, get, per_run)
 
 
 def shape_tables(groups, get, per_run):
@@ -315,6 +320,51 @@ def async_tables(groups, get, per_run):
     print("| --- |" + " ---: |" * len(cols))
     for group in present:
         cells = [fmt_runs(per_run(group, num, "tokio"), limit) for _, num, limit in cols]
+        print(f"| {group} | " + " | ".join(cells) + " |")
+
+
+BATCH_GROUPS = ["batch_drain64", "batch_send_drain64", "batch_spsc"]
+BATCH_PEERS = [
+    "crossbeam",
+    "crossbeam_message",
+    "flume",
+    "postbox_fifo",
+    "postbox_prio",
+    "postbox_fifo_single",
+    "postbox_prio_single",
+]
+
+
+def batch_tables(groups, get, per_run):
+    """The `batch` bench: ns per message, then every peer against
+    crossbeam (FIFO checked against 1.2 on `batch_drain64`) and each
+    batch against the one-message path it replaces."""
+    present = [g for g in BATCH_GROUPS if g in groups]
+    if not present:
+        return
+    print("\n### batch (64 at a time, bounded 1024): median ns per message\n")
+    print("| group | " + " | ".join(BATCH_PEERS) + " |")
+    print("| --- |" + " ---: |" * len(BATCH_PEERS))
+    for group in present:
+        print(f"| {group} | " + " | ".join(ns(get(group, p)) for p in BATCH_PEERS) + " |")
+    cols = [
+        ("fifo / crossbeam (<=1.2 on batch_drain64)", "postbox_fifo", "crossbeam", 1.2),
+        ("fifo / crossbeam_message", "postbox_fifo", "crossbeam_message", None),
+        ("crossbeam_message / crossbeam", "crossbeam_message", "crossbeam", None),
+        ("prio / crossbeam", "postbox_prio", "crossbeam", None),
+        ("flume / crossbeam", "flume", "crossbeam", None),
+        ("fifo / fifo_single", "postbox_fifo", "postbox_fifo_single", None),
+        ("prio / prio_single", "postbox_prio", "postbox_prio_single", None),
+    ]
+    print("\n### batch: ratios, median (min-max over runs)\n")
+    print("| group | " + " | ".join(c[0] for c in cols) + " |")
+    print("| --- |" + " ---: |" * len(cols))
+    for group in present:
+        cells = []
+        for _, num, den, limit in cols:
+            if group != "batch_drain64":
+                limit = None
+            cells.append(fmt_runs(per_run(group, num, den), limit))
         print(f"| {group} | " + " | ".join(cells) + " |")
 
 

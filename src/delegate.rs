@@ -50,6 +50,40 @@ macro_rules! receive_methods {
         pub fn try_iter(&self) -> $crate::TryIter<'_, T> {
             self.$field.try_iter()
         }
+
+        /// Receives up to `max` messages at once into `buf`: waits for the
+        /// first, then takes what is queued now (see
+        /// [`Receiver::recv_many`](crate::Receiver::recv_many)). Returns
+        /// how many; `max` 0 returns `Ok(0)` at once. Fails only once the
+        /// source is closed and empty.
+        pub fn recv_many(
+            &self,
+            buf: &mut Vec<$item>,
+            max: usize,
+        ) -> Result<usize, $crate::RecvError> {
+            self.$field.recv_many(buf, max)
+        }
+
+        /// Receives up to `max` messages at once into `buf` if any is
+        /// queued now, never waiting: `Empty` or `Closed` otherwise.
+        pub fn try_recv_many(
+            &self,
+            buf: &mut Vec<$item>,
+            max: usize,
+        ) -> Result<usize, $crate::TryRecvError> {
+            self.$field.try_recv_many(buf, max)
+        }
+
+        /// Receives up to `max` messages at once into `buf`, waiting at
+        /// most `timeout` for the first.
+        pub fn recv_many_timeout(
+            &self,
+            buf: &mut Vec<$item>,
+            max: usize,
+            timeout: std::time::Duration,
+        ) -> Result<usize, $crate::RecvTimeoutError> {
+            self.$field.recv_many_timeout(buf, max, timeout)
+        }
     };
 }
 
@@ -160,6 +194,50 @@ macro_rules! ack_methods {
             self.$field.recv_ack_with(wait)
         }
 
+        /// Receives up to `max` messages at once with acknowledgement, one
+        /// [`Delivery`](crate::Delivery) each, within the prefetch limit
+        /// (see [`Receiver::recv_ack_many`](crate::Receiver::recv_ack_many)):
+        /// waits for the first, then takes what is queued now. Fails only
+        /// once the source is closed and empty.
+        pub fn recv_ack_many(
+            &self,
+            buf: &mut Vec<$crate::Delivery<T>>,
+            max: usize,
+        ) -> Result<usize, $crate::RecvError>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_many(buf, max)
+        }
+
+        /// Receives up to `max` messages at once with acknowledgement if a
+        /// message and a prefetch slot are there now, never waiting:
+        /// `PrefetchFull`, `Empty` or `Closed` otherwise.
+        pub fn try_recv_ack_many(
+            &self,
+            buf: &mut Vec<$crate::Delivery<T>>,
+            max: usize,
+        ) -> Result<usize, $crate::TryRecvAckError>
+        where
+            T: 'static,
+        {
+            self.$field.try_recv_ack_many(buf, max)
+        }
+
+        /// Receives up to `max` messages at once with acknowledgement,
+        /// waiting at most `timeout` for the first and its prefetch slot.
+        pub fn recv_ack_many_timeout(
+            &self,
+            buf: &mut Vec<$crate::Delivery<T>>,
+            max: usize,
+            timeout: std::time::Duration,
+        ) -> Result<usize, $crate::RecvTimeoutError>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_many_timeout(buf, max, timeout)
+        }
+
         /// Limits this handle to `n` unanswered deliveries at a time
         /// (RabbitMQ's prefetch count); `0`: no limit.
         #[must_use]
@@ -208,6 +286,33 @@ macro_rules! async_receive_methods {
             T: 'static,
         {
             self.$field.recv_ack_async()
+        }
+
+        /// Receives up to `max` messages at once without blocking a thread:
+        /// the async form of `recv_many` (see
+        /// [`Receiver::recv_many_async`](crate::Receiver::recv_many_async)).
+        /// Cancel-safe: a future dropped before it returned took nothing.
+        pub fn recv_many_async<'a>(
+            &'a self,
+            buf: &'a mut Vec<$crate::Message<T>>,
+            max: usize,
+        ) -> $crate::RecvMany<'a, T> {
+            self.$field.recv_many_async(buf, max)
+        }
+
+        /// Receives up to `max` messages at once with acknowledgement
+        /// without blocking a thread: the async form of `recv_ack_many` (see
+        /// [`Receiver::recv_ack_many_async`](crate::Receiver::recv_ack_many_async)).
+        /// Cancel-safe, and leaves no trace.
+        pub fn recv_ack_many_async<'a>(
+            &'a self,
+            buf: &'a mut Vec<$crate::Delivery<T>>,
+            max: usize,
+        ) -> $crate::RecvAckMany<'a, T>
+        where
+            T: 'static,
+        {
+            self.$field.recv_ack_many_async(buf, max)
         }
 
         /// A [`Stream`](futures_core::Stream) of the messages, ending once

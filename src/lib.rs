@@ -13,6 +13,7 @@
 //! | | blocking send (until received: rendezvous) | [`Confirm::Received`]; a capacity-0 mailbox is a true rendezvous |
 //! | | test for arrival (sender) | [`Sender::send_tracked`] returns a [`Receipt`] |
 //! | | blocking / non-blocking receive | [`Receiver::recv`], [`try_recv`](Receiver::try_recv), [`recv_timeout`](Receiver::recv_timeout), [`recv_with`](Receiver::recv_with) |
+//! | | batch receive | [`Receiver::recv_many`], [`try_recv_many`](Receiver::try_recv_many), [`recv_many_async`](Receiver::recv_many_async), [`recv_ack_many`](Receiver::recv_ack_many): up to `max` queued messages for one wait |
 //! | | test for arrival (receiver) | [`Receiver::is_empty`], [`len`](Receiver::len), [`try_recv`](Receiver::try_recv) |
 //! | | async (futures, any executor) | [`Sender::send_async`], [`reserve_async`](Sender::reserve_async) → [`Permit`], [`Receiver::recv_async`], [`recv_ack_async`](Receiver::recv_ack_async), [`stream`](Receiver::stream), [`Receipt::wait_async`]: one mailbox serves threads and tasks at once; cancel-safe receives (see "Async" below) |
 //! | addressing | direct, explicit send | [`Process::send_to`]`(&`[`Address`]`, msg)`: the header's source is the sender's [`Pid`] |
@@ -316,9 +317,10 @@
 //! the same mailbox, on every backend, rendezvous included.
 //!
 //! - **A message leaves the mailbox only in the poll that returns it.** A
-//!   dropped `recv_async` / `recv_ack_async` future took nothing (no
-//!   redelivery counted, order unchanged), and a wake-up it had received
-//!   goes to the next waiting task.
+//!   dropped `recv_async` / `recv_ack_async` future (or a batch
+//!   `recv_many_async` one) took nothing (no redelivery counted, order
+//!   unchanged), and a wake-up it had received goes to the next waiting
+//!   task.
 //! - **A dropped `send_async` future** had queued its message, or drops it
 //!   with itself (it never went in: counted as refused). To send from a
 //!   `select!` branch that may lose, reserve first:
@@ -385,7 +387,8 @@ pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
     Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver,
-    Recv, RecvAck, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter, DEFAULT_CAPACITY,
+    Recv, RecvAck, RecvAckMany, RecvMany, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter,
+    DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{

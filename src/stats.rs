@@ -300,6 +300,12 @@ impl RecvCounters {
     pub(crate) fn bump(&self) {
         self.count.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Counts `n` more plain receives (a batch) with one add.
+    #[inline(always)]
+    pub(crate) fn bump_by(&self, n: u64) {
+        self.count.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 impl Counters for RecvCounters {

@@ -196,6 +196,30 @@ fn priority_evict_wakes_blocked_sender() {
     });
 }
 
+/// A batch pop frees room for two: both senders blocked on the full queue
+/// wake (one notify per message taken, as many as are parked), none sleeps
+/// on.
+#[test]
+fn priority_batch_pop_wakes_blocked_senders() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, Some(2)));
+        q.try_push(Message::new(1)).unwrap();
+        q.try_push(Message::new(2)).unwrap();
+        let pushers: Vec<_> = (3..5)
+            .map(|n| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.push(Message::new(n), None).is_ok())
+            })
+            .collect();
+        let mut buf = Vec::new();
+        assert_eq!(q.try_pop_many(&mut buf, 2), Ok(2));
+        for pusher in pushers {
+            assert!(pusher.join().unwrap());
+        }
+        assert_eq!(q.len(), 2);
+    });
+}
+
 /// A receipt moves to Received when the message is taken, and a waiter wakes.
 #[test]
 fn receipt_wakes_waiter() {

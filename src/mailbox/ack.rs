@@ -230,13 +230,27 @@ impl<T: Send> Acker<T> {
 }
 
 impl<T: Send + 'static> Acker<T> {
-    /// Wraps a message popped for this handle into a delivery.
+    /// Wraps a message popped for this handle into a delivery, and counts it.
     #[inline(always)]
     pub(super) fn deliver(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
+        acker.count_delivered(1);
+        Acker::hand_out(acker, msg, slot)
+    }
+
+    /// Counts `n` deliveries handed out (a batch counts once).
+    #[inline(always)]
+    pub(super) fn count_delivered(&self, n: u64) {
+        self.local.delivered.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Wraps a message popped for this handle into a delivery without
+    /// counting it: a durable mailbox's log records it delivered, its
+    /// receipt says `Received`.
+    #[inline(always)]
+    pub(super) fn hand_out(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
         if let Some(log) = acker.core.log.as_deref() {
             log.delivered(msg.header().id());
         }
-        acker.local.delivered.fetch_add(1, Ordering::Relaxed);
         if msg.header().has_ext() {
             if let Some(tracker) = msg.header().tracker() {
                 tracker.advance(ReceiptState::Received);

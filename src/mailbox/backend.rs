@@ -54,6 +54,17 @@ impl<T: Send> Backend<T> {
         })
     }
 
+    /// Takes up to `max` queued messages into `buf` (see
+    /// `Queue::try_pop_many`): one dispatch for the batch.
+    #[inline]
+    pub(super) fn try_pop_many(
+        &self,
+        buf: &mut Vec<Message<T>>,
+        max: usize,
+    ) -> Result<usize, PopError> {
+        dispatch!(self, q => q.try_pop_many(buf, max))
+    }
+
     pub(super) fn len(&self) -> usize {
         dispatch!(self, q => q.len())
     }

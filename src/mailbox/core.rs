@@ -504,6 +504,23 @@ impl<T: Send> Core<T> {
         self.room_wakers.notify_one();
     }
 
+    /// `n` messages left the queue at once (a batch receive): wakes up to
+    /// `n` tasks waiting for room, one for each. One load when none waits.
+    #[inline(always)]
+    pub(super) fn rooms_freed(&self, n: usize) {
+        if self.room_wakers.is_waited() {
+            self.wake_for_room(n);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_for_room(&self, n: usize) {
+        for _ in 0..n {
+            self.room_freed();
+        }
+    }
+
     pub(super) fn stats(&self) -> MailboxStats {
         // Read what leaves the mailbox before what enters it, so that a
         // snapshot taken while messages flow never shows more out than in

@@ -30,6 +30,8 @@
 //! | `ids.rs` | message ids, numbered per sender handle from blocks of its own |
 //! | `sender.rs` | [`Sender`]: every send form, receipts, confirmations |
 //! | `receiver.rs` | [`Receiver`]: plain and acknowledged receives, prefetch |
+//! | `recv_async.rs` | the async receives: [`Recv`], [`RecvAck`], [`RecvStream`] |
+//! | `recv_many.rs` | batch receives (`recv_many`, `recv_ack_many`, their `try_`, `_timeout` and async forms) |
 //! | `ack.rs` | a receiver handle's answering side and its prefetch slots |
 //! | `delivery.rs` | [`Delivery`] and [`Requeue`]: what a consumer answers |
 //! | `requeue.rs` | messages given back, at once or after a delay |
@@ -49,6 +51,7 @@ mod ids;
 mod iter;
 mod receiver;
 mod recv_async;
+mod recv_many;
 mod requeue;
 mod send_async;
 mod sender;
@@ -61,6 +64,7 @@ pub use durable::Durable;
 pub use iter::{IntoIter, Iter, TryIter};
 pub use receiver::Receiver;
 pub use recv_async::{Recv, RecvAck, RecvStream};
+pub use recv_many::{RecvAckMany, RecvMany};
 pub use send_async::{Permit, Reserve, SendAsync};
 pub(crate) use sender::blocking_error;
 pub use sender::Sender;

@@ -29,6 +29,11 @@ use super::Delivery;
 /// | [`try_recv`](Receiver::try_recv) | no | `TryRecvError` (`Empty` / `Closed`) |
 /// | [`recv_timeout`](Receiver::recv_timeout) / [`recv_deadline`](Receiver::recv_deadline) | until then | `RecvTimeoutError` |
 /// | [`recv_with`](Receiver::recv_with) | as told | `RecvTimeoutError` |
+/// | [`recv_many`](Receiver::recv_many) / [`try_recv_many`](Receiver::try_recv_many) / [`recv_many_timeout`](Receiver::recv_many_timeout) | for the first of up to `max` | how many were appended to a `Vec`, or the error of the one-message form |
+///
+/// Each has an async form (`recv_async`, `recv_many_async`) and an
+/// acknowledged one (`recv_ack`, `recv_ack_many`, ...) that hands out
+/// [`Delivery`]s.
 ///
 /// The test for arrival on this side: [`is_empty`](Receiver::is_empty),
 /// [`len`](Receiver::len), [`try_recv`](Receiver::try_recv).
@@ -115,11 +120,25 @@ impl<T: Send> Receiver<T> {
     /// automatic acknowledgement) and settles its receipt.
     #[inline(always)]
     pub(super) fn taken(&self, msg: &mut Message<T>) {
+        self.settle(msg);
+        self.local.bump();
+    }
+
+    /// What a plain receive does to each message it hands out, the count
+    /// aside (a batch counts once): a durable mailbox's log records it
+    /// acknowledged, and its receipt says so.
+    #[inline(always)]
+    pub(super) fn settle(&self, msg: &mut Message<T>) {
         if let Some(log) = self.core.log.as_deref() {
             log.auto_acked(msg.header().id());
         }
-        self.local.bump();
         msg.header_mut().settle_tracker(ReceiptState::Acked);
+    }
+
+    /// Counts `n` messages taken for good by one batch receive: one add.
+    #[inline(always)]
+    pub(super) fn count_taken(&self, n: usize) {
+        self.local.bump_by(n as u64);
     }
 
     /// Receives, waiting as long as it takes. Fails only when the mailbox is
@@ -353,9 +372,23 @@ impl<T: Send + 'static> Receiver<T> {
     #[inline(always)]
     fn recv_ack_inner(&self, deadline: Deadline) -> Result<Delivery<T>, AckPopError> {
         let acker = self.acker();
+        let (msg, slot) = self.pop_ack(acker, deadline)?;
+        Ok(Acker::deliver(acker, msg, slot))
+    }
+
+    /// A prefetch slot if the handle has a limit (`true` if one was taken),
+    /// then the next deliverable message, both waiting until `deadline`;
+    /// the slot is given back if no message came. Delivers and counts
+    /// nothing: the caller wraps the message.
+    #[inline(always)]
+    pub(super) fn pop_ack(
+        &self,
+        acker: &Acker<T>,
+        deadline: Deadline,
+    ) -> Result<(Message<T>, bool), AckPopError> {
         let slot = acker.reserve(deadline, true)?;
         match self.pop_live(deadline) {
-            Ok(msg) => Ok(Acker::deliver(acker, msg, slot)),
+            Ok(msg) => Ok((msg, slot)),
             Err(err) => {
                 if slot {
                     acker.release();
@@ -451,10 +484,7 @@ impl<T: Send> Receiver<T> {
     /// Hands out a message taken with `take_aside`: a plain receive, so its
     /// receipt says acknowledged.
     pub(crate) fn settle_taken(&self, mut msg: Message<T>) -> Message<T> {
-        if let Some(log) = self.core.log.as_deref() {
-            log.auto_acked(msg.header().id());
-        }
-        msg.header_mut().settle_tracker(ReceiptState::Acked);
+        self.settle(&mut msg);
         msg
     }
 

@@ -19,6 +19,7 @@ use futures_core::Stream;
 use crate::error::{PopError, RecvError};
 use crate::message::Message;
 use crate::signal::Signal;
+use crate::sync;
 use crate::wait::Deadline;
 use crate::wake::Waiting;
 
@@ -103,14 +104,30 @@ impl<T: Send> Receiver<T> {
         waiting: &mut Waiting,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Message<T>, RecvError>> {
+        self.poll_taking(waiting, cx, || {
+            let mut msg = self.pop_live(Deadline::Now)?;
+            self.taken(&mut msg);
+            Ok(msg)
+        })
+    }
+
+    /// One poll of a plain async receive made of `take`, a receive that
+    /// never waits (one message, or a batch): what it took, `Closed`, or
+    /// `Pending` with the task registered (after trying once more).
+    #[inline(always)]
+    pub(super) fn poll_taking<R>(
+        &self,
+        waiting: &mut Waiting,
+        cx: &mut Context<'_>,
+        mut take: impl FnMut() -> Result<R, PopError>,
+    ) -> Poll<Result<R, RecvError>> {
         let core = self.core();
         let mut registered = false;
         loop {
-            match self.pop_live(Deadline::Now) {
-                Ok(mut msg) => {
-                    self.taken(&mut msg);
+            match take() {
+                Ok(taken) => {
                     waiting.done(&core.recv_wakers, || !core.queue_is_empty());
-                    return Poll::Ready(Ok(msg));
+                    return Poll::Ready(Ok(taken));
                 }
                 Err(PopError::Closed) => {
                     // A close wakes every task: nothing to pass on.
@@ -170,6 +187,22 @@ impl<T: Send + 'static> Receiver<T> {
         slot_bell: &mut Option<Arc<Signal>>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Delivery<T>, RecvError>> {
+        self.poll_delivering(waiting, slot_bell, cx, |acker, msg, slot| {
+            Acker::deliver(acker, msg, slot)
+        })
+    }
+
+    /// One poll of an acknowledged async receive that hands its first
+    /// message (and the prefetch slot taken for it) to `deliver`, which
+    /// makes the delivery, or a batch of them starting with it.
+    #[inline(always)]
+    pub(super) fn poll_delivering<R>(
+        &self,
+        waiting: &mut Waiting,
+        slot_bell: &mut Option<Arc<Signal>>,
+        cx: &mut Context<'_>,
+        mut deliver: impl FnMut(&sync::Arc<Acker<T>>, Message<T>, bool) -> R,
+    ) -> Poll<Result<R, RecvError>> {
         let core = self.core();
         let acker = self.acker();
         let mut registered = false;
@@ -195,8 +228,9 @@ impl<T: Send + 'static> Receiver<T> {
             unwatch(acker, slot_bell);
             match self.pop_live(Deadline::Now) {
                 Ok(msg) => {
+                    let delivered = deliver(acker, msg, slot);
                     waiting.done(&core.recv_wakers, || !core.queue_is_empty());
-                    return Poll::Ready(Ok(Acker::deliver(acker, msg, slot)));
+                    return Poll::Ready(Ok(delivered));
                 }
                 Err(err) => {
                     if slot {

@@ -107,8 +107,8 @@ impl fmt::Debug for ReadyHook {
 /// The trait grows by default methods only (so implementations outside this
 /// crate keep compiling). [`requeue`](Queue::requeue) (redelivery at the front
 /// of a level), [`evict_lowest`](Queue::evict_lowest) (the `DropLowest`
-/// overflow policy) and [`ready_hook`](Queue::ready_hook) (async wake-ups)
-/// came that way.
+/// overflow policy), [`ready_hook`](Queue::ready_hook) (async wake-ups) and
+/// [`try_pop_many`](Queue::try_pop_many) (batch receives) came that way.
 ///
 /// # Async
 ///
@@ -191,6 +191,20 @@ pub trait Queue<T>: Send + Sync {
     /// Takes the next message, waiting until `deadline` (`None`: no limit).
     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError>;
 
+    /// Takes up to `max` queued messages, appending them to `buf` in the
+    /// order repeated [`try_pop`](Queue::try_pop)s would take them; never
+    /// blocks. Returns how many it took; fails (with what `try_pop` would
+    /// say: `Empty` or `Closed`) only if it took none. `max` 0 takes
+    /// nothing and returns `Ok(0)`.
+    ///
+    /// The mailbox's batch receives (`recv_many`) call it once per batch.
+    /// The default is that loop of `try_pop`; a backend overrides it when
+    /// it can take a batch for less (the priority backend takes its lock
+    /// once).
+    fn try_pop_many(&self, buf: &mut Vec<Message<T>>, max: usize) -> Result<usize, PopError> {
+        try_pop_each(self, buf, max)
+    }
+
     /// How many messages are queued.
     fn len(&self) -> usize;
 
@@ -267,6 +281,25 @@ pub trait Queue<T>: Send + Sync {
     }
 }
 
+/// [`Queue::try_pop_many`] as a loop of `try_pop`: the default, and what
+/// a backend's override falls back on where it has nothing better.
+pub(crate) fn try_pop_each<T, Q: Queue<T> + ?Sized>(
+    queue: &Q,
+    buf: &mut Vec<Message<T>>,
+    max: usize,
+) -> Result<usize, PopError> {
+    let mut n = 0;
+    while n < max {
+        match queue.try_pop() {
+            Ok(msg) => buf.push(msg),
+            Err(err) if n == 0 => return Err(err),
+            Err(_) => break,
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
 impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
         (**self).try_push(msg)
@@ -279,6 +312,9 @@ impl<T, Q: Queue<T> + ?Sized> Queue<T> for Box<Q> {
     }
     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
         (**self).pop(deadline)
+    }
+    fn try_pop_many(&self, buf: &mut Vec<Message<T>>, max: usize) -> Result<usize, PopError> {
+        (**self).try_pop_many(buf, max)
     }
     fn len(&self) -> usize {
         (**self).len()

@@ -555,6 +555,41 @@ impl<T: Send> Queue<T> for Fifo<T> {
         }
     }
 
+    /// `try_pop`'s fast path in a loop, straight into `buf`, and one room
+    /// token for the batch (one stands for any amount of room); requeued
+    /// messages, a late lane and a close go through `try_pop`.
+    fn try_pop_many(&self, buf: &mut Vec<Message<T>>, max: usize) -> Result<usize, PopError> {
+        let mut n = 0;
+        // A requeue is looked for before each pop, as `try_pop` does.
+        while n < max && !self.maybe_requeued() {
+            let Ok(msg) = self.rx.try_recv() else {
+                break;
+            };
+            buf.push(msg);
+            n += 1;
+        }
+        if n > 0 {
+            self.room_freed();
+        }
+        // Full, or crossbeam ran dry with nothing requeued, no late lane
+        // and no close: `try_pop` would find nothing either (and another
+        // look at crossbeam's tail, which the sender keeps writing, is a
+        // cache miss a batch need not pay).
+        let special = self.status.load(Ordering::SeqCst) & (CLOSED | LATE) != 0;
+        if n == max || !(special || self.maybe_requeued()) {
+            return if n > 0 || max == 0 {
+                Ok(n)
+            } else {
+                Err(PopError::Empty)
+            };
+        }
+        match crate::queue::try_pop_each(self, buf, max - n) {
+            Ok(more) => Ok(n + more),
+            Err(_) if n > 0 => Ok(n),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Counts the requeued messages too (so a bounded queue may report more
     /// than its capacity).
     fn len(&self) -> usize {

@@ -31,7 +31,7 @@ use std::time::Instant;
 
 use crate::error::{PopError, PushError, ReserveError};
 use crate::message::Message;
-use crate::queue::Queue;
+use crate::queue::{try_pop_each, Queue};
 use crate::sync::{
     backoff, AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, MutexGuard, SPIN_LIMIT,
 };
@@ -406,6 +406,39 @@ impl<T: Send> Queue<T> for Priority<T> {
             None if closed => Err(PopError::Closed),
             None => Err(PopError::Empty),
         }
+    }
+
+    /// One lock for the whole batch (the highest priority first, as
+    /// repeated `try_pop`s), and one parked sender woken per message taken,
+    /// as many as are parked. A rendezvous queue takes one `try_pop` at a
+    /// time: each offer taken completes its own sender.
+    fn try_pop_many(&self, buf: &mut Vec<Message<T>>, max: usize) -> Result<usize, PopError> {
+        if self.capacity == Some(0) {
+            return try_pop_each(self, buf, max);
+        }
+        let mut state = self.state.lock();
+        let mut n = 0;
+        while n < max {
+            let Some(msg) = state.pop_highest() else {
+                break;
+            };
+            buf.push(msg);
+            n += 1;
+        }
+        if n == 0 && max > 0 {
+            return Err(if state.closed {
+                PopError::Closed
+            } else {
+                PopError::Empty
+            });
+        }
+        self.len_hint.store(state.len, Ordering::Release);
+        let wake = state.parked_senders.min(n);
+        drop(state);
+        for _ in 0..wake {
+            self.not_full.notify_one();
+        }
+        Ok(n)
     }
 
     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
