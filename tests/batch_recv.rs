@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use postbox::{
-    DeadLetterReason, Delivery, Durable, Mailbox, Message, Port, Raw, ReceiptState, RecvError,
-    RecvTimeoutError, Requeue, SyncPolicy, Topic, TryRecvAckError, TryRecvError,
+    Confirm, DeadLetterReason, Delivery, Durable, Mailbox, Message, Port, Raw, ReceiptState,
+    RecvError, RecvTimeoutError, Requeue, SyncPolicy, Topic, TryRecvAckError, TryRecvError, Wait,
 };
 
 use common::{assert_balanced, spawn, Backend, BACKENDS, TIMEOUT};
@@ -801,4 +801,46 @@ fn batch_futures_are_send_and_debug() {
         buf.pop().unwrap().into_body().0.get()
     });
     assert_eq!(rt.block_on(task).unwrap(), 5);
+}
+
+/// A sender that waits for `Confirm::Received` finds the receive already
+/// counted when it returns, whether a batch took its message with
+/// `recv_many` or `recv_ack_many`: the batch counts before any receipt
+/// moves, as the one-message forms do. Many rounds, so that the receiver's
+/// count and the sender's look race every way they can.
+#[test]
+fn confirmed_senders_find_batches_counted() {
+    for acked in [false, true] {
+        let (tx, rx) = Mailbox::<u32>::builder().unbounded().build();
+        let rounds = 300;
+        let receiver = spawn("batch receiver", move || {
+            let mut plain = Vec::new();
+            let mut deliveries = Vec::new();
+            let mut got = 0;
+            while got < rounds {
+                if acked {
+                    got += rx.recv_ack_many(&mut deliveries, 8).expect("open");
+                    for d in deliveries.drain(..) {
+                        d.ack();
+                    }
+                } else {
+                    got += rx.recv_many(&mut plain, 8).expect("open");
+                    plain.clear();
+                }
+            }
+        });
+        for i in 0..rounds {
+            tx.send_with(i as u32, Wait::Blocking, Confirm::Received)
+                .expect("confirmed");
+            let stats = tx.stats();
+            // Handed out: processed (`received`, acks included) or still
+            // waiting for an answer (`unacked`).
+            let taken = stats.received + stats.unacked;
+            assert!(
+                taken > i as u64,
+                "acked={acked}: round {i}: the send returned before its receive was counted ({taken})"
+            );
+        }
+        receiver.join();
+    }
 }

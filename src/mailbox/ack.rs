@@ -248,15 +248,31 @@ impl<T: Send + 'static> Acker<T> {
     /// receipt says `Received`.
     #[inline(always)]
     pub(super) fn hand_out(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
+        Acker::received(&msg);
+        Acker::wrap(acker, msg, slot)
+    }
+
+    /// Wraps a message into a delivery (the durable log records it
+    /// delivered) without telling its receipt: a batch tells the receipts
+    /// once the batch is counted (`received`).
+    #[inline(always)]
+    pub(super) fn wrap(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<T> {
         if let Some(log) = acker.core.log.as_deref() {
             log.delivered(msg.header().id());
         }
+        Delivery::new(msg, sync::Arc::clone(acker), slot)
+    }
+
+    /// Tells a handed-out message's receipt that a receiver has it. After
+    /// the delivery is counted: a sender woken by its receipt
+    /// (`Confirm::Received`) must find it in the statistics.
+    #[inline(always)]
+    pub(super) fn received(msg: &Message<T>) {
         if msg.header().has_ext() {
             if let Some(tracker) = msg.header().tracker() {
                 tracker.advance(ReceiptState::Received);
             }
         }
-        Delivery::new(msg, sync::Arc::clone(acker), slot)
     }
 
     /// The consumer acknowledged the message: processed, gone for good.

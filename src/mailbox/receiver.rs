@@ -120,8 +120,10 @@ impl<T: Send> Receiver<T> {
     /// automatic acknowledgement) and settles its receipt.
     #[inline(always)]
     pub(super) fn taken(&self, msg: &mut Message<T>) {
-        self.settle(msg);
+        // Counted before the receipt moves: a sender woken by its receipt
+        // (`Confirm::Received`) must find the receive in the statistics.
         self.local.bump();
+        self.settle(msg);
     }
 
     /// What a plain receive does to each message it hands out, the count

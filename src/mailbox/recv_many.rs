@@ -7,11 +7,13 @@
 //! message. Plain receives take the first with `pop_live`, the rest from
 //! the backend in one call (`Queue::try_pop_many`) followed by `pop_live`'s
 //! steps for each (a sender waiting for room woken, expired messages to
-//! dead letters and skipped), and `settle` each (a durable log's record,
-//! the receipt). Acknowledged ones take each with `pop_ack` (a prefetch
-//! slot each) and wrap it with `Acker::hand_out` (the log's delivered
-//! record, the receipt's `Received`). Only the count is made once per
-//! batch.
+//! dead letters and skipped), then count the batch once, then `settle` each
+//! (a durable log's record, the receipt). Acknowledged ones take each with
+//! `pop_ack` (a prefetch slot each), wrap it with `Acker::wrap` (the log's
+//! delivered record), count the batch once, then tell each receipt
+//! `Received`. The count comes before any receipt moves, as on the
+//! one-message forms: a sender woken by its receipt finds the receive
+//! counted (the loom model `confirm_received`).
 
 use std::fmt;
 use std::future::Future;
@@ -140,20 +142,35 @@ impl<T: Send> Receiver<T> {
             return Ok(0);
         }
         let start = buf.len();
-        let mut msg = self.pop_live(deadline)?;
-        self.settle(&mut msg);
+        let msg = self.pop_live(deadline)?;
         buf.push(msg);
         self.pop_queued(buf, start + max);
         let n = buf.len() - start;
+        // Counted before any receipt moves, as a single receive does: a
+        // sender woken by its receipt must find the receive counted.
         self.count_taken(n);
+        self.settle_all(&mut buf[start..]);
         Ok(n)
     }
 
+    /// What `settle` does, for each message of a batch already counted.
+    /// A batch of plain messages on a plain mailbox has nothing to settle
+    /// (expiry and receipts live in the header's extension, the log only on
+    /// durable mailboxes), and pays one look at each header.
+    #[inline(always)]
+    fn settle_all(&self, batch: &mut [Message<T>]) {
+        if self.core().log.is_some() || batch.iter().any(|m| m.header().has_ext()) {
+            for msg in batch {
+                self.settle(msg);
+            }
+        }
+    }
+
     /// Takes what is queued now until `buf` holds `len` messages: from the
-    /// backend in one call (`try_pop_many`), then what `pop_live` and
-    /// `settle` do for one message, for each (room freed for a waiting
-    /// sender; expired ones to dead letters, and more taken in their place;
-    /// the log's record and the receipt). Counts nothing.
+    /// backend in one call (`try_pop_many`), then what `pop_live` does for
+    /// one message, for each (room freed for a waiting sender; expired ones
+    /// to dead letters, and more taken in their place). Counts and settles
+    /// nothing: the caller counts the batch, then settles it.
     #[inline(always)]
     fn pop_queued(&self, buf: &mut Vec<Message<T>>, len: usize) {
         let core = self.core();
@@ -168,8 +185,8 @@ impl<T: Send> Receiver<T> {
             // Expiry and receipts live in the header's extension, and the
             // log is there only on durable mailboxes: a batch of plain
             // messages has nothing more to settle.
-            let plain = core.log.is_none() && buf[from..].iter().all(|m| !m.header().has_ext());
-            if plain || !self.settle_popped(buf, from) {
+            let plain = buf[from..].iter().all(|m| !m.header().has_ext());
+            if plain || !self.drop_expired(buf, from) {
                 // As many as asked for, or fewer: the queue ran dry.
                 return;
             }
@@ -177,25 +194,20 @@ impl<T: Send> Receiver<T> {
         }
     }
 
-    /// Settles each message of a popped run as `pop_live` and `settle`
-    /// would, each expiry decided once: expired ones go to dead letters
-    /// (and out of `buf`). Returns whether any did. Out of line: plain
-    /// messages on a plain mailbox never come here.
+    /// Sends the expired messages of a popped run to dead letters (and out
+    /// of `buf`), each expiry decided once, as `pop_live` does. Returns
+    /// whether any did. Out of line: plain messages never come here.
     #[inline(never)]
-    fn settle_popped(&self, buf: &mut Vec<Message<T>>, from: usize) -> bool {
+    fn drop_expired(&self, buf: &mut Vec<Message<T>>, from: usize) -> bool {
         let core = self.core();
         if !buf[from..].iter().any(|msg| core.outlived(msg)) {
-            for msg in &mut buf[from..] {
-                self.settle(msg);
-            }
             return false;
         }
         let popped: Vec<Message<T>> = buf.drain(from..).collect();
-        for mut msg in popped {
+        for msg in popped {
             if core.outlived(&msg) {
                 core.discard(msg, DeadLetterReason::Expired);
             } else {
-                self.settle(&mut msg);
                 buf.push(msg);
             }
         }
@@ -346,7 +358,8 @@ impl<T: Send + 'static> Receiver<T> {
         first: Message<T>,
         slot: bool,
     ) -> usize {
-        buf.push(Acker::hand_out(acker, first, slot));
+        let start = buf.len();
+        buf.push(Acker::wrap(acker, first, slot));
         let mut n = 1;
         while n < max {
             // No slot, no message, or closed: the batch ends with what it
@@ -354,10 +367,14 @@ impl<T: Send + 'static> Receiver<T> {
             let Ok((msg, slot)) = self.pop_ack(acker, Deadline::Now) else {
                 break;
             };
-            buf.push(Acker::hand_out(acker, msg, slot));
+            buf.push(Acker::wrap(acker, msg, slot));
             n += 1;
         }
+        // Counted before any receipt moves, as a single `recv_ack` does.
         acker.count_delivered(n as u64);
+        for delivery in &buf[start..] {
+            Acker::received(delivery);
+        }
         n
     }
 
