@@ -18,10 +18,13 @@
 //!
 //! # A receive
 //!
-//! Under the queue's lock: if the inbox's length is not zero, everything
-//! staged is taken in one swap and moved to the back of its level in the
-//! inbox's order (the *drain*); then the front of the highest occupied level
-//! is taken, and its room goes back to `taken`. When the levels are empty, a
+//! Under the queue's lock: if the inbox may hold a message more urgent than
+//! the levels' most urgent (its `top`, the highest level staged, is above
+//! it, or the levels are empty), everything staged is taken in one swap and
+//! moved to the back of its level in the inbox's order (the *drain*); then
+//! the front of the highest occupied level is taken, and its room goes back
+//! to `taken`. So a receiver working through a backlog of one priority
+//! drains once per batch, not once per message. When the levels are empty, a
 //! lone staged message is returned as it is, and a batch of one level
 //! becomes that level's queue, so the common cases move no message twice. A
 //! blocked receiver spins on the inbox's and the levels' lengths, then parks
@@ -29,13 +32,15 @@
 //!
 //! # Why the guarantees hold
 //!
-//! - **Strict priority order for what is queued.** A receive drains the
-//!   inbox before it chooses. A publish stores the inbox's length (SeqCst)
-//!   before it returns, and the receive reads it (SeqCst) and then takes the
-//!   inbox's lock, which orders it after every publish whose lock came
-//!   first. So a message whose send returned before the receive began is in
-//!   the levels when it chooses; sends still in progress were concurrent
-//!   with it.
+//! - **Strict priority order for what is queued.** A publish stores the
+//!   inbox's `top` (if it raised it) and length (SeqCst) before it returns;
+//!   a receive reads them (SeqCst). If something staged may be more urgent
+//!   than the levels' best, it drains before it chooses (the inbox's lock
+//!   orders it after every publish whose lock came first), so a message
+//!   whose send returned before the receive began competes; sends still in
+//!   progress were concurrent with it. If nothing staged is above the
+//!   levels' best level, that level's front is the answer anyway: staged
+//!   messages of the same level came after everything in the levels.
 //! - **FIFO within a level for one sender.** One sender's publishes are in
 //!   the inbox in the order it made them (each under the inbox's lock), and
 //!   the drain appends them to the back of their level in that order.
@@ -228,10 +233,22 @@ impl<T> Priority<T> {
                 return msg;
             }
             self.adopt(state, batch);
-        } else {
+        } else if self.staged_above(state) {
             self.drain(state);
         }
         state.pop_highest()
+    }
+
+    /// Whether the inbox may hold a message more urgent than the levels'
+    /// most urgent (the levels are not empty). If not, the receive takes
+    /// from the levels without draining: the level it takes from holds the
+    /// oldest messages of that level (everything staged came later), so
+    /// neither the priority order nor the order within a level changes, and
+    /// a receiver working through a backlog leaves the senders' line alone.
+    #[inline(always)]
+    fn staged_above(&self, state: &State<T>) -> bool {
+        let top = self.inbox.top();
+        top != 0 && state.highest_level().is_none_or(|held| top - 1 > held)
     }
 
     /// Puts a batch of two or more staged messages into empty levels: if they
@@ -262,7 +279,8 @@ impl<T> Priority<T> {
     /// blocked receiver").
     #[inline(always)]
     fn publish(&self, msg: Message<T>) {
-        self.inbox.publish(msg);
+        let level = level_of(&msg, self.levels);
+        self.inbox.publish(msg, level);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             self.wake_receiver();
         }

@@ -28,6 +28,14 @@ pub(super) struct Inbox<T> {
     /// `staged.len()`, stored (SeqCst) under the lock by every publish and
     /// take, read without it.
     count: AtomicUsize,
+    /// At least the highest level staged, plus one, while anything is
+    /// staged. Raised (SeqCst) under the lock by a publish of a higher
+    /// level; reset only by a take of a batch (a take of one message leaves
+    /// it: a bound too high is still a bound, and a stream of lone messages
+    /// then stores it once, not once per message). A receive that finds
+    /// nothing staged above the levels' highest need not take the inbox at
+    /// all (see `buffered.rs`).
+    top: AtomicUsize,
 }
 
 impl<T> Inbox<T> {
@@ -35,6 +43,7 @@ impl<T> Inbox<T> {
         Inbox {
             staged: Mutex::new(Vec::new()),
             count: AtomicUsize::new(0),
+            top: AtomicUsize::new(0),
         }
     }
 
@@ -42,9 +51,13 @@ impl<T> Inbox<T> {
     /// fenced): the first half of the store-then-load handshake with a
     /// receiver about to park, and with selects and tasks about to wait.
     #[inline(always)]
-    pub(super) fn publish(&self, msg: Message<T>) {
+    pub(super) fn publish(&self, msg: Message<T>, level: usize) {
         let mut staged = self.staged.lock();
         staged.push(msg);
+        // Only writers of `top` hold the lock: a plain read is current.
+        if self.top.load(Ordering::Relaxed) <= level {
+            self.top.store(level + 1, Ordering::SeqCst);
+        }
         self.count.store(staged.len(), Ordering::SeqCst);
         drop(staged);
         handshake_fence();
@@ -54,6 +67,17 @@ impl<T> Inbox<T> {
     #[inline(always)]
     pub(super) fn is_empty(&self) -> bool {
         self.count.load(Ordering::SeqCst) == 0
+    }
+
+    /// At least the highest level staged plus one, if anything is staged
+    /// (see `top`); 0 if nothing is. SeqCst, after the length: a publish
+    /// stores its level before its length.
+    #[inline(always)]
+    pub(super) fn top(&self) -> usize {
+        if self.is_empty() {
+            return 0;
+        }
+        self.top.load(Ordering::SeqCst)
     }
 
     /// How many messages are staged.
@@ -71,6 +95,9 @@ impl<T> Inbox<T> {
         }
         let mut staged = self.staged.lock();
         std::mem::swap(&mut *staged, into);
+        if into.len() > 1 {
+            self.top.store(0, Ordering::Relaxed);
+        }
         self.count.store(0, Ordering::SeqCst);
     }
 }
