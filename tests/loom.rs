@@ -1,6 +1,6 @@
 //! loom models of postbox's own synchronization: the priority backend's
-//! parking and waking (requeue, eviction, and the inbox its senders publish
-//! to without its lock), closing, receipts, a select's readiness signals, and
+//! parking and waking (requeue, eviction, sends racing a receiver about to
+//! park), closing, receipts, a select's readiness signals, and
 //! the office registry (name races, destroy vs send, registration ids,
 //! monitors vs process teardown).
 //!
@@ -197,13 +197,11 @@ fn priority_evict_wakes_blocked_sender() {
     });
 }
 
-/// A receiver about to park against a sender publishing without the lock
-/// (the store-then-load handshake of the buffered priority queue's inbox):
-/// the receiver never sleeps through a message, and takes the two in an
-/// order the queue allows (the urgent one first if both were queued when it
-/// chose).
+/// A receiver about to park against a sender: the receiver never sleeps
+/// through a message, and takes the two in an order the queue allows (the
+/// urgent one first if both were queued when it chose).
 #[test]
-fn priority_publish_vs_parking_receiver() {
+fn priority_send_vs_parking_receiver() {
     model(|| {
         let q = Arc::new(Priority::<u32>::new(2, None));
         let popper = {
@@ -222,12 +220,11 @@ fn priority_publish_vs_parking_receiver() {
     });
 }
 
-/// Two receivers parked on an empty buffered queue and two senders
-/// publishing from two threads: both receivers wake, each with one message
-/// (a drain that moves both messages into the levels leaves the second for
-/// the other receiver, which the second publish woke).
+/// Two receivers parked on an empty buffered queue and two senders on two
+/// threads: both receivers wake, each with one message (no wake-up lost when
+/// one receiver could see both messages).
 #[test]
-fn priority_two_publishers_two_parked_receivers() {
+fn priority_two_senders_two_parked_receivers() {
     model(|| {
         let q = Arc::new(Priority::<u32>::new(2, None));
         let poppers: Vec<_> = (0..2)
@@ -251,10 +248,10 @@ fn priority_two_publishers_two_parked_receivers() {
     });
 }
 
-/// A publish racing with `close`: either refused, or there for the pops
-/// after it (a closed queue hands out what is staged before `Closed`).
+/// A push racing with `close`: either refused, or there for the pops after
+/// it (a closed queue hands out what it holds before `Closed`).
 #[test]
-fn priority_publish_vs_close() {
+fn priority_push_vs_close() {
     model(|| {
         let q = Arc::new(Priority::<u32>::new(2, Some(2)));
         let closer = {

@@ -1,13 +1,9 @@
 //! The priority backend: one FIFO queue per level and a bitmap of the levels
-//! that hold messages, under a lock that receivers take; senders of a
-//! buffered queue publish without it, into an inbox.
+//! that hold messages, under one lock.
 //!
-//! # Levels
-//!
-//! Push and pop are O(1): a message goes to the back of its level and sets
-//! the level's bit; pop finds the highest set bit (at most four word scans
-//! for 256 levels) and takes the front of that level. Equal priorities
-//! therefore stay strictly FIFO.
+//! Push and pop are O(1): push appends to its level and sets the level's bit;
+//! pop finds the highest set bit (at most four word scans for 256 levels) and
+//! takes the front of that level. Equal priorities therefore stay strictly FIFO.
 //!
 //! A requeued message (a redelivery) goes to the *front* of its level: the
 //! same O(1) bitmap update with `push_front`. It ignores capacity and `closed`
@@ -15,34 +11,15 @@
 //! `evict_lowest` is the mirror image of a pop: the lowest set bit, the front
 //! of that level.
 //!
-//! # Inbox (buffered capacities)
-//!
-//! When every send and every receive took the one lock, the lock's cache line
-//! crossed between the sending and the receiving core twice per message, and
-//! its acquire and release were most of the threaded cost (the profile's
-//! hottest instructions were the lock's two CAS). So on a buffered queue
-//! (bounded or unbounded) a send never takes that lock: it takes a unit of
-//! room (an atomic count), publishes its message in the inbox (`inbox.rs`,
-//! a vector under a small lock of its own that receivers take once per
-//! batch) and looks whether a receiver sleeps. A receive takes the queue's
-//! lock, moves everything staged into the levels and takes the most urgent
-//! message. `buffered.rs` has the code and the argument that the guarantees
-//! hold: strict priority order for what is queued, FIFO within a level for
-//! one sender, requeues at the front, capacity counting permits, and no
-//! lost wake-up.
-//!
-//! Blocking: a waiter first spins briefly on lock-free hints (the inbox's
-//! and the levels' lengths, the room taken), because in a busy mailbox the wait usually
-//! ends sooner than a park/unpark round trip, and then parks on a condition
-//! variable: receivers on `not_empty`, senders on `not_full`. Each side is
-//! notified only when someone is parked.
+//! Blocking is where naive priority queues lose: a notify on every push and pop
+//! makes a condition-variable wake storm. Here each side counts its parked
+//! waiters under the lock and notifies only when someone is parked; and before
+//! parking, a caller spins briefly on an atomic length hint, because in a busy
+//! mailbox the wait usually ends sooner than a park/unpark round trip.
 //!
 //! Capacity 0 (a rendezvous) has its own file, `rendezvous.rs`: offers of
-//! blocked senders and hand-offs to parked receivers, all under the lock (it
-//! holds no new message, so it has no inbox).
+//! blocked senders and hand-offs to parked receivers, under the same lock.
 
-mod buffered;
-mod inbox;
 mod rendezvous;
 
 pub(crate) use rendezvous::Offered;
@@ -55,9 +32,10 @@ use std::time::Instant;
 use crate::error::{PopError, PushError, ReserveError};
 use crate::message::Message;
 use crate::queue::Queue;
-use crate::sync::{AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, MutexGuard};
+use crate::sync::{
+    backoff, AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, MutexGuard, SPIN_LIMIT,
+};
 
-use inbox::Inbox;
 use rendezvous::Rendezvous;
 
 /// The priority queueing discipline: highest priority first, FIFO within a
@@ -87,29 +65,15 @@ pub struct Priority<T> {
     ignores_priorities: bool,
     /// The most messages held, `None` for unbounded.
     capacity: Option<usize>,
-    /// The levels and the waiter counts, changed only under this lock. On a
-    /// cache line of its own: spinners read the hints without touching it.
+    /// The queues and the waiter counts, changed only under this lock. On a
+    /// cache line of its own: spinners read `len_hint` without touching it.
     state: CachePadded<Mutex<State<T>>>,
-    /// Messages published by senders and not yet moved into the levels
-    /// (buffered capacities only: a rendezvous never stages). On a cache
-    /// line of its own: the senders' line.
-    inbox: CachePadded<Inbox<T>>,
-    /// Bounded capacities: the room taken, that is the messages staged and
-    /// in the levels plus the room held by permits. Taken by senders without
-    /// the lock (a CAS that never passes the capacity), given back only
-    /// under it. Unused on other capacities.
-    taken: CachePadded<AtomicUsize>,
-    /// Buffered capacities: receivers counted in to park on `not_empty`
-    /// (`state.parked_receivers`, readable without the lock). A sender reads
-    /// it after publishing; see `buffered.rs`.
-    sleepers: AtomicUsize,
     /// Receivers park here while the queue is empty.
     not_empty: Condvar,
     /// Senders park here while the queue is full (on a rendezvous: while
     /// their offer waits for a receiver).
     not_full: Condvar,
-    /// `state.len` (the messages in the levels), readable without the lock,
-    /// for spinning waiters and `len()`.
+    /// `state.len`, readable without the lock, for spinning waiters and `len()`.
     len_hint: CachePadded<AtomicUsize>,
     /// Mirror of `state.closed` for the lock-free checks.
     closed: AtomicBool,
@@ -121,11 +85,8 @@ pub(super) struct State<T> {
     queues: Box<[VecDeque<Message<T>>]>,
     /// Bit `p` is set while level `p` holds messages.
     occupied: [u64; 4],
-    /// Messages held over all levels (not those still staged).
+    /// Messages held over all levels.
     len: usize,
-    /// The receivers' half of the inbox: an empty vector whose allocation
-    /// is swapped in for the staged messages (see `inbox.rs`).
-    spare: Vec<Message<T>>,
     /// No more pushes once set.
     closed: bool,
     /// Receivers parked on `not_empty`.
@@ -133,9 +94,8 @@ pub(super) struct State<T> {
     /// Senders parked on `not_full` waiting for room (not rendezvous
     /// senders: see the module docs).
     parked_senders: usize,
-    /// Rendezvous only: room held by permits (`reserve`), until the
-    /// permit's message comes or the permit is dropped. Buffered queues
-    /// count permits in `taken`.
+    /// Room held by permits (`reserve`): counted as taken until the
+    /// permit's message comes or the permit is dropped.
     reserved: usize,
     /// The hand-offs and offers of a rendezvous queue, made by its first push
     /// that needs one; always `None` on other capacities. Boxed, so that they
@@ -224,16 +184,12 @@ impl<T> Priority<T> {
                 queues: (0..levels).map(|_| VecDeque::new()).collect(),
                 occupied: [0; 4],
                 len: 0,
-                spare: Vec::new(),
                 closed: false,
                 parked_receivers: 0,
                 parked_senders: 0,
                 reserved: 0,
                 rendezvous: None,
             })),
-            inbox: CachePadded(Inbox::new()),
-            taken: CachePadded(AtomicUsize::new(0)),
-            sleepers: AtomicUsize::new(0),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
             len_hint: CachePadded(AtomicUsize::new(0)),
@@ -272,22 +228,26 @@ impl<T> Priority<T> {
             .map_or(0, |rv| rv.offers.len())
     }
 
-    /// Whether this is a rendezvous queue (capacity 0).
-    #[inline(always)]
-    fn is_rendezvous(&self) -> bool {
-        self.capacity == Some(0)
+    /// Whether a buffered queue has room (not for a rendezvous, whose
+    /// pushes never look for room: see `hand_over` and `push_rendezvous`).
+    #[inline]
+    fn has_room(&self, state: &State<T>) -> bool {
+        match self.capacity {
+            None => true,
+            Some(cap) => state.len + state.reserved < cap,
+        }
     }
 
     /// Holds one unit of room for a permit, if there is room now. A
     /// rendezvous holds no room: its permits are granted at once, and
     /// their messages are held like requeued ones (see `push_reserved`).
     pub(crate) fn try_reserve(&self) -> Result<(), ReserveError> {
-        if !self.is_rendezvous() {
-            return self.try_reserve_buffered();
-        }
         let mut state = self.state.lock();
         if state.closed {
             return Err(ReserveError::Closed);
+        }
+        if self.capacity != Some(0) && !self.has_room(&state) {
+            return Err(ReserveError::Full);
         }
         state.reserved += 1;
         Ok(())
@@ -297,9 +257,6 @@ impl<T> Priority<T> {
     /// finds the queue full; on a rendezvous it is held for the next
     /// receive. Fails only if the queue closed meanwhile.
     pub(crate) fn push_reserved(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        if !self.is_rendezvous() {
-            return self.push_reserved_buffered(msg);
-        }
         let mut state = self.state.lock();
         state.reserved = state.reserved.saturating_sub(1);
         if state.closed {
@@ -313,13 +270,7 @@ impl<T> Priority<T> {
     /// level whatever the capacity (on a rendezvous, held like a requeued
     /// one).
     pub(crate) fn push_restored(&self, msg: Message<T>) {
-        let mut state = self.state.lock();
-        if !self.is_rendezvous() {
-            // Behind what is staged, and counted as room taken (it may pass
-            // the capacity, like a requeue).
-            self.drain(&mut state);
-            self.add_taken();
-        }
+        let state = self.state.lock();
         self.push_locked(state, msg, End::Back);
     }
 
@@ -327,25 +278,11 @@ impl<T> Priority<T> {
     /// for room may take it.
     pub(crate) fn unreserve(&self) {
         let mut state = self.state.lock();
-        if self.is_rendezvous() {
-            state.reserved = state.reserved.saturating_sub(1);
-        } else {
-            self.give_room_back();
-        }
+        state.reserved = state.reserved.saturating_sub(1);
         let wake = state.parked_senders > 0;
         drop(state);
         if wake {
             self.not_full.notify_one();
-        }
-    }
-
-    /// The messages held (see `len`).
-    fn held(&self) -> usize {
-        let held = self.len_hint.load(Ordering::Acquire);
-        if self.is_rendezvous() {
-            held
-        } else {
-            held + self.inbox.len()
         }
     }
 
@@ -363,9 +300,15 @@ impl<T> Priority<T> {
         }
     }
 
-    /// Takes a message with `take` under the lock, gives its room back, and
-    /// wakes one parked sender if it took one and a sender is parked. (Never
-    /// a rendezvous sender: those are not counted in `parked_senders`.)
+    /// Pops under the lock and wakes one parked sender if there is one.
+    #[inline]
+    fn pop_locked(&self, state: MutexGuard<'_, State<T>>) -> Option<Message<T>> {
+        self.take_locked(state, State::pop_highest)
+    }
+
+    /// Takes a message with `take` under the lock and wakes one parked sender
+    /// if it took one and a sender is parked. (Never a rendezvous sender:
+    /// those are not counted in `parked_senders`.)
     #[inline]
     fn take_locked(
         &self,
@@ -373,69 +316,92 @@ impl<T> Priority<T> {
         take: impl FnOnce(&mut State<T>) -> Option<Message<T>>,
     ) -> Option<Message<T>> {
         let msg = take(&mut state)?;
-        Some(self.took_locked(state, msg))
-    }
-
-    /// Finishes a take under the lock: publishes the levels' length, gives
-    /// the message's room back and wakes one parked sender if one is parked.
-    #[inline]
-    fn took_locked(&self, state: MutexGuard<'_, State<T>>, msg: Message<T>) -> Message<T> {
-        // Stored only if it changed: a receiver taking lone staged messages
-        // keeps it at 0 and need not write the line spinners read.
-        if self.len_hint.load(Ordering::Relaxed) != state.len {
-            self.len_hint.store(state.len, Ordering::Release);
-        }
-        if !self.is_rendezvous() {
-            self.give_room_back();
-        }
+        self.len_hint.store(state.len, Ordering::Release);
         let wake = state.parked_senders > 0;
         drop(state);
         if wake {
             self.not_full.notify_one();
         }
-        msg
+        Some(msg)
+    }
+
+    /// Whether spinning could let a push through without parking.
+    fn room_hint(&self) -> bool {
+        match self.capacity {
+            None => true,
+            Some(cap) => self.len_hint.load(Ordering::Acquire) < cap,
+        }
     }
 }
 
 impl<T: Send> Queue<T> for Priority<T> {
     #[inline]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        if !self.is_rendezvous() {
-            return self.try_publish(msg);
-        }
         let state = self.state.lock();
         if state.closed {
             return Err(PushError::Closed(msg));
         }
-        // Rendezvous: only into the hands of a receiver parked in `pop`.
-        self.hand_over(state, msg)
+        match self.capacity {
+            // Rendezvous: only into the hands of a receiver parked in `pop`.
+            Some(0) => return self.hand_over(state, msg),
+            Some(_) if !self.has_room(&state) => return Err(PushError::Full(msg)),
+            _ => {}
+        }
+        self.push_locked(state, msg, End::Back);
+        Ok(())
     }
 
-    fn push(&self, msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
-        if self.is_rendezvous() {
+    fn push(&self, mut msg: Message<T>, deadline: Option<Instant>) -> Result<(), PushError<T>> {
+        if self.capacity == Some(0) {
             // No spinning either: only a receiver lets the message through.
             return self.push_rendezvous(msg, deadline, &|| {});
         }
-        self.push_buffered(msg, deadline)
+        msg = match self.try_push(msg) {
+            Err(PushError::Full(m)) => m,
+            done => return done,
+        };
+        for step in 0..SPIN_LIMIT {
+            if self.closed.load(Ordering::Acquire) {
+                break;
+            }
+            if self.room_hint() {
+                msg = match self.try_push(msg) {
+                    Err(PushError::Full(m)) => m,
+                    done => return done,
+                };
+            }
+            backoff(step);
+        }
+        let mut state = self.state.lock();
+        loop {
+            if state.closed {
+                return Err(PushError::Closed(msg));
+            }
+            if self.has_room(&state) {
+                self.push_locked(state, msg, End::Back);
+                return Ok(());
+            }
+            // Room is checked before the deadline, so a sender woken for room
+            // never leaves that wake-up unused (no stranded parked sender).
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Err(PushError::Timeout(msg));
+            }
+            state.parked_senders += 1;
+            (state, _) = self.not_full.wait_until(state, deadline);
+            state.parked_senders -= 1;
+        }
     }
 
     #[inline]
     fn try_pop(&self) -> Result<Message<T>, PopError> {
-        let mut state = self.state.lock();
-        if !self.is_rendezvous() {
-            return match self.next_locked(&mut state) {
-                Some(msg) => Ok(self.took_locked(state, msg)),
-                None if state.closed => Err(PopError::Closed),
-                None => Err(PopError::Empty),
-            };
-        }
+        let state = self.state.lock();
         // Made only by a rendezvous queue's first hand-off or offer: until
-        // then there are only held messages.
+        // then (and always on other capacities) there are only held messages.
         if state.rendezvous.is_some() {
             return self.try_pop_rendezvous(state);
         }
         let closed = state.closed;
-        match self.take_locked(state, State::pop_highest) {
+        match self.pop_locked(state) {
             Some(msg) => Ok(msg),
             None if closed => Err(PopError::Closed),
             None => Err(PopError::Empty),
@@ -443,18 +409,53 @@ impl<T: Send> Queue<T> for Priority<T> {
     }
 
     fn pop(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
-        if self.is_rendezvous() {
+        if self.capacity == Some(0) {
             return self.pop_rendezvous(deadline);
         }
-        self.pop_buffered(deadline)
+        match self.try_pop() {
+            Err(PopError::Empty) => {}
+            done => return done,
+        }
+        for step in 0..SPIN_LIMIT {
+            if self.closed.load(Ordering::Acquire) {
+                break;
+            }
+            if self.len_hint.load(Ordering::Acquire) > 0 {
+                match self.try_pop() {
+                    Err(PopError::Empty) => {}
+                    done => return done,
+                }
+            }
+            backoff(step);
+        }
+        let mut state = self.state.lock();
+        loop {
+            // Messages are checked before the deadline, so a receiver woken for
+            // a message always takes it rather than wasting the wake-up.
+            if state.len > 0 {
+                // pop_locked cannot miss: len > 0 under the same lock.
+                if let Some(msg) = self.pop_locked(state) {
+                    return Ok(msg);
+                }
+                return Err(PopError::Empty);
+            }
+            if state.closed {
+                return Err(PopError::Closed);
+            }
+            if deadline.is_some_and(|at| Instant::now() >= at) {
+                return Err(PopError::Timeout);
+            }
+            state.parked_receivers += 1;
+            (state, _) = self.not_empty.wait_until(state, deadline);
+            state.parked_receivers -= 1;
+        }
     }
 
-    /// The messages held: staged and in the levels. On a rendezvous queue
-    /// only requeued ones (not the hand-offs, which belong to their
-    /// receivers, nor the offers of blocked senders). While receivers drain
-    /// the inbox it may be off by the messages being moved.
+    /// The messages held: on a rendezvous queue only requeued ones (not the
+    /// hand-offs, which belong to their receivers, nor the offers of blocked
+    /// senders).
     fn len(&self) -> usize {
-        self.held()
+        self.len_hint.load(Ordering::Acquire)
     }
 
     fn capacity(&self) -> Option<usize> {
@@ -469,7 +470,7 @@ impl<T: Send> Queue<T> for Priority<T> {
         let mut state = self.state.lock();
         let first = !state.closed;
         state.closed = true;
-        self.closed.store(true, Ordering::SeqCst);
+        self.closed.store(true, Ordering::Release);
         drop(state);
         if first {
             self.not_empty.notify_all();
@@ -490,8 +491,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// Puts the message at the front of its level (clamped like a push), so
     /// the latest requeue at a level leaves first. Ignores capacity and
     /// `closed`, as the contract asks: a closed queue still drains, and
-    /// `pop` checks for messages before it checks `closed`. Messages still
-    /// staged land behind it when a receive drains them.
+    /// `pop` checks for messages before it checks `closed`.
     ///
     /// On a rendezvous queue (capacity 0) the message is held like on any
     /// other (`len` counts it) with no sender involved: every receive takes
@@ -500,11 +500,6 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// message to the parked receiver this requeue wakes.
     fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
         let state = self.state.lock();
-        if !self.is_rendezvous() {
-            // Room it held until it was delivered, taken again whatever
-            // the capacity.
-            self.add_taken();
-        }
         // Wakes a parked receiver exactly as a push does: the receiver
         // re-checks for messages under the lock, so the wake-up cannot be lost.
         self.push_locked(state, msg, End::Front);
@@ -513,14 +508,10 @@ impl<T: Send> Queue<T> for Priority<T> {
 
     /// Takes the oldest message of the lowest occupied level if that level is
     /// at most `at_most`, and wakes a parked sender (the eviction made room).
-    /// On a buffered queue what is staged is drained first, so it is
-    /// considered too. On a rendezvous queue that is a requeued message
-    /// only: hand-offs belong to their receivers and offers to their senders.
+    /// On a rendezvous queue that is a requeued message only: hand-offs
+    /// belong to their receivers and offers to their senders.
     fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
-        let mut state = self.state.lock();
-        if !self.is_rendezvous() {
-            self.drain(&mut state);
-        }
+        let state = self.state.lock();
         self.take_locked(state, |state| state.pop_lowest(at_most))
     }
 }
@@ -529,7 +520,7 @@ impl<T> fmt::Debug for Priority<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Priority")
             .field("levels", &self.levels)
-            .field("len", &self.held())
+            .field("len", &self.len_hint.load(Ordering::Relaxed))
             .field("capacity", &self.capacity)
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish()
