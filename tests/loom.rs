@@ -1,5 +1,6 @@
 //! loom models of postbox's own synchronization: the priority backend's
-//! parking and waking (requeue and eviction included), closing, receipts, a select's readiness signals, and
+//! parking and waking (requeue, eviction, sends racing a receiver about to
+//! park), closing, receipts, a select's readiness signals, and
 //! the office registry (name races, destroy vs send, registration ids,
 //! monitors vs process teardown).
 //!
@@ -217,6 +218,75 @@ fn priority_batch_pop_wakes_blocked_senders() {
             assert!(pusher.join().unwrap());
         }
         assert_eq!(q.len(), 2);
+
+/// A receiver about to park against a sender: the receiver never sleeps
+/// through a message, and takes the two in an order the queue allows (the
+/// urgent one first if both were queued when it chose).
+#[test]
+fn priority_send_vs_parking_receiver() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, None));
+        let popper = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || {
+                let first = q.pop(None).map(Message::into_body);
+                let second = q.pop(None).map(Message::into_body);
+                (first, second)
+            })
+        };
+        q.try_push(Message::new(1)).unwrap();
+        q.try_push(Message::new(2).priority(1)).unwrap();
+        let got = popper.join().unwrap();
+        assert!(got == (Ok(1), Ok(2)) || got == (Ok(2), Ok(1)), "{got:?}");
+        assert!(q.is_empty());
+    });
+}
+
+/// Two receivers parked on an empty buffered queue and two senders on two
+/// threads: both receivers wake, each with one message (no wake-up lost when
+/// one receiver could see both messages).
+#[test]
+fn priority_two_senders_two_parked_receivers() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, None));
+        let poppers: Vec<_> = (0..2)
+            .map(|_| {
+                let q = Arc::clone(&q);
+                thread::spawn(move || q.pop(None).map(Message::into_body))
+            })
+            .collect();
+        let other = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.try_push(Message::new(1)).is_ok())
+        };
+        q.try_push(Message::new(2).priority(1)).unwrap();
+        assert!(other.join().unwrap());
+        let mut got: Vec<u32> = poppers
+            .into_iter()
+            .map(|p| p.join().unwrap().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// A push racing with `close`: either refused, or there for the pops after
+/// it (a closed queue hands out what it holds before `Closed`).
+#[test]
+fn priority_push_vs_close() {
+    model(|| {
+        let q = Arc::new(Priority::<u32>::new(2, Some(2)));
+        let closer = {
+            let q = Arc::clone(&q);
+            thread::spawn(move || q.close())
+        };
+        let pushed = q.try_push(Message::new(3)).is_ok();
+        assert!(closer.join().unwrap());
+        if pushed {
+            assert_eq!(q.pop(None).map(Message::into_body), Ok(3));
+        }
+        assert_eq!(q.pop(None).map(Message::into_body), Err(PopError::Closed));
+        assert!(q.is_empty());
     });
 }
 
