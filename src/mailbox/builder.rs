@@ -278,7 +278,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             None => (None, None),
         };
         let sink = match self.dead_letters {
-            Some(tx) => Sink::Typed(tx),
+            Some(tx) => Sink::Typed(Box::new(tx)),
             None => fallback,
         };
         let mut hook = None;
@@ -301,15 +301,14 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             queue,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
-            max_body_len: self.max_body_len,
+            max_body_len: self.max_body_len.map(Box::new),
             levels,
             ttl: self.ttl,
             overflow: self.overflow,
             max_redeliveries: self.max_redeliveries,
             retired: AtomicU8::new(ALIVE),
             closed_by: AtomicU8::new(0),
-            sent: Tally::default(),
-            received: Tally::default(),
+            tally: Tally::default(),
             peak_len: AtomicUsize::new(0),
             cold: OnceLock::new(),
             sink,
