@@ -215,11 +215,14 @@ impl Slot {
 // Why the counters are not cache-padded (`#[repr(align(64))]`): inside an
 // `Arc` that alignment pads the 16-byte reference counts to a whole line, so
 // each handle's counters took 128 bytes, a quarter of an idle mailbox. What
-// padding protected is that no other thread writes the line a handle's hot
-// counter sits on. Without it, each family keeps its hot counters first and
-// its cold ones after, and the whole allocation is at least 64 bytes, so the
-// hot words of two handles allocated one after the other (the first sender
-// and receiver of a mailbox, or two clones) are a line apart.
+// padding guaranteed is that no other thread writes the line a handle's hot
+// counters sit on. Without it, each family keeps its hot counters first and
+// its cold ones after, and each allocation is 64 bytes or more: a sender's
+// one hot word (`count`) is then a line away from the hot words of a handle
+// allocated just after it (the mailbox's first receiver, a clone). A
+// receiver's four are not guaranteed as much: two receiver clones allocated
+// back to back may share a line between one's `nacked` and the other's
+// `count` (a measured cost would be the reason to pad them again).
 
 /// One sender handle's counters.
 ///
