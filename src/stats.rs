@@ -230,6 +230,9 @@ impl Slot {
 /// `fetch_add` per send both counts the send and numbers the message (see
 /// `Core::id_for`); sends the queue then refused are subtracted through
 /// `refused`, on the cold path.
+// `repr(C)`: the hot counter first is the point (see above), and Rust may
+// otherwise reorder fields (it put `id_epoch` first).
+#[repr(C)]
 #[derive(Debug)]
 pub(crate) struct HandleCounters {
     /// Messages this handle stamped: the one counter every send writes.
@@ -301,6 +304,8 @@ impl Counters for HandleCounters {
 /// A plain receive bumps `count`; an acknowledged one bumps `delivered`, and
 /// its answer bumps `acked` or `nacked`: one uncontended RMW each. What is in
 /// flight is the difference, so nothing is decremented on the hot path.
+// `repr(C)`: the order (hot counters first) is the point.
+#[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct RecvCounters {
     /// Messages taken by plain receives.
