@@ -71,7 +71,7 @@ fn memory(n: usize) {
         ),
         ("flume `u64`", per_cap(n, big, flume_channel)),
     ];
-    for (name, [unbounded, b16, b1024]) in rows {
+    for (name, [unbounded, b16, b1024]) in &rows {
         println!("| {name} | {unbounded:.0} | {b16:.0} | {b1024:.0} |");
     }
     // Where a mailbox's bytes go: the backend alone, without the mailbox core
@@ -83,6 +83,39 @@ fn memory(n: usize) {
         bytes_each(big, || postbox::Fifo::<u64>::bounded(1024)),
     );
     println!();
+    // Issue 13's goal: an idle postbox channel holds at most twice what an
+    // idle crossbeam pair carrying the same message (`Message<u64>`) holds,
+    // unbounded and bounded(16).
+    let peer = rows[1].1;
+    println!("Against an idle crossbeam pair carrying `Message<u64>` (target: at most {IDLE_RATIO_TARGET}x, unbounded and bounded(16)):\n");
+    println!("| channel | unbounded | bounded(16) | target |");
+    println!("| --- | ---: | ---: | --- |");
+    for (name, bytes) in rows.iter().filter(|(name, _)| name.starts_with("postbox")) {
+        let ratios = [bytes[0] / peer[0], bytes[1] / peer[1]];
+        let met = ratios.iter().all(|&r| r <= IDLE_RATIO_TARGET);
+        println!(
+            "| {name} | {:.2}x | {:.2}x | {} |",
+            ratios[0],
+            ratios[1],
+            verdict(met)
+        );
+    }
+    println!();
+}
+
+/// The most heap an idle channel may hold, as a multiple of an idle crossbeam
+/// pair carrying the same message (issue 13).
+const IDLE_RATIO_TARGET: f64 = 2.0;
+
+/// The most heap an idle named process may hold, in bytes (issue 13).
+const IDLE_PROCESS_TARGET: f64 = 1024.0;
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "missed"
+    }
 }
 
 /// Seconds since `start`, and per item in ns.
@@ -98,16 +131,18 @@ fn office_scale(n: usize) {
     let names: Vec<String> = (0..n).map(|i| format!("worker-{i}")).collect();
 
     let office = PostOffice::new();
+    // The handles' own vector is the caller's, made before the count starts
+    // (as `bytes_each` does): a `Process` is 160 bytes of it.
+    let mut processes = Vec::with_capacity(n);
     let before = live();
     let start = Instant::now();
-    let processes: Vec<_> = names
-        .iter()
-        .map(|name| {
+    for name in &names {
+        processes.push(
             office
                 .process_with::<u64>(name, Port::builder().unbounded())
-                .unwrap()
-        })
-        .collect();
+                .unwrap(),
+        );
+    }
     report("create named processes (unbounded inbox)", n, start);
     let per_process = (live() - before) as f64 / n as f64;
 
@@ -152,7 +187,9 @@ fn office_scale(n: usize) {
     }
     report("destroy the mailboxes", n, start);
     println!(
-        "\nHeap per idle named process (inbox, registry entry, record): {per_process:.0} bytes\n"
+        "\nHeap per idle named process (inbox, registry entry, record): {per_process:.0} bytes \
+         (target: at most {IDLE_PROCESS_TARGET:.0}: {})\n",
+        verdict(per_process <= IDLE_PROCESS_TARGET)
     );
 }
 

@@ -100,14 +100,18 @@ pub(crate) struct Watchers {
     /// its own: that would add 256 bytes to every idle mailbox, and it is
     /// written only when a select starts or stops waiting.
     count: AtomicUsize,
-    list: Mutex<Vec<Arc<Signal>>>,
+    /// The registered signals. Boxed, made by the first select that
+    /// watches: most mailboxes are never watched, and an empty `Vec` inline
+    /// would cost every one of them three words.
+    #[allow(clippy::box_collection)]
+    list: Mutex<Option<Box<Vec<Arc<Signal>>>>>,
 }
 
 impl Default for Watchers {
     fn default() -> Watchers {
         Watchers {
             count: AtomicUsize::new(0),
-            list: Mutex::new(Vec::new()),
+            list: Mutex::new(None),
         }
     }
 }
@@ -116,25 +120,33 @@ impl Watchers {
     /// Registers a signal to raise on every later send or close.
     pub(crate) fn watch(&self, signal: &Arc<Signal>) {
         let mut list = self.list.lock();
-        list.push(Arc::clone(signal));
+        list.get_or_insert_with(Box::default)
+            .push(Arc::clone(signal));
         self.count.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Removes a registered signal.
     pub(crate) fn unwatch(&self, signal: &Arc<Signal>) {
-        let mut list = self.list.lock();
+        let mut guard = self.list.lock();
+        let Some(list) = guard.as_mut() else {
+            return;
+        };
         if let Some(i) = list.iter().position(|s| Arc::ptr_eq(s, signal)) {
             list.swap_remove(i);
             self.count.fetch_sub(1, Ordering::SeqCst);
         }
+        if list.is_empty() {
+            // Nobody watches any more: the memory goes back too.
+            *guard = None;
+        }
     }
 
-    /// Raises every registered signal. Costs one load when nobody watches.
     /// Whether any select watches (a SeqCst read, as `notify`'s).
     pub(crate) fn is_watched(&self) -> bool {
         self.count.load(Ordering::SeqCst) > 0
     }
 
+    /// Raises every registered signal. Costs one load when nobody watches.
     #[inline(always)]
     pub(crate) fn notify(&self) {
         if self.count.load(Ordering::SeqCst) != 0 {
@@ -145,8 +157,10 @@ impl Watchers {
     #[cold]
     #[inline(never)]
     fn notify_all(&self) {
-        for signal in self.list.lock().iter() {
-            signal.raise();
+        if let Some(list) = self.list.lock().as_deref() {
+            for signal in list {
+                signal.raise();
+            }
         }
     }
 }

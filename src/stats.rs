@@ -180,14 +180,20 @@ impl Outcomes {
     }
 }
 
-/// A handle's counters, on a cache line of its own, summed by a [`Tally`].
-pub(crate) trait Counters: Send + Sync {
+/// A handle's counters, summed by a [`Tally`].
+pub(crate) trait Counters: Send + Sync + Sized {
     /// Adds this handle's counts to `totals`.
     fn add_to(&self, totals: &mut Totals);
 
     /// Where the [`Tally`] keeps these counters in its list of live ones,
     /// so that retiring a handle costs no search.
     fn slot(&self) -> &Slot;
+
+    /// The tally's list of live counters of this family.
+    fn live(state: &mut TallyState) -> &mut Vec<Arc<Self>>;
+
+    /// The totals retired handles of this family left behind.
+    fn retired(retired: &mut Retired) -> &mut Totals;
 }
 
 /// A handle's position in its [`Tally`]'s list of live counters. Read and
@@ -206,16 +212,30 @@ impl Slot {
     }
 }
 
-/// One sender handle's counters, on a cache line of its own.
+// Why the counters are not cache-padded (`#[repr(align(64))]`): inside an
+// `Arc` that alignment pads the 16-byte reference counts to a whole line, so
+// each handle's counters took 128 bytes, a quarter of an idle mailbox. What
+// padding guaranteed is that no other thread writes the line a handle's hot
+// counters sit on. Without it, each family keeps its hot counters first and
+// its cold ones after, and each allocation is 64 bytes or more: a sender's
+// one hot word (`count`) is then a line away from the hot words of a handle
+// allocated just after it (the mailbox's first receiver, a clone). A
+// receiver's four are not guaranteed as much: two receiver clones allocated
+// back to back may share a line between one's `nacked` and the other's
+// `count` (a measured cost would be the reason to pad them again).
+
+/// One sender handle's counters.
 ///
 /// `count` is also the handle's message sequence: one uncontended
 /// `fetch_add` per send both counts the send and numbers the message (see
 /// `Core::id_for`); sends the queue then refused are subtracted through
 /// `refused`, on the cold path.
-#[repr(align(64))]
+// `repr(C)`: the hot counter first is the point (see above), and Rust may
+// otherwise reorder fields (it put `id_epoch` first).
+#[repr(C)]
 #[derive(Debug)]
 pub(crate) struct HandleCounters {
-    /// Messages this handle stamped.
+    /// Messages this handle stamped: the one counter every send writes.
     pub(crate) count: AtomicU64,
     /// Stamped messages that the queue refused.
     pub(crate) refused: AtomicU64,
@@ -269,27 +289,36 @@ impl Counters for HandleCounters {
     fn slot(&self) -> &Slot {
         &self.slot
     }
+
+    fn live(state: &mut TallyState) -> &mut Vec<Arc<Self>> {
+        &mut state.senders
+    }
+
+    fn retired(retired: &mut Retired) -> &mut Totals {
+        &mut retired.senders
+    }
 }
 
-/// One receiver handle's counters, on a cache line of its own.
+/// One receiver handle's counters.
 ///
 /// A plain receive bumps `count`; an acknowledged one bumps `delivered`, and
 /// its answer bumps `acked` or `nacked`: one uncontended RMW each. What is in
 /// flight is the difference, so nothing is decremented on the hot path.
-#[repr(align(64))]
+// `repr(C)`: the order (hot counters first) is the point.
+#[repr(C)]
 #[derive(Debug, Default)]
 pub(crate) struct RecvCounters {
     /// Messages taken by plain receives.
     pub(crate) count: AtomicU64,
-    /// Taken messages given up to dead letters instead of consumed (a
-    /// process's saved messages when it ends), or turned into deliveries.
-    pub(crate) refused: AtomicU64,
     /// Deliveries handed out by `recv_ack`.
     pub(crate) delivered: AtomicU64,
     /// Deliveries acknowledged.
     pub(crate) acked: AtomicU64,
     /// Deliveries answered otherwise (nack, reject, dropped unanswered).
     pub(crate) nacked: AtomicU64,
+    /// Taken messages given up to dead letters instead of consumed (a
+    /// process's saved messages when it ends), or turned into deliveries.
+    pub(crate) refused: AtomicU64,
     /// Its place in the mailbox's tally.
     slot: Slot,
 }
@@ -323,32 +352,44 @@ impl Counters for RecvCounters {
     fn slot(&self) -> &Slot {
         &self.slot
     }
+
+    fn live(state: &mut TallyState) -> &mut Vec<Arc<Self>> {
+        &mut state.receivers
+    }
+
+    fn retired(retired: &mut Retired) -> &mut Totals {
+        &mut retired.receivers
+    }
 }
 
-/// The sum of a family of handle counters, live and retired.
-#[derive(Debug)]
-pub(crate) struct Tally<C> {
+/// The sum of a mailbox's handle counters, senders and receivers, live and
+/// retired.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
     /// The counters of live handles, and the totals dropped handles left
     /// behind; locked only when a handle is created or dropped and when
-    /// statistics are read.
-    state: Mutex<TallyState<C>>,
+    /// statistics are read. One lock for both families: an idle mailbox
+    /// pays for one.
+    state: Mutex<TallyState>,
 }
 
-#[derive(Debug)]
-struct TallyState<C> {
-    live: Vec<Arc<C>>,
-    retired: Totals,
+/// What a [`Tally`]'s lock protects.
+#[derive(Debug, Default)]
+pub(crate) struct TallyState {
+    /// Live sender handles' counters.
+    senders: Vec<Arc<HandleCounters>>,
+    /// Live receiver handles' counters.
+    receivers: Vec<Arc<RecvCounters>>,
+    /// What dropped handles left behind; made when the first handle goes (a
+    /// mailbox whose first pair lives as long as it does never needs it).
+    retired: Option<Box<Retired>>,
 }
 
-impl<C> Default for Tally<C> {
-    fn default() -> Self {
-        Tally {
-            state: Mutex::new(TallyState {
-                live: Vec::new(),
-                retired: Totals::default(),
-            }),
-        }
-    }
+/// The totals dropped handles left behind, per family.
+#[derive(Debug, Default)]
+pub(crate) struct Retired {
+    senders: Totals,
+    receivers: Totals,
 }
 
 /// What a [`Tally`] adds up to.
@@ -366,36 +407,48 @@ pub(crate) struct Totals {
     pub(crate) nacked: u64,
 }
 
-impl<C: Counters> Tally<C> {
+impl Tally {
     /// Registers a new handle's counters.
-    pub(crate) fn register(&self, counters: C) -> Arc<C> {
+    pub(crate) fn register<C: Counters>(&self, counters: C) -> Arc<C> {
         let counters = Arc::new(counters);
         let mut state = self.state.lock();
-        counters.slot().set(state.live.len());
-        state.live.push(Arc::clone(&counters));
+        let live = C::live(&mut state);
+        // Most mailboxes keep the handle they were built with and no other:
+        // room for exactly one, not the four a first push would make.
+        if live.capacity() == 0 {
+            live.reserve_exact(1);
+        }
+        counters.slot().set(live.len());
+        live.push(Arc::clone(&counters));
         counters
     }
 
     /// Folds a handle's counters into the retired totals: O(1), the handle
     /// knows its slot (dropping many handles must not be quadratic).
-    pub(crate) fn retire(&self, counters: &Arc<C>) {
+    pub(crate) fn retire<C: Counters>(&self, counters: &Arc<C>) {
         let mut state = self.state.lock();
+        let live = C::live(&mut state);
         let i = counters.slot().get();
-        if state.live.get(i).is_some_and(|c| Arc::ptr_eq(c, counters)) {
-            state.live.swap_remove(i);
+        if live.get(i).is_some_and(|c| Arc::ptr_eq(c, counters)) {
+            live.swap_remove(i);
             // The last one moved into the hole: tell it where it is now.
-            if let Some(moved) = state.live.get(i) {
+            if let Some(moved) = live.get(i) {
                 moved.slot().set(i);
             }
         }
         // Under the lock, so a concurrent `totals` sees each count exactly once.
-        counters.add_to(&mut state.retired);
+        let retired = state.retired.get_or_insert_with(Box::default);
+        counters.add_to(C::retired(retired));
     }
 
-    pub(crate) fn totals(&self) -> Totals {
-        let state = self.state.lock();
-        let mut totals = state.retired;
-        for c in state.live.iter() {
+    /// The totals of one family of handles, live and retired.
+    pub(crate) fn totals<C: Counters>(&self) -> Totals {
+        let mut state = self.state.lock();
+        let mut totals = match state.retired.as_deref_mut() {
+            Some(retired) => *C::retired(retired),
+            None => Totals::default(),
+        };
+        for c in C::live(&mut state).iter() {
             c.add_to(&mut totals);
         }
         totals
@@ -411,7 +464,7 @@ mod tests {
     /// (dropping 160,000 sender clones used to take 1.75 s).
     #[test]
     fn retiring_a_handle_finds_it_at_its_slot() {
-        let tally = Tally::<RecvCounters>::default();
+        let tally = Tally::default();
         let mut live: Vec<Arc<RecvCounters>> = (0..1000)
             .map(|_| tally.register(RecvCounters::default()))
             .collect();
@@ -426,10 +479,11 @@ mod tests {
             let gone = std::mem::replace(&mut live[i], Arc::new(RecvCounters::default()));
             tally.retire(&gone);
             retired += 1;
-            let state = tally.state.lock();
-            assert_eq!(state.live.len(), 1000 - retired);
+            let mut state = tally.state.lock();
+            let live = RecvCounters::live(&mut state);
+            assert_eq!(live.len(), 1000 - retired);
             if step % 97 == 0 {
-                for (k, c) in state.live.iter().enumerate() {
+                for (k, c) in live.iter().enumerate() {
                     assert_eq!(
                         c.slot().get(),
                         k,
@@ -438,7 +492,7 @@ mod tests {
                 }
             }
             drop(state);
-            assert_eq!(tally.totals().count, 1000);
+            assert_eq!(tally.totals::<RecvCounters>().count, 1000);
         }
     }
 }

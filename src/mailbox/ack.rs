@@ -328,6 +328,6 @@ impl<T: Send + 'static> Acker<T> {
 impl<T: Send> Drop for Acker<T> {
     fn drop(&mut self) {
         // The handle and its last delivery are gone: its counts are final.
-        self.core.received.retire(&self.local);
+        self.core.tally.retire(&self.local);
     }
 }

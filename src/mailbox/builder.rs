@@ -16,7 +16,7 @@ use crate::stats::Tally;
 use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, OnceLock};
 use crate::wake::WaitList;
 
-use super::backend::Backend;
+use super::backend::{Backend, LazyFifo, Other};
 use super::core::{BodyLimit, Core, ALIVE};
 use super::durable::{self, Durable, Opened};
 use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
@@ -75,6 +75,9 @@ pub struct MailboxBuilder<T: Send, K = Mailbox<T>> {
     overflow: Overflow,
     /// The most times a message is given back before it is dead-lettered.
     max_redeliveries: Option<u32>,
+    /// Whether a FIFO queue is made on first use rather than at once (an
+    /// office's process inboxes: see `Other::Lazy`).
+    lazy: bool,
     /// What `build` makes: a [`Mailbox`] (sender and receiver) or a
     /// [`Port`](crate::Port).
     kind: PhantomData<fn() -> K>,
@@ -90,8 +93,16 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             ttl: None,
             overflow: Overflow::Block,
             max_redeliveries: None,
+            lazy: false,
             kind: PhantomData,
         }
+    }
+
+    /// A FIFO queue (other than a rendezvous) is made by its first use, not
+    /// by `build`: for mailboxes that mostly sit idle, by the million.
+    pub(crate) fn lazy_queue(mut self) -> Self {
+        self.lazy = true;
+        self
     }
 
     /// First in, first out (the default), on crossbeam-channel.
@@ -278,13 +289,14 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             None => (None, None),
         };
         let sink = match self.dead_letters {
-            Some(tx) => Sink::Typed(tx),
+            Some(tx) => Sink::Typed(Box::new(tx)),
             None => fallback,
         };
         let mut hook = None;
         let queue = match self.backend {
             BackendChoice::Fifo => match self.capacity {
                 Some(0) => Backend::Priority(Box::new(Priority::fifo_rendezvous())),
+                cap if self.lazy => Backend::Other(Other::Lazy(LazyFifo::new(cap))),
                 Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
                 None => Backend::Fifo(Fifo::unbounded()),
             },
@@ -293,7 +305,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             }
             BackendChoice::Custom(queue, target) => {
                 hook = Some(target);
-                Backend::Custom(queue)
+                Backend::Other(Other::Custom(queue))
             }
         };
         let levels = queue.priority_levels();
@@ -301,15 +313,14 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             queue,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
-            max_body_len: self.max_body_len,
+            max_body_len: self.max_body_len.map(Box::new),
             levels,
             ttl: self.ttl,
             overflow: self.overflow,
             max_redeliveries: self.max_redeliveries,
             retired: AtomicU8::new(ALIVE),
             closed_by: AtomicU8::new(0),
-            sent: Tally::default(),
-            received: Tally::default(),
+            tally: Tally::default(),
             peak_len: AtomicUsize::new(0),
             cold: OnceLock::new(),
             sink,
@@ -319,7 +330,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             polls: AtomicBool::new(false),
             log,
         });
-        if let (Some(target), Backend::Custom(queue)) = (hook, &core.queue) {
+        if let (Some(target), Backend::Other(Other::Custom(queue))) = (hook, &core.queue) {
             let hooked = queue.ready_hook(ReadyHook::new(target(&core)));
             core.polls.store(!hooked, Ordering::Relaxed);
         }

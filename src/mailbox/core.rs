@@ -58,8 +58,9 @@ pub(super) struct Core<T: Send> {
     /// Live receiver handles; the last one to go closes the mailbox and drops
     /// what is left (counted).
     pub(super) receivers: AtomicUsize,
-    /// The longest accepted body and how to measure one.
-    pub(super) max_body_len: Option<BodyLimit<T>>,
+    /// The longest accepted body and how to measure one. Boxed: every send
+    /// tests it for `None` either way, and few mailboxes set it.
+    pub(super) max_body_len: Option<Box<BodyLimit<T>>>,
     /// `Some(n)`: priorities must be below `n`.
     pub(super) levels: Option<u8>,
     /// The time to live of messages that do not set their own.
@@ -77,10 +78,9 @@ pub(super) struct Core<T: Send> {
     /// the first reason sticks, recorded before the queue closes so that
     /// whoever sees it closed can read why.
     pub(super) closed_by: AtomicU8,
-    /// Messages accepted, counted per sender handle.
-    pub(super) sent: Tally<HandleCounters>,
-    /// Messages taken and answered, counted per receiver handle.
-    pub(super) received: Tally<RecvCounters>,
+    /// Messages accepted, counted per sender handle, and messages taken
+    /// and answered, counted per receiver handle.
+    pub(super) tally: Tally,
     /// The highest sampled queue length.
     pub(super) peak_len: AtomicUsize,
     /// What the hot paths never touch (dead letters, nacks, delayed
@@ -283,7 +283,7 @@ impl<T: Send> Core<T> {
     /// The limit a message breaks, if any.
     #[inline]
     pub(super) fn violated_limit(&self, msg: &Message<T>) -> Option<Limit> {
-        if let Some((max, len_of)) = self.max_body_len {
+        if let Some(&(max, len_of)) = self.max_body_len.as_deref() {
             if len_of(msg.body()) > max {
                 return Some(Limit::BodyLen);
             }
@@ -526,7 +526,7 @@ impl<T: Send> Core<T> {
         // snapshot taken while messages flow never shows more out than in
         // (a message can be taken in the instant between a blocked sender's
         // push and its leaving the waiting count, hence the max).
-        let recv = self.received.totals();
+        let recv = self.tally.totals::<RecvCounters>();
         let (dropped, dead_lettered, dead_letters, redelivered, delayed) = match self.cold.get() {
             Some(cold) => (
                 cold.outcomes.dropped.load(Ordering::Relaxed),
@@ -543,7 +543,7 @@ impl<T: Send> Core<T> {
             .saturating_sub(recv.acked)
             .saturating_sub(recv.nacked);
         let len = self.queue.len();
-        let sent = self.sent.totals();
+        let sent = self.tally.totals::<HandleCounters>();
         let out = received
             .saturating_add(dropped)
             .saturating_add(dead_lettered)

@@ -67,7 +67,7 @@ pub struct Receiver<T: Send> {
 
 impl<T: Send> Receiver<T> {
     pub(super) fn attach(core: Arc<Core<T>>) -> Receiver<T> {
-        let local = core.received.register(RecvCounters::default());
+        let local = core.tally.register(RecvCounters::default());
         Receiver {
             core,
             local,
@@ -526,7 +526,7 @@ impl<T: Send> Drop for Receiver<T> {
         // With an `Acker`, the handle's counters are retired with it, once
         // its last delivery is answered too.
         if self.acker.get().is_none() {
-            self.core.received.retire(&self.local);
+            self.core.tally.retire(&self.local);
         }
         if self.core.receivers.fetch_sub(1, Ordering::SeqCst) == 1 {
             // Last receiver: nobody can take what is queued. Blocked senders

@@ -72,7 +72,7 @@ pub struct Sender<T: Send> {
 impl<T: Send> Sender<T> {
     pub(super) fn attach(core: Arc<Core<T>>) -> Sender<T> {
         let local = core
-            .sent
+            .tally
             .register(HandleCounters::new(pack_id_block(claim_id_block(), 0)));
         Sender {
             core,
@@ -649,7 +649,7 @@ impl<T: Send> Clone for Sender<T> {
 
 impl<T: Send> Drop for Sender<T> {
     fn drop(&mut self) {
-        self.core.sent.retire(&self.local);
+        self.core.tally.retire(&self.local);
         if self.core.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
             // Last sender: receivers drain what is queued, then see Closed.
             self.core.close_for(ClosedReason::SendersGone);

@@ -10,18 +10,23 @@ use crate::receipt::ReceiptState;
 
 use super::Sender;
 
-/// Where a mailbox sends what it cannot deliver.
+/// Where a mailbox sends what it cannot deliver. Every mailbox core holds
+/// one and few ever use it, so the places are boxed: two words inline
+/// instead of six.
 pub(crate) enum Sink<T: Send> {
     /// Nowhere: dropped and counted (standalone mailboxes).
     Drop,
     /// The user's typed dead-letter mailbox.
-    Typed(Sender<T>),
-    /// The office's store, under the mailbox's name.
-    Office {
-        letters: DeadLetters,
-        mailbox: Arc<str>,
-        erase: fn(T) -> AnyBody,
-    },
+    Typed(Box<Sender<T>>),
+    /// The office's store.
+    Office(Box<OfficeSink<T>>),
+}
+
+/// An office's dead-letter store, and the name the mailbox files under.
+pub(crate) struct OfficeSink<T> {
+    letters: DeadLetters,
+    mailbox: Arc<str>,
+    erase: fn(T) -> AnyBody,
 }
 
 impl<T: Send> Sink<T> {
@@ -30,11 +35,11 @@ impl<T: Send> Sink<T> {
     where
         T: 'static,
     {
-        Sink::Office {
+        Sink::Office(Box::new(OfficeSink {
             letters,
             mailbox,
             erase: |body| Box::new(body),
-        }
+        }))
     }
 
     /// Sends `msg` where dead letters go. A typed sink that is full or closed
@@ -64,12 +69,13 @@ impl<T: Send> Sink<T> {
                     Err(err) => err.into_message().map_or(Ok(()), Err),
                 }
             }
-            Sink::Office {
-                letters,
-                mailbox,
-                erase,
-            } => {
+            Sink::Office(office) => {
                 let (header, body) = msg.into_parts();
+                let OfficeSink {
+                    letters,
+                    mailbox,
+                    erase,
+                } = &**office;
                 letters.store(mailbox, reason, header, erase(body));
                 Ok(())
             }

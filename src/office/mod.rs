@@ -178,7 +178,7 @@ impl PostOffice {
                 mailbox.destroy(ClosedReason::OwnerEnded);
                 return Err(OfficeError::NoProcess(record.pid));
             }
-            state.owned.push((name, id, mailbox));
+            state.ties().owned.push((name, id, mailbox));
         }
         Ok(())
     }
@@ -280,11 +280,9 @@ impl PostOffice {
         if let Some(entry) = entry {
             if let EntryKind::Owned(Owner::Creator(pid)) = entry.kind {
                 if let Some(record) = self.inner.process_record(pid) {
-                    record
-                        .state
-                        .lock()
-                        .owned
-                        .retain(|(_, id, _)| *id != entry.id);
+                    if let Some(ties) = record.state.lock().ties_if_any() {
+                        ties.owned.retain(|(_, id, _)| *id != entry.id);
+                    }
                 }
             }
             // Outside the shard lock: destruction wakes threads and may run

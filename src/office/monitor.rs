@@ -219,7 +219,9 @@ impl Drop for Monitor {
             // map: its teardown then holds the last reference to us, and
             // lets it go once it has sent the notice.
             if let Some(record) = self.office.inner.process_record(pid) {
-                record.state.lock().monitors.remove(&key);
+                if let Some(ties) = record.state.lock().ties_if_any() {
+                    ties.monitors.remove(&key);
+                }
             }
         }
     }
@@ -284,7 +286,10 @@ impl PostOffice {
             // told with the real reason once its name is free (see
             // `end_process`), not `NoProcess` while the name is still held.
             if !state.finished {
-                state.monitors.insert(watcher.key(), Arc::clone(watcher));
+                state
+                    .ties()
+                    .monitors
+                    .insert(watcher.key(), Arc::clone(watcher));
                 watching.insert(pid);
                 return;
             }

@@ -52,11 +52,32 @@ pub(super) struct ProcessState {
     /// Its teardown is done (inbox and owned mailboxes destroyed, name
     /// free): monitors added from now on are told `NoProcess` at once.
     pub(super) finished: bool,
+    /// What ties other things to the process, made by the first tie: most
+    /// processes of a big office own nothing and are watched by nobody, and
+    /// an empty list and map inline would cost each nine words.
+    ties: Option<Box<Ties>>,
+}
+
+/// The mailboxes a process owns and the monitors watching it.
+#[derive(Default)]
+pub(super) struct Ties {
     /// `Owner::Creator(pid)` mailboxes: name, registration number, mailbox.
     pub(super) owned: Vec<(Arc<str>, u64, Arc<dyn AnyMailbox>)>,
     /// Monitors to tell when the process ends, by [`Watcher::key`]: a
     /// dropped monitor takes itself out in O(1).
     pub(super) monitors: HashMap<usize, Arc<Watcher>>,
+}
+
+impl ProcessState {
+    /// The process's ties, made now if it had none.
+    pub(super) fn ties(&mut self) -> &mut Ties {
+        self.ties.get_or_insert_with(Box::default)
+    }
+
+    /// The process's ties, if it has any.
+    pub(super) fn ties_if_any(&mut self) -> Option<&mut Ties> {
+        self.ties.as_deref_mut()
+    }
 }
 
 impl PostOffice {
@@ -109,7 +130,8 @@ impl PostOffice {
             Some(name) => Arc::clone(name),
             None => Arc::from(pid.to_string()),
         };
-        let (tx, receiver) = inbox.build_with(self.sink(&label));
+        // Made on first use: an office may hold a million idle inboxes.
+        let (tx, receiver) = inbox.lazy_queue().build_with(self.sink(&label));
         let sender = Arc::new(tx);
         let mailbox: Arc<dyn AnyMailbox> = Arc::new(Named {
             sender: Arc::clone(&sender),
@@ -216,7 +238,10 @@ impl PostOffice {
                 return;
             }
             state.ended = true;
-            std::mem::take(&mut state.owned)
+            state
+                .ties_if_any()
+                .map(|ties| std::mem::take(&mut ties.owned))
+                .unwrap_or_default()
         };
         record.inbox.destroy(ClosedReason::OwnerEnded);
         if let Some(name) = &record.name {
@@ -238,7 +263,12 @@ impl PostOffice {
         let monitors = {
             let mut state = record.state.lock();
             state.finished = true;
-            std::mem::take(&mut state.monitors)
+            // The ties go with the list: nothing is tied to an ended process.
+            state
+                .ties
+                .take()
+                .map(|ties| ties.monitors)
+                .unwrap_or_default()
         };
         for watcher in monitors.into_values() {
             watcher.notify(record.pid, reason.clone());
