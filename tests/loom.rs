@@ -218,6 +218,8 @@ fn priority_batch_pop_wakes_blocked_senders() {
             assert!(pusher.join().unwrap());
         }
         assert_eq!(q.len(), 2);
+    });
+}
 
 /// A receiver about to park against a sender: the receiver never sleeps
 /// through a message, and takes the two in an order the queue allows (the
