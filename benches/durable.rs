@@ -352,12 +352,12 @@ fn journal_drain(n: u64, how: Recv) -> f64 {
     match how {
         Recv::Plain => {
             for id in 1..=n {
-                journal.ack_written(id).unwrap();
+                journal.deliver_acked(id).unwrap();
             }
         }
         Recv::Acked => {
             for id in 1..=n {
-                journal.delivered_written(id).unwrap();
+                journal.deliver(id).unwrap();
                 journal.ack(id).unwrap();
             }
         }
@@ -543,7 +543,7 @@ fn consumer_lag(threads: usize, secs: f64) {
             while !stop.load(Ordering::Relaxed) && id < pending {
                 id += 1;
                 let start = Instant::now();
-                journal.delivered_written(id).unwrap();
+                journal.deliver(id).unwrap();
                 worst = worst.max(start.elapsed());
                 // Timed apart: an ack may do the work (a rollover's sync
                 // and deletions) that a delivery would otherwise do.

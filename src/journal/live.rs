@@ -16,6 +16,11 @@
 //! could go while the segment of their enqueues stays for the sake of
 //! another message, and the acked messages would come back.
 //!
+//! A `DeliveredRange` pins its segment for every live message it covers
+//! (their `Delivered`, in effect), and for as long as it is among the
+//! ranges that may cover later enqueues (see `ranges.rs`): a message
+//! enqueued after it and delivered under its cover relies on it.
+//!
 //! A segment with no pin, other than the active one, is deleted. Everything
 //! else in it is safe to lose: records about ids whose `Enqueue` is gone
 //! (replay ignores them), `Start` markers (the active segment's own carries
@@ -24,10 +29,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::ranges::{self, Ranges};
 use super::record::Record;
 
 /// A map keyed by message id, with [`IdHasher`].
 pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
+
+/// A set of message ids, with [`IdHasher`].
+pub(crate) type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IdHasher>>;
 
 /// The hasher of [`IdMap`]: one multiplication instead of SipHash. Message
 /// ids are chosen by the mailbox, not by an adversary of the process, so
@@ -97,6 +106,9 @@ pub(crate) struct Live {
     /// A segment's count dropped to zero since the last
     /// [`take_unpinned`](Live::take_unpinned).
     maybe_unpinned: bool,
+    /// The latest delivery ranges, tagged with their segment (each holding
+    /// a pin on it).
+    ranges: Ranges,
 }
 
 impl Live {
@@ -115,6 +127,15 @@ impl Live {
     pub(crate) fn remove_segment(&mut self, first_seq: u64) {
         self.segments.remove(&first_seq);
         self.release_tombstones(first_seq);
+        self.ranges.remove_tag(first_seq);
+    }
+
+    /// Forgets the delivery ranges (a reopened log: every new id is above
+    /// them, so they cover no later message), releasing their pins.
+    pub(crate) fn forget_ranges(&mut self) {
+        for segment in self.ranges.clear() {
+            self.unpin_one(segment);
+        }
     }
 
     /// Takes account of `record`, written to (or read from) `segment`.
@@ -131,6 +152,27 @@ impl Live {
                 if let Some(old) = self.messages.insert(id, pins) {
                     self.unpin(old);
                     self.tombstone(old.enqueue, segment);
+                }
+                // Enqueued under a range's cover: it may be delivered
+                // without a record of its own.
+                if let Some(range) = self.ranges.find(id) {
+                    self.repin(id, range, false);
+                }
+            }
+            Record::DeliveredRange { first, last } => {
+                let live = ranges::live_in(
+                    first,
+                    last,
+                    self.messages.len(),
+                    self.messages.keys(),
+                    |id| self.messages.contains_key(&id),
+                );
+                for id in live {
+                    self.repin(id, segment, false);
+                }
+                *self.segments.entry(segment).or_insert(0) += 1;
+                if let Some(old) = self.ranges.push(first, last, segment) {
+                    self.unpin_one(old);
                 }
             }
             Record::Ack { id } | Record::DeadLetter { id } => {
@@ -153,6 +195,7 @@ impl Live {
                     self.unpin_one(delivered);
                     self.tombstone(delivered, segment);
                 }
+                self.forget_ranges();
             }
             Record::Start { .. } => {}
         }
@@ -164,6 +207,7 @@ impl Live {
     pub(crate) fn clear(&mut self) {
         self.messages.clear();
         self.tombstones.clear();
+        self.ranges.clear();
         for count in self.segments.values_mut() {
             *count = 0;
         }

@@ -55,6 +55,8 @@ use parking_lot::{Condvar, Mutex, MutexGuard, RwLock};
 
 use super::batch::{Done, Io, Op, END};
 use super::error::AppendError;
+use super::live::IdSet;
+use super::ranges::{Ranges, RANGE_SPAN};
 use super::record::{self, Record};
 use super::storage::{LockGuard, Storage, StorageFile};
 use super::SyncPolicy;
@@ -152,6 +154,12 @@ struct Queue {
     stats: JournalStats,
     /// Spare buffers, to reuse their allocations.
     spare: (Vec<u8>, Vec<Op>),
+    /// The latest delivery ranges, tagged with their records' sequence
+    /// numbers: a delivery they cover needs no record (`ranges.rs`).
+    ranges: Ranges,
+    /// Ids requeued since: their next delivery needs a `Delivered` of its
+    /// own, as a requeue ends a range's cover at replay.
+    requeued: IdSet,
 }
 
 /// Where the writer starts: the state open recovered.
@@ -266,6 +274,8 @@ impl Writer {
                 shutdown: false,
                 stats,
                 spare: (Vec::new(), Vec::new()),
+                ranges: Ranges::default(),
+                requeued: IdSet::default(),
             }),
             changed: Condvar::new(),
             sync_waiters: Condvar::new(),
@@ -293,26 +303,75 @@ impl Writer {
         check(&q)?;
         let seq = self.push(&mut q, &record, size as u64);
         if need == Need::Nothing {
-            // Waits in memory for the next batch (a delivery's, a send's),
-            // for the buffer to fill, or for the background thread, at most
-            // `LINGER` from now: an ack does not pay a `write` of its own.
-            // Losing it to a process crash is the loss of an ack that at
-            // least once allows (the module docs): the message comes back,
-            // flagged as possibly delivered (its `Delivered` was written
-            // before the consumer had it).
-            if q.buf.len() >= LINGER_BYTES && !q.leader {
-                q = self.lead(q);
-                check(&q)?;
-            } else if q.lingering_since.is_none() {
-                let now = Instant::now();
-                q.lingering_since = Some(now);
-                self.wake_background(&mut q, now + LINGER);
-            }
+            self.linger(q)?;
             return Ok(seq);
         }
         match self.wait(q, seq, need, None) {
             Ok(_) => Ok(seq),
             Err(e) => Err(e),
+        }
+    }
+
+    /// Message `id` is being handed to a consumer (and, with `ack`, is
+    /// acknowledged with it: a plain receive). Returns once a record that
+    /// flags it as possibly delivered after a process crash has reached
+    /// the OS: a range written before (the usual case: no `write` at all),
+    /// or one appended now, which covers the next [`RANGE_SPAN`] ids too;
+    /// after a requeue, a `Delivered` of its own. The `Ack` waits for
+    /// nothing: it rides along with a later batch (`linger`).
+    pub(crate) fn deliver(&self, id: u64, ack: bool) -> Result<(), AppendError> {
+        let mut q = self.queue.lock();
+        check(&q)?;
+        let mark = if !q.requeued.is_empty() && q.requeued.remove(&id) {
+            self.push(&mut q, &Record::Delivered { id }, DELIVERED_SIZE)
+        } else if let Some(range) = q.ranges.find(id) {
+            range
+        } else {
+            let range = Record::DeliveredRange {
+                first: id,
+                last: id.saturating_add(RANGE_SPAN - 1),
+            };
+            self.push(&mut q, &range, RANGE_SIZE)
+        };
+        if ack {
+            self.push(&mut q, &Record::Ack { id }, DELIVERED_SIZE);
+        }
+        if q.written >= mark {
+            return if ack { self.linger(q) } else { Ok(()) };
+        }
+        if ack {
+            // A batch under way may write the range but not the `Ack`.
+            self.start_linger(&mut q);
+        }
+        // The range (or record) is not written yet, whoever queued it: the
+        // consumer must not have the message before it is.
+        self.wait(q, mark, Need::Written, None).map(drop)
+    }
+
+    /// Leaves the records just queued, which nobody waits for, in memory
+    /// for the next batch (a delivery's, a send's), for the buffer to fill,
+    /// or for the background thread, at most `LINGER` from now: an ack does
+    /// not pay a `write` of its own. Losing it to a process crash is the
+    /// loss of an ack that at least once allows (the module docs): the
+    /// message comes back, flagged as possibly delivered (a record that
+    /// covers its delivery was written before the consumer had it).
+    fn linger<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> Result<(), AppendError> {
+        if q.buf.len() >= LINGER_BYTES && !q.leader {
+            q = self.lead(q);
+            check(&q)?;
+        } else {
+            self.start_linger(&mut q);
+        }
+        Ok(())
+    }
+
+    /// Has the background thread write what is queued [`LINGER`] from now,
+    /// unless it already will sooner.
+    fn start_linger(&self, q: &mut Queue) {
+        if q.lingering_since.is_none() {
+            let now = Instant::now();
+            q.lingering_since = Some(now);
+            self.wake_background(q, now + LINGER);
         }
     }
 
@@ -326,6 +385,8 @@ impl Writer {
         let start = Record::Start { max_id: 0 }.size().unwrap_or(0) as u64;
         self.roll(&mut q, start);
         q.ops.push(Op::Purge);
+        q.ranges.clear();
+        q.requeued.clear();
         let seq = q.next_seq.saturating_sub(1);
         self.wait(q, seq, Need::Synced, None).map(|_| ())
     }
@@ -392,6 +453,25 @@ impl Writer {
         if let Some(id) = record.id() {
             q.max_id = q.max_id.max(id);
         }
+        // What the next delivery of a message needs (see `deliver`), kept
+        // in log order, as the tally and replay keep it.
+        match *record {
+            Record::Requeued { id, .. } => {
+                q.requeued.insert(id);
+            }
+            Record::Enqueue { id, .. } | Record::Ack { id } | Record::DeadLetter { id } => {
+                if !q.requeued.is_empty() {
+                    q.requeued.remove(&id);
+                }
+            }
+            Record::DeliveredRange { first, last } => {
+                q.ranges.push(first, last, seq);
+            }
+            Record::CleanClose => {
+                q.ranges.clear();
+            }
+            Record::Start { .. } | Record::Delivered { .. } => {}
+        }
         seq
     }
 
@@ -423,9 +503,12 @@ impl Writer {
         let at = q.buf.len();
         record.encode_unsealed(&mut q.buf);
         record::seal(&mut q.buf, at, seq);
-        q.ops.push(Op::Record {
-            kind: record.kind(),
-            id: record.id().unwrap_or(0),
+        q.ops.push(match *record {
+            Record::DeliveredRange { first, last } => Op::Range { first, last },
+            _ => Op::Record {
+                kind: record.kind(),
+                id: record.id().unwrap_or(0),
+            },
         });
         q.queued += 1;
         q.seg_used = q.seg_used.saturating_add(size);
@@ -746,6 +829,12 @@ impl Writer {
 /// How long a record nobody waits for (an ack) may wait in memory for a
 /// batch to take it before the background thread writes it.
 pub(crate) const LINGER: Duration = Duration::from_millis(2);
+
+/// The size of an `Ack` or `Delivered` record.
+const DELIVERED_SIZE: u64 = (record::FRAME + record::MIN_LEN + 8) as u64;
+
+/// The size of a `DeliveredRange` record.
+const RANGE_SIZE: u64 = (record::FRAME + record::MIN_LEN + 16) as u64;
 
 /// How many bytes of such records make an appender write them at once.
 pub(crate) const LINGER_BYTES: usize = 16 << 10;
