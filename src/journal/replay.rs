@@ -350,9 +350,10 @@ impl State {
                 }));
             }
             Record::DeliveredRange { first, last } => {
-                let live = ranges::live_in(first, last, self.index.len(), self.index.keys(), |id| {
-                    self.index.contains_key(&id)
-                });
+                let live =
+                    ranges::live_in(first, last, self.index.len(), self.index.keys(), |id| {
+                        self.index.contains_key(&id)
+                    });
                 for id in live {
                     if let Some(entry) = self.entry(id) {
                         entry.delivered_at = Some(seq);
