@@ -193,7 +193,7 @@ impl Workload {
                 self.live.swap_remove(i);
                 Op::DeadLetter(id)
             }
-            75..=86 if self.ranges && roll % 2 == 0 => Op::Deliver(id),
+            75..=86 if self.ranges && roll.is_multiple_of(2) => Op::Deliver(id),
             75..=86 => Op::Delivered(id),
             87..=98 => {
                 self.live[i].1 = count + 1;
