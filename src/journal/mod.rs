@@ -101,7 +101,9 @@
 //! | `segment.rs` | segment names, reading a segment, the meta file |
 //! | `storage.rs` | the file-system seam and its std implementation |
 //! | `live.rs` | which segments live messages still need |
-//! | `writer.rs` | appending, group commit, waiting, durability callbacks |
+//! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
+//! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
+//! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
 //! | `batch.rs` | one batch: writes, rollover, sync, segment deletion |
 //! | `replay.rs` | opening: lock, format, scan, cut, restore |
 //! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
