@@ -23,16 +23,17 @@
 //!    decode and restore. Goal: under 2 s.
 //! 3. **Receive path.** A pre-filled queue of 10^5 100-byte messages drained
 //!    by one thread, in ns per message: a plain mailbox's `recv` and
-//!    `recv_ack` + `ack` against a durable one's (goal: durable within 2x of
-//!    plain). Then where the durable time goes: the journal's calls alone
-//!    (`ack_written` for a `recv`; `delivered_written` + `ack` for
-//!    `recv_ack` + `ack`), the bare `pwrite(2)` of one 25-byte record per
-//!    call, the same records written 64 to a `pwrite` (what batching
-//!    deliveries would cost), and the CRC of one record.
+//!    `recv_ack` + `ack` against a durable one's, `Buffered` and `Always`
+//!    (goal: durable within 2x of plain). Then where the durable time goes:
+//!    the journal's calls alone (`deliver_acked` for a `recv`; `deliver` +
+//!    `ack` for `recv_ack` + `ack`: a write per delivery range of 64 ids,
+//!    acks riding along), the bare `pwrite(2)` of one 25-byte record per
+//!    call, the same records written 64 to a `pwrite`, and the CRC of one
+//!    record.
 //! 4. **A consumer under load.** Why the consumer of part 1 falls behind
 //!    `Always` senders: the journal alone, 0, 1, 8 and 64 threads enqueueing
 //!    with `Always` while one thread does a `recv_ack` + `ack`'s log work
-//!    (`delivered_written` + `ack`): both rates, the journal's batches and
+//!    (`deliver` + `ack`): both rates, the journal's batches and
 //!    syncs per second, and the consumer's worst wait.
 //!
 //! Not a criterion benchmark: each send figure is one run of a fixed
@@ -306,18 +307,29 @@ enum Recv {
 }
 
 /// ns per message to drain `n` pre-filled 100-byte messages, plain mailbox
-/// or durable.
-fn drain(n: u64, durable: bool, how: Recv) -> f64 {
+/// or durable with a policy.
+fn drain(n: u64, durable: Option<SyncPolicy>, how: Recv) -> f64 {
     let dir = Scratch::new(BENCH, "recv");
-    let (tx, rx) = if durable {
-        open_durable(&dir, SyncPolicy::Buffered, None)
-    } else {
-        Mailbox::<Vec<u8>>::builder().unbounded().build()
-    };
     let body = vec![3u8; 100];
-    for _ in 0..n {
-        tx.send(body.clone()).unwrap();
-    }
+    let (_tx, rx) = if let Some(policy) = durable {
+        // Filled with `Buffered` (10^5 single-sender syncs would take
+        // minutes under `Always`), then reopened with the policy: after the
+        // clean close the messages come back unflagged, in order, with
+        // their ids, as if just sent.
+        {
+            let (tx, _rx) = open_durable(&dir, SyncPolicy::Buffered, None);
+            for _ in 0..n {
+                tx.send(body.clone()).unwrap();
+            }
+        }
+        open_durable(&dir, policy, None)
+    } else {
+        let (tx, rx) = Mailbox::<Vec<u8>>::builder().unbounded().build();
+        for _ in 0..n {
+            tx.send(body.clone()).unwrap();
+        }
+        (tx, rx)
+    };
     let mut sum = 0usize;
     let start = Instant::now();
     match how {
@@ -338,7 +350,7 @@ fn drain(n: u64, durable: bool, how: Recv) -> f64 {
 }
 
 /// ns per message of the journal's own work for a drain of `n` pending
-/// messages: `ack_written` (a `recv`) or `delivered_written` + `ack` (a
+/// messages: `deliver_acked` (a `recv`) or `deliver` + `ack` (a
 /// `recv_ack` + `ack`).
 fn journal_drain(n: u64, how: Recv) -> f64 {
     let dir = Scratch::new(BENCH, "recv-journal");
@@ -352,12 +364,12 @@ fn journal_drain(n: u64, how: Recv) -> f64 {
     match how {
         Recv::Plain => {
             for id in 1..=n {
-                journal.ack_written(id).unwrap();
+                journal.deliver_acked(id).unwrap();
             }
         }
         Recv::Acked => {
             for id in 1..=n {
-                journal.delivered_written(id).unwrap();
+                journal.deliver(id).unwrap();
                 journal.ack(id).unwrap();
             }
         }
@@ -448,10 +460,14 @@ fn recv(n: u64) {
     println!(
         "\nreceive path: a pre-filled queue of {n} 100-byte messages drained by one thread, ns per message (min / median of {ROUNDS}):"
     );
-    let plain_recv = measure(&|| drain(n, false, Recv::Plain));
-    let plain_ack = measure(&|| drain(n, false, Recv::Acked));
-    let durable_recv = measure(&|| drain(n, true, Recv::Plain));
-    let durable_ack = measure(&|| drain(n, true, Recv::Acked));
+    let buffered = Some(SyncPolicy::Buffered);
+    let always = Some(SyncPolicy::Always);
+    let plain_recv = measure(&|| drain(n, None, Recv::Plain));
+    let plain_ack = measure(&|| drain(n, None, Recv::Acked));
+    let durable_recv = measure(&|| drain(n, buffered, Recv::Plain));
+    let durable_ack = measure(&|| drain(n, buffered, Recv::Acked));
+    let always_recv = measure(&|| drain(n, always, Recv::Plain));
+    let always_ack = measure(&|| drain(n, always, Recv::Acked));
     let journal_recv = measure(&|| journal_drain(n, Recv::Plain));
     let journal_ack = measure(&|| journal_drain(n, Recv::Acked));
     let journal_ack_only = measure(&|| journal_drain(n, Recv::AckOnly));
@@ -472,24 +488,34 @@ fn recv(n: u64) {
     );
     row("plain mailbox: recv", plain_recv, None);
     row(
-        "durable mailbox: recv (goal <= 2x plain)",
+        "durable mailbox, Buffered: recv (goal <= 2x plain)",
         durable_recv,
+        Some(plain_recv),
+    );
+    row(
+        "durable mailbox, Always: recv (goal <= 2x plain)",
+        always_recv,
         Some(plain_recv),
     );
     row("plain mailbox: recv_ack + ack", plain_ack, None);
     row(
-        "durable mailbox: recv_ack + ack (goal <= 2x plain)",
+        "durable mailbox, Buffered: recv_ack + ack (goal <= 2x)",
         durable_ack,
+        Some(plain_ack),
+    );
+    row(
+        "durable mailbox, Always: recv_ack + ack (goal <= 2x)",
+        always_ack,
         Some(plain_ack),
     );
     println!("where a durable receive's time goes:");
     row(
-        "  journal alone: ack_written (= a recv's log work)",
+        "  journal alone: deliver_acked (= a recv's log work)",
         journal_recv,
         None,
     );
     row(
-        "  journal alone: delivered_written + ack (= recv_ack + ack)",
+        "  journal alone: deliver + ack (= recv_ack + ack)",
         journal_ack,
         None,
     );
@@ -520,7 +546,7 @@ fn recv(n: u64) {
 /// Part 4: why the consumer falls behind `Always` senders. The journal
 /// alone: `threads` threads enqueue 100-byte payloads with `Always` while
 /// one thread does what a `recv_ack` + `ack` does to the log
-/// (`delivered_written`, then `ack`) on ids enqueued before the start.
+/// (`deliver`, then `ack`) on ids enqueued before the start.
 /// Prints both rates and the journal's batches and syncs per second.
 fn consumer_lag(threads: usize, secs: f64) {
     let dir = Scratch::new(BENCH, "lag");
@@ -543,7 +569,7 @@ fn consumer_lag(threads: usize, secs: f64) {
             while !stop.load(Ordering::Relaxed) && id < pending {
                 id += 1;
                 let start = Instant::now();
-                journal.delivered_written(id).unwrap();
+                journal.deliver(id).unwrap();
                 worst = worst.max(start.elapsed());
                 // Timed apart: an ack may do the work (a rollover's sync
                 // and deletions) that a delivery would otherwise do.
@@ -580,7 +606,7 @@ fn consumer_lag(threads: usize, secs: f64) {
 
 fn lag(secs: f64) {
     println!(
-        "\nthe log work of one consumer (delivered_written + ack) while Always senders append (the journal alone, 100-byte payloads, {secs} s):"
+        "\nthe log work of one consumer (deliver + ack) while Always senders append (the journal alone, 100-byte payloads, {secs} s):"
     );
     println!(
         "{:>7} {:>12} {:>12} {:>12} {:>10} {:>10} {:>12} {:>12}",

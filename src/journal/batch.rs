@@ -32,6 +32,13 @@ pub(crate) enum Op {
         /// The message it is about, if any.
         id: u64,
     },
+    /// A `DeliveredRange` record, for the live tally.
+    Range {
+        /// The lowest id it covers.
+        first: u64,
+        /// The highest.
+        last: u64,
+    },
     /// A new segment starts at byte `at` of the batch.
     Roll {
         /// The offset in the batch's bytes.
@@ -111,6 +118,12 @@ impl Io {
             match *op {
                 Op::Record { kind, id } => {
                     self.live.apply(self.active, &for_tally(kind, id));
+                    self.tallied = seq;
+                    seq = seq.saturating_add(1);
+                }
+                Op::Range { first, last } => {
+                    let range = Record::DeliveredRange { first, last };
+                    self.live.apply(self.active, &range);
                     self.tallied = seq;
                     seq = seq.saturating_add(1);
                 }
@@ -272,5 +285,10 @@ fn for_tally(kind: Kind, id: u64) -> Record<'static> {
         },
         Kind::Start => Record::Start { max_id: id },
         Kind::CleanClose => Record::CleanClose,
+        // Queued as `Op::Range`, with both ends.
+        Kind::DeliveredRange => Record::DeliveredRange {
+            first: id,
+            last: id,
+        },
     }
 }

@@ -41,6 +41,7 @@
 //! | 5 | `Delivered` | `id` u64 | handed to a consumer |
 //! | 6 | `Requeued` | `id` u64, `redeliveries` u32 | given back by a consumer |
 //! | 7 | `CleanClose` | (empty) | every handle closed cleanly: no message in a consumer's hands |
+//! | 8 | `DeliveredRange` | `first` u64, `last` u64 | messages with ids in `first..=last` may be handed out without a record each |
 //!
 //! `Start` is not a message event. It is there because segments whose
 //! messages are all acked are deleted: without it a log whose older segments
@@ -50,11 +51,39 @@
 //! # Durability
 //!
 //! [`SyncPolicy`] says when an enqueue returns; concurrent appenders share
-//! writes and syncs (group commit, see `writer.rs`). Acks, deliveries,
-//! requeues and dead letters never wait for a sync: they ride along with the
-//! next write. So a message acked just before a power loss may come back once
-//! (at least once, as with RabbitMQ); one delivered and then lost in the
-//! crash comes back flagged as possibly delivered.
+//! writes and syncs (group commit, see `writer.rs`). Nothing on the
+//! receive side waits for a sync, whatever the policy, and only a
+//! delivery that no range covers waits for a write:
+//!
+//! | record | waits for | lost to a process crash means |
+//! | --- | --- | --- |
+//! | `Ack` (an `ack`, or a plain receive's) | nothing: rides along with the next write, at most `LINGER` (2 ms) or 16 KiB later | the message comes back, flagged |
+//! | `Requeued`, `DeadLetter` | nothing, the same way | the message comes back with its older count, flagged if it was delivered; a dead letter comes back |
+//! | `DeliveredRange` | its write, by the delivery that needed it | (never lost once a delivery returned) |
+//! | `Delivered` (a redelivery after a requeue) | its write | (the same) |
+//!
+//! # Delivery ranges: the crash semantics of a receive
+//!
+//! A message a consumer had when the process died must come back flagged as
+//! possibly delivered (its redelivery count raised), so something naming
+//! it must reach the OS before the consumer has it. Rather than a
+//! `write(2)` per delivery, a delivery that no recent range covers writes a
+//! `DeliveredRange` of the next 64 ids from its own; deliveries of the ids
+//! it covers write nothing (`ranges.rs`). So after a process crash:
+//!
+//! - every message handed out by `recv_ack` and not acked comes back,
+//!   flagged (as before);
+//! - a message acked, or taken by a plain receive, comes back flagged if
+//!   its `Ack` was still in memory (a plain receive's message could not
+//!   come back before: its `Ack` was written first);
+//! - a message never handed out may come back flagged too, if a range
+//!   covered its id: at most 63 per range, and 8 ranges cover at a time
+//!   (one per sender handle whose messages were being taken, in practice);
+//! - an `Ack` that reached the OS is never undone: an acked message whose
+//!   `Ack` was written (and, for a power loss, synced) never comes back.
+//!
+//! A power loss loses what was not synced; with `Always`, a send's sync
+//! also syncs every receive-side record written before it.
 //!
 //! # Opening
 //!
@@ -72,7 +101,9 @@
 //! | `segment.rs` | segment names, reading a segment, the meta file |
 //! | `storage.rs` | the file-system seam and its std implementation |
 //! | `live.rs` | which segments live messages still need |
-//! | `writer.rs` | appending, group commit, waiting, durability callbacks |
+//! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
+//! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
+//! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
 //! | `batch.rs` | one batch: writes, rollover, sync, segment deletion |
 //! | `replay.rs` | opening: lock, format, scan, cut, restore |
 //! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
@@ -81,6 +112,7 @@
 mod batch;
 mod error;
 mod live;
+mod ranges;
 mod record;
 mod replay;
 mod segment;
@@ -264,24 +296,27 @@ impl Journal {
     }
 
     /// Records that message `id` was handed to a consumer. Does not wait for
-    /// a sync. (The mailbox waits for the write: `delivered_written`.)
+    /// a sync. (The mailbox uses `deliver`, which waits for the write of a
+    /// record that covers the delivery.)
     #[cfg(test)]
     pub(crate) fn delivered(&self, id: u64) -> Result<u64, AppendError> {
         self.writer.append(Record::Delivered { id }, Need::Nothing)
     }
 
-    /// Records that message `id` was handed to a consumer, and returns once
-    /// the record reached the OS: a process crash after this brings the
-    /// message back flagged as possibly delivered.
-    pub(crate) fn delivered_written(&self, id: u64) -> Result<u64, AppendError> {
-        self.writer.append(Record::Delivered { id }, Need::Written)
+    /// Message `id` is being handed to a consumer: returns once a record
+    /// that flags it as possibly delivered reached the OS, so that a
+    /// process crash after this brings it back flagged. Usually a
+    /// `DeliveredRange` written by an earlier delivery covers it and this
+    /// writes nothing (see "Delivery ranges" above).
+    pub(crate) fn deliver(&self, id: u64) -> Result<(), AppendError> {
+        self.writer.deliver(id, false)
     }
 
-    /// Records that message `id` was acknowledged, and returns once the
-    /// record reached the OS (a plain receive, whose acknowledgement is the
-    /// delivery itself).
-    pub(crate) fn ack_written(&self, id: u64) -> Result<u64, AppendError> {
-        self.writer.append(Record::Ack { id }, Need::Written)
+    /// A plain receive of message `id`: [`deliver`](Journal::deliver), and
+    /// an `Ack` that waits for nothing. A crash that loses the `Ack` brings
+    /// the message back flagged.
+    pub(crate) fn deliver_acked(&self, id: u64) -> Result<(), AppendError> {
+        self.writer.deliver(id, true)
     }
 
     /// Records that message `id` was given back, with its redelivery count

@@ -36,6 +36,9 @@ pub(crate) enum Kind {
     Requeued = 6,
     /// Every handle closed cleanly: no message is in a consumer's hands.
     CleanClose = 7,
+    /// Messages with ids in a range may be handed to consumers without a
+    /// record each (see "Delivery ranges" in the module docs of `journal`).
+    DeliveredRange = 8,
 }
 
 impl Kind {
@@ -49,6 +52,7 @@ impl Kind {
             5 => Kind::Delivered,
             6 => Kind::Requeued,
             7 => Kind::CleanClose,
+            8 => Kind::DeliveredRange,
             _ => return None,
         })
     }
@@ -96,6 +100,14 @@ pub(crate) enum Record<'a> {
     },
     /// Every handle closed cleanly.
     CleanClose,
+    /// Any message with an id in `first..=last` may be handed to a
+    /// consumer from now on without a record of its own.
+    DeliveredRange {
+        /// The lowest id covered.
+        first: u64,
+        /// The highest id covered (at least `first`).
+        last: u64,
+    },
 }
 
 impl Record<'_> {
@@ -109,17 +121,22 @@ impl Record<'_> {
             Record::Delivered { .. } => Kind::Delivered,
             Record::Requeued { .. } => Kind::Requeued,
             Record::CleanClose => Kind::CleanClose,
+            Record::DeliveredRange { .. } => Kind::DeliveredRange,
         }
     }
 
-    /// The message id the record is about, if it is about one.
+    /// The message id the record is about, if it is about one; for a
+    /// range, its highest id (so that the log's highest id, from which new
+    /// ids start after a reopen, is above every range: no new message falls
+    /// in the range of an earlier run).
     pub(crate) fn id(&self) -> Option<u64> {
         match *self {
             Record::Enqueue { id, .. }
             | Record::Ack { id }
             | Record::DeadLetter { id }
             | Record::Delivered { id }
-            | Record::Requeued { id, .. } => Some(id),
+            | Record::Requeued { id, .. }
+            | Record::DeliveredRange { last: id, .. } => Some(id),
             Record::Start { .. } | Record::CleanClose => None,
         }
     }
@@ -133,6 +150,7 @@ impl Record<'_> {
             | Record::Delivered { .. } => 8,
             Record::Enqueue { payload, .. } => 8 + payload.len(),
             Record::Requeued { .. } => 12,
+            Record::DeliveredRange { .. } => 16,
             Record::CleanClose => 0,
         }
     }
@@ -166,6 +184,10 @@ impl Record<'_> {
             Record::Requeued { id, redeliveries } => {
                 out.extend_from_slice(&id.to_le_bytes());
                 out.extend_from_slice(&redeliveries.to_le_bytes());
+            }
+            Record::DeliveredRange { first, last } => {
+                out.extend_from_slice(&first.to_le_bytes());
+                out.extend_from_slice(&last.to_le_bytes());
             }
             Record::CleanClose => {}
         }
@@ -374,6 +396,14 @@ fn parse_body(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             fixed(0)?;
             Record::CleanClose
         }
+        Kind::DeliveredRange => {
+            fixed(16)?;
+            let (first, last) = (read_u64(body, 0)?, read_u64(body, 8)?);
+            // An empty range is never written: a body that says one is
+            // not ours.
+            (first <= last).then_some(())?;
+            Record::DeliveredRange { first, last }
+        }
     })
 }
 
@@ -420,6 +450,10 @@ mod tests {
                 redeliveries: 7,
             },
             Record::CleanClose,
+            Record::DeliveredRange {
+                first: 5,
+                last: u64::MAX,
+            },
         ];
         for (i, record) in records.iter().enumerate() {
             let buf = sealed(record, 100 + i as u64);

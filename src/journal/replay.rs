@@ -4,7 +4,10 @@
 //! Replay keeps, per message, only what its last records say: the payload
 //! and position of its last `Enqueue`, the count of its last `Requeued`, and
 //! whether a `Delivered` came after those with no `CleanClose` after it (the
-//! message may have been in a consumer's hands at the crash). An `Ack` or
+//! message may have been in a consumer's hands at the crash); a
+//! `DeliveredRange` counts as a `Delivered` of every live message it covers,
+//! and of those enqueued later while it is among the last ranges (see
+//! `ranges.rs`). An `Ack` or
 //! `DeadLetter` ends it; records about an id with no `Enqueue` are ignored
 //! (their message's segment was deleted once it was acked).
 //!
@@ -23,6 +26,7 @@ use std::sync::Arc;
 use super::batch::Io;
 use super::error::{OpenError, Recovery};
 use super::live::{IdMap, Live};
+use super::ranges::{self, Ranges};
 use super::record::{Kind, Record};
 use super::segment::{self, Scan};
 use super::storage::{LockError, StdStorage, Storage, StorageFile};
@@ -184,6 +188,9 @@ pub(crate) fn open_with(
     replay.clean_close = clean_close;
 
     // Segments no live message needs (all acked before the last close).
+    // The delivery ranges of the log cover no message from now on: new ids
+    // start above every id the log names, their ends included.
+    live.forget_ranges();
     let mut io = io;
     io.live = live;
     io.live.recheck();
@@ -312,6 +319,8 @@ struct State {
     clean_close_at: u64,
     /// The kind of the last record.
     last_kind: Option<Kind>,
+    /// The latest delivery ranges, tagged with their sequence numbers.
+    ranges: Ranges,
 }
 
 impl State {
@@ -335,8 +344,26 @@ impl State {
                         possibly_delivered: false,
                         redeliveries: 0,
                     },
-                    delivered_at: None,
+                    // Enqueued under a range's cover: it may have been
+                    // delivered without a record of its own.
+                    delivered_at: self.ranges.find(id),
                 }));
+            }
+            Record::DeliveredRange { first, last } => {
+                let live: Vec<u64> = if last.saturating_sub(first) < self.index.len() as u64 {
+                    (first..=last).collect()
+                } else {
+                    // Wider than the live messages (a crafted log's).
+                    ranges::live_in(first, last, self.index.len(), self.index.keys(), |id| {
+                        self.index.contains_key(&id)
+                    })
+                };
+                for id in live {
+                    if let Some(entry) = self.entry(id) {
+                        entry.delivered_at = Some(seq);
+                    }
+                }
+                self.ranges.push(first, last, seq);
             }
             Record::Ack { id } | Record::DeadLetter { id } => {
                 if let Some(slot) = self.index.remove(&id).and_then(|i| self.order.get_mut(i)) {
@@ -354,7 +381,10 @@ impl State {
                     entry.delivered_at = None;
                 }
             }
-            Record::CleanClose => self.clean_close_at = seq,
+            Record::CleanClose => {
+                self.clean_close_at = seq;
+                self.ranges.clear();
+            }
         }
     }
 

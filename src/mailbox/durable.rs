@@ -11,12 +11,20 @@
 //! | --- | --- | --- |
 //! | a send | `Enqueue` (header and body) | the sync policy: synced (`Always`) or written (`Buffered`, `Every`) |
 //! | a push refused after logging (full, closed) | `DeadLetter` | nothing |
-//! | `recv_ack` hands out a delivery | `Delivered` | the write (a process crash brings it back flagged) |
-//! | a plain `recv` (an automatic ack) | `Ack` | the write (a process crash does not bring it back unflagged) |
+//! | `recv_ack` hands out a delivery | usually none: a `DeliveredRange` written by an earlier delivery covers it; else a new range (or, after a requeue, a `Delivered`) | the write of that record (a process crash brings the message back flagged) |
+//! | a plain `recv` (an automatic ack) | the same, and an `Ack` | the range's write, as `recv_ack`; the `Ack` waits for nothing (taken just before a crash, the message may come back once, flagged; never unflagged) |
 //! | `ack` | `Ack` | nothing: acked just before a crash, it may come back once, flagged |
 //! | `nack` / a dropped delivery | `Requeued` with the new count | nothing |
 //! | dead letters (rejected, expired, redelivered too often, evicted, destroyed) | `DeadLetter` | nothing |
 //! | the last handle gone | `CleanClose` | the sync |
+//!
+//! So a receive writes nothing of its own: its `Ack` rides along with the
+//! next write (at most 2 ms or 16 KiB later), and one range write covers
+//! the deliveries of the next 64 ids. The price, after a process crash, is
+//! that a message whose id a range covered may come back flagged though no
+//! consumer had it yet (at most 63 per range; the journal's module docs
+//! give the whole crash semantics). Nothing on the receive side waits for
+//! a sync under any policy, as before.
 //!
 //! Handles going away is not a loss: a mailbox whose handles are all
 //! dropped keeps its queued and unacked messages in the log for the next
@@ -341,20 +349,21 @@ impl<T> Log<T> {
         self.dead_lettered(id);
     }
 
-    /// A delivery was handed out (returns once the record is written).
+    /// A delivery is being handed out (returns once a record that covers
+    /// it is written: usually one already was).
     pub(super) fn delivered(&self, id: MessageId) {
         if let Some(journal) = self.journal() {
             // A failed log takes no more records; the message may come
             // back after a restart (at least once).
-            let _ = journal.delivered_written(id.as_u64());
+            let _ = journal.deliver(id.as_u64());
         }
     }
 
-    /// A plain receive: acknowledged with its delivery (returns once the
-    /// record is written).
+    /// A plain receive: acknowledged with its delivery (returns once a
+    /// record that covers the delivery is written; the `Ack` lingers).
     pub(super) fn auto_acked(&self, id: MessageId) {
         if let Some(journal) = self.journal() {
-            let _ = journal.ack_written(id.as_u64());
+            let _ = journal.deliver_acked(id.as_u64());
         }
     }
 

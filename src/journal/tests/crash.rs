@@ -170,7 +170,7 @@ fn power_losses(
         ops.clear();
         let calls = storage.calls();
         storage.fail_after(rng.below(steps as u64 * 3));
-        let mut workload = Workload::new(rng.next(), base_max + 1, &base, 200);
+        let mut workload = Workload::new(rng.next(), base_max + 1, &base, 200).with_ranges();
         for _ in 0..steps {
             let op = workload.next_op();
             let ok = op.run(&journal).is_ok();
@@ -209,7 +209,7 @@ proptest! {
         let options = Options::new("crash").sync(policy(p)).segment_size(segment_size);
         let storage = FaultStorage::new();
         let (journal, _) = open_with(Arc::new(storage.clone()), options.clone()).unwrap();
-        let mut workload = Workload::new(seed, 1, &[], 200);
+        let mut workload = Workload::new(seed, 1, &[], 200).with_ranges();
         let ops: Vec<Op> = (0..steps).map(|_| workload.next_op()).collect();
         for op in &ops {
             op.run(&journal).unwrap();

@@ -6,6 +6,7 @@ mod concurrent;
 mod corrupt;
 mod crash;
 mod model;
+mod receive;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};

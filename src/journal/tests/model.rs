@@ -1,9 +1,10 @@
 //! A reference replay (written apart from `replay.rs`, as plainly as
 //! possible) and a random workload of log operations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::super::fault::Rng;
+use super::super::ranges::{RANGES, RANGE_SPAN};
 use super::super::{AppendError, Journal, Restored};
 
 /// One operation on the log.
@@ -15,8 +16,11 @@ pub(crate) enum Op {
     Ack(u64),
     /// Dead-letter it.
     DeadLetter(u64),
-    /// Hand it to a consumer.
+    /// Hand it to a consumer, recording it at once (lingering).
     Delivered(u64),
+    /// Hand it to a consumer as the mailbox does (`Journal::deliver`: a
+    /// delivery range, or nothing).
+    Deliver(u64),
     /// Give it back with a redelivery count.
     Requeued(u64, u32),
     /// Write and sync everything (`Journal::flush`).
@@ -31,6 +35,7 @@ impl Op {
             Op::Ack(id) => journal.ack(*id),
             Op::DeadLetter(id) => journal.dead_letter(*id),
             Op::Delivered(id) => journal.delivered(*id),
+            Op::Deliver(id) => journal.deliver(*id).map(|()| 0),
             Op::Requeued(id, n) => journal.requeued(*id, *n),
             Op::Flush => journal.flush(),
         }
@@ -52,27 +57,63 @@ pub(crate) fn replay(base: &[Restored], ops: &[Op]) -> Vec<Restored> {
             .find(|(_, m)| m.id == id)
             .map(|(&key, _)| key)
     };
+    // The delivery ranges in force and the ids requeued since (what
+    // `Journal::deliver` decides by), as the module docs of `ranges.rs`
+    // describe them.
+    let mut ranges: VecDeque<(u64, u64)> = VecDeque::new();
+    let mut requeued: BTreeSet<u64> = BTreeSet::new();
+    let covered = |ranges: &VecDeque<(u64, u64)>, id: u64| {
+        ranges
+            .iter()
+            .any(|&(first, last)| first <= id && id <= last)
+    };
     for op in ops {
         match op {
             Op::Enqueue(id, payload) => {
                 if let Some(key) = find(&messages, *id) {
                     messages.remove(&key);
                 }
+                requeued.remove(id);
                 messages.insert(
                     order,
                     Restored {
                         id: *id,
                         payload: payload.clone(),
-                        possibly_delivered: false,
+                        possibly_delivered: covered(&ranges, *id),
                         redeliveries: 0,
                     },
                 );
                 order += 1;
             }
             Op::Ack(id) | Op::DeadLetter(id) => {
+                requeued.remove(id);
                 if let Some(key) = find(&messages, *id) {
                     messages.remove(&key);
                 }
+            }
+            Op::Deliver(id) => {
+                if requeued.remove(id) {
+                    // A redelivery after a requeue: a `Delivered` of its own.
+                    if let Some(key) = find(&messages, *id) {
+                        if let Some(m) = messages.get_mut(&key) {
+                            m.possibly_delivered = true;
+                        }
+                    }
+                } else if !covered(&ranges, *id) {
+                    // A new range: every live message in it is flagged.
+                    let last = id.saturating_add(RANGE_SPAN - 1);
+                    for m in messages.values_mut() {
+                        if *id <= m.id && m.id <= last {
+                            m.possibly_delivered = true;
+                        }
+                    }
+                    if ranges.len() == RANGES {
+                        ranges.pop_front();
+                    }
+                    ranges.push_back((*id, last));
+                }
+                // Else covered: flagged already, by its range or its
+                // enqueue under it.
             }
             Op::Delivered(id) => {
                 if let Some(key) = find(&messages, *id) {
@@ -82,6 +123,7 @@ pub(crate) fn replay(base: &[Restored], ops: &[Op]) -> Vec<Restored> {
                 }
             }
             Op::Requeued(id, n) => {
+                requeued.insert(*id);
                 if let Some(key) = find(&messages, *id) {
                     if let Some(m) = messages.get_mut(&key) {
                         m.possibly_delivered = false;
@@ -106,6 +148,8 @@ pub(crate) struct Workload {
     live: Vec<(u64, u32)>,
     /// The largest payload.
     max_payload: u64,
+    /// Deliveries go through `Journal::deliver` (ranges) half the time.
+    ranges: bool,
 }
 
 impl Workload {
@@ -116,7 +160,15 @@ impl Workload {
             next_id: first_id,
             live: live.iter().map(|m| (m.id, m.redeliveries)).collect(),
             max_payload,
+            ranges: false,
         }
+    }
+
+    /// The same, with half the deliveries made as the mailbox makes them
+    /// (`Op::Deliver`).
+    pub(crate) fn with_ranges(mut self) -> Workload {
+        self.ranges = true;
+        self
     }
 
     /// The next operation.
@@ -141,6 +193,7 @@ impl Workload {
                 self.live.swap_remove(i);
                 Op::DeadLetter(id)
             }
+            75..=86 if self.ranges && roll.is_multiple_of(2) => Op::Deliver(id),
             75..=86 => Op::Delivered(id),
             87..=98 => {
                 self.live[i].1 = count + 1;
