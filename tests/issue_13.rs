@@ -51,6 +51,12 @@ fn idle_mailboxes_and_processes_stay_small() {
             port <= 2.0 * peer,
             "an idle port ({cap:?}) holds {port} bytes, crossbeam {peer}"
         );
+        // A priority mailbox makes its levels' queues on its first push.
+        let prio = bytes_each(|_| builder().priority(8).build());
+        assert!(
+            prio <= 2.0 * peer,
+            "an idle priority(8) mailbox ({cap:?}) holds {prio} bytes, crossbeam {peer}"
+        );
     }
 
     // An inbox's queue is made by its first use: a million idle processes

@@ -81,7 +81,10 @@ pub struct Priority<T> {
 
 /// What the lock protects.
 pub(super) struct State<T> {
-    /// One FIFO per level, index = priority.
+    /// One FIFO per level, index = priority; empty until the first push
+    /// (an idle mailbox does not pay for its levels' queue headers, 32 bytes
+    /// each: 256 for 8 levels). Only a set bit of `occupied` leads a pop to a
+    /// level, so nothing indexes them before they are made.
     queues: Box<[VecDeque<Message<T>>]>,
     /// Bit `p` is set while level `p` holds messages.
     occupied: [u64; 4],
@@ -124,12 +127,28 @@ impl<T> State<T> {
     #[inline]
     fn push(&mut self, msg: Message<T>, levels: u8, end: End) {
         let level = level_of(&msg, levels);
+        // The index check a plain `[level]` makes anyway: its failing side
+        // makes the levels (see `queues`), instead of panicking.
+        let queue = match self.queues.get_mut(level) {
+            Some(queue) => queue,
+            None => self.make_levels(levels, level),
+        };
         match end {
-            End::Back => self.queues[level].push_back(msg),
-            End::Front => self.queues[level].push_front(msg),
+            End::Back => queue.push_back(msg),
+            End::Front => queue.push_front(msg),
         }
         self.occupied[level >> 6] |= 1 << (level & 63);
         self.len += 1;
+    }
+
+    /// The first push makes one queue per level (`level_of` keeps `level`
+    /// below `levels`), and returns `level`'s.
+    #[cold]
+    #[inline(never)]
+    fn make_levels(&mut self, levels: u8, level: usize) -> &mut VecDeque<Message<T>> {
+        let count = usize::from(levels).max(level + 1);
+        self.queues = (0..count).map(|_| VecDeque::new()).collect();
+        &mut self.queues[level]
     }
 
     #[inline]
@@ -156,8 +175,9 @@ impl<T> State<T> {
     #[inline]
     fn pop_level(&mut self, word: usize, bit: usize) -> Option<Message<T>> {
         let level = word * 64 + bit;
-        let msg = self.queues[level].pop_front()?;
-        if self.queues[level].is_empty() {
+        let queue = self.queues.get_mut(level)?;
+        let msg = queue.pop_front()?;
+        if queue.is_empty() {
             self.occupied[word] &= !(1 << bit);
         }
         self.len -= 1;
@@ -181,7 +201,7 @@ impl<T> Priority<T> {
             ignores_priorities: false,
             capacity,
             state: CachePadded(Mutex::new(State {
-                queues: (0..levels).map(|_| VecDeque::new()).collect(),
+                queues: Box::default(),
                 occupied: [0; 4],
                 len: 0,
                 closed: false,
