@@ -812,7 +812,7 @@ fn batch_futures_are_send_and_debug() {
 fn confirmed_senders_find_batches_counted() {
     for acked in [false, true] {
         let (tx, rx) = Mailbox::<u32>::builder().unbounded().build();
-        let rounds = 300;
+        let rounds = 2_000;
         let receiver = spawn("batch receiver", move || {
             let mut plain = Vec::new();
             let mut deliveries = Vec::new();

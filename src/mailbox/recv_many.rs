@@ -195,8 +195,10 @@ impl<T: Send> Receiver<T> {
     }
 
     /// Sends the expired messages of a popped run to dead letters (and out
-    /// of `buf`), each expiry decided once, as `pop_live` does. Returns
-    /// whether any did. Out of line: plain messages never come here.
+    /// of `buf`), as `pop_live` does. Returns whether any did. A first look
+    /// finds whether any did expire, so that the common run pays no move;
+    /// a message that expires between the two looks goes too. Out of line:
+    /// plain messages never come here.
     #[inline(never)]
     fn drop_expired(&self, buf: &mut Vec<Message<T>>, from: usize) -> bool {
         let core = self.core();

@@ -336,13 +336,21 @@ impl<T> Priority<T> {
         take: impl FnOnce(&mut State<T>) -> Option<Message<T>>,
     ) -> Option<Message<T>> {
         let msg = take(&mut state)?;
+        self.released(state, 1);
+        Some(msg)
+    }
+
+    /// After `taken` messages left under the lock: publishes the length,
+    /// releases the lock, and wakes as many parked senders (those waiting
+    /// for room), at most one per message taken.
+    #[inline]
+    fn released(&self, state: MutexGuard<'_, State<T>>, taken: usize) {
         self.len_hint.store(state.len, Ordering::Release);
-        let wake = state.parked_senders > 0;
+        let wake = state.parked_senders.min(taken);
         drop(state);
-        if wake {
+        for _ in 0..wake {
             self.not_full.notify_one();
         }
-        Some(msg)
     }
 
     /// Whether spinning could let a push through without parking.
@@ -452,12 +460,7 @@ impl<T: Send> Queue<T> for Priority<T> {
                 PopError::Empty
             });
         }
-        self.len_hint.store(state.len, Ordering::Release);
-        let wake = state.parked_senders.min(n);
-        drop(state);
-        for _ in 0..wake {
-            self.not_full.notify_one();
-        }
+        self.released(state, n);
         Ok(n)
     }
 
