@@ -309,7 +309,13 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             }
         };
         let levels = queue.priority_levels();
+        let plain = matches!(queue, Backend::Fifo(_))
+            && log.is_none()
+            && self.ttl.is_none()
+            && self.max_body_len.is_none()
+            && levels.is_none();
         let core = Arc::new(Core {
+            plain,
             queue,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),

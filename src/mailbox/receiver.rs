@@ -111,6 +111,43 @@ impl<T: Send> Receiver<T> {
     /// The one receive primitive every public plain receive wraps.
     #[inline(always)]
     fn recv_inner(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
+        if let Some(msg) = self.take_plain() {
+            return Ok(msg);
+        }
+        self.recv_general(deadline)
+    }
+
+    /// The fast path of a plain receive (see [`Core::take_plain`]): a
+    /// message without rare header fields cannot expire and has no receipt
+    /// to settle, so counting it is all that is left. `None`: nothing was
+    /// taken, or an expired message went to dead letters; the general path
+    /// looks again.
+    #[inline(always)]
+    fn take_plain(&self) -> Option<Message<T>> {
+        let msg = self.core.take_plain()?;
+        if msg.header().has_ext() {
+            return self.take_extended(msg);
+        }
+        self.local.bump();
+        Some(msg)
+    }
+
+    /// A message with rare header fields, taken by the fast path: expired
+    /// ones go to dead letters, the rest are counted and settled.
+    #[cold]
+    #[inline(never)]
+    fn take_extended(&self, mut msg: Message<T>) -> Option<Message<T>> {
+        if self.core.outlived(&msg) {
+            self.core.discard(msg, DeadLetterReason::Expired);
+            return None;
+        }
+        self.taken(&mut msg);
+        Some(msg)
+    }
+
+    /// The general receive: every backend, waiting, expiry, a durable log.
+    #[inline(never)]
+    fn recv_general(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         let mut msg = self.pop_live(deadline)?;
         self.taken(&mut msg);
         Ok(msg)

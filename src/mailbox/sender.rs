@@ -98,6 +98,34 @@ impl<T: Send> Sender<T> {
         source: Option<Pid>,
     ) -> Result<(), SendTimeoutError<T>> {
         let mut msg = msg.into();
+        if let (None, Confirm::Queued, Some(fifo)) = (source, confirm, self.core.plain_fifo()) {
+            // A plain FIFO mailbox: no limit to check, no time to live to
+            // set, no log to write; a message the fast push hands back goes
+            // the general way from the push on.
+            let seq = self.local.bump();
+            msg.header_mut().stamp(self.core.id_for(&self.local, seq));
+            return match fifo.put(msg) {
+                Ok(()) => {
+                    self.landed(seq);
+                    Ok(())
+                }
+                Err(msg) => self.deliver_general(msg, seq, deadline),
+            };
+        }
+        self.send_general(msg, deadline, confirm, source)
+    }
+
+    /// Every send the fast path does not take: validate, stamp (with the
+    /// default time to live), log, push, and wait for the confirmation.
+    /// Out of line, so that the fast path's frame stays small.
+    #[inline(never)]
+    fn send_general(
+        &self,
+        mut msg: Message<T>,
+        deadline: Deadline,
+        confirm: Confirm,
+        source: Option<Pid>,
+    ) -> Result<(), SendTimeoutError<T>> {
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(limit.refuse(msg));
         }
@@ -178,6 +206,18 @@ impl<T: Send> Sender<T> {
             }
             Err(err) => Err(self.refused(err)),
         }
+    }
+
+    /// [`deliver`](Self::deliver) out of line, for the fast path's
+    /// fallback (full, gated, closed, a message with rare header fields).
+    #[inline(never)]
+    fn deliver_general(
+        &self,
+        msg: Message<T>,
+        seq: u64,
+        deadline: Deadline,
+    ) -> Result<(), SendTimeoutError<T>> {
+        self.deliver(msg, seq, deadline)
     }
 
     /// What follows every push that landed, whatever waited for it.

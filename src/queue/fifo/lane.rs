@@ -104,6 +104,22 @@ impl<T> Lane<T> {
         self.tx.try_send(Slot::pack(msg)).map_err(unpack_send_error)
     }
 
+    /// crossbeam's `try_send` of a lean message; a message with rare
+    /// header fields, or one crossbeam refused, comes back as it was.
+    #[inline(always)]
+    pub(super) fn try_put(&self, msg: Message<T>) -> Result<(), Message<T>> {
+        match msg.into_lean() {
+            Ok((meta, source, body)) => match NonZeroU64::new(meta) {
+                Some(meta) => self
+                    .tx
+                    .try_send(Slot::Lean { meta, source, body })
+                    .map_err(|err| err.into_inner().unpack()),
+                None => Err(Message::from_lean(meta, source, body)),
+            },
+            Err(msg) => Err(msg),
+        }
+    }
+
     /// crossbeam's `try_recv`, of a whole message.
     #[inline(always)]
     pub(super) fn try_recv(&self) -> Result<Message<T>, cb::TryRecvError> {

@@ -313,6 +313,40 @@ impl<T: Send> Fifo<T> {
     }
 }
 
+impl<T: Send> Fifo<T> {
+    /// The receive fast path of a mailbox that sits on this queue directly:
+    /// the head, if crossbeam has one and nothing is requeued, with the room
+    /// it freed passed on. `None` says only "not here": the caller falls
+    /// back on [`Queue::pop`], which looks again and sorts out requeued
+    /// messages, a late lane, a close and waiting.
+    ///
+    /// Returning an `Option` rather than `try_pop`'s `Result` keeps the
+    /// message out of the error plumbing (callgrind: each layer of
+    /// `Result<Message, _>` re-tagging cost a copy of the message).
+    #[inline(always)]
+    pub(crate) fn take(&self) -> Option<Message<T>> {
+        if self.maybe_requeued() {
+            return None;
+        }
+        let msg = self.lane.try_recv().ok()?;
+        self.room_freed();
+        Some(msg)
+    }
+
+    /// The send fast path of a mailbox that sits on this queue directly: a
+    /// message without rare header fields into crossbeam's channel, if no
+    /// permit, late lane or close gates the queue and there is room. `Err`
+    /// hands the message back untouched for [`Queue::push`] (which looks
+    /// again and sorts out full, gated and closed), so it carries no reason.
+    #[inline(always)]
+    pub(crate) fn put(&self, msg: Message<T>) -> Result<(), Message<T>> {
+        if self.status.load(Ordering::Acquire) & GATED != 0 {
+            return Err(msg);
+        }
+        self.lane.try_put(msg)
+    }
+}
+
 impl<T: Send> Queue<T> for Fifo<T> {
     #[inline(always)]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
