@@ -89,6 +89,31 @@ mod imp {
     /// How many times a waiter checks for progress before it parks.
     pub(crate) const SPIN_LIMIT: u32 = 10;
 
+    /// A number of the calling thread, never 0 and never given to another
+    /// thread: what a handle's counters compare with their owner's
+    /// (`stats::Owner`). `None` only if the thread's storage is gone (it
+    /// is ending).
+    #[inline(always)]
+    pub(crate) fn thread_token() -> Option<u64> {
+        use std::cell::Cell;
+        use std::sync::atomic::Ordering;
+        /// The next token to hand out.
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            static TOKEN: Cell<u64> = const { Cell::new(0) };
+        }
+        TOKEN
+            .try_with(|token| match token.get() {
+                0 => {
+                    let new = NEXT.fetch_add(1, Ordering::Relaxed);
+                    token.set(new);
+                    new
+                }
+                known => known,
+            })
+            .ok()
+    }
+
     /// One step of a short backoff before parking: busy-spin at first, then let
     /// another thread run. Parking costs a system call on both sides (about
     /// 10 us here); most waits in a busy mailbox end sooner than that.
@@ -212,6 +237,13 @@ mod imp {
     }
 
     pub(crate) const SPIN_LIMIT: u32 = 0;
+
+    /// No thread owns a handle's counters under loom: its threads share
+    /// one OS thread, so every count takes the shared path that loom can
+    /// check.
+    pub(crate) fn thread_token() -> Option<u64> {
+        None
+    }
 
     pub(crate) fn backoff(_step: u32) {
         loom::thread::yield_now();

@@ -6,8 +6,10 @@
 //! constantly firing timer and count every message exactly once.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Barrier};
+use std::task::{Context, Waker};
 use std::thread;
 use std::time::Duration;
 
@@ -579,7 +581,14 @@ fn cancelled_process_receives_lose_nothing() {
         let a = office.anonymous::<u64>();
         let b = office.anonymous::<u64>();
         let a_pid = a.pid();
+        // The senders start once a first receive was cancelled while
+        // waiting: at least one cancellation however fast the rest runs (the
+        // ticks below need the timer, whose first tick may come only after
+        // the whole exchange).
+        let gate = Arc::new(Barrier::new(2));
+        let open = Arc::clone(&gate);
         let senders = thread::spawn(move || {
+            open.wait();
             for n in 0..N {
                 // Evens from a, odds from b.
                 let from = if n % 2 == 0 { &a } else { &b };
@@ -590,6 +599,16 @@ fn cancelled_process_receives_lose_nothing() {
         let (from_a, rest, cancelled) = rt.block_on(async {
             let mut tick = ticker();
             let mut cancelled = 0u64;
+            {
+                let mut waiting = std::pin::pin!(me.recv_from_async(a_pid));
+                let mut cx = Context::from_waker(Waker::noop());
+                assert!(
+                    waiting.as_mut().poll(&mut cx).is_pending(),
+                    "nothing sent yet"
+                );
+                cancelled += 1;
+            }
+            gate.wait();
             // Selective: a's messages only; b's are set aside meanwhile.
             let mut from_a = Vec::new();
             while (from_a.len() as u64) < N / 2 {

@@ -14,7 +14,7 @@ use crate::queue::{Fifo, Ready};
 use crate::reason::{ClosedReason, DeadLetterReason};
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats, Outcomes, RecvCounters, Tally};
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
+use crate::sync::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Condvar, Mutex, OnceLock};
 use crate::timer;
 use crate::wait::Deadline;
 use crate::wake::{WaitList, Waiting};
@@ -308,6 +308,16 @@ impl<T: Send> Core<T> {
         }
     }
 
+    /// Counts `n` plain receives made on a thread that does not own the
+    /// receiving handle (see `stats::Owner`).
+    #[inline(never)]
+    pub(super) fn count_received_shared(&self, n: u64) {
+        self.cold()
+            .outcomes
+            .received_shared
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
     /// The receive fast path: the head of a FIFO mailbox that keeps no log,
     /// with its room passed on to waiting tasks. `None`: take the general
     /// path (another backend, a durable mailbox, nothing ready, a requeue).
@@ -557,23 +567,32 @@ impl<T: Send> Core<T> {
         // (a message can be taken in the instant between a blocked sender's
         // push and its leaving the waiting count, hence the max).
         let recv = self.tally.totals::<RecvCounters>();
-        let (dropped, dead_lettered, dead_letters, redelivered, delayed) = match self.cold.get() {
-            Some(cold) => (
-                cold.outcomes.dropped.load(Ordering::Relaxed),
-                cold.outcomes.dead_lettered.load(Ordering::Relaxed),
-                cold.outcomes.dead_letters(),
-                cold.outcomes.redelivered.load(Ordering::Relaxed),
-                cold.outcomes.delayed.load(Ordering::Relaxed),
+        let outcomes = self.cold.get().map(|cold| &cold.outcomes);
+        let shared = |count: fn(&Outcomes) -> &AtomicU64| {
+            outcomes.map_or(0, |o| count(o).load(Ordering::Relaxed))
+        };
+        let received_shared = shared(|o| &o.received_shared);
+        let (dropped, dead_lettered, dead_letters, redelivered, delayed) = match outcomes {
+            Some(outcomes) => (
+                outcomes.dropped.load(Ordering::Relaxed),
+                outcomes.dead_lettered.load(Ordering::Relaxed),
+                outcomes.dead_letters(),
+                outcomes.redelivered.load(Ordering::Relaxed),
+                outcomes.delayed.load(Ordering::Relaxed),
             ),
             None => Default::default(),
         };
-        let received = recv.count.wrapping_add(recv.acked);
+        let received = recv
+            .count
+            .wrapping_add(received_shared)
+            .wrapping_add(recv.acked);
         let unacked = recv
             .delivered
             .saturating_sub(recv.acked)
             .saturating_sub(recv.nacked);
         let len = self.queue.len();
-        let sent = self.tally.totals::<HandleCounters>();
+        let mut sent = self.tally.totals::<HandleCounters>();
+        sent.count = sent.count.wrapping_add(shared(|o| &o.sent_shared));
         let out = received
             .saturating_add(dropped)
             .saturating_add(dead_lettered)

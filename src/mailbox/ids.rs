@@ -1,6 +1,7 @@
 //! Message ids: each sender handle numbers its messages from a block of
 //! ids of its own, so that numbering a message costs no shared write.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::id::MessageId;
@@ -10,9 +11,10 @@ use crate::stats::HandleCounters;
 use super::core::Core;
 
 /// Message ids are handed to sender handles in blocks of 2^16: a handle numbers
-/// its messages from its own block with the same uncontended `fetch_add` that
-/// counts its sends, and touches the shared block counter once when it is
-/// created and once more per 2^16 sends. Ids are 56-bit, so 2^40 blocks are
+/// its messages from its own block with the same plain store that counts its
+/// sends on the thread that owns it (`stats::Owner`; other threads number
+/// from blocks of their own), and touches the shared block counter once when
+/// it is created and once more per 2^16 sends. Ids are 56-bit, so 2^40 blocks are
 /// handed out (a trillion handle creations, or 2^56 messages) before the
 /// numbering wraps.
 pub(super) const ID_BLOCK_BITS: u32 = 16;
@@ -50,6 +52,7 @@ pub(super) fn claim_id_block() -> u64 {
 pub(super) fn reserve_ids_above(max_id: u64) {
     let next_block = ((max_id >> ID_BLOCK_BITS) + 1) << ID_BLOCK_BITS;
     NEXT_ID_BLOCK.fetch_max(next_block, Ordering::Relaxed);
+    ID_FLOOR.fetch_max(max_id, Ordering::Relaxed);
 }
 
 /// The block base of a packed id block.
@@ -72,28 +75,64 @@ impl<T: Send> Core<T> {
         MessageId::from_raw(base.wrapping_add(offset) & MAX_MESSAGE_ID)
     }
 
-    /// Moves a handle to its next block of ids: once per 2^16 sends.
+    /// Moves a handle to its next block of ids: once per 2^16 sends. Only
+    /// the thread that owns the handle's counters numbers from its blocks
+    /// (`stats::Owner`), and its sequence only grows, so the 24 bits of
+    /// epoch kept with the block tell a stale block from the current one.
     #[cold]
     #[inline(never)]
     pub(super) fn next_id_base(&self, local: &HandleCounters, epoch: u64) -> u64 {
-        let mut current = local.id_epoch.lock();
-        if epoch > *current {
-            let base = claim_id_block();
-            *current = epoch;
-            local
-                .id_block
-                .store(pack_id_block(base, epoch), Ordering::Release);
-            base
-        } else if epoch == *current {
-            // Another thread sharing the handle moved it first.
-            unpack_base(local.id_block.load(Ordering::Acquire))
-        } else {
-            // A thread sharing this handle was preempted while others moved
-            // on: give it a block of its own (ids stay unique; the rest of that
-            // block goes unused).
-            claim_id_block()
-        }
+        let base = claim_id_block();
+        local
+            .id_block
+            .store(pack_id_block(base, epoch), Ordering::Release);
+        base
     }
+
+    /// Counts and numbers a send made on a thread that does not own the
+    /// sending handle: counted in the mailbox's shared counter, numbered
+    /// from the thread's own block of ids. Returns the send's place in
+    /// the shared count (for peak sampling) and its id.
+    #[inline(never)]
+    pub(super) fn number_shared(&self) -> (u64, MessageId) {
+        let seq = self
+            .cold()
+            .outcomes
+            .sent_shared
+            .fetch_add(1, Ordering::Relaxed);
+        (seq, thread_block_id())
+    }
+}
+
+/// The lowest id a thread's block may still hand out: raised by
+/// `reserve_ids_above`, so that a block claimed before a durable mailbox
+/// restored its messages does not repeat one of their ids.
+static ID_FLOOR: AtomicU64 = AtomicU64::new(0);
+
+/// The next id from the calling thread's own block (claimed on first use,
+/// and again once it is used up or fell below the floor): the ids of sends
+/// on threads that do not own their handle. Unique for the same reason a
+/// handle's are: every block is claimed from the process-wide counter.
+fn thread_block_id() -> MessageId {
+    thread_local! {
+        /// The next id of this thread's block; 0 until one is claimed.
+        static NEXT: Cell<u64> = const { Cell::new(0) };
+    }
+    let from_block = |next: &Cell<u64>| {
+        let mut id = next.get();
+        // A block's ids share their high bits: past its last, the low bits
+        // wrap to 0 (as they are for no block at all).
+        if id & ((1 << ID_BLOCK_BITS) - 1) == 0 || id <= ID_FLOOR.load(Ordering::Relaxed) {
+            id = claim_id_block();
+        }
+        next.set(id + 1);
+        id
+    };
+    // The thread's storage is gone only while it ends: a block for one id.
+    let id = NEXT
+        .try_with(from_block)
+        .unwrap_or_else(|_| claim_id_block());
+    MessageId::from_raw(id & MAX_MESSAGE_ID)
 }
 
 #[cfg(test)]

@@ -90,8 +90,38 @@ impl<T: Send> Receiver<T> {
     /// Pops the next message that may be delivered: expired ones go to dead
     /// letters on the way, and a closed mailbox is only reported closed once
     /// no delayed requeue can bring anything back. Counts nothing.
+    ///
+    /// First the fast path (see [`Core::take_plain`]): a message without
+    /// rare header fields cannot expire, so a FIFO mailbox without a log
+    /// hands it out at once; everything else takes the general path.
     #[inline(always)]
     pub(super) fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
+        if let Some(msg) = self.core.take_plain() {
+            if !msg.header().has_ext() {
+                return Ok(msg);
+            }
+            if let Some(msg) = self.unexpired(msg) {
+                return Ok(msg);
+            }
+        }
+        self.pop_general(deadline)
+    }
+
+    /// A message with rare header fields that the fast path took: itself if
+    /// it may be delivered, else it goes to dead letters and `None`.
+    #[cold]
+    #[inline(never)]
+    fn unexpired(&self, msg: Message<T>) -> Option<Message<T>> {
+        if self.core.outlived(&msg) {
+            self.core.discard(msg, DeadLetterReason::Expired);
+            return None;
+        }
+        Some(msg)
+    }
+
+    /// `pop_live` for every backend, waiting as `deadline` says.
+    #[inline(always)]
+    fn pop_general(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         loop {
             match self.core.queue.pop(deadline) {
                 Ok(msg) if self.core.outlived(&msg) => {
@@ -111,43 +141,6 @@ impl<T: Send> Receiver<T> {
     /// The one receive primitive every public plain receive wraps.
     #[inline(always)]
     fn recv_inner(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
-        if let Some(msg) = self.take_plain() {
-            return Ok(msg);
-        }
-        self.recv_general(deadline)
-    }
-
-    /// The fast path of a plain receive (see [`Core::take_plain`]): a
-    /// message without rare header fields cannot expire and has no receipt
-    /// to settle, so counting it is all that is left. `None`: nothing was
-    /// taken, or an expired message went to dead letters; the general path
-    /// looks again.
-    #[inline(always)]
-    fn take_plain(&self) -> Option<Message<T>> {
-        let msg = self.core.take_plain()?;
-        if msg.header().has_ext() {
-            return self.take_extended(msg);
-        }
-        self.local.bump();
-        Some(msg)
-    }
-
-    /// A message with rare header fields, taken by the fast path: expired
-    /// ones go to dead letters, the rest are counted and settled.
-    #[cold]
-    #[inline(never)]
-    fn take_extended(&self, mut msg: Message<T>) -> Option<Message<T>> {
-        if self.core.outlived(&msg) {
-            self.core.discard(msg, DeadLetterReason::Expired);
-            return None;
-        }
-        self.taken(&mut msg);
-        Some(msg)
-    }
-
-    /// The general receive: every backend, waiting, expiry, a durable log.
-    #[inline(never)]
-    fn recv_general(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         let mut msg = self.pop_live(deadline)?;
         self.taken(&mut msg);
         Ok(msg)
@@ -159,7 +152,7 @@ impl<T: Send> Receiver<T> {
     pub(super) fn taken(&self, msg: &mut Message<T>) {
         // Counted before the receipt moves: a sender woken by its receipt
         // (`Confirm::Received`) must find the receive in the statistics.
-        self.local.bump();
+        self.count_taken(1);
         self.settle(msg);
     }
 
@@ -177,7 +170,9 @@ impl<T: Send> Receiver<T> {
     /// Counts `n` messages taken for good by one batch receive: one add.
     #[inline(always)]
     pub(super) fn count_taken(&self, n: usize) {
-        self.local.bump_by(n as u64);
+        if !self.local.bump_by(n as u64) {
+            self.core.count_received_shared(n as u64);
+        }
     }
 
     /// Receives, waiting as long as it takes. Fails only when the mailbox is
@@ -516,7 +511,7 @@ impl<T: Send> Receiver<T> {
             PopError::Closed => RecvTimeoutError::Closed,
             PopError::Empty | PopError::Timeout => RecvTimeoutError::Timeout,
         })?;
-        self.local.bump();
+        self.count_taken(1);
         Ok(msg)
     }
 

@@ -102,8 +102,8 @@ impl<T: Send> Sender<T> {
             // A plain FIFO mailbox: no limit to check, no time to live to
             // set, no log to write; a message the fast push hands back goes
             // the general way from the push on.
-            let seq = self.local.bump();
-            msg.header_mut().stamp(self.core.id_for(&self.local, seq));
+            let (seq, id) = self.number();
+            msg.header_mut().stamp(id);
             return match fifo.put(msg) {
                 Ok(()) => {
                     self.landed(seq);
@@ -118,7 +118,7 @@ impl<T: Send> Sender<T> {
     /// Every send the fast path does not take: validate, stamp (with the
     /// default time to live), log, push, and wait for the confirmation.
     /// Out of line, so that the fast path's frame stays small.
-    #[inline(never)]
+    #[inline(always)]
     fn send_general(
         &self,
         mut msg: Message<T>,
@@ -149,12 +149,25 @@ impl<T: Send> Sender<T> {
     /// sequence number within this handle.
     #[inline(always)]
     pub(super) fn stamp(&self, msg: &mut Message<T>) -> u64 {
-        let seq = self.local.bump();
-        msg.header_mut().stamp(self.core.id_for(&self.local, seq));
+        let (seq, id) = self.number();
+        msg.header_mut().stamp(id);
         if let Some(ttl) = self.core.ttl {
             msg.header_mut().default_ttl(ttl);
         }
         seq
+    }
+
+    /// Counts a send and gives it an id: on the thread that owns this
+    /// handle's counters with a plain store and from the handle's block,
+    /// on any other with a locked add and from the thread's block (see
+    /// `stats::Owner`). Returns the send's sequence number (for peak
+    /// sampling) and its id.
+    #[inline(always)]
+    fn number(&self) -> (u64, MessageId) {
+        match self.local.bump() {
+            Some(seq) => (seq, self.core.id_for(&self.local, seq)),
+            None => self.core.number_shared(),
+        }
     }
 
     /// A durable mailbox logs a stamped message before it enters the queue
