@@ -17,7 +17,7 @@ use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, OnceLock};
 use crate::wake::WaitList;
 
 use super::backend::{Backend, LazyFifo, Other};
-use super::core::{BodyLimit, Core, ALIVE};
+use super::core::{BodyLimit, Core, Settings, ALIVE};
 use super::durable::{self, Durable, Opened};
 use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
 
@@ -314,16 +314,20 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             && self.ttl.is_none()
             && self.max_body_len.is_none()
             && levels.is_none();
+        let settings = Settings {
+            max_body_len: self.max_body_len,
+            ttl: self.ttl,
+            max_redeliveries: self.max_redeliveries,
+        }
+        .boxed();
         let core = Arc::new(Core {
             plain,
             queue,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
-            max_body_len: self.max_body_len.map(Box::new),
+            settings,
             levels,
-            ttl: self.ttl,
             overflow: self.overflow,
-            max_redeliveries: self.max_redeliveries,
             retired: AtomicU8::new(ALIVE),
             closed_by: AtomicU8::new(0),
             tally: Tally::default(),

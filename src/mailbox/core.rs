@@ -58,17 +58,14 @@ pub(super) struct Core<T: Send> {
     /// Live receiver handles; the last one to go closes the mailbox and drops
     /// what is left (counted).
     pub(super) receivers: AtomicUsize,
-    /// The longest accepted body and how to measure one. Boxed: every send
-    /// tests it for `None` either way, and few mailboxes set it.
-    pub(super) max_body_len: Option<Box<BodyLimit<T>>>,
+    /// The limits few mailboxes set (body length, default time to live,
+    /// redeliveries); boxed, so that the others pay one word for them (and
+    /// a plain mailbox's sends never look: see `plain`).
+    pub(super) settings: Option<Box<Settings<T>>>,
     /// `Some(n)`: priorities must be below `n`.
     pub(super) levels: Option<u8>,
-    /// The time to live of messages that do not set their own.
-    pub(super) ttl: Option<Duration>,
     /// What a send to a full mailbox does.
     pub(super) overflow: Overflow,
-    /// The most times a message is given back before it is dead-lettered.
-    pub(super) max_redeliveries: Option<u32>,
     /// Why the mailbox can no longer deliver (`ALIVE` while it can): set by
     /// `retire` before it closes and drains the queue, and read by every
     /// successful send (next to `levels`, which every send reads too) to
@@ -105,6 +102,25 @@ pub(super) struct Core<T: Send> {
     /// priority levels: its sends take the fast path (`plain_fifo`), one
     /// load instead of four checks. Set once when it is built.
     pub(super) plain: bool,
+}
+
+/// The limits a mailbox may set, all optional.
+pub(super) struct Settings<T> {
+    /// The longest accepted body and how to measure one.
+    pub(super) max_body_len: Option<BodyLimit<T>>,
+    /// The time to live of messages that do not set their own.
+    pub(super) ttl: Option<Duration>,
+    /// The most times a message is given back before it is dead-lettered.
+    pub(super) max_redeliveries: Option<u32>,
+}
+
+impl<T> Settings<T> {
+    /// The settings box, or `None` if nothing is set (nothing to store).
+    pub(super) fn boxed(self) -> Option<Box<Settings<T>>> {
+        let set =
+            self.max_body_len.is_some() || self.ttl.is_some() || self.max_redeliveries.is_some();
+        set.then(|| Box::new(self))
+    }
 }
 
 /// The rarely used part of a mailbox's state.
@@ -284,10 +300,25 @@ impl<T: Send> Core<T> {
         }
     }
 
+    /// The longest accepted body and how to measure one, if limited.
+    pub(super) fn body_limit(&self) -> Option<&BodyLimit<T>> {
+        self.settings.as_deref()?.max_body_len.as_ref()
+    }
+
+    /// The time to live of messages that do not set their own, if any.
+    pub(super) fn ttl(&self) -> Option<Duration> {
+        self.settings.as_deref()?.ttl
+    }
+
+    /// The most redeliveries of a message, if limited.
+    pub(super) fn max_redeliveries(&self) -> Option<u32> {
+        self.settings.as_deref()?.max_redeliveries
+    }
+
     /// The limit a message breaks, if any.
     #[inline]
     pub(super) fn violated_limit(&self, msg: &Message<T>) -> Option<Limit> {
-        if let Some(&(max, len_of)) = self.max_body_len.as_deref() {
+        if let Some(&(max, len_of)) = self.body_limit() {
             if len_of(msg.body()) > max {
                 return Some(Limit::BodyLen);
             }

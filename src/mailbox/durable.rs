@@ -294,7 +294,10 @@ impl<T: Send> Core<T> {
                     .redelivered
                     .fetch_add(1, Ordering::Relaxed);
             }
-            if self.max_redeliveries.is_some_and(|max| redeliveries > max) {
+            if self
+                .max_redeliveries()
+                .is_some_and(|max| redeliveries > max)
+            {
                 self.discard(msg, DeadLetterReason::MaxRedeliveries);
             } else if self.outlived(&msg) {
                 self.discard(msg, DeadLetterReason::Expired);

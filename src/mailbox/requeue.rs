@@ -27,7 +27,7 @@ impl<T: Send> Core<T> {
     /// `Requeued`; past the limit, sends it to dead letters instead (`None`).
     pub(super) fn count_redelivery(&self, mut msg: Message<T>) -> Option<Message<T>> {
         if self
-            .max_redeliveries
+            .max_redeliveries()
             .is_some_and(|max| msg.header().redeliveries() >= max)
         {
             self.discard(msg, DeadLetterReason::MaxRedeliveries);

@@ -151,7 +151,7 @@ impl<T: Send> Sender<T> {
     pub(super) fn stamp(&self, msg: &mut Message<T>) -> u64 {
         let (seq, id) = self.number();
         msg.header_mut().stamp(id);
-        if let Some(ttl) = self.core.ttl {
+        if let Some(ttl) = self.core.ttl() {
             msg.header_mut().default_ttl(ttl);
         }
         seq
