@@ -251,6 +251,13 @@ impl Owner {
     }
 }
 
+/// What the owner's thread and the others counted. SeqCst: the prefetch
+/// accounting reads these in a handshake with its slot counts.
+fn sum(own: &AtomicU64, others: &AtomicU64) -> u64 {
+    own.load(Ordering::SeqCst)
+        .wrapping_add(others.load(Ordering::SeqCst))
+}
+
 /// Adds `n` to a counter that only the owner's thread writes.
 #[inline(always)]
 fn add_owned(counter: &AtomicU64, n: u64) {
@@ -354,11 +361,13 @@ impl Counters for HandleCounters {
 
 /// One receiver handle's counters.
 ///
-/// A plain receive bumps `count` (a plain store on the owner's thread: see
-/// [`Owner`]); an acknowledged one bumps `delivered`, and its answer bumps
-/// `acked` or `nacked`: one uncontended RMW each (an answer may come from
-/// any thread, and the prefetch limit reads the three per handle). What is
-/// in flight is the difference, so nothing is decremented on the hot path.
+/// A plain receive bumps `count`; an acknowledged one bumps `delivered`,
+/// and its answer bumps `acked` or `nacked`. The first three are plain
+/// stores on the owner's thread (see [`Owner`]); `delivered` and `acked`
+/// count other threads in words of their own, because the prefetch limit
+/// and `Receiver::unacked` read them per handle (an answer may come from
+/// any thread). `nacked` is rare: one RMW. What is in flight is the
+/// difference, so nothing is decremented on the hot path.
 // `repr(C)`: the order (hot counters first) is the point.
 #[repr(C)]
 #[derive(Debug, Default)]
@@ -368,20 +377,57 @@ pub(crate) struct RecvCounters {
     pub(crate) count: AtomicU64,
     /// The thread that writes `count`.
     owner: Owner,
-    /// Deliveries handed out by `recv_ack`.
-    pub(crate) delivered: AtomicU64,
-    /// Deliveries acknowledged.
-    pub(crate) acked: AtomicU64,
+    /// Deliveries handed out by `recv_ack` on the owner's thread.
+    delivered: AtomicU64,
+    /// Deliveries acknowledged on the owner's thread.
+    acked: AtomicU64,
     /// Deliveries answered otherwise (nack, reject, dropped unanswered).
     pub(crate) nacked: AtomicU64,
     /// Taken messages given up to dead letters instead of consumed (a
     /// process's saved messages when it ends), or turned into deliveries.
     pub(crate) refused: AtomicU64,
+    /// Deliveries handed out on other threads than the owner's.
+    delivered_others: AtomicU64,
+    /// Deliveries acknowledged on other threads than the owner's (a
+    /// delivery may be answered anywhere).
+    acked_others: AtomicU64,
     /// Its place in the mailbox's tally.
     slot: Slot,
 }
 
 impl RecvCounters {
+    /// Counts `n` deliveries handed out (a batch counts once).
+    #[inline(always)]
+    pub(crate) fn count_delivered(&self, n: u64) {
+        self.add(&self.delivered, &self.delivered_others, n);
+    }
+
+    /// Counts one delivery acknowledged.
+    #[inline(always)]
+    pub(crate) fn count_acked(&self) {
+        self.add(&self.acked, &self.acked_others, 1);
+    }
+
+    /// Deliveries handed out so far.
+    pub(crate) fn delivered(&self) -> u64 {
+        sum(&self.delivered, &self.delivered_others)
+    }
+
+    /// Deliveries acknowledged so far.
+    pub(crate) fn acked(&self) -> u64 {
+        sum(&self.acked, &self.acked_others)
+    }
+
+    /// Adds `n` to `own` on the owner's thread, to `others` on any other.
+    #[inline(always)]
+    fn add(&self, own: &AtomicU64, others: &AtomicU64, n: u64) {
+        if self.owner.is_current() {
+            add_owned(own, n);
+        } else {
+            others.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
     /// Counts `n` more plain receives on the owner's thread; `false` on any
     /// other thread, which counts in the mailbox's shared counter instead.
     #[inline(always)]
@@ -401,8 +447,8 @@ impl Counters for RecvCounters {
             .load(Ordering::Relaxed)
             .wrapping_sub(self.refused.load(Ordering::Relaxed));
         totals.count = totals.count.wrapping_add(net);
-        totals.delivered += self.delivered.load(Ordering::Relaxed);
-        totals.acked += self.acked.load(Ordering::Relaxed);
+        totals.delivered += self.delivered();
+        totals.acked += self.acked();
         totals.nacked += self.nacked.load(Ordering::Relaxed);
     }
 

@@ -105,3 +105,59 @@ fn moved_handles_count_exactly() {
     assert_eq!(taken.1.sent, sent);
     assert_eq!(taken.1.received, sent);
 }
+
+/// Deliveries taken through one shared receiver on several threads and
+/// answered on yet others: the handle's `unacked` and the mailbox's
+/// `acked` stay exact (the owner's thread and the others count in words
+/// of their own).
+#[test]
+fn shared_receiver_acks_count_exactly() {
+    const EACH: u64 = 20_000;
+    let (tx, rx) = Mailbox::<u64>::builder().capacity(64).build();
+    tx.send(0).unwrap();
+    // The main thread owns the receiver's counters.
+    let first = rx.recv_ack().unwrap();
+    let (answers, deliveries) = std::sync::mpsc::channel();
+    let start = Barrier::new(THREADS + 1);
+    let both = Barrier::new(2);
+    thread::scope(|s| {
+        let (tx, gate) = (&tx, &start);
+        s.spawn(move || {
+            gate.wait();
+            for i in 1..=THREADS as u64 * EACH {
+                tx.send(i).unwrap();
+            }
+        });
+        for _ in 0..THREADS {
+            let (rx, start, answers) = (&rx, &start, answers.clone());
+            s.spawn(move || {
+                start.wait();
+                for _ in 0..EACH {
+                    answers.send(rx.recv_ack().unwrap()).unwrap();
+                }
+            });
+        }
+        drop(answers);
+        let all: Vec<_> = deliveries.iter().collect();
+        let bodies: HashSet<u64> = all.iter().map(|d| *d.body()).collect();
+        assert_eq!(bodies.len() as u64, THREADS as u64 * EACH, "each once");
+        assert_eq!(rx.unacked(), 1 + all.len() as u64);
+        // Answered at once here (the owner's thread) and on another.
+        let (mine, theirs): (Vec<_>, Vec<_>) = all.into_iter().partition(|d| d.body() % 2 == 0);
+        let both = &both;
+        let other = s.spawn(move || {
+            both.wait();
+            theirs.into_iter().for_each(|d| drop(d.ack()));
+        });
+        both.wait();
+        mine.into_iter().for_each(|d| drop(d.ack()));
+        other.join().unwrap();
+    });
+    assert_eq!(rx.unacked(), 1);
+    first.ack();
+    assert_eq!(rx.unacked(), 0);
+    let stats = rx.stats();
+    assert_eq!(stats.acked, THREADS as u64 * EACH + 1);
+    assert_eq!(stats.received, stats.acked);
+    assert_eq!(stats.unacked, 0);
+}

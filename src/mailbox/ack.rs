@@ -222,9 +222,8 @@ impl<T: Send> Acker<T> {
 
     /// Deliveries handed out and not answered.
     pub(super) fn outstanding(&self) -> u64 {
-        let delivered = self.local.delivered.load(Ordering::SeqCst);
-        let answered =
-            self.local.acked.load(Ordering::SeqCst) + self.local.nacked.load(Ordering::SeqCst);
+        let delivered = self.local.delivered();
+        let answered = self.local.acked() + self.local.nacked.load(Ordering::SeqCst);
         delivered.saturating_sub(answered)
     }
 }
@@ -240,7 +239,7 @@ impl<T: Send + 'static> Acker<T> {
     /// Counts `n` deliveries handed out (a batch counts once).
     #[inline(always)]
     pub(super) fn count_delivered(&self, n: u64) {
-        self.local.delivered.fetch_add(n, Ordering::Relaxed);
+        self.local.count_delivered(n);
     }
 
     /// Wraps a message popped for this handle into a delivery without
@@ -281,7 +280,7 @@ impl<T: Send + 'static> Acker<T> {
         if let Some(log) = self.core.log.as_deref() {
             log.acked(msg.header().id());
         }
-        self.local.acked.fetch_add(1, Ordering::Relaxed);
+        self.local.count_acked();
         msg.header_mut().settle_tracker(ReceiptState::Acked);
         self.answered(slot);
     }
