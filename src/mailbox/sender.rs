@@ -117,7 +117,8 @@ impl<T: Send> Sender<T> {
 
     /// Every send the fast path does not take: validate, stamp (with the
     /// default time to live), log, push, and wait for the confirmation.
-    /// Out of line, so that the fast path's frame stays small.
+    /// Inlined: out of line, the call boundary cost the priority backend's
+    /// send+recv 27 instructions (callgrind), and FIFO nothing.
     #[inline(always)]
     fn send_general(
         &self,
