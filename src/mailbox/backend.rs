@@ -53,10 +53,8 @@ impl<T: Send> LazyFifo<T> {
     #[inline]
     fn get(&self) -> &Fifo<T> {
         self.fifo.get_or_init(|| {
-            Box::new(match self.capacity {
-                Some(cap) => Fifo::bounded(cap),
-                None => Fifo::unbounded(),
-            })
+            // Process inboxes: where direct sends carry a source.
+            Box::new(Fifo::sourced(self.capacity))
         })
     }
 

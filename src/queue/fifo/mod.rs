@@ -165,15 +165,11 @@ struct Side<T> {
     late: Option<Box<VecDeque<Message<T>>>>,
 }
 
-/// The state of the signals' senders.
-enum Signals {
-    /// No signal made yet: nobody has waited.
-    Unmade,
-    /// Made; dropping the senders fires both signals.
-    Open(Box<SignalSenders>),
-    /// The queue is closed (the senders are gone).
-    Fired,
-}
+/// The signals' senders: `None` until somebody waits, and again once the
+/// queue closed (dropping the senders fires the signals). Which of the two
+/// a `None` is, the `CLOSED` bit of `status` says: one word instead of an
+/// enum's two, in every idle mailbox.
+struct Signals(Option<Box<SignalSenders>>);
 
 /// The senders of the two signal channels.
 struct SignalSenders {
@@ -191,7 +187,7 @@ impl Signals {
     /// one is enough: whoever takes a requeued message and leaves more behind
     /// passes the wake-up on.
     fn wake_one(&self) {
-        if let Signals::Open(senders) = self {
+        if let Some(senders) = &self.0 {
             let _ = senders.wake_tx.try_send(());
         }
     }
@@ -199,7 +195,7 @@ impl Signals {
     /// Leaves a token for a sender blocked on the gated path, if the
     /// signals are made. One token is enough, for the same reason.
     fn room_one(&self) {
-        if let Signals::Open(senders) = self {
+        if let Some(senders) = &self.0 {
             let _ = senders.room_tx.try_send(());
         }
     }
@@ -224,6 +220,14 @@ impl<T: Send> Fifo<T> {
         Fifo::with_lane(Lane::new(None))
     }
 
+    /// A process inbox's queue (`None`: unbounded): direct sends carry
+    /// their source inline instead of boxed (`lane.rs`).
+    pub(crate) fn sourced(capacity: Option<usize>) -> Fifo<T> {
+        Fifo::with_lane(Lane::sourced(
+            capacity.map(|cap| cap.min(Self::MAX_CAPACITY)),
+        ))
+    }
+
     /// A rendezvous queue: every push waits for a pop (same as `bounded(0)`).
     pub fn rendezvous() -> Fifo<T> {
         Fifo::bounded(0)
@@ -235,7 +239,7 @@ impl<T: Send> Fifo<T> {
             status: AtomicUsize::new(0),
             kit: OnceLock::new(),
             side: Mutex::new(Side {
-                signals: Signals::Unmade,
+                signals: Signals(None),
                 requeued: None,
                 late: None,
             }),
@@ -254,12 +258,15 @@ impl<T: Send> Fifo<T> {
             let (wake_tx, wake_rx) = cb::bounded(1);
             let (room_tx, room_rx) = cb::bounded(1);
             let mut side = self.side.lock();
-            if matches!(side.signals, Signals::Unmade) {
-                side.signals = Signals::Open(Box::new(SignalSenders {
+            // `close` sets CLOSED before it takes the lock to fire the
+            // signals, so under the lock either it has not fired them yet
+            // (and will fire these) or CLOSED is visible here.
+            if self.status.load(Ordering::SeqCst) & CLOSED == 0 {
+                side.signals = Signals(Some(Box::new(SignalSenders {
                     _close_tx: close_tx,
                     wake_tx,
                     room_tx,
-                }));
+                })));
             }
             // Otherwise the queue is closed: the senders drop here, and the
             // receivers are disconnected (ready) from the start.
@@ -466,7 +473,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
             // Dropping the signals' senders (if made) wakes every Select
             // waiting on them; the requeued messages stay, to be handed out.
             // Dropped after the lock is released: disconnecting wakes threads.
-            let fired = std::mem::replace(&mut self.side.lock().signals, Signals::Fired);
+            let fired = self.side.lock().signals.0.take();
             drop(fired);
         }
         first

@@ -48,7 +48,7 @@ impl<T: Send> Fifo<T> {
             if gated {
                 sel.recv(&kit.room_rx);
             } else {
-                sel.send(&self.lane.tx);
+                self.lane.select_send(&mut sel);
             }
             sel.recv(&kit.close_rx);
             let ready = match deadline {
@@ -89,7 +89,7 @@ impl<T: Send> Fifo<T> {
     ) -> Result<(), PushError<T>> {
         let close_rx = &self.wait_kit().close_rx;
         let mut sel = cb::Select::new();
-        let data = sel.send(&self.lane.tx);
+        let data = self.lane.select_send(&mut sel);
         sel.recv(close_rx);
         let oper = match deadline {
             None => sel.select(),
@@ -134,7 +134,7 @@ impl<T: Send> Fifo<T> {
                 done => return done,
             }
             let mut sel = cb::Select::new();
-            sel.recv(&self.lane.rx);
+            self.lane.select_recv(&mut sel);
             sel.recv(wake_rx);
             let ready = match deadline {
                 None => Ok(sel.ready()),
@@ -171,7 +171,7 @@ impl<T: Send> Fifo<T> {
                 }
             }
             let mut sel = cb::Select::new();
-            let data = sel.recv(&self.lane.rx);
+            let data = self.lane.select_recv(&mut sel);
             sel.recv(wake_rx);
             let oper = match deadline {
                 None => sel.select(),
