@@ -65,22 +65,42 @@ pub struct Priority<T> {
     ignores_priorities: bool,
     /// The most messages held, `None` for unbounded.
     capacity: Option<usize>,
-    /// The queues and the waiter counts, changed only under this lock. On a
-    /// cache line of its own: spinners read `len_hint` without touching it.
-    state: CachePadded<Mutex<State<T>>>,
+    /// The lock, what it protects and the length hint, on lines of their own.
+    hot: CachePadded<Hot<T>>,
     /// Receivers park here while the queue is empty.
     not_empty: Condvar,
     /// Senders park here while the queue is full (on a rendezvous: while
     /// their offer waits for a receiver).
     not_full: Condvar,
-    /// `state.len`, readable without the lock, for spinning waiters and `len()`.
-    len_hint: CachePadded<AtomicUsize>,
     /// Mirror of `state.closed` for the lock-free checks.
     closed: AtomicBool,
 }
 
-/// What the lock protects.
+/// What every push and pop writes, on one cache line: the length hint, the
+/// lock and the fields of the state that change per message. Each of them
+/// on a line of its own made every message move three lines between the
+/// cores instead of one (the length hint is written under the lock anyway;
+/// spinners only read it while the queue is empty).
+#[repr(C)]
+struct Hot<T> {
+    /// `state.len`, readable without the lock, for spinning waiters and `len()`.
+    len_hint: AtomicUsize,
+    /// The queues and the waiter counts, changed only under this lock.
+    state: Mutex<State<T>>,
+}
+
+/// What the lock protects. `repr(C)`: the fields every push and pop
+/// writes come first, on the lock's cache line (see [`Hot`]); the bitmap,
+/// written only when a level fills or empties, on the next.
+#[repr(C)]
 pub(super) struct State<T> {
+    /// Messages held over all levels.
+    len: usize,
+    /// Receivers parked on `not_empty`.
+    parked_receivers: usize,
+    /// Senders parked on `not_full` waiting for room (not rendezvous
+    /// senders: see the module docs).
+    parked_senders: usize,
     /// One FIFO per level, index = priority; empty until the first push
     /// (an idle mailbox does not pay for its levels' queue headers, 32 bytes
     /// each: 256 for 8 levels). Only a set bit of `occupied` leads a pop to a
@@ -88,18 +108,11 @@ pub(super) struct State<T> {
     queues: Box<[VecDeque<Message<T>>]>,
     /// Bit `p` is set while level `p` holds messages.
     occupied: [u64; 4],
-    /// Messages held over all levels.
-    len: usize,
-    /// No more pushes once set.
-    closed: bool,
-    /// Receivers parked on `not_empty`.
-    parked_receivers: usize,
-    /// Senders parked on `not_full` waiting for room (not rendezvous
-    /// senders: see the module docs).
-    parked_senders: usize,
     /// Room held by permits (`reserve`): counted as taken until the
     /// permit's message comes or the permit is dropped.
     reserved: usize,
+    /// No more pushes once set.
+    closed: bool,
     /// The hand-offs and offers of a rendezvous queue, made by its first push
     /// that needs one; always `None` on other capacities. Boxed, so that they
     /// pay one pointer for it.
@@ -200,19 +213,21 @@ impl<T> Priority<T> {
             levels,
             ignores_priorities: false,
             capacity,
-            state: CachePadded(Mutex::new(State {
-                queues: Box::default(),
-                occupied: [0; 4],
-                len: 0,
-                closed: false,
-                parked_receivers: 0,
-                parked_senders: 0,
-                reserved: 0,
-                rendezvous: None,
-            })),
+            hot: CachePadded(Hot {
+                len_hint: AtomicUsize::new(0),
+                state: Mutex::new(State {
+                    len: 0,
+                    parked_receivers: 0,
+                    parked_senders: 0,
+                    queues: Box::default(),
+                    occupied: [0; 4],
+                    reserved: 0,
+                    closed: false,
+                    rendezvous: None,
+                }),
+            }),
             not_empty: Condvar::new(),
             not_full: Condvar::new(),
-            len_hint: CachePadded(AtomicUsize::new(0)),
             closed: AtomicBool::new(false),
         }
     }
@@ -241,7 +256,8 @@ impl<T> Priority<T> {
     /// waiting for a receiver; always 0 on other capacities. A snapshot, for
     /// monitoring and tests.
     pub fn offers(&self) -> usize {
-        self.state
+        self.hot
+            .state
             .lock()
             .rendezvous
             .as_ref()
@@ -262,7 +278,7 @@ impl<T> Priority<T> {
     /// rendezvous holds no room: its permits are granted at once, and
     /// their messages are held like requeued ones (see `push_reserved`).
     pub(crate) fn try_reserve(&self) -> Result<(), ReserveError> {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         if state.closed {
             return Err(ReserveError::Closed);
         }
@@ -277,7 +293,7 @@ impl<T> Priority<T> {
     /// finds the queue full; on a rendezvous it is held for the next
     /// receive. Fails only if the queue closed meanwhile.
     pub(crate) fn push_reserved(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         state.reserved = state.reserved.saturating_sub(1);
         if state.closed {
             return Err(PushError::Closed(msg));
@@ -290,14 +306,14 @@ impl<T> Priority<T> {
     /// level whatever the capacity (on a rendezvous, held like a requeued
     /// one).
     pub(crate) fn push_restored(&self, msg: Message<T>) {
-        let state = self.state.lock();
+        let state = self.hot.state.lock();
         self.push_locked(state, msg, End::Back);
     }
 
     /// A permit dropped unused gives its room back, and a sender parked
     /// for room may take it.
     pub(crate) fn unreserve(&self) {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         state.reserved = state.reserved.saturating_sub(1);
         let wake = state.parked_senders > 0;
         drop(state);
@@ -312,7 +328,7 @@ impl<T> Priority<T> {
     #[inline]
     fn push_locked(&self, mut state: MutexGuard<'_, State<T>>, msg: Message<T>, end: End) {
         state.push(msg, self.levels, end);
-        self.len_hint.store(state.len, Ordering::Release);
+        self.hot.len_hint.store(state.len, Ordering::Release);
         let wake = state.parked_receivers > 0;
         drop(state);
         if wake {
@@ -345,7 +361,7 @@ impl<T> Priority<T> {
     /// for room), at most one per message taken.
     #[inline]
     fn released(&self, state: MutexGuard<'_, State<T>>, taken: usize) {
-        self.len_hint.store(state.len, Ordering::Release);
+        self.hot.len_hint.store(state.len, Ordering::Release);
         let wake = state.parked_senders.min(taken);
         drop(state);
         for _ in 0..wake {
@@ -357,7 +373,7 @@ impl<T> Priority<T> {
     fn room_hint(&self) -> bool {
         match self.capacity {
             None => true,
-            Some(cap) => self.len_hint.load(Ordering::Acquire) < cap,
+            Some(cap) => self.hot.len_hint.load(Ordering::Acquire) < cap,
         }
     }
 }
@@ -365,7 +381,7 @@ impl<T> Priority<T> {
 impl<T: Send> Queue<T> for Priority<T> {
     #[inline]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        let state = self.state.lock();
+        let state = self.hot.state.lock();
         if state.closed {
             return Err(PushError::Closed(msg));
         }
@@ -400,7 +416,7 @@ impl<T: Send> Queue<T> for Priority<T> {
             }
             backoff(step);
         }
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         loop {
             if state.closed {
                 return Err(PushError::Closed(msg));
@@ -422,7 +438,7 @@ impl<T: Send> Queue<T> for Priority<T> {
 
     #[inline]
     fn try_pop(&self) -> Result<Message<T>, PopError> {
-        let state = self.state.lock();
+        let state = self.hot.state.lock();
         // Made only by a rendezvous queue's first hand-off or offer: until
         // then (and always on other capacities) there are only held messages.
         if state.rendezvous.is_some() {
@@ -444,7 +460,7 @@ impl<T: Send> Queue<T> for Priority<T> {
         if self.capacity == Some(0) {
             return try_pop_each(self, buf, max);
         }
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         let mut n = 0;
         while n < max {
             let Some(msg) = state.pop_highest() else {
@@ -476,7 +492,7 @@ impl<T: Send> Queue<T> for Priority<T> {
             if self.closed.load(Ordering::Acquire) {
                 break;
             }
-            if self.len_hint.load(Ordering::Acquire) > 0 {
+            if self.hot.len_hint.load(Ordering::Acquire) > 0 {
                 match self.try_pop() {
                     Err(PopError::Empty) => {}
                     done => return done,
@@ -484,7 +500,7 @@ impl<T: Send> Queue<T> for Priority<T> {
             }
             backoff(step);
         }
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         loop {
             // Messages are checked before the deadline, so a receiver woken for
             // a message always takes it rather than wasting the wake-up.
@@ -511,7 +527,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// hand-offs, which belong to their receivers, nor the offers of blocked
     /// senders).
     fn len(&self) -> usize {
-        self.len_hint.load(Ordering::Acquire)
+        self.hot.len_hint.load(Ordering::Acquire)
     }
 
     fn capacity(&self) -> Option<usize> {
@@ -523,7 +539,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// an offer after the close, so none can be taken between the close and
     /// its sender's withdrawal); hand-offs are still handed out.
     fn close(&self) -> bool {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         let first = !state.closed;
         state.closed = true;
         self.closed.store(true, Ordering::Release);
@@ -555,7 +571,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// `State::free_receiver` counts it, so that `try_push` does not hand a
     /// message to the parked receiver this requeue wakes.
     fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        let state = self.state.lock();
+        let state = self.hot.state.lock();
         // Wakes a parked receiver exactly as a push does: the receiver
         // re-checks for messages under the lock, so the wake-up cannot be lost.
         self.push_locked(state, msg, End::Front);
@@ -567,7 +583,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// On a rendezvous queue that is a requeued message only: hand-offs
     /// belong to their receivers and offers to their senders.
     fn evict_lowest(&self, at_most: u8) -> Option<Message<T>> {
-        let state = self.state.lock();
+        let state = self.hot.state.lock();
         self.take_locked(state, |state| state.pop_lowest(at_most))
     }
 }
@@ -576,7 +592,7 @@ impl<T> fmt::Debug for Priority<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Priority")
             .field("levels", &self.levels)
-            .field("len", &self.len_hint.load(Ordering::Relaxed))
+            .field("len", &self.hot.len_hint.load(Ordering::Relaxed))
             .field("capacity", &self.capacity)
             .field("closed", &self.closed.load(Ordering::Relaxed))
             .finish()

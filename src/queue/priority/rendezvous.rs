@@ -291,7 +291,7 @@ impl<T> Priority<T> {
         deadline: Option<Instant>,
         announce: &dyn Fn(),
     ) -> Result<(), PushError<T>> {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         if state.closed {
             return Err(PushError::Closed(msg));
         }
@@ -317,7 +317,7 @@ impl<T> Priority<T> {
         // may take it meanwhile; the look below comes first.
         drop(state);
         announce();
-        state = self.state.lock();
+        state = self.hot.state.lock();
         loop {
             // Looked at first, under the lock: an offer taken meanwhile
             // (while the lock was let go for `announce`, or just before the
@@ -351,7 +351,7 @@ impl<T> Priority<T> {
         state: MutexGuard<'_, State<T>>,
         (msg, origin): (Message<T>, Origin),
     ) -> Message<T> {
-        self.len_hint.store(state.len, Ordering::Release);
+        self.hot.len_hint.store(state.len, Ordering::Release);
         drop(state);
         match origin {
             // Exactly the sender whose offer went: a task, or a thread
@@ -386,7 +386,7 @@ impl<T> Priority<T> {
     /// parked, so it could not be handed anything.
     #[inline(never)]
     pub(super) fn pop_rendezvous(&self, deadline: Option<Instant>) -> Result<Message<T>, PopError> {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         loop {
             // Before the closed flag and the deadline: a hand-off made to us
             // while we were parked must be taken even if we timed out or the
@@ -413,7 +413,7 @@ impl<T> Priority<T> {
     /// task's waker) until a receiver takes it. The caller tells the
     /// receivers that do not park here (selects and tasks) about the offer.
     pub(crate) fn offer_async(&self, msg: Message<T>, waker: &Waker) -> Offered<T> {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         if state.closed {
             return Offered::Closed(msg);
         }
@@ -438,7 +438,7 @@ impl<T> Priority<T> {
     /// waker refreshed). The look and the withdrawal are one critical
     /// section, as for a blocked thread.
     pub(crate) fn poll_offer(&self, ticket: u64, waker: &Waker) -> Poll<Result<(), Message<T>>> {
-        let mut state = self.state.lock();
+        let mut state = self.hot.state.lock();
         if !state.is_offered(ticket) {
             return Poll::Ready(Ok(()));
         }
@@ -461,14 +461,14 @@ impl<T> Priority<T> {
     /// Takes back an async send's offer (its future was dropped): the
     /// message, or `None` if a receiver took it first (the send completed).
     pub(crate) fn withdraw_offer(&self, ticket: u64) -> Option<Message<T>> {
-        self.state.lock().withdraw(ticket)
+        self.hot.state.lock().withdraw(ticket)
     }
 
     /// Wakes the senders (tasks and threads) whose offers wait: the queue
     /// closed, and each must take its message back.
     pub(super) fn wake_offers(&self) {
         let wakers: Vec<Waker> = {
-            let mut state = self.state.lock();
+            let mut state = self.hot.state.lock();
             match state.rendezvous.as_deref_mut() {
                 Some(rv) => rv
                     .offers
