@@ -6,7 +6,8 @@
 //! (`voluntary_ctxt_switches` of `/proc/thread-self/status`, read by each
 //! thread itself after the start barrier and at its end): the thread went
 //! to sleep waiting (a futex wait), as opposed to being preempted or
-//! yielding, which are involuntary. Every producer and consumer thread's
+//! yielding its core to a ready thread, which are involuntary (printed
+//! too). Every producer and consumer thread's
 //! count is summed and divided by the messages moved. The wall time per
 //! message is printed beside it (median over the runs), so that a slow run
 //! with few parks shows that parking was not what made it slow.
@@ -27,22 +28,26 @@ use std::time::Instant;
 
 use postbox::Mailbox;
 
-/// This thread's voluntary context switches so far (0 where unknown).
-fn parks() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/status")
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
-                .and_then(|n| n.trim().parse().ok())
-        })
-        .unwrap_or(0)
+/// This thread's context switches so far: (voluntary, involuntary); 0
+/// where unknown.
+fn switches() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("voluntary_ctxt_switches:"),
+        field("nonvoluntary_ctxt_switches:"),
+    )
 }
 
 /// One run: `producers` threads sending `n` messages in all through `send`,
 /// `consumers` threads receiving with `recv` until it returns `None`.
-/// Returns (ns per message, parks per message).
+/// Returns ns, parks and involuntary switches per message.
 fn run<S, R>(
     producers: usize,
     consumers: usize,
@@ -50,7 +55,7 @@ fn run<S, R>(
     (tx, rx): (S, R),
     send: fn(&S, u64),
     recv: fn(&R) -> Option<u64>,
-) -> (f64, f64)
+) -> Outcome
 where
     S: Clone + Send,
     R: Clone + Send,
@@ -64,11 +69,11 @@ where
             let barrier = &barrier;
             threads.push(s.spawn(move || {
                 barrier.wait();
-                let before = parks();
+                let before = switches();
                 for i in 0..per_producer {
                     send(&tx, i);
                 }
-                (parks() - before, 0)
+                (since(before), 0)
             }));
         }
         drop(tx);
@@ -77,41 +82,68 @@ where
             let barrier = &barrier;
             threads.push(s.spawn(move || {
                 barrier.wait();
-                let before = parks();
+                let before = switches();
                 let mut got = 0u64;
                 while recv(&rx).is_some() {
                     got += 1;
                 }
-                (parks() - before, got)
+                (since(before), got)
             }));
         }
         drop(rx);
         barrier.wait();
         let start = Instant::now();
-        let mut parked = 0;
+        let mut parked = (0, 0);
         let mut received = 0;
         for thread in threads {
-            let (p, got) = thread.join().expect("a bench thread panicked");
-            parked += p;
+            let ((voluntary, involuntary), got) = thread.join().expect("a bench thread panicked");
+            parked.0 += voluntary;
+            parked.1 += involuntary;
             received += got;
         }
         (parked, received, start.elapsed())
     });
     let moved = per_producer * producers as u64;
     assert_eq!(received, moved, "every message is received exactly once");
-    (
-        elapsed.as_nanos() as f64 / moved as f64,
-        parked as f64 / moved as f64,
-    )
+    let per = |count: u64| count as f64 / moved as f64;
+    Outcome {
+        ns: elapsed.as_nanos() as f64 / moved as f64,
+        parks: per(parked.0),
+        preempted: per(parked.1),
+    }
 }
 
-/// Median of `runs` runs of `case`: (ns per message, parks per message).
-fn median(runs: usize, mut case: impl FnMut() -> (f64, f64)) -> (f64, f64) {
-    let mut results: Vec<(f64, f64)> = (0..runs).map(|_| case()).collect();
-    results.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let ns = results[runs / 2].0;
-    results.sort_by(|a, b| a.1.total_cmp(&b.1));
-    (ns, results[runs / 2].1)
+/// What one run (or the median of several) measured, per message.
+#[derive(Clone, Copy)]
+struct Outcome {
+    /// Wall time.
+    ns: f64,
+    /// Voluntary context switches: the thread slept waiting.
+    parks: f64,
+    /// Involuntary ones: the thread was preempted, or yielded its core to a
+    /// thread that was ready.
+    preempted: f64,
+}
+
+/// The context switches since `before`.
+fn since(before: (u64, u64)) -> (u64, u64) {
+    let now = switches();
+    (now.0 - before.0, now.1 - before.1)
+}
+
+/// Median of each figure over `runs` runs of `case`.
+fn median(runs: usize, mut case: impl FnMut() -> Outcome) -> Outcome {
+    let results: Vec<Outcome> = (0..runs).map(|_| case()).collect();
+    let mid = |figure: fn(&Outcome) -> f64| {
+        let mut values: Vec<f64> = results.iter().map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values[runs / 2]
+    };
+    Outcome {
+        ns: mid(|o| o.ns),
+        parks: mid(|o| o.parks),
+        preempted: mid(|o| o.preempted),
+    }
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -125,8 +157,10 @@ fn main() {
     let n = env_usize("PARKS_N", 400_000) as u64;
     let runs = env_usize("PARKS_RUNS", 7).max(1);
     println!("## Parks per message ({n} messages a run, median of {runs} runs)\n");
-    println!("| shape | peer | ns/msg | parks/msg | parks / crossbeam's |");
-    println!("| --- | --- | ---: | ---: | ---: |");
+    println!(
+        "| shape | peer | ns/msg | / crossbeam | parks/msg | / crossbeam's | preempted or yielded/msg |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     let shapes: [(&str, usize, usize, Option<usize>); 3] = [
         ("job loop 2x2 bounded(1024)", 2, 2, Some(1024)),
         ("spsc bounded(1024)", 1, 1, Some(1024)),
@@ -186,18 +220,24 @@ fn main() {
                 |rx| rx.recv().ok().map(|m| m.into_body()),
             )
         });
-        for (peer, (ns, parked)) in [
+        for (peer, outcome) in [
             ("crossbeam", crossbeam),
             ("postbox_fifo recv", recv),
             ("postbox_fifo recv_ack+ack", recv_ack),
             ("postbox_prio recv", prio),
         ] {
-            let ratio = if crossbeam.1 > 0.0 {
-                format!("{:.2}", parked / crossbeam.1)
+            let parks = if crossbeam.parks > 0.0 {
+                format!("{:.2}", outcome.parks / crossbeam.parks)
             } else {
                 "-".to_string()
             };
-            println!("| {shape} | {peer} | {ns:.1} | {parked:.5} | {ratio} |");
+            println!(
+                "| {shape} | {peer} | {:.1} | {:.2} | {:.5} | {parks} | {:.5} |",
+                outcome.ns,
+                outcome.ns / crossbeam.ns,
+                outcome.parks,
+                outcome.preempted
+            );
         }
     }
 }
