@@ -39,6 +39,13 @@ pub(crate) enum Op {
         /// The highest.
         last: u64,
     },
+    /// An `AckRange` record, for the live tally.
+    Acks {
+        /// The lowest id acked.
+        first: u64,
+        /// The highest.
+        last: u64,
+    },
     /// A new segment starts at byte `at` of the batch.
     Roll {
         /// The offset in the batch's bytes.
@@ -124,6 +131,12 @@ impl Io {
                 Op::Range { first, last } => {
                     let range = Record::DeliveredRange { first, last };
                     self.live.apply(self.active, &range);
+                    self.tallied = seq;
+                    seq = seq.saturating_add(1);
+                }
+                Op::Acks { first, last } => {
+                    let acks = Record::AckRange { first, last };
+                    self.live.apply(self.active, &acks);
                     self.tallied = seq;
                     seq = seq.saturating_add(1);
                 }
@@ -285,10 +298,11 @@ fn for_tally(kind: Kind, id: u64) -> Record<'static> {
         },
         Kind::Start => Record::Start { max_id: id },
         Kind::CleanClose => Record::CleanClose,
-        // Queued as `Op::Range`, with both ends.
+        // Queued as `Op::Range` and `Op::Acks`, with both ends.
         Kind::DeliveredRange => Record::DeliveredRange {
             first: id,
             last: id,
         },
+        Kind::AckRange => Record::Ack { id },
     }
 }

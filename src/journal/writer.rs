@@ -39,7 +39,10 @@ use super::record::{self, Record};
 use super::storage::{LockGuard, Storage, StorageFile};
 use super::SyncPolicy;
 
+mod acks;
 mod commit;
+
+use self::acks::OpenAcks;
 
 /// A callback told the new durable sequence number after each advance.
 pub(crate) type OnDurable = Arc<dyn Fn(u64) + Send + Sync>;
@@ -140,6 +143,9 @@ struct Queue {
     /// Ids requeued since: their next delivery needs a `Delivered` of its
     /// own, as a requeue ends a range's cover at replay.
     requeued: IdSet,
+    /// The last record queued, if it is an ack run still open to the next
+    /// id (`acks.rs`).
+    open_acks: Option<OpenAcks>,
 }
 
 /// Where the writer starts: the state open recovered.
@@ -157,6 +163,8 @@ pub(crate) struct Start {
     pub(crate) deleted: u64,
     /// Segments created during open.
     pub(crate) created: u64,
+    /// Whether the log's meta file allows `AckRange` records.
+    pub(crate) ack_ranges: bool,
 }
 
 /// The writer's state, shared by every appender.
@@ -167,6 +175,9 @@ pub(crate) struct Writer {
     policy: SyncPolicy,
     /// The size new segments are preallocated to.
     segment_size: u64,
+    /// Whether consecutive acks may be written as one `AckRange` (the
+    /// log's meta file says its readers know the kind: `acks.rs`).
+    ack_ranges: bool,
     /// Records waiting, and the waiters' view.
     queue: Mutex<Queue>,
     /// Notified after every batch and every sync, and on close: waiters
@@ -231,6 +242,7 @@ impl Writer {
             storage,
             policy,
             segment_size,
+            ack_ranges: start.ack_ranges,
             queue: Mutex::new(Queue {
                 buf: Vec::new(),
                 ops: Vec::new(),
@@ -256,6 +268,7 @@ impl Writer {
                 spare: (Vec::new(), Vec::new()),
                 ranges: Ranges::default(),
                 requeued: IdSet::default(),
+                open_acks: None,
             }),
             changed: Condvar::new(),
             sync_waiters: Condvar::new(),
@@ -292,6 +305,17 @@ impl Writer {
         }
     }
 
+    /// Appends an ack of message `id` (into the open ack run when `id`
+    /// follows it: `acks.rs`), waiting for nothing. Returns the sequence
+    /// number of the record that holds it.
+    pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
+        let mut q = self.queue.lock();
+        check(&q)?;
+        let seq = self.push_ack(&mut q, id);
+        self.linger(q)?;
+        Ok(seq)
+    }
+
     /// Message `id` is being handed to a consumer (and, with `ack`, is
     /// acknowledged with it: a plain receive). Returns once a record that
     /// flags it as possibly delivered after a process crash has reached
@@ -314,7 +338,7 @@ impl Writer {
             self.push(&mut q, &range, RANGE_SIZE)
         };
         if ack {
-            self.push(&mut q, &Record::Ack { id }, DELIVERED_SIZE);
+            self.push_ack(&mut q, id);
         }
         if q.written >= mark {
             return if ack { self.linger(q) } else { Ok(()) };
@@ -364,6 +388,7 @@ impl Writer {
         check(&q)?;
         let start = Record::Start { max_id: 0 }.size().unwrap_or(0) as u64;
         self.roll(&mut q, start);
+        Self::close_acks(&mut q);
         q.ops.push(Op::Purge);
         q.ranges.clear();
         q.requeued.clear();
@@ -450,7 +475,7 @@ impl Writer {
             Record::CleanClose => {
                 q.ranges.clear();
             }
-            Record::Start { .. } | Record::Delivered { .. } => {}
+            Record::Start { .. } | Record::Delivered { .. } | Record::AckRange { .. } => {}
         }
         seq
     }
@@ -476,6 +501,8 @@ impl Writer {
 
     /// Encodes and seals `record` at the end of the queue.
     fn push_encoded(&self, q: &mut Queue, record: &Record<'_>, size: u64) -> u64 {
+        // An open ack run is final once anything follows it.
+        Self::close_acks(q);
         let seq = q.next_seq;
         // Saturating: a log whose names claim the last sequence numbers
         // (a crafted one) must not make an append panic.

@@ -1,7 +1,9 @@
 //! The journal's behaviour tests: this file the plain ones on real files,
 //! `model.rs` a reference replay and workload, `crash.rs` simulated power
-//! loss, `corrupt.rs` damaged real files, `concurrent.rs` group commit.
+//! loss, `corrupt.rs` damaged real files, `concurrent.rs` group commit,
+//! `acks.rs` ack runs.
 
+mod acks;
 mod concurrent;
 mod corrupt;
 mod crash;

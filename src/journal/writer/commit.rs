@@ -138,6 +138,8 @@ impl Writer {
     pub(super) fn lead<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
         q.leader = true;
         q.lingering_since = None;
+        // The batch takes the open ack run's bytes as they are now.
+        Writer::close_acks(&mut q);
         let (spare_buf, spare_ops) = mem::take(&mut q.spare);
         let buf = mem::replace(&mut q.buf, spare_buf);
         let ops = mem::replace(&mut q.ops, spare_ops);
