@@ -115,7 +115,7 @@
 //! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange` |
 //! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
 //! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
-//! | `batch.rs` | one batch: writes, rollover, sync, segment deletion |
+//! | `batch.rs` | one batch: writes, rollover, sync, segment deletion; the tally that runs behind the writes |
 //! | `replay.rs` | opening: lock, format, scan, cut, restore |
 //! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
 //! | `fault.rs` | tests only: a storage that loses power |

@@ -80,8 +80,9 @@ pub(crate) struct JournalStats {
     pub(crate) segments_created: u64,
     /// Segments deleted since open (at open included).
     pub(crate) segments_deleted: u64,
-    /// Live messages (enqueued, not acked or dead-lettered) as of the last
-    /// batch written.
+    /// Live messages (enqueued, not acked or dead-lettered) as of the
+    /// records the tally took (it runs at most about `LINGER` behind the
+    /// writes, and catches up at every sync and rollover).
     pub(crate) live: u64,
     /// The highest sequence number written.
     pub(crate) written_seq: u64,
@@ -119,6 +120,9 @@ struct Queue {
     /// background thread writes it [`LINGER`] after that, if no batch took
     /// it first.
     lingering_since: Option<Instant>,
+    /// When the background thread tallies the records written and not yet
+    /// tallied (`batch.rs`), if any wait.
+    tally_at: Option<Instant>,
     /// When the background thread will look next (`None`: when told).
     background_wakes: Option<Instant>,
     /// The highest sequence number written.
@@ -256,6 +260,7 @@ impl Writer {
                 waiting: 0,
                 want_sync: 0,
                 lingering_since: None,
+                tally_at: None,
                 background_wakes: None,
                 // Open synced everything it found (or cut it off).
                 written: last,

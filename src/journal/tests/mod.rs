@@ -164,6 +164,30 @@ fn after_every_ack_the_log_is_one_segment_and_remembers_the_ids() {
 }
 
 #[test]
+fn the_background_thread_tallies_what_batches_wrote() {
+    // A batch leaves its records to the background thread's tally
+    // (`batch.rs`): with no sync or rollover to make anyone catch up, the
+    // tally (and so `stats().live`) still reaches the acks soon after.
+    let dir = TempDir::new("tally-behind");
+    let (journal, _) = open(dir.path(), Options::new("t").sync(SyncPolicy::Buffered)).unwrap();
+    for id in 1..=100 {
+        journal.enqueue(id, b"x").unwrap();
+    }
+    for id in 1..=100 {
+        journal.ack(id).unwrap();
+    }
+    // A write of the acks, without a sync (a `Buffered` enqueue waits for
+    // its write only).
+    journal.enqueue(101, b"y").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal.stats().live != 1 {
+        assert!(Instant::now() < deadline, "{:?}", journal.stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(journal.stats().syncs, 0, "no sync made the tally catch up");
+}
+
+#[test]
 fn a_second_opener_is_locked_out_until_the_first_is_gone() {
     let dir = TempDir::new("lock");
     let (journal, _) = open(dir.path(), small(SyncPolicy::Always)).unwrap();

@@ -39,6 +39,10 @@ pub(super) struct OpenAcks {
 /// What an `Ack` grows by when it becomes an `AckRange`: a second id.
 const WIDEN: u64 = 8;
 
+/// The most acks one record holds: the tally takes a record at once, under
+/// the `io` lock, so its work per record stays bounded (`batch.rs`).
+const MAX_RUN: u64 = 4096;
+
 impl Writer {
     /// Queues an ack of `id`: widens the open ack run if `id` follows it,
     /// or queues an `Ack` left open. Returns the sequence number of the
@@ -71,7 +75,7 @@ impl Writer {
     /// and the active segment has room; returns the run's sequence number.
     fn widen(&self, q: &mut Queue, id: u64) -> Option<u64> {
         let open = q.open_acks.as_mut()?;
-        if open.last.checked_add(1) != Some(id) {
+        if open.last.checked_add(1) != Some(id) || open.last - open.first + 1 >= MAX_RUN {
             return None;
         }
         let grow = if open.first == open.last { WIDEN } else { 0 };
