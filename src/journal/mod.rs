@@ -113,6 +113,7 @@
 //! | `live.rs` | which segments live messages still need |
 //! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
 //! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange` |
+//! | `writer/covered.rs` | deliveries the newest written range covers, without the writer's lock, and why that is safe |
 //! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
 //! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
 //! | `batch.rs` | one batch: writes, rollover, sync, segment deletion; the tally that runs behind the writes |

@@ -8,7 +8,7 @@ use super::{open, payload, small, TempDir};
 use crate::journal::SyncPolicy;
 
 /// The kinds of the records in `dir`'s segments, in log order.
-fn kinds(dir: &TempDir) -> Vec<Kind> {
+pub(super) fn kinds(dir: &TempDir) -> Vec<Kind> {
     let mut kinds = Vec::new();
     for path in dir.segments() {
         let buf = std::fs::read(path).unwrap();

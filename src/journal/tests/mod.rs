@@ -1,11 +1,12 @@
 //! The journal's behaviour tests: this file the plain ones on real files,
 //! `model.rs` a reference replay and workload, `crash.rs` simulated power
 //! loss, `corrupt.rs` damaged real files, `concurrent.rs` group commit,
-//! `acks.rs` ack runs.
+//! `acks.rs` ack runs, `covered.rs` deliveries without the lock.
 
 mod acks;
 mod concurrent;
 mod corrupt;
+mod covered;
 mod crash;
 mod model;
 mod receive;

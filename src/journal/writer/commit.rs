@@ -190,8 +190,21 @@ impl Writer {
                 stats.segments = segments;
                 stats.live = live;
                 self.count(&mut q, &done);
+                // The newest range may be relied on without the lock once
+                // written, unless a requeued id waits for its `Delivered`
+                // (`covered.rs`).
+                if q.requeued.is_empty() && !q.closed {
+                    if let Some((first, _, seq)) = q.ranges.newest() {
+                        if seq <= q.written {
+                            self.covered.publish(first);
+                        }
+                    }
+                }
             }
-            Err(e) => q.failed = Some(Arc::new(e)),
+            Err(e) => {
+                q.failed = Some(Arc::new(e));
+                self.covered.revoke();
+            }
         }
         // Keep the larger allocations for the next batch.
         let (mut buf, mut ops) = (buf, ops);
@@ -243,7 +256,10 @@ impl Writer {
                 q.stats.segments = segments;
                 self.count(&mut q, &done);
             }
-            Err(e) => q.failed = Some(Arc::new(e)),
+            Err(e) => {
+                q.failed = Some(Arc::new(e));
+                self.covered.revoke();
+            }
         }
         q.syncing = false;
         self.published(q, before, true)
