@@ -51,7 +51,10 @@
 //! from before `AckRange` refuses a `PBJRNL02` log ([`OpenError::Corrupt`]:
 //! "the meta file is missing or unreadable") instead of reading a kind it
 //! does not know, which in the last segment it would cut off as a torn
-//! tail, undoing acks.
+//! tail, undoing acks. (An older build told to `Recovery::SkipCorrupt`
+//! skips the unreadable meta file, writes its own and then does cut: that
+//! mode is for logs one accepts to lose damaged records of, and a log of a
+//! newer version is such damage to it.)
 //!
 //! `Start` is not a message event. It is there because segments whose
 //! messages are all acked are deleted: without it a log whose older segments
