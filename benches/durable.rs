@@ -43,7 +43,8 @@
 //! per send case (default 1), `DURABLE_REPLAY` the messages of the replay log
 //! (default 1000000), `DURABLE_RECV` the messages per drain (default
 //! 100000), `DURABLE_PARTS` which parts run (default `sends,bounded,replay,
-//! recv,lag`; `profile` runs two long drains for a profiler). Files go to the system's temp dir.
+//! recv,lag`; `profile` runs two long drains for a profiler, `cg` four drains for
+//! callgrind). Files go to the system's temp dir.
 
 // The journal is crate-private: the receive-path breakdown compiles its
 // source itself, as `benches/journal.rs` does (see there for the lints).
@@ -658,6 +659,67 @@ fn profile(n: u64) {
     println!("profile: total {:.3} s", t0.elapsed().as_secs_f64());
 }
 
+/// For callgrind (`DURABLE_PARTS=cg`, not in the default run): drains `n`
+/// pre-filled messages four ways, each drain in a function of its own, so
+/// that `valgrind --tool=callgrind --toggle-collect='*cg_drain*'` counts
+/// the consumer's instructions only (not the fill, not the background
+/// thread); `callgrind_annotate --inclusive=yes` then gives each drain's
+/// total. Divide by `n` for instructions per message.
+fn cg(n: u64) {
+    let body = vec![3u8; 100];
+    let plain = || {
+        let (tx, rx) = Mailbox::<Vec<u8>>::builder().unbounded().build();
+        for _ in 0..n {
+            tx.send(body.clone()).unwrap();
+        }
+        (tx, rx)
+    };
+    let durable = |dir: &Scratch| {
+        {
+            let (tx, _rx) = open_durable(dir, SyncPolicy::Buffered, None);
+            for _ in 0..n {
+                tx.send(body.clone()).unwrap();
+            }
+        }
+        open_durable(dir, SyncPolicy::Buffered, None)
+    };
+    let (_tx, rx) = plain();
+    black_box(cg_drain_plain_recv(&rx, n));
+    let (_tx, rx) = plain();
+    black_box(cg_drain_plain_ack(&rx, n));
+    let dir = Scratch::new(BENCH, "cg-recv");
+    let (_tx, rx) = durable(&dir);
+    black_box(cg_drain_durable_recv(&rx, n));
+    let dir = Scratch::new(BENCH, "cg-ack");
+    let (_tx, rx) = durable(&dir);
+    black_box(cg_drain_durable_ack(&rx, n));
+    println!("cg: drained {n} messages four ways");
+}
+
+#[inline(never)]
+fn cg_drain_plain_recv(rx: &Receiver<Vec<u8>>, n: u64) -> usize {
+    (0..n).map(|_| rx.recv().unwrap().body().len()).sum()
+}
+
+#[inline(never)]
+fn cg_drain_plain_ack(rx: &Receiver<Vec<u8>>, n: u64) -> usize {
+    (0..n)
+        .map(|_| rx.recv_ack().unwrap().ack().body().len())
+        .sum()
+}
+
+#[inline(never)]
+fn cg_drain_durable_recv(rx: &Receiver<Vec<u8>>, n: u64) -> usize {
+    (0..n).map(|_| rx.recv().unwrap().body().len()).sum()
+}
+
+#[inline(never)]
+fn cg_drain_durable_ack(rx: &Receiver<Vec<u8>>, n: u64) -> usize {
+    (0..n)
+        .map(|_| rx.recv_ack().unwrap().ack().body().len())
+        .sum()
+}
+
 fn main() {
     // Criterion-style arguments (`--bench`, filters) are accepted and ignored.
     let secs = env_f64("DURABLE_BENCH_SECS", 1.0);
@@ -683,5 +745,8 @@ fn main() {
     }
     if parts.contains(&"profile") {
         profile(recv_n);
+    }
+    if parts.contains(&"cg") {
+        cg(recv_n);
     }
 }

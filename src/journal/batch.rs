@@ -5,7 +5,21 @@
 //! it, through a second handle on the active segment, and then tell it how
 //! far the log is synced ([`Io::synced`]): segments are deleted only when
 //! that covers every record the tally took.
+//!
+//! # The tally runs behind the writes
+//!
+//! A batch does not update the live tally itself: it queues what the tally
+//! needs of each record (`untallied`), and the background thread takes
+//! that in bounded steps ([`Io::tally`]) at most `LINGER` later. A
+//! consumer that leads a batch (a delivery range, and the acks queued
+//! before it) so pays for a `write`, not for a hash-map update per message.
+//! Every deletion decision first tallies everything written (a rollover,
+//! a sync's [`Io::synced`], a purge), so segments are deleted on the word
+//! of the same records as before; a tally that is behind only ever keeps
+//! segments longer (its pins are those of an older prefix of the log,
+//! whose later records only move pins to the active segment or drop them).
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 
@@ -35,6 +49,13 @@ pub(crate) enum Op {
     /// A `DeliveredRange` record, for the live tally.
     Range {
         /// The lowest id it covers.
+        first: u64,
+        /// The highest.
+        last: u64,
+    },
+    /// An `AckRange` record, for the live tally.
+    Acks {
+        /// The lowest id acked.
         first: u64,
         /// The highest.
         last: u64,
@@ -70,9 +91,42 @@ pub(crate) struct Io {
     /// Which segments live messages need, as of every record written
     /// (synced or not: see [`Io::synced`] for when it may delete).
     pub(crate) live: Live,
-    /// The sequence number of the last record written, and so taken by the
-    /// tally (0: none since open, whose records are all synced).
+    /// The sequence number of the last record the tally took (0: none
+    /// since open, whose records are all synced).
     tallied: u64,
+    /// Records written and not yet taken by the tally, in log order, with
+    /// the segment each is in.
+    untallied: VecDeque<Untallied>,
+    /// The ids those records name, summed: the tally's work they stand for.
+    untallied_ids: u64,
+}
+
+/// A record written and not yet taken by the tally.
+#[derive(Debug, Clone, Copy)]
+struct Untallied {
+    /// The segment it is in.
+    segment: u64,
+    /// Its sequence number.
+    seq: u64,
+    /// What the tally reads of it (`Op::Record`, `Range` or `Acks`).
+    op: Op,
+}
+
+/// How many ids' worth of records may wait for the tally before the leader
+/// takes them itself (the background thread is starved): bounds the
+/// memory, and the `io` lock's hold by whoever tallies them all.
+const MAX_UNTALLIED_IDS: u64 = 1 << 16;
+
+impl Untallied {
+    /// The ids it names: its share of the tally's work.
+    fn ids(&self) -> u64 {
+        match self.op {
+            Op::Range { first, last } | Op::Acks { first, last } => {
+                last.saturating_sub(first).saturating_add(1)
+            }
+            _ => 1,
+        }
+    }
 }
 
 impl Io {
@@ -93,6 +147,8 @@ impl Io {
             pos,
             live,
             tallied: 0,
+            untallied: VecDeque::new(),
+            untallied_ids: 0,
         })
     }
 
@@ -116,18 +172,18 @@ impl Io {
         let mut seq = first_seq;
         for op in ops {
             match *op {
-                Op::Record { kind, id } => {
-                    self.live.apply(self.active, &for_tally(kind, id));
-                    self.tallied = seq;
-                    seq = seq.saturating_add(1);
-                }
-                Op::Range { first, last } => {
-                    let range = Record::DeliveredRange { first, last };
-                    self.live.apply(self.active, &range);
-                    self.tallied = seq;
+                Op::Record { .. } | Op::Range { .. } | Op::Acks { .. } => {
+                    let record = Untallied {
+                        segment: self.active,
+                        seq,
+                        op: *op,
+                    };
+                    self.untallied_ids = self.untallied_ids.saturating_add(record.ids());
+                    self.untallied.push_back(record);
                     seq = seq.saturating_add(1);
                 }
                 Op::Purge => {
+                    self.tally_all();
                     self.live.clear();
                     // A purge comes right after its rollover's Start: the
                     // tally took nothing since that rollover synced, and
@@ -143,6 +199,10 @@ impl Io {
                     size,
                 } => {
                     self.write(buf.get(from..at).unwrap_or(&[]), &mut done)?;
+                    // The deletion below goes on the word of every record
+                    // before the rollover (and the untallied ones are in the
+                    // old segment: they must not be taken as the new one's).
+                    self.tally_all();
                     // The old segment is complete on disk before a newer one
                     // exists (see "Segments" in `writer.rs`). This sync runs
                     // under the `io` lock, so nothing else is written until
@@ -186,11 +246,53 @@ impl Io {
                 }
             }
         }
-        // The records after the last rollover are in the tally but not
-        // synced: no deletion on their word here (a sync's `synced` does
-        // it, or the next rollover).
+        // The records after the last rollover are not synced: no deletion
+        // on their word here (a sync's `synced` does it, or the next
+        // rollover).
         self.write(buf.get(from..).unwrap_or(&[]), &mut done)?;
+        if self.untallied_ids > MAX_UNTALLIED_IDS {
+            self.tally_all();
+        }
         Ok(done)
+    }
+
+    /// Has the tally take untallied records, in log order, until about
+    /// `budget` ids' worth are taken (at least one record). Returns whether
+    /// some are left.
+    pub(crate) fn tally(&mut self, budget: u64) -> bool {
+        let mut spent = 0u64;
+        while spent < budget {
+            let Some(record) = self.untallied.pop_front() else {
+                break;
+            };
+            let ids = record.ids();
+            spent = spent.saturating_add(ids);
+            self.untallied_ids = self.untallied_ids.saturating_sub(ids);
+            let segment = record.segment;
+            match record.op {
+                Op::Record { kind, id } => self.live.apply(segment, &for_tally(kind, id)),
+                Op::Range { first, last } => {
+                    self.live
+                        .apply(segment, &Record::DeliveredRange { first, last });
+                }
+                Op::Acks { first, last } => {
+                    self.live.apply(segment, &Record::AckRange { first, last });
+                }
+                Op::Roll { .. } | Op::Purge => {}
+            }
+            self.tallied = record.seq;
+        }
+        !self.untallied.is_empty()
+    }
+
+    /// Has the tally take every record written.
+    fn tally_all(&mut self) {
+        self.tally(u64::MAX);
+    }
+
+    /// Whether written records wait for the tally.
+    pub(crate) fn behind(&self) -> bool {
+        !self.untallied.is_empty()
     }
 
     /// A sync of the active segment that began after record `upto` was
@@ -208,6 +310,7 @@ impl Io {
     /// longer, never too short.
     pub(crate) fn synced(&mut self, storage: &dyn Storage, upto: u64) -> io::Result<Done> {
         let mut done = Done::default();
+        self.tally_all();
         if upto >= self.tallied {
             self.delete_unpinned(storage, &mut done)?;
         }
@@ -285,10 +388,11 @@ fn for_tally(kind: Kind, id: u64) -> Record<'static> {
         },
         Kind::Start => Record::Start { max_id: id },
         Kind::CleanClose => Record::CleanClose,
-        // Queued as `Op::Range`, with both ends.
+        // Queued as `Op::Range` and `Op::Acks`, with both ends.
         Kind::DeliveredRange => Record::DeliveredRange {
             first: id,
             last: id,
         },
+        Kind::AckRange => Record::Ack { id },
     }
 }

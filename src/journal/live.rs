@@ -202,6 +202,7 @@ impl Live {
                     self.tombstone(old.enqueue, segment);
                 }
             }
+            Record::AckRange { first, last } => self.ack_range(segment, first, last),
             Record::Delivered { id } => self.repin(id, segment, false),
             Record::Requeued { id, .. } => self.repin(id, segment, true),
             Record::CleanClose => {
@@ -271,6 +272,46 @@ impl Live {
         self.maybe_unpinned = true;
     }
 
+    /// An `AckRange` in `segment`: what an `Ack` of each id does, with the
+    /// pin counts changed once per segment rather than once per message
+    /// (the ids of a range were enqueued, and delivered under ranges, in a
+    /// few segments: a lookup in `segments` and `tombstones` per ack was
+    /// most of the tally's work).
+    fn ack_range(&mut self, segment: u64, first: u64, last: u64) {
+        let live = ranges::live_in(
+            first,
+            last,
+            self.messages.len(),
+            self.messages.keys(),
+            |id| self.messages.contains_key(&id),
+        );
+        // (segment, pins dropped) and (enqueue segment, tombstones owed).
+        let mut unpins: Vec<(u64, u64)> = Vec::new();
+        let mut voided: Vec<(u64, u64)> = Vec::new();
+        let add = |counts: &mut Vec<(u64, u64)>, segment: u64| match counts
+            .iter_mut()
+            .rev()
+            .find(|(s, _)| *s == segment)
+        {
+            Some((_, n)) => *n += 1,
+            None => counts.push((segment, 1)),
+        };
+        for id in live {
+            if let Some(old) = self.messages.remove(&id) {
+                for pinned in old.each() {
+                    add(&mut unpins, pinned);
+                }
+                add(&mut voided, old.enqueue);
+            }
+        }
+        for (pinned, n) in unpins {
+            self.unpin_n(pinned, n);
+        }
+        for (older, n) in voided {
+            self.tombstone_n(older, segment, n);
+        }
+    }
+
     /// Moves a live message's `Delivered` pin (or, for a requeue, its
     /// `Requeued` pin, dropping the `Delivered` one it makes void) to
     /// `segment`. Records about an id that is not live pin nothing.
@@ -303,16 +344,21 @@ impl Live {
     /// Makes `newer` stay while `older` exists: it holds a record that voids
     /// one in `older`.
     fn tombstone(&mut self, older: u64, newer: u64) {
+        self.tombstone_n(older, newer, 1);
+    }
+
+    /// [`tombstone`](Live::tombstone) for `n` records at once.
+    fn tombstone_n(&mut self, older: u64, newer: u64, n: u64) {
         if older == newer || !self.segments.contains_key(&older) {
             return;
         }
-        *self.segments.entry(newer).or_insert(0) += 1;
+        *self.segments.entry(newer).or_insert(0) += n;
         *self
             .tombstones
             .entry(older)
             .or_default()
             .entry(newer)
-            .or_insert(0) += 1;
+            .or_insert(0) += n;
     }
 
     /// Releases the tombstone pins that `gone` held on newer segments.

@@ -16,7 +16,7 @@
 //!
 //! A directory holds a `LOCK` file (an exclusive `flock` while a journal has
 //! it open: a second opener, in this process or another, gets
-//! [`OpenError::Locked`]), a `META` file (magic `PBJRNL01`, the format tag's
+//! [`OpenError::Locked`]), a `META` file (magic `PBJRNL02`, the format tag's
 //! length as u32 LE, the tag, a CRC-32 of all that as u32 LE) and segment
 //! files named by the sequence number of their first record, zero-padded to
 //! 20 digits (`00000000000000000001.seg`). Segments are preallocated to the
@@ -42,6 +42,19 @@
 //! | 6 | `Requeued` | `id` u64, `redeliveries` u32 | given back by a consumer |
 //! | 7 | `CleanClose` | (empty) | every handle closed cleanly: no message in a consumer's hands |
 //! | 8 | `DeliveredRange` | `first` u64, `last` u64 | messages with ids in `first..=last` may be handed out without a record each |
+//! | 9 | `AckRange` | `first` u64, `last` u64 (`first < last`) | every message with an id in `first..=last` was acknowledged: consecutive acks in one record (`writer/acks.rs`) |
+//!
+//! The magic says which kinds a log may hold: `PBJRNL02` (every log this
+//! version creates) all of the above; `PBJRNL01`, a log made before
+//! `AckRange`, kinds 1 to 8, and this version goes on writing an `Ack` per
+//! message to it, so that the build that made it can still open it. A build
+//! from before `AckRange` refuses a `PBJRNL02` log ([`OpenError::Corrupt`]:
+//! "the meta file is missing or unreadable") instead of reading a kind it
+//! does not know, which in the last segment it would cut off as a torn
+//! tail, undoing acks. (An older build told to `Recovery::SkipCorrupt`
+//! skips the unreadable meta file, writes its own and then does cut: that
+//! mode is for logs one accepts to lose damaged records of, and a log of a
+//! newer version is such damage to it.)
 //!
 //! `Start` is not a message event. It is there because segments whose
 //! messages are all acked are deleted: without it a log whose older segments
@@ -57,7 +70,7 @@
 //!
 //! | record | waits for | lost to a process crash means |
 //! | --- | --- | --- |
-//! | `Ack` (an `ack`, or a plain receive's) | nothing: rides along with the next write, at most `LINGER` (2 ms) or 16 KiB later | the message comes back, flagged |
+//! | `Ack`, `AckRange` (an `ack`, or a plain receive's) | nothing: rides along with the next write, at most `LINGER` (2 ms) or 16 KiB later | the message comes back, flagged |
 //! | `Requeued`, `DeadLetter` | nothing, the same way | the message comes back with its older count, flagged if it was delivered; a dead letter comes back |
 //! | `DeliveredRange` | its write, by the delivery that needed it | (never lost once a delivery returned) |
 //! | `Delivered` (a redelivery after a requeue) | its write | (the same) |
@@ -102,9 +115,11 @@
 //! | `storage.rs` | the file-system seam and its std implementation |
 //! | `live.rs` | which segments live messages still need |
 //! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
+//! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange` |
+//! | `writer/covered.rs` | deliveries the newest written range covers, without the writer's lock, and why that is safe |
 //! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
 //! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
-//! | `batch.rs` | one batch: writes, rollover, sync, segment deletion |
+//! | `batch.rs` | one batch: writes, rollover, sync, segment deletion; the tally that runs behind the writes |
 //! | `replay.rs` | opening: lock, format, scan, cut, restore |
 //! | `error.rs` | `OpenError`, `Recovery`, `AppendError` |
 //! | `fault.rs` | tests only: a storage that loses power |
@@ -285,8 +300,10 @@ impl Journal {
     }
 
     /// Records that message `id` was acknowledged. Does not wait for a sync.
+    /// Consecutive acks share one `AckRange` record (`writer/acks.rs`): the
+    /// sequence number returned is that record's.
     pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
-        self.writer.append(Record::Ack { id }, Need::Nothing)
+        self.writer.ack(id)
     }
 
     /// Records that message `id` went to dead letters. Does not wait for a

@@ -65,6 +65,11 @@ impl Ranges {
             .map(|&(_, _, tag)| tag)
     }
 
+    /// The newest range: `(first, last, tag)`.
+    pub(crate) fn newest(&self) -> Option<(u64, u64, u64)> {
+        self.ring.back().copied()
+    }
+
     /// Forgets every range; returns their tags.
     pub(crate) fn clear(&mut self) -> Vec<u64> {
         self.ring.drain(..).map(|(_, _, tag)| tag).collect()

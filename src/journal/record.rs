@@ -39,6 +39,10 @@ pub(crate) enum Kind {
     /// Messages with ids in a range may be handed to consumers without a
     /// record each (see "Delivery ranges" in the module docs of `journal`).
     DeliveredRange = 8,
+    /// Messages with ids in a range were all acknowledged: consecutive
+    /// acks in one record (a log whose meta says so only: see
+    /// `segment::META_MAGIC`).
+    AckRange = 9,
 }
 
 impl Kind {
@@ -53,6 +57,7 @@ impl Kind {
             6 => Kind::Requeued,
             7 => Kind::CleanClose,
             8 => Kind::DeliveredRange,
+            9 => Kind::AckRange,
             _ => return None,
         })
     }
@@ -108,6 +113,14 @@ pub(crate) enum Record<'a> {
         /// The highest id covered (at least `first`).
         last: u64,
     },
+    /// Every message with an id in `first..=last` was acknowledged (ids
+    /// in it that are not live are ignored, as an `Ack` of one is).
+    AckRange {
+        /// The lowest id acked.
+        first: u64,
+        /// The highest id acked (above `first`).
+        last: u64,
+    },
 }
 
 impl Record<'_> {
@@ -122,6 +135,7 @@ impl Record<'_> {
             Record::Requeued { .. } => Kind::Requeued,
             Record::CleanClose => Kind::CleanClose,
             Record::DeliveredRange { .. } => Kind::DeliveredRange,
+            Record::AckRange { .. } => Kind::AckRange,
         }
     }
 
@@ -136,7 +150,8 @@ impl Record<'_> {
             | Record::DeadLetter { id }
             | Record::Delivered { id }
             | Record::Requeued { id, .. }
-            | Record::DeliveredRange { last: id, .. } => Some(id),
+            | Record::DeliveredRange { last: id, .. }
+            | Record::AckRange { last: id, .. } => Some(id),
             Record::Start { .. } | Record::CleanClose => None,
         }
     }
@@ -150,7 +165,7 @@ impl Record<'_> {
             | Record::Delivered { .. } => 8,
             Record::Enqueue { payload, .. } => 8 + payload.len(),
             Record::Requeued { .. } => 12,
-            Record::DeliveredRange { .. } => 16,
+            Record::DeliveredRange { .. } | Record::AckRange { .. } => 16,
             Record::CleanClose => 0,
         }
     }
@@ -185,7 +200,7 @@ impl Record<'_> {
                 out.extend_from_slice(&id.to_le_bytes());
                 out.extend_from_slice(&redeliveries.to_le_bytes());
             }
-            Record::DeliveredRange { first, last } => {
+            Record::DeliveredRange { first, last } | Record::AckRange { first, last } => {
                 out.extend_from_slice(&first.to_le_bytes());
                 out.extend_from_slice(&last.to_le_bytes());
             }
@@ -403,6 +418,14 @@ fn parse_body(kind: Kind, body: &[u8]) -> Option<Record<'_>> {
             // not ours.
             (first <= last).then_some(())?;
             Record::DeliveredRange { first, last }
+        }
+        Kind::AckRange => {
+            fixed(16)?;
+            let (first, last) = (read_u64(body, 0)?, read_u64(body, 8)?);
+            // The writer writes a lone ack as an `Ack`: a range of one or
+            // none is not ours.
+            (first < last).then_some(())?;
+            Record::AckRange { first, last }
         }
     })
 }

@@ -93,7 +93,7 @@ pub(crate) fn open_with(
         .filter_map(|n| segment::parse_name(n))
         .collect();
     segments.sort_unstable();
-    check_meta(&*storage, &names, !segments.is_empty(), &options)?;
+    let ack_ranges = check_meta(&*storage, &names, !segments.is_empty(), &options)?;
 
     let mut state = State::default();
     let mut replay = Replay::default();
@@ -215,6 +215,7 @@ pub(crate) fn open_with(
         max_id,
         deleted,
         created,
+        ack_ranges,
     };
     let writer = Writer::new(storage, options.sync, options.segment_size, start, lock);
     Ok((Journal::start(writer), replay))
@@ -224,12 +225,13 @@ pub(crate) fn open_with(
 type LastSegment = (u64, Box<dyn StorageFile>, Vec<u8>, Scan);
 
 /// Checks the meta file's format tag, writing the file if the log is new.
+/// Returns whether `AckRange` records may be written (`segment::Meta`).
 fn check_meta(
     storage: &dyn Storage,
     names: &[String],
     has_segments: bool,
     options: &Options,
-) -> Result<(), OpenError> {
+) -> Result<bool, OpenError> {
     let found = if names.iter().any(|n| n == segment::META_FILE) {
         let buf = storage.open(segment::META_FILE)?.read_all()?;
         segment::decode_meta(&buf)
@@ -237,10 +239,10 @@ fn check_meta(
         None
     };
     match found {
-        Some(found) if found == options.format => Ok(()),
+        Some(found) if found.format == options.format => Ok(found.ack_ranges),
         Some(found) => Err(OpenError::FormatMismatch {
             expected: options.format.clone(),
-            found,
+            found: found.format,
         }),
         None => {
             if has_segments {
@@ -254,7 +256,7 @@ fn check_meta(
             file.write_at(0, &segment::encode_meta(&options.format))?;
             file.sync_data()?;
             storage.sync_dir()?;
-            Ok(())
+            Ok(true)
         }
     }
 }
@@ -365,9 +367,14 @@ impl State {
                 }
                 self.ranges.push(first, last, seq);
             }
-            Record::Ack { id } | Record::DeadLetter { id } => {
-                if let Some(slot) = self.index.remove(&id).and_then(|i| self.order.get_mut(i)) {
-                    *slot = None;
+            Record::Ack { id } | Record::DeadLetter { id } => self.remove(id),
+            Record::AckRange { first, last } => {
+                let live =
+                    ranges::live_in(first, last, self.index.len(), self.index.keys(), |id| {
+                        self.index.contains_key(&id)
+                    });
+                for id in live {
+                    self.remove(id);
                 }
             }
             Record::Delivered { id } => {
@@ -385,6 +392,13 @@ impl State {
                 self.clean_close_at = seq;
                 self.ranges.clear();
             }
+        }
+    }
+
+    /// Forgets message `id` (acked or dead-lettered), if it is live.
+    fn remove(&mut self, id: u64) {
+        if let Some(slot) = self.index.remove(&id).and_then(|i| self.order.get_mut(i)) {
+            *slot = None;
         }
     }
 

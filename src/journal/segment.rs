@@ -15,8 +15,29 @@ const SUFFIX: &str = ".seg";
 /// The name of the meta file.
 pub(crate) const META_FILE: &str = "META";
 
-/// The first bytes of the meta file, and its version.
-const META_MAGIC: &[u8; 8] = b"PBJRNL01";
+/// The first bytes of the meta file of a log made by this version: its
+/// segments may hold `AckRange` records (kind 9). Builds from before that
+/// record know only [`META_MAGIC_V1`]: they take this meta file for an
+/// unreadable one and refuse the log (`OpenError::Corrupt`, "the meta file
+/// is missing or unreadable") rather than meet a kind they do not know,
+/// which in the last segment they would cut off as a torn tail, undoing
+/// acks.
+const META_MAGIC: &[u8; 8] = b"PBJRNL02";
+
+/// The first bytes of the meta file of a log made before `AckRange`: it is
+/// read as before, and written to with an `Ack` per message, so that the
+/// builds that made it can still open it.
+const META_MAGIC_V1: &[u8; 8] = b"PBJRNL01";
+
+/// What a meta file says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// The format tag.
+    pub(crate) format: String,
+    /// Whether `AckRange` records may be written to the log (its meta file
+    /// has the current magic).
+    pub(crate) ack_ranges: bool,
+}
 
 /// The file name of the segment whose first record has sequence number `seq`.
 pub(crate) fn name(seq: u64) -> String {
@@ -128,13 +149,17 @@ pub(crate) fn encode_meta(format: &str) -> Vec<u8> {
     buf
 }
 
-/// The format tag the meta file's bytes hold, or `None` if they are not a
-/// whole, intact meta file.
-pub(crate) fn decode_meta(buf: &[u8]) -> Option<String> {
+/// What the meta file's bytes say, or `None` if they are not a whole,
+/// intact meta file of either version.
+pub(crate) fn decode_meta(buf: &[u8]) -> Option<Meta> {
     let magic = buf.get(..8)?;
-    if magic != META_MAGIC {
+    let ack_ranges = if magic == META_MAGIC {
+        true
+    } else if magic == META_MAGIC_V1 {
+        false
+    } else {
         return None;
-    }
+    };
     let len = record::read_u32(buf, 8)? as usize;
     let body_end = 12usize.checked_add(len)?;
     let tag = buf.get(12..body_end)?;
@@ -142,7 +167,8 @@ pub(crate) fn decode_meta(buf: &[u8]) -> Option<String> {
     if buf.len() != body_end + 4 || crc32fast::hash(buf.get(..body_end)?) != crc {
         return None;
     }
-    String::from_utf8(tag.to_vec()).ok()
+    let format = String::from_utf8(tag.to_vec()).ok()?;
+    Some(Meta { format, ack_ranges })
 }
 
 #[cfg(test)]
@@ -240,7 +266,22 @@ mod tests {
     #[test]
     fn meta_round_trips_and_refuses_damage() {
         let buf = encode_meta("postcard:Job");
-        assert_eq!(decode_meta(&buf).as_deref(), Some("postcard:Job"));
+        let meta = decode_meta(&buf).unwrap();
+        assert_eq!(
+            (meta.format.as_str(), meta.ack_ranges),
+            ("postcard:Job", true)
+        );
+        // A meta file of the version before `AckRange` is still read.
+        let mut v1 = buf.clone();
+        v1[..8].copy_from_slice(META_MAGIC_V1);
+        let body_end = v1.len() - 4;
+        let crc = crc32fast::hash(&v1[..body_end]);
+        v1[body_end..].copy_from_slice(&crc.to_le_bytes());
+        let meta = decode_meta(&v1).unwrap();
+        assert_eq!(
+            (meta.format.as_str(), meta.ack_ranges),
+            ("postcard:Job", false)
+        );
         for cut in 0..buf.len() {
             assert_eq!(decode_meta(&buf[..cut]), None);
         }

@@ -39,7 +39,12 @@ use super::record::{self, Record};
 use super::storage::{LockGuard, Storage, StorageFile};
 use super::SyncPolicy;
 
+mod acks;
 mod commit;
+mod covered;
+
+use self::acks::OpenAcks;
+use self::covered::Covered;
 
 /// A callback told the new durable sequence number after each advance.
 pub(crate) type OnDurable = Arc<dyn Fn(u64) + Send + Sync>;
@@ -77,8 +82,9 @@ pub(crate) struct JournalStats {
     pub(crate) segments_created: u64,
     /// Segments deleted since open (at open included).
     pub(crate) segments_deleted: u64,
-    /// Live messages (enqueued, not acked or dead-lettered) as of the last
-    /// batch written.
+    /// Live messages (enqueued, not acked or dead-lettered) as of the
+    /// records the tally took (it runs at most about `LINGER` behind the
+    /// writes, and catches up at every sync and rollover).
     pub(crate) live: u64,
     /// The highest sequence number written.
     pub(crate) written_seq: u64,
@@ -116,6 +122,9 @@ struct Queue {
     /// background thread writes it [`LINGER`] after that, if no batch took
     /// it first.
     lingering_since: Option<Instant>,
+    /// When the background thread tallies the records written and not yet
+    /// tallied (`batch.rs`), if any wait.
+    tally_at: Option<Instant>,
     /// When the background thread will look next (`None`: when told).
     background_wakes: Option<Instant>,
     /// The highest sequence number written.
@@ -140,6 +149,9 @@ struct Queue {
     /// Ids requeued since: their next delivery needs a `Delivered` of its
     /// own, as a requeue ends a range's cover at replay.
     requeued: IdSet,
+    /// The last record queued, if it is an ack run still open to the next
+    /// id (`acks.rs`).
+    open_acks: Option<OpenAcks>,
 }
 
 /// Where the writer starts: the state open recovered.
@@ -157,6 +169,8 @@ pub(crate) struct Start {
     pub(crate) deleted: u64,
     /// Segments created during open.
     pub(crate) created: u64,
+    /// Whether the log's meta file allows `AckRange` records.
+    pub(crate) ack_ranges: bool,
 }
 
 /// The writer's state, shared by every appender.
@@ -167,6 +181,9 @@ pub(crate) struct Writer {
     policy: SyncPolicy,
     /// The size new segments are preallocated to.
     segment_size: u64,
+    /// Whether consecutive acks may be written as one `AckRange` (the
+    /// log's meta file says its readers know the kind: `acks.rs`).
+    ack_ranges: bool,
     /// Records waiting, and the waiters' view.
     queue: Mutex<Queue>,
     /// Notified after every batch and every sync, and on close: waiters
@@ -186,6 +203,9 @@ pub(crate) struct Writer {
     sync_file: Arc<Mutex<Box<dyn StorageFile>>>,
     /// The durable sequence number, readable without the lock.
     durable: AtomicU64,
+    /// The newest written delivery range, for deliveries that need no
+    /// lock (`covered.rs`).
+    covered: Covered,
     /// Callbacks told each advance of `durable`.
     callbacks: RwLock<Vec<OnDurable>>,
     /// The last durable sequence number told to the callbacks; held while
@@ -231,6 +251,7 @@ impl Writer {
             storage,
             policy,
             segment_size,
+            ack_ranges: start.ack_ranges,
             queue: Mutex::new(Queue {
                 buf: Vec::new(),
                 ops: Vec::new(),
@@ -244,6 +265,7 @@ impl Writer {
                 waiting: 0,
                 want_sync: 0,
                 lingering_since: None,
+                tally_at: None,
                 background_wakes: None,
                 // Open synced everything it found (or cut it off).
                 written: last,
@@ -256,6 +278,7 @@ impl Writer {
                 spare: (Vec::new(), Vec::new()),
                 ranges: Ranges::default(),
                 requeued: IdSet::default(),
+                open_acks: None,
             }),
             changed: Condvar::new(),
             sync_waiters: Condvar::new(),
@@ -263,6 +286,7 @@ impl Writer {
             sync_file: start.io.sync_file.clone(),
             io: Mutex::new(start.io),
             durable: AtomicU64::new(last),
+            covered: Covered::new(),
             callbacks: RwLock::new(Vec::new()),
             reported: Mutex::new(last),
             report_requests: AtomicU64::new(0),
@@ -292,6 +316,17 @@ impl Writer {
         }
     }
 
+    /// Appends an ack of message `id` (into the open ack run when `id`
+    /// follows it: `acks.rs`), waiting for nothing. Returns the sequence
+    /// number of the record that holds it.
+    pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
+        let mut q = self.queue.lock();
+        check(&q)?;
+        let seq = self.push_ack(&mut q, id);
+        self.linger(q)?;
+        Ok(seq)
+    }
+
     /// Message `id` is being handed to a consumer (and, with `ack`, is
     /// acknowledged with it: a plain receive). Returns once a record that
     /// flags it as possibly delivered after a process crash has reached
@@ -300,6 +335,11 @@ impl Writer {
     /// after a requeue, a `Delivered` of its own. The `Ack` waits for
     /// nothing: it rides along with a later batch (`linger`).
     pub(crate) fn deliver(&self, id: u64, ack: bool) -> Result<(), AppendError> {
+        // The usual case, without the lock: the newest written range
+        // covers it (`covered.rs` argues the races).
+        if self.covered.covers(id) {
+            return if ack { self.ack(id).map(drop) } else { Ok(()) };
+        }
         let mut q = self.queue.lock();
         check(&q)?;
         let mark = if !q.requeued.is_empty() && q.requeued.remove(&id) {
@@ -314,7 +354,7 @@ impl Writer {
             self.push(&mut q, &range, RANGE_SIZE)
         };
         if ack {
-            self.push(&mut q, &Record::Ack { id }, DELIVERED_SIZE);
+            self.push_ack(&mut q, id);
         }
         if q.written >= mark {
             return if ack { self.linger(q) } else { Ok(()) };
@@ -364,8 +404,10 @@ impl Writer {
         check(&q)?;
         let start = Record::Start { max_id: 0 }.size().unwrap_or(0) as u64;
         self.roll(&mut q, start);
+        Self::close_acks(&mut q);
         q.ops.push(Op::Purge);
         q.ranges.clear();
+        self.covered.revoke();
         q.requeued.clear();
         let seq = q.next_seq.saturating_sub(1);
         self.wait(q, seq, Need::Synced, None).map(|_| ())
@@ -391,6 +433,7 @@ impl Writer {
         let mut q = self.queue.lock();
         q.closed = true;
         q.shutdown = true;
+        self.covered.revoke();
         drop(q);
         self.changed.notify_all();
         self.sync_waiters.notify_all();
@@ -438,6 +481,9 @@ impl Writer {
         match *record {
             Record::Requeued { id, .. } => {
                 q.requeued.insert(id);
+                // Its next delivery needs a `Delivered`: no delivery
+                // skips the lock until that is queued.
+                self.covered.revoke();
             }
             Record::Enqueue { id, .. } | Record::Ack { id } | Record::DeadLetter { id } => {
                 if !q.requeued.is_empty() {
@@ -449,8 +495,9 @@ impl Writer {
             }
             Record::CleanClose => {
                 q.ranges.clear();
+                self.covered.revoke();
             }
-            Record::Start { .. } | Record::Delivered { .. } => {}
+            Record::Start { .. } | Record::Delivered { .. } | Record::AckRange { .. } => {}
         }
         seq
     }
@@ -476,6 +523,8 @@ impl Writer {
 
     /// Encodes and seals `record` at the end of the queue.
     fn push_encoded(&self, q: &mut Queue, record: &Record<'_>, size: u64) -> u64 {
+        // An open ack run is final once anything follows it.
+        Self::close_acks(q);
         let seq = q.next_seq;
         // Saturating: a log whose names claim the last sequence numbers
         // (a crafted one) must not make an append panic.

@@ -1,9 +1,12 @@
 //! The journal's behaviour tests: this file the plain ones on real files,
 //! `model.rs` a reference replay and workload, `crash.rs` simulated power
-//! loss, `corrupt.rs` damaged real files, `concurrent.rs` group commit.
+//! loss, `corrupt.rs` damaged real files, `concurrent.rs` group commit,
+//! `acks.rs` ack runs, `covered.rs` deliveries without the lock.
 
+mod acks;
 mod concurrent;
 mod corrupt;
+mod covered;
 mod crash;
 mod model;
 mod receive;
@@ -159,6 +162,30 @@ fn after_every_ack_the_log_is_one_segment_and_remembers_the_ids() {
     assert!(replay.messages.is_empty());
     assert_eq!(replay.max_id, 200, "the active segment's Start carries it");
     assert_eq!(dir.segments().len(), 1);
+}
+
+#[test]
+fn the_background_thread_tallies_what_batches_wrote() {
+    // A batch leaves its records to the background thread's tally
+    // (`batch.rs`): with no sync or rollover to make anyone catch up, the
+    // tally (and so `stats().live`) still reaches the acks soon after.
+    let dir = TempDir::new("tally-behind");
+    let (journal, _) = open(dir.path(), Options::new("t").sync(SyncPolicy::Buffered)).unwrap();
+    for id in 1..=100 {
+        journal.enqueue(id, b"x").unwrap();
+    }
+    for id in 1..=100 {
+        journal.ack(id).unwrap();
+    }
+    // A write of the acks, without a sync (a `Buffered` enqueue waits for
+    // its write only).
+    journal.enqueue(101, b"y").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while journal.stats().live != 1 {
+        assert!(Instant::now() < deadline, "{:?}", journal.stats());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(journal.stats().syncs, 0, "no sync made the tally catch up");
 }
 
 #[test]

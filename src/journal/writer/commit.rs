@@ -29,8 +29,10 @@
 //! `writer.rs`).
 //!
 //! Records nobody waits for linger in the queue until a batch takes them;
-//! the background thread writes them if none does within `LINGER`, and
-//! syncs for `Every`.
+//! the background thread writes them if none does within `LINGER`, syncs
+//! for `Every`, and takes the records written into the live tally, at most
+//! `LINGER` after their batch (`batch.rs`: not on the thread that wrote
+//! them, often a consumer's).
 
 use std::mem;
 use std::sync::atomic::Ordering;
@@ -43,6 +45,11 @@ use super::super::batch::Done;
 use super::super::error::AppendError;
 use super::super::SyncPolicy;
 use super::{Need, Queue, Writer, LINGER};
+
+/// How many ids' worth of records the background thread tallies per hold
+/// of the `io` lock (a few hundred microseconds at most: a leader, a
+/// consumer's delivery say, waits for no longer than that).
+const TALLY_STEP: u64 = 4096;
 
 /// How soon the background thread looks again when a deadline passed while
 /// a batch or a sync was under way.
@@ -138,6 +145,8 @@ impl Writer {
     pub(super) fn lead<'a>(&'a self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
         q.leader = true;
         q.lingering_since = None;
+        // The batch takes the open ack run's bytes as they are now.
+        Writer::close_acks(&mut q);
         let (spare_buf, spare_ops) = mem::take(&mut q.spare);
         let buf = mem::replace(&mut q.buf, spare_buf);
         let ops = mem::replace(&mut q.ops, spare_ops);
@@ -152,9 +161,18 @@ impl Writer {
         let mut io = self.io.lock();
         let outcome = io.write_batch(&*self.storage, &buf, &ops, first);
         let (live, segments) = (io.live.messages() as u64, io.live.segments() as u64);
+        let behind = io.behind();
         drop(io);
 
         let mut q = self.queue.lock();
+        if behind && q.tally_at.is_none() {
+            // The background thread tallies this batch's records, with
+            // those of the batches until then (`batch.rs`): not this
+            // thread, which may be a consumer's.
+            let at = Instant::now() + LINGER;
+            q.tally_at = Some(at);
+            self.wake_background(&mut q, at);
+        }
         let before = self.durable_of(&q);
         match outcome {
             Ok(done) => {
@@ -172,8 +190,21 @@ impl Writer {
                 stats.segments = segments;
                 stats.live = live;
                 self.count(&mut q, &done);
+                // The newest range may be relied on without the lock once
+                // written, unless a requeued id waits for its `Delivered`
+                // (`covered.rs`).
+                if q.requeued.is_empty() && !q.closed {
+                    if let Some((first, _, seq)) = q.ranges.newest() {
+                        if seq <= q.written {
+                            self.covered.publish(first);
+                        }
+                    }
+                }
             }
-            Err(e) => q.failed = Some(Arc::new(e)),
+            Err(e) => {
+                q.failed = Some(Arc::new(e));
+                self.covered.revoke();
+            }
         }
         // Keep the larger allocations for the next batch.
         let (mut buf, mut ops) = (buf, ops);
@@ -225,7 +256,10 @@ impl Writer {
                 q.stats.segments = segments;
                 self.count(&mut q, &done);
             }
-            Err(e) => q.failed = Some(Arc::new(e)),
+            Err(e) => {
+                q.failed = Some(Arc::new(e));
+                self.covered.revoke();
+            }
         }
         q.syncing = false;
         self.published(q, before, true)
@@ -308,7 +342,9 @@ impl Writer {
     /// The background thread: writes records nobody waits for at most
     /// [`LINGER`] after they were queued (if no batch took them first) and,
     /// for `Every(interval)`, syncs what was written at most `interval`
-    /// after it was; until the writer shuts down.
+    /// after it was; tallies the records written at most [`LINGER`] after
+    /// their batch, [`TALLY_STEP`] ids' worth per hold of the `io` lock;
+    /// until the writer shuts down.
     pub(crate) fn background(&self) {
         let interval = match self.policy {
             SyncPolicy::Every(interval) => Some(interval),
@@ -326,19 +362,41 @@ impl Writer {
             let sync_at = interval.and_then(|i| q.unsynced_since.map(|since| since + i));
             let linger_due = linger_at.is_some_and(|at| now >= at);
             let sync_due = sync_at.is_some_and(|at| now >= at);
+            let tally_due = q.tally_at.is_some_and(|at| now >= at);
             if (linger_due || sync_due) && !q.ops.is_empty() && !q.leader {
                 q = self.lead(q);
+                continue;
+            }
+            if tally_due && !q.leader {
+                // Cleared before the `io` lock is taken: a batch written
+                // after this point sets it again once it is done, and one
+                // written before is in what the tally sees below.
+                q.tally_at = None;
+                drop(q);
+                let (more, live, segments) = {
+                    let mut io = self.io.lock();
+                    let more = io.tally(TALLY_STEP);
+                    (more, io.live.messages() as u64, io.live.segments() as u64)
+                };
+                q = self.queue.lock();
+                q.stats.live = live;
+                q.stats.segments = segments;
+                if more && q.tally_at.is_none() {
+                    // Go on at once, having let the locks go: a leader
+                    // waits for one step at most.
+                    q.tally_at = Some(Instant::now());
+                }
                 continue;
             }
             if sync_due && q.written > q.synced && !q.syncing {
                 q = self.sync(q);
                 continue;
             }
-            let next = if linger_due || sync_due {
+            let next = if linger_due || sync_due || tally_due {
                 // Due, but a batch or a sync is under way: look again soon.
                 Some(now + BUSY_POLL)
             } else {
-                linger_at.into_iter().chain(sync_at).min()
+                linger_at.into_iter().chain(sync_at).chain(q.tally_at).min()
             };
             q.background_wakes = next;
             match next {
