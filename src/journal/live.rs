@@ -278,13 +278,6 @@ impl Live {
     /// few segments: a lookup in `segments` and `tombstones` per ack was
     /// most of the tally's work).
     fn ack_range(&mut self, segment: u64, first: u64, last: u64) {
-        let live = ranges::live_in(
-            first,
-            last,
-            self.messages.len(),
-            self.messages.keys(),
-            |id| self.messages.contains_key(&id),
-        );
         // (segment, pins dropped) and (enqueue segment, tombstones owed).
         let mut unpins: Vec<(u64, u64)> = Vec::new();
         let mut voided: Vec<(u64, u64)> = Vec::new();
@@ -296,13 +289,11 @@ impl Live {
             Some((_, n)) => *n += 1,
             None => counts.push((segment, 1)),
         };
-        for id in live {
-            if let Some(old) = self.messages.remove(&id) {
-                for pinned in old.each() {
-                    add(&mut unpins, pinned);
-                }
-                add(&mut voided, old.enqueue);
+        for old in ranges::remove_in(&mut self.messages, first, last) {
+            for pinned in old.each() {
+                add(&mut unpins, pinned);
             }
+            add(&mut voided, old.enqueue);
         }
         for (pinned, n) in unpins {
             self.unpin_n(pinned, n);

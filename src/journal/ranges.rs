@@ -26,7 +26,8 @@
 //! same rule ([`Ranges`]), so that what the writer takes as covered, the
 //! tally pins and replay flags.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 
 /// How many ids a new range covers, from the delivered one up.
 pub(crate) const RANGE_SPAN: u64 = 64;
@@ -100,6 +101,27 @@ pub(crate) fn live_in<'a>(
     }
 }
 
+/// Removes the entries of ids `first..=last` from `map` (an ack run's
+/// live messages) and returns their values: one lookup per id of the
+/// range, or a walk of the map if the range is wider than it (a crafted
+/// log may name a range of 2^64 ids).
+pub(crate) fn remove_in<V, S: BuildHasher>(
+    map: &mut HashMap<u64, V, S>,
+    first: u64,
+    last: u64,
+) -> Vec<V> {
+    if last.saturating_sub(first) < map.len() as u64 {
+        (first..=last).filter_map(|id| map.remove(&id)).collect()
+    } else {
+        let ids: Vec<u64> = map
+            .keys()
+            .copied()
+            .filter(|&id| first <= id && id <= last)
+            .collect();
+        ids.iter().filter_map(|id| map.remove(id)).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +140,17 @@ mod tests {
         assert_eq!(ranges.push(1000, 1001, 9), Some(1));
         assert_eq!(ranges.find(10), None);
         assert_eq!(ranges.clear().len(), RANGES);
+    }
+
+    #[test]
+    fn remove_in_takes_the_range_from_either_side() {
+        let mut map: HashMap<u64, char> = [(3, 'a'), (7, 'b'), (900, 'c')].into_iter().collect();
+        assert_eq!(remove_in(&mut map, 5, 7), vec!['b']);
+        let mut wide = remove_in(&mut map, 0, u64::MAX);
+        wide.sort();
+        assert_eq!(wide, vec!['a', 'c']);
+        assert!(map.is_empty());
+        assert!(remove_in(&mut map, 0, u64::MAX).is_empty());
     }
 
     #[test]

@@ -369,12 +369,8 @@ impl State {
             }
             Record::Ack { id } | Record::DeadLetter { id } => self.remove(id),
             Record::AckRange { first, last } => {
-                let live =
-                    ranges::live_in(first, last, self.index.len(), self.index.keys(), |id| {
-                        self.index.contains_key(&id)
-                    });
-                for id in live {
-                    self.remove(id);
+                for i in ranges::remove_in(&mut self.index, first, last) {
+                    self.vacate(i);
                 }
             }
             Record::Delivered { id } => {
@@ -397,7 +393,14 @@ impl State {
 
     /// Forgets message `id` (acked or dead-lettered), if it is live.
     fn remove(&mut self, id: u64) {
-        if let Some(slot) = self.index.remove(&id).and_then(|i| self.order.get_mut(i)) {
+        if let Some(i) = self.index.remove(&id) {
+            self.vacate(i);
+        }
+    }
+
+    /// Empties the place in `order` of a message no longer live.
+    fn vacate(&mut self, i: usize) {
+        if let Some(slot) = self.order.get_mut(i) {
             *slot = None;
         }
     }
