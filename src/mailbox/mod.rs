@@ -18,17 +18,23 @@
 //!
 //! # Where things live
 //!
-//! To follow one `send`: `sender.rs` stamps and pushes through `core.rs`
-//! into `backend.rs`; a `recv` pops in `receiver.rs`; a `recv_ack` hands out
-//! a `delivery.rs` guard that answers through `ack.rs`.
+//! To follow one `send`: `sender.rs` hands it to `sender/pipeline.rs`, which
+//! stamps and pushes through `core/push.rs` into `backend.rs`; a `recv` pops
+//! in `receiver.rs`; a `recv_ack` hands out a `delivery.rs` guard that
+//! answers through `ack.rs`.
 //!
 //! | file | holds |
 //! | --- | --- |
 //! | `builder.rs` | [`MailboxBuilder`]: backend, capacity, limits, dead letters |
-//! | `core.rs` | the state all handles share: push (with the overflow policy), settle, retire, close, statistics |
+//! | `core.rs` | the state all handles share: settings and limits, fast-path checks, wake-ups |
+//! | `core/push.rs` | push, with the overflow policy and a rendezvous sender's wait |
+//! | `core/settle.rs` | dead letters and expiry |
+//! | `core/close.rs` | close and retire |
+//! | `core/stats.rs` | statistics |
 //! | `backend.rs` | the built-in backends matched statically, custom ones through a vtable |
 //! | `ids.rs` | message ids, numbered per sender handle from blocks of its own |
-//! | `sender.rs` | [`Sender`]: every send form, receipts, confirmations |
+//! | `sender.rs` | [`Sender`]: every send form, its settings and queries |
+//! | `sender/pipeline.rs` | the stages of one send: stamp, limits, log, push, land, receipts, confirmations, refusals |
 //! | `receiver.rs` | [`Receiver`]: plain and acknowledged receives, prefetch |
 //! | `recv_async.rs` | the async receives: [`Recv`], [`RecvAck`], [`RecvStream`] |
 //! | `recv_many.rs` | batch receives (`recv_many`, `recv_ack_many`, their `try_`, `_timeout` and async forms) |

@@ -1,15 +1,21 @@
 //! The sending half of a mailbox.
+//!
+//! This file holds the handle: what it is, every send form it offers, its
+//! settings and what it can tell about the mailbox. The stages one message
+//! goes through (number, stamp, check the limits, log, push, land, confirm,
+//! or be refused and handed back) are in `sender/pipeline.rs`, shared with
+//! the async sends of `send_async.rs`.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::error::{PushError, SendError, SendTimeoutError, TrySendError};
-use crate::id::{MessageId, Pid};
+use crate::error::{SendError, SendTimeoutError, TrySendError};
+use crate::id::Pid;
 use crate::message::Message;
 use crate::reason::ClosedReason;
-use crate::receipt::{Milestone, Receipt, Tracker};
+use crate::receipt::Receipt;
 use crate::signal::Watchers;
 use crate::stats::{HandleCounters, MailboxStats};
 use crate::wait::{Confirm, Deadline, Wait};
@@ -17,8 +23,10 @@ use crate::wait::{Confirm, Deadline, Wait};
 use super::core::{Core, ALIVE};
 use super::ids::{claim_id_block, pack_id_block};
 
-/// Every 32nd send of a handle samples the queue length for `peak_len`.
-const PEAK_SAMPLE_MASK: u64 = 31;
+mod pipeline;
+
+pub(crate) use pipeline::blocking_error;
+pub(super) use pipeline::{untracked, Limit};
 
 /// The sending half of a mailbox. Clone it for more producers.
 ///
@@ -79,225 +87,6 @@ impl<T: Send> Sender<T> {
             local,
             wait: Wait::Blocking,
             confirm: Confirm::Queued,
-        }
-    }
-
-    /// The one primitive every public send wraps: validate, stamp, push with
-    /// `deadline`, then wait (within the same deadline) for the confirmation
-    /// asked for.
-    ///
-    /// The untracked path is kept small enough to inline: the message should
-    /// stay in registers from the caller to crossbeam's slot, and every cold
-    /// case (refusals, receipts, peak sampling) lives in a separate function.
-    #[inline(always)]
-    fn send_inner(
-        &self,
-        msg: impl Into<Message<T>>,
-        deadline: Deadline,
-        confirm: Confirm,
-        source: Option<Pid>,
-    ) -> Result<(), SendTimeoutError<T>> {
-        let mut msg = msg.into();
-        if let (None, Confirm::Queued, Some(fifo)) = (source, confirm, self.core.plain_fifo()) {
-            // A plain FIFO mailbox: no limit to check, no time to live to
-            // set, no log to write; a message the fast push hands back goes
-            // the general way from the push on.
-            let (seq, id) = self.number();
-            msg.header_mut().stamp(id);
-            return match fifo.put(msg) {
-                Ok(()) => {
-                    self.landed(seq);
-                    Ok(())
-                }
-                Err(msg) => self.deliver_general(msg, seq, deadline),
-            };
-        }
-        self.send_general(msg, deadline, confirm, source)
-    }
-
-    /// Every send the fast path does not take: validate, stamp (with the
-    /// default time to live), log, push, and wait for the confirmation.
-    /// Inlined: out of line, the call boundary cost the priority backend's
-    /// send+recv 27 instructions (callgrind), and FIFO nothing.
-    #[inline(always)]
-    fn send_general(
-        &self,
-        mut msg: Message<T>,
-        deadline: Deadline,
-        confirm: Confirm,
-        source: Option<Pid>,
-    ) -> Result<(), SendTimeoutError<T>> {
-        if let Some(limit) = self.core.violated_limit(&msg) {
-            return Err(limit.refuse(msg));
-        }
-        let seq = self.stamp(&mut msg);
-        if let Some(pid) = source {
-            msg.header_mut().set_source(pid);
-        }
-        if self.logged(&msg).is_err() {
-            return Err(self.not_logged(msg));
-        }
-        match confirm {
-            Confirm::Queued => self.deliver(msg, seq, deadline),
-            Confirm::Received => self.deliver_confirmed(msg, seq, deadline, Milestone::Received),
-            Confirm::Acked => self.deliver_confirmed(msg, seq, deadline, Milestone::Acked),
-        }
-    }
-
-    /// Counts the send and numbers the message with one uncontended RMW (a
-    /// refusal later takes the count back), and stamps the header (with the
-    /// mailbox's default time to live, if it has one). Returns the message's
-    /// sequence number within this handle.
-    #[inline(always)]
-    pub(super) fn stamp(&self, msg: &mut Message<T>) -> u64 {
-        let (seq, id) = self.number();
-        msg.header_mut().stamp(id);
-        if let Some(ttl) = self.core.ttl() {
-            msg.header_mut().default_ttl(ttl);
-        }
-        seq
-    }
-
-    /// Counts a send and gives it an id: on the thread that owns this
-    /// handle's counters with a plain store and from the handle's block,
-    /// on any other with a locked add and from the thread's block (see
-    /// `stats::Owner`). Returns the send's sequence number (for peak
-    /// sampling) and its id.
-    #[inline(always)]
-    fn number(&self) -> (u64, MessageId) {
-        match self.local.bump() {
-            Some(seq) => (seq, self.core.id_for(&self.local, seq)),
-            None => self.core.number_shared(),
-        }
-    }
-
-    /// A durable mailbox logs a stamped message before it enters the queue
-    /// (and returns once the log holds it, per the sync policy); other
-    /// mailboxes pay one branch.
-    ///
-    /// The message is only borrowed here, and moved out only on the cold
-    /// failure path, so that a plain mailbox's send keeps it in registers
-    /// (returning it through a `Result` cost a copy per send, measured).
-    #[inline(always)]
-    pub(super) fn logged(&self, msg: &Message<T>) -> Result<(), ()> {
-        match self.core.log.as_deref() {
-            None => Ok(()),
-            Some(log) => log.enqueue(msg),
-        }
-    }
-
-    /// A message the log refused, handed back: counted when stamped, never
-    /// sent.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn not_logged(&self, msg: Message<T>) -> SendTimeoutError<T> {
-        self.local.refused.fetch_add(1, Ordering::Relaxed);
-        SendTimeoutError::NotLogged(untracked(msg))
-    }
-
-    /// Attaches a receipt to a stamped (and logged) message; a durable
-    /// mailbox's log marks it durable when it is.
-    pub(super) fn track_logged(&self, msg: &mut Message<T>) -> Receipt {
-        let receipt = track(msg);
-        if let Some(log) = self.core.log.as_deref() {
-            log.watch_durable(receipt.tracker());
-        }
-        receipt
-    }
-
-    /// Pushes a stamped message.
-    #[inline(always)]
-    fn deliver(
-        &self,
-        msg: Message<T>,
-        seq: u64,
-        deadline: Deadline,
-    ) -> Result<(), SendTimeoutError<T>> {
-        match self.core.push(msg, deadline, &self.local) {
-            Ok(()) => {
-                self.landed(seq);
-                Ok(())
-            }
-            Err(err) => Err(self.refused(err)),
-        }
-    }
-
-    /// [`deliver`](Self::deliver) out of line, for the fast path's
-    /// fallback (full, gated, closed, a message with rare header fields).
-    #[inline(never)]
-    fn deliver_general(
-        &self,
-        msg: Message<T>,
-        seq: u64,
-        deadline: Deadline,
-    ) -> Result<(), SendTimeoutError<T>> {
-        self.deliver(msg, seq, deadline)
-    }
-
-    /// What follows every push that landed, whatever waited for it.
-    #[inline(always)]
-    pub(super) fn landed(&self, seq: u64) {
-        // A push that landed after the mailbox was retired (destroyed, or
-        // its last receiver gone) and drained: settle it now, so it goes to
-        // dead letters rather than sitting where nobody, or a receiver of a
-        // destroyed mailbox, would take it (see `Core::retire`). One load of
-        // a line every send reads anyway.
-        if self.core.retired.load(Ordering::SeqCst) != ALIVE {
-            self.core.sweep_retired();
-        }
-        self.core.announce();
-        if seq & PEAK_SAMPLE_MASK == 0 {
-            self.core.sample_peak();
-        }
-    }
-
-    /// Delivers with a receipt attached and waits, until `deadline`, for the
-    /// message to reach `milestone` (taken by a receiver, or acknowledged).
-    #[inline(never)]
-    fn deliver_confirmed(
-        &self,
-        msg: Message<T>,
-        seq: u64,
-        deadline: Deadline,
-        milestone: Milestone,
-    ) -> Result<(), SendTimeoutError<T>> {
-        let receipt = self.deliver_tracked(msg, seq, deadline)?;
-        receipt
-            .wait_until(milestone, deadline)
-            .map_err(|_| SendTimeoutError::Unconfirmed(receipt))
-    }
-
-    /// Attaches a receipt and delivers the message.
-    fn deliver_tracked(
-        &self,
-        mut msg: Message<T>,
-        seq: u64,
-        deadline: Deadline,
-    ) -> Result<Receipt, SendTimeoutError<T>> {
-        let receipt = self.track_logged(&mut msg);
-        // A push racing with the mailbox's retirement is settled by `deliver`,
-        // so a receipt never waits on a message nobody can take.
-        self.deliver(msg, seq, deadline)?;
-        Ok(receipt)
-    }
-
-    /// Turns a backend refusal into the caller's error, taking any receipt
-    /// link off the message handed back (that send never happened).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn refused(&self, err: PushError<T>) -> SendTimeoutError<T> {
-        self.local.refused.fetch_add(1, Ordering::Relaxed);
-        if let Some(log) = self.core.log.as_deref() {
-            // Logged, then refused by the queue: gone from the log too.
-            let msg = match &err {
-                PushError::Full(m) | PushError::Timeout(m) | PushError::Closed(m) => m,
-            };
-            log.withdrawn(msg.header().id());
-        }
-        match err {
-            PushError::Full(m) => SendTimeoutError::Full(untracked(m)),
-            PushError::Timeout(m) => SendTimeoutError::Timeout(untracked(m)),
-            PushError::Closed(m) => SendTimeoutError::Closed(untracked(m)),
         }
     }
 
@@ -631,57 +420,6 @@ impl<T: Send> Sender<T> {
     pub(crate) fn destroy(&self, why: ClosedReason) {
         self.core.destroy(why);
     }
-}
-
-/// A mailbox limit that a message can break.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Limit {
-    /// `max_body_len`.
-    BodyLen,
-    /// The priority levels.
-    Priority,
-}
-
-impl Limit {
-    /// The error that refuses `msg` for breaking this limit.
-    #[cold]
-    pub(super) fn refuse<T>(self, msg: Message<T>) -> SendTimeoutError<T> {
-        match self {
-            Limit::BodyLen => SendTimeoutError::TooLong(msg),
-            Limit::Priority => SendTimeoutError::InvalidPriority(msg),
-        }
-    }
-}
-
-/// Narrows the error of a send without deadline to its own family.
-pub(crate) fn blocking_error<T>(err: SendTimeoutError<T>) -> SendError<T> {
-    match err {
-        SendTimeoutError::TooLong(m) => SendError::TooLong(m),
-        SendTimeoutError::InvalidPriority(m) => SendError::InvalidPriority(m),
-        SendTimeoutError::NotLogged(m) => SendError::NotLogged(m),
-        SendTimeoutError::Unconfirmed(r) => SendError::Unconfirmed(r),
-        // Without a deadline, Full only comes from an overflow policy that
-        // refuses rather than waits.
-        SendTimeoutError::Full(m) => SendError::Full(m),
-        // Without a deadline the backend never reports Timeout.
-        SendTimeoutError::Closed(m) | SendTimeoutError::Timeout(m) => SendError::Closed(m),
-    }
-}
-
-/// Attaches a receipt to a stamped message.
-pub(super) fn track<T>(msg: &mut Message<T>) -> Receipt {
-    let tracker = Arc::new(Tracker::new(msg.header().id()));
-    msg.header_mut().set_tracker(Arc::clone(&tracker));
-    Receipt::new(tracker)
-}
-
-/// Takes any receipt link and the id off a message handed back to its sender.
-pub(super) fn untracked<T>(mut msg: Message<T>) -> Message<T> {
-    let header = msg.header_mut();
-    drop(header.take_tracker());
-    // The mailbox did not accept it: it goes back unsent, as it came.
-    header.stamp(MessageId::UNSENT);
-    msg
 }
 
 // As crossbeam-channel's: a panic while a handle is shared leaves the

@@ -27,21 +27,30 @@
 //! selects just before one began to watch does not ring, so a select with
 //! a rendezvous source also polls again on its own, after a pause that
 //! grows from 1 ms to 1 s while nothing happens.
+//!
+//! This file holds [`Select`] itself: its branches and settings, the
+//! public forms, and the wait (register the doorbell, poll, sleep).
+//! `source.rs` holds what can be selected on (the sealed [`Source`] trait
+//! and its implementations); `branch.rs` holds a branch (a source and its
+//! closure, the message type erased) and one poll over all of them, fair
+//! or biased.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{PopError, RecvError, RecvTimeoutError, TryRecvError};
-use crate::mailbox::Receiver;
 use crate::message::Message;
-use crate::office::{Down, Monitor, Process};
-use crate::port::Port;
-use crate::select::sealed::WatchersRef;
 use crate::signal::{Signal, Watchers};
 use crate::sync::{backoff, SPIN_LIMIT};
-use crate::topic::Subscriber;
 use crate::wait::{Deadline, Wait};
+
+mod branch;
+mod source;
+
+pub use source::Source;
+
+use branch::{poll, Branch, Polled, RecvBranch};
 
 /// The first pause before a select with a rendezvous source polls again on
 /// its own (doubling up to [`RENDEZVOUS_POLL_MAX`] while nothing rings).
@@ -49,124 +58,6 @@ const RENDEZVOUS_POLL_FIRST: Duration = Duration::from_millis(1);
 
 /// The longest pause between a rendezvous select's own polls.
 const RENDEZVOUS_POLL_MAX: Duration = Duration::from_secs(1);
-
-// Every receiving handle implements `Source` with the `source!` macro below;
-// a new one needs one line there. `try_take` must never block and must report
-// `Closed` only when nothing can arrive any more; anything that can make it
-// succeed must ring `watchers`.
-
-/// The crate-internal half of [`Source`]: users can neither name nor
-/// implement it, so `Source` stays sealed and its methods stay ours.
-pub(crate) mod sealed {
-    use crate::error::TryRecvError;
-    use crate::message::Message;
-    use crate::signal::Watchers;
-
-    /// What a select needs from a source.
-    ///
-    /// Its methods are reachable through an `S: Source` bound, so they only
-    /// take and return public types: [`WatchersRef`] wraps the crate-private
-    /// doorbell list without exposing it.
-    pub trait Sealed<T> {
-        /// Takes the next message if one is there now, never waiting; counts
-        /// it as received, as `try_recv` does.
-        fn try_take(&self) -> Result<Message<T>, TryRecvError>;
-
-        /// The doorbells rung by every send that lands and every close.
-        fn watchers(&self) -> WatchersRef<'_>;
-
-        /// Whether a message can only be taken from a sender that is blocked
-        /// at that moment (capacity 0).
-        fn is_rendezvous(&self) -> bool;
-    }
-
-    /// A source's doorbell list, opaque outside the crate.
-    #[derive(Clone, Copy, Debug)]
-    pub struct WatchersRef<'a>(pub(crate) &'a Watchers);
-}
-
-/// Anything you can [`Select`] on: [`Receiver`], [`Port`], a topic's
-/// [`Subscriber`], a [`Process`] inbox and a [`Monitor`].
-///
-/// The trait is sealed: it is implemented inside postbox only, because a
-/// select relies on how a source announces new messages.
-pub trait Source: sealed::Sealed<<Self as Source>::Item> {
-    /// The body type of the messages this source delivers.
-    type Item;
-}
-
-/// Implements [`Source`] for a receiving handle, given how to reach its
-/// [`Receiver`] and how it takes a message without waiting.
-macro_rules! source {
-    (impl[$($gen:tt)*] $ty:ty, $item:ty, |$h:ident| receiver: $receiver:expr, take: $take:expr) => {
-        impl<$($gen)*> sealed::Sealed<$item> for $ty {
-            fn try_take(&self) -> Result<Message<$item>, TryRecvError> {
-                let $h = self;
-                $take
-            }
-
-            fn watchers(&self) -> WatchersRef<'_> {
-                let $h = self;
-                WatchersRef(Receiver::watchers($receiver))
-            }
-
-            fn is_rendezvous(&self) -> bool {
-                let $h = self;
-                $receiver.capacity() == Some(0)
-            }
-        }
-
-        impl<$($gen)*> Source for $ty {
-            type Item = $item;
-        }
-    };
-}
-
-source!(impl[T: Send] Receiver<T>, T, |h| receiver: h, take: h.try_recv());
-source!(impl[T: Send] Port<T>, T, |h| receiver: h.receiver(), take: h.try_recv());
-source!(impl[T: Send] Subscriber<T>, T, |h| receiver: h.receiver(), take: h.try_recv());
-// A process takes what a selective receive set aside before its inbox.
-source!(impl[T: Send + 'static] Process<T>, T, |h| receiver: h.receiver(), take: h.try_recv());
-source!(impl[] Monitor, Down, |h| receiver: h.receiver(), take: h.receiver().try_recv());
-
-/// What one poll of a branch (or of all of them) found.
-enum Polled<R> {
-    /// A message was taken and handed to the closure: its result.
-    Ready(R),
-    /// Nothing now (on some branch that is still open).
-    Empty,
-    /// Closed and empty (every branch, for a poll of all).
-    Closed,
-}
-
-/// A source and its closure, with the source's message type erased.
-trait Branch<R> {
-    /// Takes a message if one is there and runs the closure on it.
-    fn poll(&mut self) -> Polled<R>;
-}
-
-/// The one kind of branch: receive from `source`, hand the message to `f`.
-struct RecvBranch<'a, S, F> {
-    /// Where messages come from.
-    source: &'a S,
-    /// What to do with one.
-    f: F,
-}
-
-impl<S, F, R> Branch<R> for RecvBranch<'_, S, F>
-where
-    S: Source,
-    F: FnMut(Message<S::Item>) -> R,
-{
-    #[inline]
-    fn poll(&mut self) -> Polled<R> {
-        match self.source.try_take() {
-            Ok(msg) => Polled::Ready((self.f)(msg)),
-            Err(TryRecvError::Empty) => Polled::Empty,
-            Err(TryRecvError::Closed) => Polled::Closed,
-        }
-    }
-}
 
 /// Waits on several sources at once and takes one message from exactly one of
 /// them.
@@ -208,7 +99,7 @@ where
 /// Only when every source is closed and empty does a select fail with
 /// `Closed`; a select without branches fails so at once. A select wakes as
 /// soon as a source it waits on is closed (last sender dropped, receiver
-/// [`close`](Receiver::close)d, port closed).
+/// [`close`](crate::Receiver::close)d, port closed).
 ///
 /// # Rendezvous sources
 ///
@@ -419,7 +310,7 @@ impl<'a, R> Select<'a, R> {
 
     /// Takes a message with the wait chosen for this call. A non-blocking
     /// wait that finds nothing fails with `Timeout` (a zero timeout), as
-    /// [`Receiver::recv_with`] does.
+    /// [`Receiver::recv_with`](crate::Receiver::recv_with) does.
     pub fn select_with(&mut self, wait: Wait) -> Result<R, RecvTimeoutError> {
         self.select_inner(wait.deadline()).map_err(|err| match err {
             PopError::Closed => RecvTimeoutError::Closed,
@@ -522,37 +413,6 @@ impl<'a, R> Select<'a, R> {
     /// Polls every branch once, from where this select starts.
     fn poll(&mut self) -> Polled<R> {
         poll(&mut self.branches, &mut self.start, self.biased)
-    }
-}
-
-/// Polls every branch once: from `start` (and moves `start` past the winner)
-/// when fair, from the first when biased. `branches` is not empty.
-#[inline]
-fn poll<R>(branches: &mut [Box<dyn Branch<R> + '_>], start: &mut usize, biased: bool) -> Polled<R> {
-    let n = branches.len();
-    let first = if biased || *start >= n { 0 } else { *start };
-    let mut closed = 0;
-    for k in 0..n {
-        let i = if first + k < n {
-            first + k
-        } else {
-            first + k - n
-        };
-        match branches[i].poll() {
-            Polled::Ready(r) => {
-                // Round robin over the ready branches: the next call starts
-                // after this winner.
-                *start = i + 1;
-                return Polled::Ready(r);
-            }
-            Polled::Closed => closed += 1,
-            Polled::Empty => {}
-        }
-    }
-    if closed == n {
-        Polled::Closed
-    } else {
-        Polled::Empty
     }
 }
 
