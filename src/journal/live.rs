@@ -76,6 +76,22 @@ impl Hasher for IdHasher {
     }
 }
 
+/// Counts per segment, for a run of messages: a run's messages were
+/// enqueued and delivered in a few segments, so a short list searched from
+/// its newest entry beats a map update per message.
+#[derive(Debug, Default)]
+struct Counts(Vec<(u64, u64)>);
+
+impl Counts {
+    /// Counts one more for `segment`.
+    fn add(&mut self, segment: u64) {
+        match self.0.iter_mut().rev().find(|(s, _)| *s == segment) {
+            Some((_, n)) => *n += 1,
+            None => self.0.push((segment, 1)),
+        }
+    }
+}
+
 /// No segment: segments are named by their first sequence number, which is
 /// at least 1.
 const NONE: u64 = 0;
@@ -153,44 +169,24 @@ impl Live {
     pub(crate) fn apply(&mut self, segment: u64, record: &Record<'_>) {
         match *record {
             Record::Enqueue { id, .. } => {
-                // A second enqueue of an id replaces the message.
+                // Enqueued under a range's cover: it may be delivered
+                // without a record of its own, so the range's segment is
+                // its `Delivered` from the start (one map operation per
+                // enqueue, not an insert and then a lookup).
                 let pins = Pins {
                     enqueue: segment,
                     requeued: NONE,
-                    delivered: NONE,
+                    delivered: self.ranges.find(id).unwrap_or(NONE),
                 };
                 self.pin(pins);
+                // A second enqueue of an id replaces the message.
                 if let Some(old) = self.messages.insert(id, pins) {
                     self.unpin(old);
                     self.tombstone(old.enqueue, segment);
                 }
-                // Enqueued under a range's cover: it may be delivered
-                // without a record of its own.
-                if let Some(range) = self.ranges.find(id) {
-                    self.repin(id, range, false);
-                }
             }
             Record::DeliveredRange { first, last } => {
-                if last.saturating_sub(first) < self.messages.len() as u64 {
-                    // The usual case: a lookup per id of the range
-                    // (`repin` skips ids that are not live).
-                    for id in first..=last {
-                        self.repin(id, segment, false);
-                    }
-                } else {
-                    // A range wider than the live messages (a crafted
-                    // log's, or a nearly empty log's): walk those.
-                    let live = ranges::live_in(
-                        first,
-                        last,
-                        self.messages.len(),
-                        self.messages.keys(),
-                        |id| self.messages.contains_key(&id),
-                    );
-                    for id in live {
-                        self.repin(id, segment, false);
-                    }
-                }
+                self.deliver_range(segment, first, last);
                 *self.segments.entry(segment).or_insert(0) += 1;
                 if let Some(old) = self.ranges.push(first, last, segment) {
                     self.unpin_one(old);
@@ -278,28 +274,65 @@ impl Live {
     /// few segments: a lookup in `segments` and `tombstones` per ack was
     /// most of the tally's work).
     fn ack_range(&mut self, segment: u64, first: u64, last: u64) {
-        // (segment, pins dropped) and (enqueue segment, tombstones owed).
-        let mut unpins: Vec<(u64, u64)> = Vec::new();
-        let mut voided: Vec<(u64, u64)> = Vec::new();
-        let add = |counts: &mut Vec<(u64, u64)>, segment: u64| match counts
-            .iter_mut()
-            .rev()
-            .find(|(s, _)| *s == segment)
-        {
-            Some((_, n)) => *n += 1,
-            None => counts.push((segment, 1)),
-        };
-        for old in ranges::remove_in(&mut self.messages, first, last) {
+        let mut unpins = Counts::default();
+        // Enqueue segments, and the tombstones owed to each.
+        let mut voided = Counts::default();
+        ranges::remove_in(&mut self.messages, first, last, |old| {
             for pinned in old.each() {
-                add(&mut unpins, pinned);
+                unpins.add(pinned);
             }
-            add(&mut voided, old.enqueue);
-        }
-        for (pinned, n) in unpins {
+            voided.add(old.enqueue);
+        });
+        for (pinned, n) in unpins.0 {
             self.unpin_n(pinned, n);
         }
-        for (older, n) in voided {
+        for (older, n) in voided.0 {
             self.tombstone_n(older, segment, n);
+        }
+    }
+
+    /// A `DeliveredRange` in `segment`: moves the `Delivered` pin of each
+    /// live message with an id in `first..=last` there, with the pin counts
+    /// changed once per segment rather than once per message (as
+    /// [`ack_range`](Live::ack_range) does), and one map lookup per id.
+    fn deliver_range(&mut self, segment: u64, first: u64, last: u64) {
+        // Pins taken from older segments, and how many moved to `segment`.
+        let mut unpins = Counts::default();
+        let mut moved = 0u64;
+        let mut deliver = |pins: &mut Pins| {
+            // Another delivery in the same segment changes no count.
+            if pins.delivered != segment {
+                if pins.delivered != NONE {
+                    unpins.add(pins.delivered);
+                }
+                pins.delivered = segment;
+                moved += 1;
+            }
+        };
+        if last.saturating_sub(first) < self.messages.len() as u64 {
+            // The usual case: a lookup per id of the range.
+            for id in first..=last {
+                if let Some(pins) = self.messages.get_mut(&id) {
+                    deliver(pins);
+                }
+            }
+        } else {
+            // A range wider than the live messages (a crafted log's, or a
+            // nearly empty log's): walk those.
+            for (_, pins) in self
+                .messages
+                .iter_mut()
+                .filter(|(&id, _)| first <= id && id <= last)
+            {
+                deliver(pins);
+            }
+        }
+        // Added before the old ones drop, as a message's own move does.
+        if moved > 0 {
+            *self.segments.entry(segment).or_insert(0) += moved;
+        }
+        for (pinned, n) in unpins.0 {
+            self.unpin_n(pinned, n);
         }
     }
 
