@@ -29,7 +29,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::ranges::{self, Ranges};
+use super::idtable::IdTable;
+use super::ranges::Ranges;
 use super::record::Record;
 
 /// A map keyed by message id, with [`IdHasher`].
@@ -83,11 +84,11 @@ impl Hasher for IdHasher {
 struct Counts(Vec<(u64, u64)>);
 
 impl Counts {
-    /// Counts one more for `segment`.
-    fn add(&mut self, segment: u64) {
+    /// Counts `n` more for `segment`.
+    fn add(&mut self, segment: u64, n: u64) {
         match self.0.iter_mut().rev().find(|(s, _)| *s == segment) {
-            Some((_, n)) => *n += 1,
-            None => self.0.push((segment, 1)),
+            Some((_, count)) => *count += n,
+            None => self.0.push((segment, n)),
         }
     }
 }
@@ -121,8 +122,9 @@ impl Pins {
 /// The live messages' pins and every segment's pin count.
 #[derive(Debug, Default)]
 pub(crate) struct Live {
-    /// Each live message's pins.
-    messages: IdMap<Pins>,
+    /// Each live message's pins (`idtable.rs`: ids in order need no
+    /// hashing).
+    messages: IdTable<Pins>,
     /// Every existing segment and how many pins it holds.
     segments: BTreeMap<u64, u64>,
     /// For a segment, the segments holding records that void some of its
@@ -193,7 +195,7 @@ impl Live {
                 }
             }
             Record::Ack { id } | Record::DeadLetter { id } => {
-                if let Some(old) = self.messages.remove(&id) {
+                if let Some(old) = self.messages.remove(id) {
                     self.unpin(old);
                     self.tombstone(old.enqueue, segment);
                 }
@@ -203,12 +205,12 @@ impl Live {
             Record::Requeued { id, .. } => self.repin(id, segment, true),
             Record::CleanClose => {
                 let mut voided = Vec::new();
-                for pins in self.messages.values_mut() {
+                self.messages.for_each(|pins| {
                     let delivered = std::mem::replace(&mut pins.delivered, NONE);
                     if delivered != NONE {
                         voided.push(delivered);
                     }
-                }
+                });
                 for delivered in voided {
                     self.unpin_one(delivered);
                     self.tombstone(delivered, segment);
@@ -277,12 +279,27 @@ impl Live {
         let mut unpins = Counts::default();
         // Enqueue segments, and the tombstones owed to each.
         let mut voided = Counts::default();
-        ranges::remove_in(&mut self.messages, first, last, |old| {
-            for pinned in old.each() {
-                unpins.add(pinned);
+        let mut count = |pins: Pins, n: u64| {
+            for pinned in pins.each() {
+                unpins.add(pinned, n);
             }
-            voided.add(old.enqueue);
+            voided.add(pins.enqueue, n);
+        };
+        // Consecutive messages mostly have the same pins (enqueued in one
+        // segment, delivered under ranges in one): a run of equal pins is
+        // counted once.
+        let mut run: Option<(Pins, u64)> = None;
+        self.messages.remove_in(first, last, |old| match &mut run {
+            Some((pins, n)) if *pins == old => *n += 1,
+            _ => {
+                if let Some((pins, n)) = run.replace((old, 1)) {
+                    count(pins, n);
+                }
+            }
         });
+        if let Some((pins, n)) = run {
+            count(pins, n);
+        }
         for (pinned, n) in unpins.0 {
             self.unpin_n(pinned, n);
         }
@@ -294,39 +311,21 @@ impl Live {
     /// A `DeliveredRange` in `segment`: moves the `Delivered` pin of each
     /// live message with an id in `first..=last` there, with the pin counts
     /// changed once per segment rather than once per message (as
-    /// [`ack_range`](Live::ack_range) does), and one map lookup per id.
+    /// [`ack_range`](Live::ack_range) does).
     fn deliver_range(&mut self, segment: u64, first: u64, last: u64) {
         // Pins taken from older segments, and how many moved to `segment`.
         let mut unpins = Counts::default();
         let mut moved = 0u64;
-        let mut deliver = |pins: &mut Pins| {
+        self.messages.for_each_in(first, last, |pins| {
             // Another delivery in the same segment changes no count.
             if pins.delivered != segment {
                 if pins.delivered != NONE {
-                    unpins.add(pins.delivered);
+                    unpins.add(pins.delivered, 1);
                 }
                 pins.delivered = segment;
                 moved += 1;
             }
-        };
-        if last.saturating_sub(first) < self.messages.len() as u64 {
-            // The usual case: a lookup per id of the range.
-            for id in first..=last {
-                if let Some(pins) = self.messages.get_mut(&id) {
-                    deliver(pins);
-                }
-            }
-        } else {
-            // A range wider than the live messages (a crafted log's, or a
-            // nearly empty log's): walk those.
-            for (_, pins) in self
-                .messages
-                .iter_mut()
-                .filter(|(&id, _)| first <= id && id <= last)
-            {
-                deliver(pins);
-            }
-        }
+        });
         // Added before the old ones drop, as a message's own move does.
         if moved > 0 {
             *self.segments.entry(segment).or_insert(0) += moved;
@@ -340,7 +339,7 @@ impl Live {
     /// `Requeued` pin, dropping the `Delivered` one it makes void) to
     /// `segment`. Records about an id that is not live pin nothing.
     fn repin(&mut self, id: u64, segment: u64, requeue: bool) {
-        let Some(pins) = self.messages.get_mut(&id) else {
+        let Some(pins) = self.messages.get_mut(id) else {
             return;
         };
         let old = *pins;
@@ -522,5 +521,41 @@ mod tests {
         live.apply(2, &Record::Delivered { id: 1 });
         live.clear();
         assert_eq!(live.take_unpinned(3), vec![1, 2]);
+    }
+
+    #[test]
+    fn an_old_message_keeps_its_segments_while_thousands_after_it_come_and_go() {
+        let mut live = Live::default();
+        for segment in 1..=4 {
+            live.add_segment(segment);
+        }
+        let enqueue = |id| Record::Enqueue { id, payload: b"" };
+        live.apply(1, &enqueue(1));
+        // The messages after it, delivered and acked in runs of 64: the
+        // table moves the old one out of its window meanwhile
+        // (`idtable.rs`), and must not lose it.
+        for id in 2..5002 {
+            live.apply(2, &enqueue(id));
+        }
+        for first in (2..5002).step_by(64) {
+            let last = first + 63;
+            live.apply(2, &Record::DeliveredRange { first, last });
+            live.apply(2, &Record::AckRange { first, last });
+        }
+        assert_eq!(live.messages(), 1);
+        // A requeue of the old one pins segment 3; its enqueue, segment 1.
+        live.apply(
+            3,
+            &Record::Requeued {
+                id: 1,
+                redeliveries: 1,
+            },
+        );
+        live.recheck();
+        assert!(live.take_unpinned(4).is_empty());
+        live.apply(4, &Record::Ack { id: 1 });
+        // Segment 2 stays for its delivery ranges, 4 is active.
+        assert_eq!(live.take_unpinned(4), vec![1, 3]);
+        assert_eq!(live.messages(), 0);
     }
 }
