@@ -44,8 +44,9 @@ pub(crate) type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IdHash
 /// process, so nothing calls for a keyed hash.
 ///
 /// The hash keeps consecutive ids in neighbouring buckets: a queue's
-/// messages are enqueued, delivered and acked roughly in id order, so the
-/// tally's lookups walk the table instead of missing the cache on each of
+/// messages are enqueued, delivered and acked roughly in id order, so
+/// lookups (replay's, and the tally's of ids outside its window, see
+/// `idtable.rs`) walk the table instead of missing the cache on each of
 /// them (with 10^5 live messages a scattered lookup costs a cache miss,
 /// which made the tally the largest cost of a durable receive once the
 /// receive stopped writing per message). The table takes a bucket from the
@@ -142,7 +143,7 @@ pub(crate) struct Live {
 
 impl Live {
     /// Makes room for `messages` more live messages (replay's estimate),
-    /// so that the map does not grow step by step.
+    /// so that the table does not grow step by step.
     pub(crate) fn reserve(&mut self, messages: usize) {
         self.messages.reserve(messages);
     }
@@ -173,7 +174,7 @@ impl Live {
             Record::Enqueue { id, .. } => {
                 // Enqueued under a range's cover: it may be delivered
                 // without a record of its own, so the range's segment is
-                // its `Delivered` from the start (one map operation per
+                // its `Delivered` from the start (one table operation per
                 // enqueue, not an insert and then a lookup).
                 let pins = Pins {
                     enqueue: segment,
