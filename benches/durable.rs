@@ -28,8 +28,10 @@
 //!    the journal's calls alone (`deliver_acked` for a `recv`; `deliver` +
 //!    `ack` for `recv_ack` + `ack`: a write per delivery range of 64 ids,
 //!    acks riding along), the bare `pwrite(2)` of one 25-byte record per
-//!    call, the same records written 64 to a `pwrite`, and the CRC of one
-//!    record.
+//!    call, the same records written 64 to a `pwrite`, the CRC of one
+//!    record, and the live tally's own work on the background thread
+//!    (`journal/live.rs` as it is: a fill's `Enqueue`s, a drain's
+//!    `DeliveredRange` and `AckRange` per 64 ids).
 //! 4. **A consumer under load.** Why the consumer of part 1 falls behind
 //!    `Always` senders: the journal alone, 0, 1, 8 and 64 threads enqueueing
 //!    with `Always` while one thread does a `recv_ack` + `ack`'s log work
@@ -418,40 +420,15 @@ fn crc(n: u64) -> f64 {
     elapsed.as_nanos() as f64 / n as f64
 }
 
-/// ns per message of the journal's per-message tally alone, as it is kept
-/// (`live.rs`: a std `HashMap` from id to a 40-byte entry of pins, SipHash):
-/// `n` ids inserted in order, then each looked up and removed in order (a
-/// delivery's `get_mut`, an ack's `remove`); with `btree`, the same in a
-/// `BTreeMap`, for comparison (ids removed in order stay in cache).
-fn tally(n: u64, btree: bool) -> f64 {
-    type Pins = [u64; 5];
-    let start;
-    if btree {
-        let mut map = std::collections::BTreeMap::<u64, Pins>::new();
-        for id in 1..=n {
-            map.insert(id, [id; 5]);
-        }
-        start = Instant::now();
-        for id in 1..=n {
-            if let Some(pins) = map.get_mut(&id) {
-                pins[1] = 7;
-            }
-            black_box(map.remove(&id));
-        }
-    } else {
-        let mut map = std::collections::HashMap::<u64, Pins>::new();
-        for id in 1..=n {
-            map.insert(id, [id; 5]);
-        }
-        start = Instant::now();
-        for id in 1..=n {
-            if let Some(pins) = map.get_mut(&id) {
-                pins[1] = 7;
-            }
-            black_box(map.remove(&id));
-        }
-    }
-    start.elapsed().as_nanos() as f64 / n as f64
+/// ns per message of the live tally's own work (`journal/live.rs`,
+/// `Live::apply` on the table it really keeps, as the background thread
+/// runs it) for `n` messages: the enqueues of a fill, and the
+/// `DeliveredRange` and `AckRange` per 64 ids of a drain.
+fn tally(n: u64) -> (f64, f64) {
+    let (enqueues, drain, left) = journal::tally_alone(n);
+    assert_eq!(left, 0);
+    let per = |d: Duration| d.as_nanos() as f64 / n as f64;
+    (per(enqueues), per(drain))
 }
 
 /// Part 3: the receive path, and where a durable receive's time goes.
@@ -475,8 +452,8 @@ fn recv(n: u64) {
     let pwrite_1 = measure(&|| pwrite(n, 1));
     let pwrite_64 = measure(&|| pwrite(n, 64));
     let crc = measure(&|| crc(n));
-    let tally_hash = measure(&|| tally(n, false));
-    let tally_btree = measure(&|| tally(n, true));
+    let tally_enqueue = measure(&|| tally(n).0);
+    let tally_drain = measure(&|| tally(n).1);
     let row = |name: &str, (min, med): (f64, f64), base: Option<(f64, f64)>| {
         let ratio = base.map_or(String::new(), |(bmin, bmed)| {
             format!("{:>7.1}x {:>7.1}x", min / bmin, med / bmed)
@@ -533,13 +510,13 @@ fn recv(n: u64) {
     );
     row("  CRC-32 of one record", crc, None);
     row(
-        "  tally alone: HashMap get_mut + remove (as live.rs)",
-        tally_hash,
+        "  tally alone (live.rs Live::apply): Enqueue",
+        tally_enqueue,
         None,
     );
     row(
-        "  tally alone: BTreeMap get_mut + remove (comparison)",
-        tally_btree,
+        "  tally alone: DeliveredRange + AckRange per 64 ids",
+        tally_drain,
         None,
     );
 }

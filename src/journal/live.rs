@@ -29,7 +29,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::ranges::{self, Ranges};
+use super::idtable::IdTable;
+use super::ranges::Ranges;
 use super::record::Record;
 
 /// A map keyed by message id, with [`IdHasher`].
@@ -43,8 +44,9 @@ pub(crate) type IdSet = std::collections::HashSet<u64, BuildHasherDefault<IdHash
 /// process, so nothing calls for a keyed hash.
 ///
 /// The hash keeps consecutive ids in neighbouring buckets: a queue's
-/// messages are enqueued, delivered and acked roughly in id order, so the
-/// tally's lookups walk the table instead of missing the cache on each of
+/// messages are enqueued, delivered and acked roughly in id order, so
+/// lookups (replay's, and the tally's of ids outside its window, see
+/// `idtable.rs`) walk the table instead of missing the cache on each of
 /// them (with 10^5 live messages a scattered lookup costs a cache miss,
 /// which made the tally the largest cost of a durable receive once the
 /// receive stopped writing per message). The table takes a bucket from the
@@ -73,6 +75,22 @@ impl Hasher for IdHasher {
         let id = self.0.rotate_left(5) ^ id;
         let low = id ^ (id >> 16).wrapping_mul(MIX).rotate_left(32);
         self.0 = (id.wrapping_mul(MIX) & TOP) | (low & !TOP);
+    }
+}
+
+/// Counts per segment, for a run of messages: a run's messages were
+/// enqueued and delivered in a few segments, so a short list searched from
+/// its newest entry beats a map update per message.
+#[derive(Debug, Default)]
+struct Counts(Vec<(u64, u64)>);
+
+impl Counts {
+    /// Counts `n` more for `segment`.
+    fn add(&mut self, segment: u64, n: u64) {
+        match self.0.iter_mut().rev().find(|(s, _)| *s == segment) {
+            Some((_, count)) => *count += n,
+            None => self.0.push((segment, n)),
+        }
     }
 }
 
@@ -105,8 +123,9 @@ impl Pins {
 /// The live messages' pins and every segment's pin count.
 #[derive(Debug, Default)]
 pub(crate) struct Live {
-    /// Each live message's pins.
-    messages: IdMap<Pins>,
+    /// Each live message's pins (`idtable.rs`: ids in order need no
+    /// hashing).
+    messages: IdTable<Pins>,
     /// Every existing segment and how many pins it holds.
     segments: BTreeMap<u64, u64>,
     /// For a segment, the segments holding records that void some of its
@@ -124,7 +143,7 @@ pub(crate) struct Live {
 
 impl Live {
     /// Makes room for `messages` more live messages (replay's estimate),
-    /// so that the map does not grow step by step.
+    /// so that the table does not grow step by step.
     pub(crate) fn reserve(&mut self, messages: usize) {
         self.messages.reserve(messages);
     }
@@ -153,51 +172,31 @@ impl Live {
     pub(crate) fn apply(&mut self, segment: u64, record: &Record<'_>) {
         match *record {
             Record::Enqueue { id, .. } => {
-                // A second enqueue of an id replaces the message.
+                // Enqueued under a range's cover: it may be delivered
+                // without a record of its own, so the range's segment is
+                // its `Delivered` from the start (one table operation per
+                // enqueue, not an insert and then a lookup).
                 let pins = Pins {
                     enqueue: segment,
                     requeued: NONE,
-                    delivered: NONE,
+                    delivered: self.ranges.find(id).unwrap_or(NONE),
                 };
                 self.pin(pins);
+                // A second enqueue of an id replaces the message.
                 if let Some(old) = self.messages.insert(id, pins) {
                     self.unpin(old);
                     self.tombstone(old.enqueue, segment);
                 }
-                // Enqueued under a range's cover: it may be delivered
-                // without a record of its own.
-                if let Some(range) = self.ranges.find(id) {
-                    self.repin(id, range, false);
-                }
             }
             Record::DeliveredRange { first, last } => {
-                if last.saturating_sub(first) < self.messages.len() as u64 {
-                    // The usual case: a lookup per id of the range
-                    // (`repin` skips ids that are not live).
-                    for id in first..=last {
-                        self.repin(id, segment, false);
-                    }
-                } else {
-                    // A range wider than the live messages (a crafted
-                    // log's, or a nearly empty log's): walk those.
-                    let live = ranges::live_in(
-                        first,
-                        last,
-                        self.messages.len(),
-                        self.messages.keys(),
-                        |id| self.messages.contains_key(&id),
-                    );
-                    for id in live {
-                        self.repin(id, segment, false);
-                    }
-                }
+                self.deliver_range(segment, first, last);
                 *self.segments.entry(segment).or_insert(0) += 1;
                 if let Some(old) = self.ranges.push(first, last, segment) {
                     self.unpin_one(old);
                 }
             }
             Record::Ack { id } | Record::DeadLetter { id } => {
-                if let Some(old) = self.messages.remove(&id) {
+                if let Some(old) = self.messages.remove(id) {
                     self.unpin(old);
                     self.tombstone(old.enqueue, segment);
                 }
@@ -207,12 +206,12 @@ impl Live {
             Record::Requeued { id, .. } => self.repin(id, segment, true),
             Record::CleanClose => {
                 let mut voided = Vec::new();
-                for pins in self.messages.values_mut() {
+                self.messages.for_each(|pins| {
                     let delivered = std::mem::replace(&mut pins.delivered, NONE);
                     if delivered != NONE {
                         voided.push(delivered);
                     }
-                }
+                });
                 for delivered in voided {
                     self.unpin_one(delivered);
                     self.tombstone(delivered, segment);
@@ -278,28 +277,62 @@ impl Live {
     /// few segments: a lookup in `segments` and `tombstones` per ack was
     /// most of the tally's work).
     fn ack_range(&mut self, segment: u64, first: u64, last: u64) {
-        // (segment, pins dropped) and (enqueue segment, tombstones owed).
-        let mut unpins: Vec<(u64, u64)> = Vec::new();
-        let mut voided: Vec<(u64, u64)> = Vec::new();
-        let add = |counts: &mut Vec<(u64, u64)>, segment: u64| match counts
-            .iter_mut()
-            .rev()
-            .find(|(s, _)| *s == segment)
-        {
-            Some((_, n)) => *n += 1,
-            None => counts.push((segment, 1)),
-        };
-        for old in ranges::remove_in(&mut self.messages, first, last) {
-            for pinned in old.each() {
-                add(&mut unpins, pinned);
+        let mut unpins = Counts::default();
+        // Enqueue segments, and the tombstones owed to each.
+        let mut voided = Counts::default();
+        let mut count = |pins: Pins, n: u64| {
+            for pinned in pins.each() {
+                unpins.add(pinned, n);
             }
-            add(&mut voided, old.enqueue);
+            voided.add(pins.enqueue, n);
+        };
+        // Consecutive messages mostly have the same pins (enqueued in one
+        // segment, delivered under ranges in one): a run of equal pins is
+        // counted once.
+        let mut run: Option<(Pins, u64)> = None;
+        self.messages.remove_in(first, last, |old| match &mut run {
+            Some((pins, n)) if *pins == old => *n += 1,
+            _ => {
+                if let Some((pins, n)) = run.replace((old, 1)) {
+                    count(pins, n);
+                }
+            }
+        });
+        if let Some((pins, n)) = run {
+            count(pins, n);
         }
-        for (pinned, n) in unpins {
+        for (pinned, n) in unpins.0 {
             self.unpin_n(pinned, n);
         }
-        for (older, n) in voided {
+        for (older, n) in voided.0 {
             self.tombstone_n(older, segment, n);
+        }
+    }
+
+    /// A `DeliveredRange` in `segment`: moves the `Delivered` pin of each
+    /// live message with an id in `first..=last` there, with the pin counts
+    /// changed once per segment rather than once per message (as
+    /// [`ack_range`](Live::ack_range) does).
+    fn deliver_range(&mut self, segment: u64, first: u64, last: u64) {
+        // Pins taken from older segments, and how many moved to `segment`.
+        let mut unpins = Counts::default();
+        let mut moved = 0u64;
+        self.messages.for_each_in(first, last, |pins| {
+            // Another delivery in the same segment changes no count.
+            if pins.delivered != segment {
+                if pins.delivered != NONE {
+                    unpins.add(pins.delivered, 1);
+                }
+                pins.delivered = segment;
+                moved += 1;
+            }
+        });
+        // Added before the old ones drop, as a message's own move does.
+        if moved > 0 {
+            *self.segments.entry(segment).or_insert(0) += moved;
+        }
+        for (pinned, n) in unpins.0 {
+            self.unpin_n(pinned, n);
         }
     }
 
@@ -307,7 +340,7 @@ impl Live {
     /// `Requeued` pin, dropping the `Delivered` one it makes void) to
     /// `segment`. Records about an id that is not live pin nothing.
     fn repin(&mut self, id: u64, segment: u64, requeue: bool) {
-        let Some(pins) = self.messages.get_mut(&id) else {
+        let Some(pins) = self.messages.get_mut(id) else {
             return;
         };
         let old = *pins;
@@ -489,5 +522,41 @@ mod tests {
         live.apply(2, &Record::Delivered { id: 1 });
         live.clear();
         assert_eq!(live.take_unpinned(3), vec![1, 2]);
+    }
+
+    #[test]
+    fn an_old_message_keeps_its_segments_while_thousands_after_it_come_and_go() {
+        let mut live = Live::default();
+        for segment in 1..=4 {
+            live.add_segment(segment);
+        }
+        let enqueue = |id| Record::Enqueue { id, payload: b"" };
+        live.apply(1, &enqueue(1));
+        // The messages after it, delivered and acked in runs of 64: the
+        // table moves the old one out of its window meanwhile
+        // (`idtable.rs`), and must not lose it.
+        for id in 2..5002 {
+            live.apply(2, &enqueue(id));
+        }
+        for first in (2..5002).step_by(64) {
+            let last = first + 63;
+            live.apply(2, &Record::DeliveredRange { first, last });
+            live.apply(2, &Record::AckRange { first, last });
+        }
+        assert_eq!(live.messages(), 1);
+        // A requeue of the old one pins segment 3; its enqueue, segment 1.
+        live.apply(
+            3,
+            &Record::Requeued {
+                id: 1,
+                redeliveries: 1,
+            },
+        );
+        live.recheck();
+        assert!(live.take_unpinned(4).is_empty());
+        live.apply(4, &Record::Ack { id: 1 });
+        // Segment 2 stays for its delivery ranges, 4 is active.
+        assert_eq!(live.take_unpinned(4), vec![1, 3]);
+        assert_eq!(live.messages(), 0);
     }
 }

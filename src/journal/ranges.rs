@@ -102,23 +102,33 @@ pub(crate) fn live_in<'a>(
 }
 
 /// Removes the entries of ids `first..=last` from `map` (an ack run's
-/// live messages) and returns their values: one lookup per id of the
-/// range, or a walk of the map if the range is wider than it (a crafted
-/// log may name a range of 2^64 ids).
+/// live messages), handing each value to `removed`: one lookup per id of
+/// the range, or a walk of the map if the range is wider than it (a
+/// crafted log may name a range of 2^64 ids). A callback rather than a
+/// `Vec` of the values: collecting them cost as much as the removals.
 pub(crate) fn remove_in<V, S: BuildHasher>(
     map: &mut HashMap<u64, V, S>,
     first: u64,
     last: u64,
-) -> Vec<V> {
+    mut removed: impl FnMut(V),
+) {
     if last.saturating_sub(first) < map.len() as u64 {
-        (first..=last).filter_map(|id| map.remove(&id)).collect()
+        for id in first..=last {
+            if let Some(value) = map.remove(&id) {
+                removed(value);
+            }
+        }
     } else {
         let ids: Vec<u64> = map
             .keys()
             .copied()
             .filter(|&id| first <= id && id <= last)
             .collect();
-        ids.iter().filter_map(|id| map.remove(id)).collect()
+        for id in ids {
+            if let Some(value) = map.remove(&id) {
+                removed(value);
+            }
+        }
     }
 }
 
@@ -145,12 +155,16 @@ mod tests {
     #[test]
     fn remove_in_takes_the_range_from_either_side() {
         let mut map: HashMap<u64, char> = [(3, 'a'), (7, 'b'), (900, 'c')].into_iter().collect();
-        assert_eq!(remove_in(&mut map, 5, 7), vec!['b']);
-        let mut wide = remove_in(&mut map, 0, u64::MAX);
-        wide.sort();
-        assert_eq!(wide, vec!['a', 'c']);
+        let take = |map: &mut HashMap<u64, char>, first, last| {
+            let mut values = Vec::new();
+            remove_in(map, first, last, |value| values.push(value));
+            values.sort();
+            values
+        };
+        assert_eq!(take(&mut map, 5, 7), vec!['b']);
+        assert_eq!(take(&mut map, 0, u64::MAX), vec!['a', 'c']);
         assert!(map.is_empty());
-        assert!(remove_in(&mut map, 0, u64::MAX).is_empty());
+        assert!(take(&mut map, 0, u64::MAX).is_empty());
     }
 
     #[test]

@@ -369,9 +369,8 @@ impl State {
             }
             Record::Ack { id } | Record::DeadLetter { id } => self.remove(id),
             Record::AckRange { first, last } => {
-                for i in ranges::remove_in(&mut self.index, first, last) {
-                    self.vacate(i);
-                }
+                let order = &mut self.order;
+                ranges::remove_in(&mut self.index, first, last, |i| vacate(order, i));
             }
             Record::Delivered { id } => {
                 if let Some(entry) = self.entry(id) {
@@ -394,14 +393,7 @@ impl State {
     /// Forgets message `id` (acked or dead-lettered), if it is live.
     fn remove(&mut self, id: u64) {
         if let Some(i) = self.index.remove(&id) {
-            self.vacate(i);
-        }
-    }
-
-    /// Empties the place in `order` of a message no longer live.
-    fn vacate(&mut self, i: usize) {
-        if let Some(slot) = self.order.get_mut(i) {
-            *slot = None;
+            vacate(&mut self.order, i);
         }
     }
 
@@ -423,5 +415,12 @@ impl State {
         }
         let clean = self.last_kind == Some(Kind::CleanClose);
         (messages, self.max_id, clean)
+    }
+}
+
+/// Empties place `i` in replay's `order`: its message is no longer live.
+fn vacate(order: &mut [Option<Entry>], i: usize) {
+    if let Some(slot) = order.get_mut(i) {
+        *slot = None;
     }
 }

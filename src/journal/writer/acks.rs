@@ -84,6 +84,12 @@ impl Writer {
             return None;
         }
         let at = open.at;
+        let kind_at = at + record::FRAME + 8;
+        // Every place written is checked before any is: a run given up
+        // half widened would keep a length that does not match its kind.
+        if q.buf.len() <= kind_at {
+            return None;
+        }
         if grow > 0 {
             // `Ack { first }` -> `AckRange { first, last }`: the length
             // field and the kind change, the body gets a second id.
@@ -91,12 +97,12 @@ impl Writer {
             q.buf
                 .get_mut(at..at + 4)?
                 .copy_from_slice(&len.to_le_bytes());
-            *q.buf.get_mut(at + record::FRAME + 8)? = Kind::AckRange as u8;
+            *q.buf.get_mut(kind_at)? = Kind::AckRange as u8;
             q.buf.extend_from_slice(&id.to_le_bytes());
             q.seg_used += grow;
         } else {
-            let end = q.buf.len();
-            q.buf.get_mut(end - 8..)?.copy_from_slice(&id.to_le_bytes());
+            let last_id = q.buf.len() - 8;
+            q.buf.get_mut(last_id..)?.copy_from_slice(&id.to_le_bytes());
         }
         open.last = id;
         let (first, seq) = (open.first, open.seq);
