@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::sync::{AtomicUsize, Condvar, Mutex};
+use crate::sync::{handshake_fence, AtomicUsize, Condvar, Mutex};
 
 /// One waiter's doorbell: raised by any source it watches, lowered by the
 /// waiter before it polls again. The waiter is a thread (it sleeps in
@@ -123,6 +123,9 @@ impl Watchers {
         list.get_or_insert_with(Box::default)
             .push(Arc::clone(signal));
         self.count.fetch_add(1, Ordering::SeqCst);
+        // The select polls the mailbox next: a store-then-load handshake
+        // with `notify` (a send or close writes, then reads the count).
+        handshake_fence();
     }
 
     /// Removes a registered signal.
@@ -149,6 +152,7 @@ impl Watchers {
     /// Raises every registered signal. Costs one load when nobody watches.
     #[inline(always)]
     pub(crate) fn notify(&self) {
+        handshake_fence();
         if self.count.load(Ordering::SeqCst) != 0 {
             self.notify_all();
         }

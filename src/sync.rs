@@ -132,6 +132,12 @@ mod imp {
     /// SeqCst accesses already order it on real hardware: nothing to do.
     #[inline(always)]
     pub(crate) fn handshake_fence() {}
+
+    /// A SeqCst fence (loom's under loom, which models it in full).
+    #[inline(always)]
+    pub(crate) fn fence_seqcst() {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[cfg(loom)]
@@ -253,6 +259,11 @@ mod imp {
     /// store-then-load handshake miss each other; only a SeqCst fence is
     /// modelled with its full strength, so one stands in for it here.
     pub(crate) fn handshake_fence() {
+        loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// A SeqCst fence, loom's.
+    pub(crate) fn fence_seqcst() {
         loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
     }
 

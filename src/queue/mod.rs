@@ -8,10 +8,11 @@
 //! | backend | order | capacities | engine |
 //! | --- | --- | --- | --- |
 //! | [`Fifo`] | arrival | 0 (rendezvous), bounded, unbounded | crossbeam-channel |
-//! | [`Priority`] | highest priority first, FIFO within a level | 0, bounded, unbounded | per-level queues + bitmap under one lock |
+//! | [`Priority`] | highest priority first, FIFO within a level | 0, bounded, unbounded | unbounded: a crossbeam lane per level + an atomic bitmap; bounded, requeued and rendezvous: per-level queues under one lock |
 //! | your own | yours | yours | yours ([`MailboxBuilder::backend`](crate::MailboxBuilder::backend)) |
 
 mod fifo;
+mod lane;
 mod priority;
 
 pub use fifo::Fifo;

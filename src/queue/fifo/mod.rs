@@ -71,11 +71,10 @@ use std::time::Instant;
 
 use crossbeam_channel as cb;
 
-mod lane;
 mod reserve;
 mod wait;
 
-use lane::Lane;
+use super::lane::Lane;
 
 use crate::error::{PopError, PushError};
 use crate::message::Message;

@@ -67,7 +67,8 @@ use crate::message::Message;
 use crate::queue::Queue;
 use crate::sync::{Condvar, MutexGuard};
 
-use super::{level_of, Priority, State};
+use super::state::{level_of, State};
+use super::Priority;
 
 /// What a rendezvous queue passes between senders and receivers besides
 /// its held (requeued) messages.

@@ -1,5 +1,6 @@
-//! The FIFO backend's channel, carrying compact slots instead of whole
-//! messages.
+//! The channels of the built-in backends, carrying compact slots instead of
+//! whole messages: the FIFO backend's queue itself, and the priority
+//! backend's way in (its inbox, see `priority/mod.rs`).
 //!
 //! crossbeam moves every message by value, twice (into its slot, out of it),
 //! and a `Message<u64>` is 32 bytes: the header's id-and-priority word, the
@@ -153,7 +154,8 @@ pub(super) struct Ends<S> {
 }
 
 impl<S> Ends<S> {
-    fn new(capacity: Option<usize>) -> Ends<S> {
+    /// A channel holding at most `capacity` slots (`None`: unbounded).
+    pub(super) fn new(capacity: Option<usize>) -> Ends<S> {
         let (tx, rx) = match capacity {
             Some(n) => cb::bounded(n),
             None => cb::unbounded(),
@@ -161,8 +163,9 @@ impl<S> Ends<S> {
         Ends { tx, rx }
     }
 
+    /// crossbeam's `try_send`, of a whole message.
     #[inline(always)]
-    fn try_send<T>(&self, msg: Message<T>) -> Result<(), cb::TrySendError<Message<T>>>
+    pub(super) fn try_send<T>(&self, msg: Message<T>) -> Result<(), cb::TrySendError<Message<T>>>
     where
         S: Form<T>,
     {
@@ -182,12 +185,25 @@ impl<S> Ends<S> {
             .map_err(|err| err.into_inner().unpack())
     }
 
+    /// crossbeam's `try_recv`, of a whole message.
     #[inline(always)]
-    fn try_recv<T>(&self) -> Result<Message<T>, cb::TryRecvError>
+    pub(super) fn try_recv<T>(&self) -> Result<Message<T>, cb::TryRecvError>
     where
         S: Form<T>,
     {
         self.rx.try_recv().map(S::unpack)
+    }
+
+    /// Whether the channel holds no slot (a SeqCst look at crossbeam's
+    /// head and tail).
+    #[inline]
+    pub(super) fn is_empty(&self) -> bool {
+        self.rx.is_empty()
+    }
+
+    /// Slots in the channel.
+    pub(super) fn len(&self) -> usize {
+        self.rx.len()
     }
 }
 
