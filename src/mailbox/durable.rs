@@ -398,38 +398,46 @@ impl<T> Log<T> {
         }
     }
 
-    /// The message as an `Enqueue` payload (see the module docs).
+    /// The message as an `Enqueue` payload (see the module docs), in one
+    /// buffer sized up front: the header's most (7 bytes and four 8-byte
+    /// fields) and the codec's hint for the body. (Sized without the body,
+    /// every send of a 100-byte body reallocated: about 400 instructions.)
     fn encode(&self, msg: &Message<T>) -> Result<Vec<u8>, crate::codec::CodecError> {
+        const MOST_HEADER: usize = 7 + 4 * 8;
         let header = msg.header();
+        let body_hint = self
+            .codec
+            .size_hint(msg.body())
+            .max(std::mem::size_of::<T>());
+        let mut out = Vec::with_capacity(MOST_HEADER + body_hint);
+        // The flags byte is written once the fields are known.
+        out.extend_from_slice(&[VERSION, 0, header.priority()]);
+        out.extend_from_slice(&header.redeliveries().to_le_bytes());
         let mut flags = 0;
-        let mut fields = Vec::with_capacity(32);
         if let Some(id) = header.correlation_id() {
             flags |= HAS_CORRELATION;
-            fields.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&id.to_le_bytes());
         }
         if let Some(pid) = header.reply_to() {
             flags |= HAS_REPLY_TO;
-            fields.extend_from_slice(&pid.as_u64().to_le_bytes());
+            out.extend_from_slice(&pid.as_u64().to_le_bytes());
         }
         if let Some(at) = header.expires_at() {
             flags |= HAS_EXPIRY;
-            fields.extend_from_slice(&wall_clock_ms(at).to_le_bytes());
+            out.extend_from_slice(&wall_clock_ms(at).to_le_bytes());
         } else if header.expires_never() {
             flags |= EXPIRY_NEVER;
         }
         if let Some(pid) = header.source() {
             flags |= HAS_SOURCE;
-            fields.extend_from_slice(&pid.as_u64().to_le_bytes());
+            out.extend_from_slice(&pid.as_u64().to_le_bytes());
         }
         if header.is_reply() {
             flags |= IS_REPLY;
         }
-        let mut out = Vec::with_capacity(7 + fields.len() + 16);
-        out.push(VERSION);
-        out.push(flags);
-        out.push(header.priority());
-        out.extend_from_slice(&header.redeliveries().to_le_bytes());
-        out.extend_from_slice(&fields);
+        if let Some(byte) = out.get_mut(1) {
+            *byte = flags;
+        }
         self.codec.encode(msg.body(), &mut out)?;
         Ok(out)
     }
