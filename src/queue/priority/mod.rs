@@ -28,9 +28,8 @@
 //!   before the lanes' messages of its level: a pop that finds messages
 //!   held takes, under the lock, the more urgent of the highest held level
 //!   and the highest lane, the held one on a tie.
-//! - **Capacity.** `Gate::held` counts a bounded queue's messages and the
-//!   room held by permits; a push claims a unit below the capacity, a pop
-//!   gives it back under the lock. An unbounded queue keeps no such count.
+//! - **Capacity.** A bounded queue's messages and permits are counted under
+//!   the lock (`room.rs`); an unbounded queue counts nothing.
 //! - **No lost wake-up.** A receiver that finds nothing counts itself in
 //!   `Gate::sleepers` under the lock, looks once more, and parks on
 //!   `not_empty`. A push into a lane fences (SeqCst) after its message is
@@ -39,8 +38,8 @@
 //!   receiver's second look comes after the push in the SeqCst order and
 //!   finds it. A pop that sets a lane's bit again after clearing it wakes a
 //!   receiver too (`lanes.rs` says why). Pushes under the lock notify under
-//!   it. Senders waiting for room count themselves in `Gate::waiting` under
-//!   the lock, and every pop gives room back under the lock.
+//!   it. Senders waiting for room count themselves under the lock, where
+//!   every pop of a bounded queue frees its room.
 //! - **Close.** A push racing with `close` may still land in a lane after
 //!   the last look of a receiver that then reports `Closed`; the `Queue`
 //!   contract allows this (the mailbox sweeps such stragglers), and any pop
@@ -124,15 +123,9 @@ pub struct Priority<T> {
 struct Gate<T> {
     /// The lanes of new messages (see `lanes.rs`).
     lanes: Lanes<T>,
-    /// On a bounded queue: the messages held plus the room held by permits.
-    /// Unused when unbounded.
-    held: AtomicUsize,
     /// Receivers of a buffered queue parked on `not_empty`: changed under
     /// the lock, read by pushes after their message is in.
     sleepers: AtomicUsize,
-    /// Senders parked on `not_full` for room (never rendezvous senders):
-    /// changed under the lock, read by pops after they gave room back.
-    waiting: AtomicUsize,
     /// Mirror of `state.closed` for the lock-free checks.
     closed: AtomicBool,
 }
@@ -140,7 +133,8 @@ struct Gate<T> {
 /// The lock and the length hint, on one cache line.
 #[repr(C)]
 struct Hot<T> {
-    /// `state.len` (the messages under the lock: requeued ones), readable
+    /// `state.len` (the messages under the lock: requeued ones, and all of
+    /// a bounded queue's), readable
     /// without the lock: a pop looks there first while it is not 0.
     len_hint: AtomicUsize,
     /// The requeued messages, the rendezvous and the closed flag, changed
@@ -159,9 +153,7 @@ impl<T> Priority<T> {
             capacity,
             gate: CachePadded(Gate {
                 lanes: Lanes::new(levels),
-                held: AtomicUsize::new(0),
                 sleepers: AtomicUsize::new(0),
-                waiting: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
             }),
             hot: CachePadded(Hot {
@@ -277,7 +269,7 @@ impl<T> Priority<T> {
             // Only into the hands of a receiver parked in `pop`.
             return self.hand_over(state, msg);
         }
-        if !self.claim_room() {
+        if !self.has_room(&state) {
             return Err(PushError::Full(msg));
         }
         state.push(msg, self.levels, End::Back);
@@ -318,7 +310,7 @@ impl<T> Priority<T> {
                 Source::Held(take) => {
                     let msg = take(&mut state)?;
                     self.hot.len_hint.store(state.len, Ordering::SeqCst);
-                    self.room_returned_locked();
+                    self.room_freed(&state);
                     return Some(msg);
                 }
                 Source::Lane(level) => {
@@ -493,7 +485,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// hand-offs, which belong to their receivers, nor the offers of blocked
     /// senders); on a buffered one, those in the lanes and the requeued ones.
     fn len(&self) -> usize {
-        self.hot.len_hint.load(Ordering::Acquire) + self.gate.lanes.len()
+        self.len_snapshot()
     }
 
     fn capacity(&self) -> Option<usize> {
@@ -537,7 +529,6 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// `State::free_receiver` counts it, so that `try_push` does not hand a
     /// message to the parked receiver this requeue wakes.
     fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        self.hold_anyway();
         let mut state = self.hot.state.lock();
         // Wakes a parked receiver exactly as a push does: the receiver
         // re-checks for messages under the lock, so the wake-up cannot be lost.
@@ -579,8 +570,8 @@ impl<T> fmt::Debug for Priority<T> {
 }
 
 impl<T> Priority<T> {
-    /// `len` without the `Send` bound of the `Queue` impl, for `Debug`.
+    /// `len`, without the `Send` bound of the `Queue` impl (for `Debug`).
     fn len_snapshot(&self) -> usize {
-        self.hot.len_hint.load(Ordering::Relaxed) + self.gate.lanes.len()
+        self.hot.len_hint.load(Ordering::Acquire) + self.gate.lanes.len()
     }
 }

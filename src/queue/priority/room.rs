@@ -1,15 +1,13 @@
-//! A bounded priority queue's room: claiming a unit of it, giving it back,
-//! permits that hold it ahead of their message, and senders parked until
-//! there is some.
+//! A bounded priority queue's room: whether there is some, permits that
+//! hold it ahead of their message, and senders parked until there is some.
 //!
-//! `Gate::held` counts what takes room: the messages held and the units
-//! held by permits. A push claims a unit with a compare-and-swap below the
-//! capacity; a pop gives it back under the lock, where senders parked for
-//! room count themselves (`Gate::waiting`), so a pop can wake one without
-//! taking the lock again. A dropped permit gives its unit back without the
-//! lock and wakes a parked sender through a store-then-load handshake
-//! (`room_freed`). An unbounded queue counts nothing here, and a rendezvous
-//! holds no room (its permits are granted at once).
+//! A bounded queue keeps every message under the lock (see the module docs
+//! of `mod.rs`), so its room is counted there too: the messages held
+//! (`State::len`, requeued and restored ones included, as they were always
+//! counted) and the permits (`State::reserved`). Senders parked for room
+//! count themselves in `State::parked_senders`; whoever frees room under
+//! the lock wakes one per unit. An unbounded queue has room always, and a
+//! rendezvous holds none (its permits are granted at once).
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -17,79 +15,36 @@ use std::time::Instant;
 use crate::error::{PushError, ReserveError};
 use crate::message::Message;
 use crate::queue::Queue;
-use crate::sync::{backoff, fence_seqcst, handshake_fence, SPIN_LIMIT};
+use crate::sync::{backoff, MutexGuard, SPIN_LIMIT};
 
-use super::state::End;
+use super::state::{End, State};
 use super::Priority;
 
 impl<T> Priority<T> {
-    /// Claims a unit of room on a bounded queue (always granted when
-    /// unbounded): `false` if the queue is full.
+    /// Whether a buffered queue has room for one more message or permit
+    /// (always when unbounded).
     #[inline]
-    pub(super) fn claim_room(&self) -> bool {
-        let Some(cap) = self.capacity else {
-            return true;
-        };
-        let held = &self.gate.held;
-        let mut now = held.load(Ordering::Relaxed);
-        loop {
-            if now >= cap {
-                return false;
-            }
-            match held.compare_exchange_weak(now, now + 1, Ordering::SeqCst, Ordering::Relaxed) {
-                Ok(_) => return true,
-                Err(seen) => now = seen,
-            }
+    pub(super) fn has_room(&self, state: &State<T>) -> bool {
+        match self.capacity {
+            None => true,
+            Some(cap) => state.len + state.reserved < cap,
         }
     }
 
-    /// Counts a message that ignores the capacity (a requeue, a restored
-    /// message) as held, so that giving its room back when it leaves keeps
-    /// the count right.
+    /// A unit of room was freed under the lock (a message left, or a
+    /// permit was given back): wakes a sender parked for room, if one is.
+    /// Rendezvous senders are never counted there.
     #[inline]
-    pub(super) fn hold_anyway(&self) {
-        if self.capacity.is_some() && !self.is_rendezvous() {
-            self.gate.held.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    /// Gives `n` units of room back (`n` messages left, or a permit was
-    /// dropped) and wakes as many senders parked for room, if any are.
-    #[inline]
-    pub(super) fn room_freed(&self, n: usize) {
-        if self.capacity.is_none() || self.is_rendezvous() || n == 0 {
-            return;
-        }
-        self.gate.held.fetch_sub(n, Ordering::SeqCst);
-        handshake_fence();
-        if self.gate.waiting.load(Ordering::SeqCst) > 0 {
-            self.wake_senders(n);
-        }
-    }
-
-    /// A message held under the lock left, and the lock is held: gives its
-    /// room back and wakes a sender parked for room (senders count
-    /// themselves under the lock, so the count is exact here).
-    #[inline]
-    pub(super) fn room_returned_locked(&self) {
-        if self.capacity.is_none() || self.is_rendezvous() {
-            return;
-        }
-        self.gate.held.fetch_sub(1, Ordering::SeqCst);
-        if self.gate.waiting.load(Ordering::SeqCst) > 0 {
+    pub(super) fn room_freed(&self, state: &State<T>) {
+        if state.parked_senders > 0 {
             self.not_full.notify_one();
         }
     }
 
-    /// Wakes up to `n` senders parked for room. Taking the lock first waits
-    /// until a sender that counted itself is parked.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn wake_senders(&self, n: usize) {
-        drop(self.hot.state.lock());
-        for _ in 0..n {
-            self.not_full.notify_one();
-        }
+    /// Releases the lock after a unit of room was freed under it.
+    fn release_room(&self, state: MutexGuard<'_, State<T>>) {
+        self.room_freed(&state);
+        drop(state);
     }
 
     /// Holds one unit of room for a permit, if there is room now. A
@@ -100,7 +55,7 @@ impl<T> Priority<T> {
         if state.closed {
             return Err(ReserveError::Closed);
         }
-        if !self.is_rendezvous() && !self.claim_room() {
+        if !self.is_rendezvous() && !self.has_room(&state) {
             return Err(ReserveError::Full);
         }
         state.reserved += 1;
@@ -115,8 +70,7 @@ impl<T> Priority<T> {
         let mut state = self.hot.state.lock();
         state.reserved = state.reserved.saturating_sub(1);
         if state.closed {
-            drop(state);
-            self.room_freed(1);
+            self.release_room(state);
             return Err(PushError::Closed(msg));
         }
         if self.uses_lanes() {
@@ -136,7 +90,6 @@ impl<T> Priority<T> {
         if self.uses_lanes() {
             self.enter(msg);
         } else {
-            self.hold_anyway();
             let mut state = self.hot.state.lock();
             state.push(msg, self.levels, End::Back);
             self.publish_and_wake(state);
@@ -148,8 +101,7 @@ impl<T> Priority<T> {
     pub(crate) fn unreserve(&self) {
         let mut state = self.hot.state.lock();
         state.reserved = state.reserved.saturating_sub(1);
-        drop(state);
-        self.room_freed(1);
+        self.release_room(state);
     }
 }
 
@@ -179,7 +131,7 @@ impl<T: Send> Priority<T> {
             }
             // Room is checked before the deadline, so a sender woken for room
             // never leaves that wake-up unused (no stranded parked sender).
-            if self.claim_room() {
+            if self.has_room(&state) {
                 state.push(msg, self.levels, End::Back);
                 self.publish_and_wake(state);
                 return Ok(());
@@ -187,17 +139,11 @@ impl<T: Send> Priority<T> {
             if deadline.is_some_and(|at| Instant::now() >= at) {
                 return Err(PushError::Timeout(msg));
             }
-            self.gate.waiting.fetch_add(1, Ordering::SeqCst);
-            // The second look, after counting: a pop that gave room back
-            // either sees the count or comes before this look.
-            fence_seqcst();
-            if self
-                .capacity
-                .is_some_and(|cap| self.gate.held.load(Ordering::SeqCst) >= cap)
-            {
-                (state, _) = self.not_full.wait_until(state, deadline);
-            }
-            self.gate.waiting.fetch_sub(1, Ordering::SeqCst);
+            // Counted and parked in one critical section: room freed later
+            // is freed under this lock, and its notify reaches us.
+            state.parked_senders += 1;
+            (state, _) = self.not_full.wait_until(state, deadline);
+            state.parked_senders -= 1;
         }
     }
 }

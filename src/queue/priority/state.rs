@@ -25,6 +25,9 @@ pub(super) struct State<T> {
     /// queue counts its sleeping receivers in `Gate::sleepers`, where
     /// pushers that take no lock can read them.)
     pub(super) parked_receivers: usize,
+    /// Senders of a bounded queue parked on `not_full` waiting for room
+    /// (not rendezvous senders: see `rendezvous.rs`).
+    pub(super) parked_senders: usize,
     /// One FIFO per level, index = priority; empty until the first push
     /// (an idle mailbox does not pay for its levels' queue headers, 32 bytes
     /// each: 256 for 8 levels). Only a set bit of `occupied` leads a pop to a
@@ -32,9 +35,8 @@ pub(super) struct State<T> {
     pub(super) queues: Box<[VecDeque<Message<T>>]>,
     /// Bit `p` is set while level `p` holds messages.
     pub(super) occupied: [u64; 4],
-    /// Permits held (`reserve`). On a buffered queue their room is also
-    /// counted in `Gate::held`, until the permit's message comes or the
-    /// permit is dropped; this count keeps them out of `len`.
+    /// Room held by permits (`reserve`): counted as taken until the
+    /// permit's message comes or the permit is dropped.
     pub(super) reserved: usize,
     /// No more pushes once set.
     pub(super) closed: bool,
@@ -67,6 +69,7 @@ impl<T> State<T> {
         State {
             len: 0,
             parked_receivers: 0,
+            parked_senders: 0,
             queues: Box::default(),
             occupied: [0; 4],
             reserved: 0,
