@@ -390,6 +390,20 @@ fn receipts_are_settled_per_message() {
     assert_eq!(states[2], ReceiptState::Acked);
 }
 
+/// A batch that opens with plain messages still settles a receipt behind
+/// them: the look for receipts covers every message taken, not the first.
+#[test]
+fn a_receipt_behind_plain_messages_is_settled() {
+    let (tx, rx) = Mailbox::<u32>::builder().build();
+    tx.send(0).unwrap();
+    tx.send(1).unwrap();
+    let receipt = tx.send_tracked(2).unwrap();
+    let mut buf = Vec::new();
+    assert_eq!(rx.try_recv_many(&mut buf, 8), Ok(3));
+    assert_eq!(bodies(&buf), [0, 1, 2]);
+    assert_eq!(receipt.state(), ReceiptState::Acked);
+}
+
 #[test]
 fn ack_batches_respect_the_prefetch_limit() {
     let (tx, rx) = Mailbox::<u32>::builder().build();

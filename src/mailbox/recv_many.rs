@@ -143,23 +143,24 @@ impl<T: Send> Receiver<T> {
         }
         let start = buf.len();
         let msg = self.pop_live(deadline)?;
+        let first_plain = !msg.header().has_ext();
         buf.push(msg);
-        self.pop_queued(buf, start + max);
+        let rest_plain = self.pop_queued(buf, start + max);
         let n = buf.len() - start;
         // Counted before any receipt moves, as a single receive does: a
         // sender woken by its receipt must find the receive counted.
         self.count_taken(n);
-        self.settle_all(&mut buf[start..]);
+        self.settle_all(&mut buf[start..], first_plain && rest_plain);
         Ok(n)
     }
 
     /// What `settle` does, for each message of a batch already counted.
-    /// A batch of plain messages on a plain mailbox has nothing to settle
-    /// (expiry and receipts live in the header's extension, the log only on
-    /// durable mailboxes), and pays one look at each header.
+    /// A batch of plain messages (`plain`: no header has an extension, where
+    /// expiry and receipts live) on a mailbox without a log has nothing to
+    /// settle, and pays no second look at the headers.
     #[inline(always)]
-    fn settle_all(&self, batch: &mut [Message<T>]) {
-        if self.core().log.is_some() || batch.iter().any(|m| m.header().has_ext()) {
+    fn settle_all(&self, batch: &mut [Message<T>], plain: bool) {
+        if self.core().log.is_some() || !plain {
             for msg in batch {
                 self.settle(msg);
             }
@@ -170,28 +171,35 @@ impl<T: Send> Receiver<T> {
     /// backend in one call (`try_pop_many`), then what `pop_live` does for
     /// one message, for each (room freed for a waiting sender; expired ones
     /// to dead letters, and more taken in their place). Counts and settles
-    /// nothing: the caller counts the batch, then settles it.
+    /// nothing: the caller counts the batch, then settles it. Returns
+    /// whether every message it took is plain (no header extension), the
+    /// one look at each header a batch of plain messages pays.
     #[inline(always)]
-    fn pop_queued(&self, buf: &mut Vec<Message<T>>, len: usize) {
+    fn pop_queued(&self, buf: &mut Vec<Message<T>>, len: usize) -> bool {
         let core = self.core();
+        let mut all_plain = true;
         while buf.len() < len {
             let from = buf.len();
             // Empty, or closed and empty: the batch ends with what it has;
             // the next receive reports the close.
             if core.queue.try_pop_many(buf, len - from).is_err() {
-                return;
+                break;
             }
             core.rooms_freed(buf.len() - from);
             // Expiry and receipts live in the header's extension, and the
             // log is there only on durable mailboxes: a batch of plain
             // messages has nothing more to settle.
-            let plain = buf[from..].iter().all(|m| !m.header().has_ext());
-            if plain || !self.drop_expired(buf, from) {
+            if buf[from..].iter().all(|m| !m.header().has_ext()) {
+                break;
+            }
+            all_plain = false;
+            if !self.drop_expired(buf, from) {
                 // As many as asked for, or fewer: the queue ran dry.
-                return;
+                break;
             }
             // Expired ones left gaps: take more in their place.
         }
+        all_plain
     }
 
     /// Sends the expired messages of a popped run to dead letters (and out
