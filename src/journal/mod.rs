@@ -116,7 +116,7 @@
 //! | `live.rs` | which segments live messages still need |
 //! | `idtable.rs` | the live tally's map from id to pins: a window for ids in order, a hash map for the rest |
 //! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
-//! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange` |
+//! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange`, widened without the lock once open |
 //! | `writer/covered.rs` | deliveries the newest written range covers, without the writer's lock, and why that is safe |
 //! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
 //! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
