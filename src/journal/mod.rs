@@ -330,6 +330,7 @@ impl Journal {
     /// Records that message `id` was acknowledged. Does not wait for a sync.
     /// Consecutive acks share one `AckRange` record (`writer/acks.rs`): the
     /// sequence number returned is that record's.
+    #[inline]
     pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
         self.writer.ack(id)
     }
@@ -353,6 +354,7 @@ impl Journal {
     /// process crash after this brings it back flagged. Usually a
     /// `DeliveredRange` written by an earlier delivery covers it and this
     /// writes nothing (see "Delivery ranges" above).
+    #[inline]
     pub(crate) fn deliver(&self, id: u64) -> Result<(), AppendError> {
         self.writer.deliver(id, false)
     }
@@ -360,6 +362,7 @@ impl Journal {
     /// A plain receive of message `id`: [`deliver`](Journal::deliver), and
     /// an `Ack` that waits for nothing. A crash that loses the `Ack` brings
     /// the message back flagged.
+    #[inline]
     pub(crate) fn deliver_acked(&self, id: u64) -> Result<(), AppendError> {
         self.writer.deliver(id, true)
     }

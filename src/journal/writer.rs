@@ -322,12 +322,19 @@ impl Writer {
     /// Appends an ack of message `id` (into the open ack run when `id`
     /// follows it: `acks.rs`), waiting for nothing. Returns the sequence
     /// number of the record that holds it.
+    #[inline]
     pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
         // The usual case, without the lock: the id after the open run's
         // last (`acks.rs` argues the races).
         if let Some(seq) = self.ack_tail.try_ack(id) {
             return Ok(seq);
         }
+        self.ack_locked(id)
+    }
+
+    /// `ack` under the lock (out of line: the fast path inlines alone).
+    #[inline(never)]
+    fn ack_locked(&self, id: u64) -> Result<u64, AppendError> {
         let mut q = self.queue.lock();
         check(&q)?;
         let seq = self.push_ack(&mut q, id);
@@ -342,12 +349,20 @@ impl Writer {
     /// or one appended now, which covers the next [`RANGE_SPAN`] ids too;
     /// after a requeue, a `Delivered` of its own. The `Ack` waits for
     /// nothing: it rides along with a later batch (`linger`).
+    #[inline]
     pub(crate) fn deliver(&self, id: u64, ack: bool) -> Result<(), AppendError> {
         // The usual case, without the lock: the newest written range
         // covers it (`covered.rs` argues the races).
         if self.covered.covers(id) {
             return if ack { self.ack(id).map(drop) } else { Ok(()) };
         }
+        self.deliver_uncovered(id, ack)
+    }
+
+    /// `deliver` of an id the published range does not cover, under the
+    /// lock (out of line, as `ack_locked`).
+    #[inline(never)]
+    fn deliver_uncovered(&self, id: u64, ack: bool) -> Result<(), AppendError> {
         let mut q = self.queue.lock();
         check(&q)?;
         let mark = if !q.requeued.is_empty() && q.requeued.remove(&id) {
