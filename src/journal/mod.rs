@@ -114,6 +114,7 @@
 //! | `segment.rs` | segment names, reading a segment, the meta file |
 //! | `storage.rs` | the file-system seam and its std implementation |
 //! | `live.rs` | which segments live messages still need |
+//! | `segpins.rs` | the live tally's pin count per segment, the active one found first |
 //! | `idtable.rs` | the live tally's map from id to pins: a window for ids in order, a hash map for the rest |
 //! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
 //! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange`, widened without the lock once open |
@@ -133,6 +134,7 @@ mod ranges;
 mod record;
 mod replay;
 mod segment;
+mod segpins;
 mod storage;
 mod writer;
 
