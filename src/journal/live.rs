@@ -32,6 +32,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use super::idtable::IdTable;
 use super::ranges::Ranges;
 use super::record::Record;
+use super::segpins::SegmentPins;
 
 /// A map keyed by message id, with [`IdHasher`].
 pub(crate) type IdMap<V> = HashMap<u64, V, BuildHasherDefault<IdHasher>>;
@@ -127,7 +128,7 @@ pub(crate) struct Live {
     /// hashing).
     messages: IdTable<Pins>,
     /// Every existing segment and how many pins it holds.
-    segments: BTreeMap<u64, u64>,
+    segments: SegmentPins,
     /// For a segment, the segments holding records that void some of its
     /// records, and how many: each holds that many pins until this one is
     /// deleted. A count per pair of segments, not an entry per ack: the
@@ -150,12 +151,12 @@ impl Live {
 
     /// Adds a segment (with no pins yet).
     pub(crate) fn add_segment(&mut self, first_seq: u64) {
-        self.segments.entry(first_seq).or_insert(0);
+        self.segments.add(first_seq, 0);
     }
 
     /// Forgets a segment (its file is being replaced or was skipped).
     pub(crate) fn remove_segment(&mut self, first_seq: u64) {
-        self.segments.remove(&first_seq);
+        self.segments.remove(first_seq);
         self.release_tombstones(first_seq);
         self.ranges.remove_tag(first_seq);
     }
@@ -190,7 +191,7 @@ impl Live {
             }
             Record::DeliveredRange { first, last } => {
                 self.deliver_range(segment, first, last);
-                *self.segments.entry(segment).or_insert(0) += 1;
+                self.segments.add(segment, 1);
                 if let Some(old) = self.ranges.push(first, last, segment) {
                     self.unpin_one(old);
                 }
@@ -229,9 +230,7 @@ impl Live {
         self.messages.clear();
         self.tombstones.clear();
         self.ranges.clear();
-        for count in self.segments.values_mut() {
-            *count = 0;
-        }
+        self.segments.zero_all();
         self.maybe_unpinned = true;
     }
 
@@ -256,8 +255,8 @@ impl Live {
         let dead: Vec<u64> = self
             .segments
             .iter()
-            .filter(|&(&segment, &pins)| pins == 0 && segment != active)
-            .map(|(&segment, _)| segment)
+            .filter(|&(segment, pins)| pins == 0 && segment != active)
+            .map(|(segment, _)| segment)
             .collect();
         for &segment in &dead {
             self.remove_segment(segment);
@@ -329,7 +328,7 @@ impl Live {
         });
         // Added before the old ones drop, as a message's own move does.
         if moved > 0 {
-            *self.segments.entry(segment).or_insert(0) += moved;
+            self.segments.add(segment, moved);
         }
         for (pinned, n) in unpins.0 {
             self.unpin_n(pinned, n);
@@ -356,7 +355,7 @@ impl Live {
         for (was, now) in [(old.requeued, new.requeued), (old.delivered, new.delivered)] {
             if was != now {
                 if now != NONE {
-                    *self.segments.entry(now).or_insert(0) += 1;
+                    self.segments.add(now, 1);
                 }
                 if was != NONE {
                     self.unpin_one(was);
@@ -373,10 +372,10 @@ impl Live {
 
     /// [`tombstone`](Live::tombstone) for `n` records at once.
     fn tombstone_n(&mut self, older: u64, newer: u64, n: u64) {
-        if older == newer || !self.segments.contains_key(&older) {
+        if older == newer || !self.segments.contains(older) {
             return;
         }
-        *self.segments.entry(newer).or_insert(0) += n;
+        self.segments.add(newer, n);
         *self
             .tombstones
             .entry(older)
@@ -395,7 +394,7 @@ impl Live {
     /// Adds one pin to each segment `pins` names.
     fn pin(&mut self, pins: Pins) {
         for segment in pins.each() {
-            *self.segments.entry(segment).or_insert(0) += 1;
+            self.segments.add(segment, 1);
         }
     }
 
@@ -413,7 +412,7 @@ impl Live {
 
     /// Drops `n` pins from `segment`.
     fn unpin_n(&mut self, segment: u64, n: u64) {
-        if let Some(count) = self.segments.get_mut(&segment) {
+        if let Some(count) = self.segments.get_mut(segment) {
             *count = count.saturating_sub(n);
             if *count == 0 {
                 self.maybe_unpinned = true;

@@ -114,9 +114,10 @@
 //! | `segment.rs` | segment names, reading a segment, the meta file |
 //! | `storage.rs` | the file-system seam and its std implementation |
 //! | `live.rs` | which segments live messages still need |
+//! | `segpins.rs` | the live tally's pin count per segment, the active one found first |
 //! | `idtable.rs` | the live tally's map from id to pins: a window for ids in order, a hash map for the rest |
 //! | `writer.rs` | appending: the queue of records, sequence numbers, segment layout, deliveries |
-//! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange` |
+//! | `writer/acks.rs` | ack runs: consecutive acks as one `AckRange`, widened without the lock once open |
 //! | `writer/covered.rs` | deliveries the newest written range covers, without the writer's lock, and why that is safe |
 //! | `writer/commit.rs` | group commit: the leader, the sync beside it, waiting, durability callbacks, the background thread |
 //! | `ranges.rs` | delivery ranges: which deliveries need no record of their own |
@@ -133,6 +134,7 @@ mod ranges;
 mod record;
 mod replay;
 mod segment;
+mod segpins;
 mod storage;
 mod writer;
 
@@ -330,6 +332,7 @@ impl Journal {
     /// Records that message `id` was acknowledged. Does not wait for a sync.
     /// Consecutive acks share one `AckRange` record (`writer/acks.rs`): the
     /// sequence number returned is that record's.
+    #[inline]
     pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
         self.writer.ack(id)
     }
@@ -353,6 +356,7 @@ impl Journal {
     /// process crash after this brings it back flagged. Usually a
     /// `DeliveredRange` written by an earlier delivery covers it and this
     /// writes nothing (see "Delivery ranges" above).
+    #[inline]
     pub(crate) fn deliver(&self, id: u64) -> Result<(), AppendError> {
         self.writer.deliver(id, false)
     }
@@ -360,6 +364,7 @@ impl Journal {
     /// A plain receive of message `id`: [`deliver`](Journal::deliver), and
     /// an `Ack` that waits for nothing. A crash that loses the `Ack` brings
     /// the message back flagged.
+    #[inline]
     pub(crate) fn deliver_acked(&self, id: u64) -> Result<(), AppendError> {
         self.writer.deliver(id, true)
     }

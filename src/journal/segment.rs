@@ -130,11 +130,44 @@ pub(crate) fn scan<'a>(
 
 /// The number of bytes from `from` to the last non-zero byte of `buf`
 /// (inclusive): what cutting the segment at `from` throws away.
+///
+/// A fresh segment is megabytes of zeros, so the scan goes back in 64-byte
+/// chunks (each one's bytes ORed together) and looks byte by byte only in
+/// the chunk that holds the last non-zero byte and in the unaligned head:
+/// the same result as `rposition` over the bytes, at about a tenth of the
+/// instructions.
 pub(crate) fn written_after(buf: &[u8], from: usize) -> u64 {
+    const CHUNK: usize = 64;
     let rest = buf.get(from..).unwrap_or(&[]);
-    rest.iter()
+    let chunks = rest.rchunks_exact(CHUNK);
+    // The first `rest.len() % CHUNK` bytes, which no whole chunk holds.
+    let head = chunks.remainder();
+    let mut end = rest.len();
+    for chunk in chunks {
+        if !all_zero(chunk) {
+            break;
+        }
+        end -= CHUNK;
+    }
+    // Past `head`, `end` is the end of the chunk that holds the last
+    // non-zero byte; else every byte after `head` is zero.
+    let tail = rest.get(..end).unwrap_or(&[]);
+    let look = if end > head.len() {
+        tail.get(end - CHUNK..).unwrap_or(tail)
+    } else {
+        tail
+    };
+    let before = tail.len() - look.len();
+    look.iter()
         .rposition(|&b| b != 0)
-        .map_or(0, |i| i as u64 + 1)
+        .map_or(0, |i| (before + i) as u64 + 1)
+}
+
+/// Whether a chunk is all zeros: its bytes ORed, with no early exit, which
+/// the compiler turns into a few wide loads and ORs.
+#[inline]
+fn all_zero(chunk: &[u8]) -> bool {
+    chunk.iter().fold(0u8, |acc, &b| acc | b) == 0
 }
 
 /// The meta file's bytes for a log of format `format`: magic, the tag's
@@ -239,6 +272,55 @@ mod tests {
         assert_eq!(scan2.defect, Some(Defect::DataAfterEnd));
         assert_eq!(scan2.records, 2);
         assert_eq!(written_after(&buf, scan2.end), 90 - scan2.end as u64 + 1);
+    }
+
+    /// `written_after` as it was: `rposition` over every byte.
+    fn written_after_bytewise(buf: &[u8], from: usize) -> u64 {
+        let rest = buf.get(from..).unwrap_or(&[]);
+        rest.iter()
+            .rposition(|&b| b != 0)
+            .map_or(0, |i| i as u64 + 1)
+    }
+
+    #[test]
+    fn written_after_matches_the_byte_scan() {
+        for len in [0usize, 1, 7, 63, 64, 65, 127, 128, 200, 300] {
+            let zeros = vec![0u8; len];
+            let mut bufs = vec![zeros.clone()];
+            // One non-zero byte at each offset, and a few pairs.
+            for at in 0..len {
+                let mut buf = zeros.clone();
+                buf[at] = 0x80;
+                bufs.push(buf.clone());
+                buf[at / 2] = 1;
+                bufs.push(buf);
+            }
+            if len > 0 {
+                bufs.push(vec![0xa5; len]);
+            }
+            for buf in &bufs {
+                // From the start, just before and after each byte, and
+                // past the end.
+                let mut froms: Vec<usize> = (0..=len + 2).collect();
+                froms.push(usize::MAX);
+                for from in froms {
+                    assert_eq!(
+                        written_after(buf, from),
+                        written_after_bytewise(buf, from),
+                        "len {len}, from {from}, buf {buf:?}"
+                    );
+                }
+            }
+        }
+        // The last byte, after megabytes of zeros, and nothing after `from`.
+        let mut big = vec![0u8; 1 << 20];
+        assert_eq!(written_after(&big, 0), 0);
+        *big.last_mut().unwrap() = 1;
+        assert_eq!(written_after(&big, 0), 1 << 20);
+        assert_eq!(written_after(&big, 5), (1 << 20) - 5);
+        assert_eq!(written_after(&big, 1 << 20), 0);
+        big[17] = 3;
+        assert_eq!(written_after(&big, 18), (1 << 20) - 18);
     }
 
     #[test]

@@ -43,7 +43,7 @@ mod acks;
 mod commit;
 mod covered;
 
-use self::acks::OpenAcks;
+use self::acks::{AckTail, OpenAcks};
 use self::covered::Covered;
 
 /// A callback told the new durable sequence number after each advance.
@@ -206,6 +206,8 @@ pub(crate) struct Writer {
     /// The newest written delivery range, for deliveries that need no
     /// lock (`covered.rs`).
     covered: Covered,
+    /// The open ack run's last id, for acks that need no lock (`acks.rs`).
+    ack_tail: AckTail,
     /// Callbacks told each advance of `durable`.
     callbacks: RwLock<Vec<OnDurable>>,
     /// The last durable sequence number told to the callbacks; held while
@@ -287,6 +289,7 @@ impl Writer {
             io: Mutex::new(start.io),
             durable: AtomicU64::new(last),
             covered: Covered::new(),
+            ack_tail: AckTail::new(),
             callbacks: RwLock::new(Vec::new()),
             reported: Mutex::new(last),
             report_requests: AtomicU64::new(0),
@@ -319,7 +322,19 @@ impl Writer {
     /// Appends an ack of message `id` (into the open ack run when `id`
     /// follows it: `acks.rs`), waiting for nothing. Returns the sequence
     /// number of the record that holds it.
+    #[inline]
     pub(crate) fn ack(&self, id: u64) -> Result<u64, AppendError> {
+        // The usual case, without the lock: the id after the open run's
+        // last (`acks.rs` argues the races).
+        if let Some(seq) = self.ack_tail.try_ack(id) {
+            return Ok(seq);
+        }
+        self.ack_locked(id)
+    }
+
+    /// `ack` under the lock (out of line: the fast path inlines alone).
+    #[inline(never)]
+    fn ack_locked(&self, id: u64) -> Result<u64, AppendError> {
         let mut q = self.queue.lock();
         check(&q)?;
         let seq = self.push_ack(&mut q, id);
@@ -334,12 +349,20 @@ impl Writer {
     /// or one appended now, which covers the next [`RANGE_SPAN`] ids too;
     /// after a requeue, a `Delivered` of its own. The `Ack` waits for
     /// nothing: it rides along with a later batch (`linger`).
+    #[inline]
     pub(crate) fn deliver(&self, id: u64, ack: bool) -> Result<(), AppendError> {
         // The usual case, without the lock: the newest written range
         // covers it (`covered.rs` argues the races).
         if self.covered.covers(id) {
             return if ack { self.ack(id).map(drop) } else { Ok(()) };
         }
+        self.deliver_uncovered(id, ack)
+    }
+
+    /// `deliver` of an id the published range does not cover, under the
+    /// lock (out of line, as `ack_locked`).
+    #[inline(never)]
+    fn deliver_uncovered(&self, id: u64, ack: bool) -> Result<(), AppendError> {
         let mut q = self.queue.lock();
         check(&q)?;
         let mark = if !q.requeued.is_empty() && q.requeued.remove(&id) {
@@ -404,7 +427,7 @@ impl Writer {
         check(&q)?;
         let start = Record::Start { max_id: 0 }.size().unwrap_or(0) as u64;
         self.roll(&mut q, start);
-        Self::close_acks(&mut q);
+        self.close_acks(&mut q);
         q.ops.push(Op::Purge);
         q.ranges.clear();
         self.covered.revoke();
@@ -434,6 +457,7 @@ impl Writer {
         q.closed = true;
         q.shutdown = true;
         self.covered.revoke();
+        self.close_acks(&mut q);
         drop(q);
         self.changed.notify_all();
         self.sync_waiters.notify_all();
@@ -467,6 +491,9 @@ impl Writer {
     /// Encodes `record` into the queue with the next sequence number, after
     /// a segment rollover if it does not fit the active segment.
     fn push(&self, q: &mut Queue, record: &Record<'_>, size: u64) -> u64 {
+        // The open ack run is final before anything follows it (a
+        // rollover's `Start` reads its last id as the highest).
+        self.close_acks(q);
         // Room is always left for a zero length field after the last
         // record: it marks a complete segment (see `segment::scan`).
         if q.seg_used.saturating_add(size).saturating_add(END) > q.seg_size {
@@ -505,6 +532,9 @@ impl Writer {
     /// Starts a new segment in the queue, sized for a `Start` record and
     /// then `room` bytes.
     fn roll(&self, q: &mut Queue, room: u64) {
+        // The old segment's last ack run is final first: its last id may
+        // be the highest the `Start` record names.
+        self.close_acks(q);
         let start = Record::Start { max_id: q.max_id };
         let start_size = start.size().unwrap_or(0) as u64;
         let size = self
@@ -524,7 +554,7 @@ impl Writer {
     /// Encodes and seals `record` at the end of the queue.
     fn push_encoded(&self, q: &mut Queue, record: &Record<'_>, size: u64) -> u64 {
         // An open ack run is final once anything follows it.
-        Self::close_acks(q);
+        self.close_acks(q);
         let seq = q.next_seq;
         // Saturating: a log whose names claim the last sequence numbers
         // (a crafted one) must not make an append panic.

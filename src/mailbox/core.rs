@@ -204,14 +204,13 @@ impl<T: Send> Core<T> {
         }
     }
 
-    /// The receive fast path: the head of a FIFO mailbox that keeps no log,
-    /// with its room passed on to waiting tasks. `None`: take the general
-    /// path (another backend, a durable mailbox, nothing ready, a requeue).
+    /// The receive fast path: the head of a FIFO mailbox, with its room
+    /// passed on to waiting tasks. `None`: take the general path (another
+    /// backend, nothing ready, a requeue). A durable mailbox takes it too:
+    /// its log hears of the receive after the pop, on every path
+    /// (`Receiver::settle`, `Acker::wrap`).
     #[inline(always)]
     pub(super) fn take_plain(&self) -> Option<Message<T>> {
-        if self.log.is_some() {
-            return None;
-        }
         let Backend::Fifo(fifo) = &self.queue else {
             return None;
         };

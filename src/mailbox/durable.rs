@@ -309,6 +309,7 @@ impl<T: Send> Core<T> {
 }
 
 impl<T> Log<T> {
+    #[inline]
     fn journal(&self) -> Option<&Journal> {
         self.journal.as_ref()
     }
@@ -354,6 +355,7 @@ impl<T> Log<T> {
 
     /// A delivery is being handed out (returns once a record that covers
     /// it is written: usually one already was).
+    #[inline]
     pub(super) fn delivered(&self, id: MessageId) {
         if let Some(journal) = self.journal() {
             // A failed log takes no more records; the message may come
@@ -364,6 +366,7 @@ impl<T> Log<T> {
 
     /// A plain receive: acknowledged with its delivery (returns once a
     /// record that covers the delivery is written; the `Ack` lingers).
+    #[inline]
     pub(super) fn auto_acked(&self, id: MessageId) {
         if let Some(journal) = self.journal() {
             let _ = journal.deliver_acked(id.as_u64());
@@ -371,6 +374,7 @@ impl<T> Log<T> {
     }
 
     /// A delivery was acknowledged.
+    #[inline]
     pub(super) fn acked(&self, id: MessageId) {
         if let Some(journal) = self.journal() {
             let _ = journal.ack(id.as_u64());

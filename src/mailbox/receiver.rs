@@ -92,8 +92,8 @@ impl<T: Send> Receiver<T> {
     /// no delayed requeue can bring anything back. Counts nothing.
     ///
     /// First the fast path (see [`Core::take_plain`]): a message without
-    /// rare header fields cannot expire, so a FIFO mailbox without a log
-    /// hands it out at once; everything else takes the general path.
+    /// rare header fields cannot expire, so a FIFO mailbox (durable or
+    /// not) hands it out at once; everything else takes the general path.
     #[inline(always)]
     pub(super) fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         if let Some(msg) = self.core.take_plain() {

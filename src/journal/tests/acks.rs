@@ -2,10 +2,10 @@
 //! and logs of the version before it kept readable by the builds that made
 //! them.
 
-use super::super::record::{self, Kind, Step};
+use super::super::record::{self, Kind, Record, Step};
 use super::super::segment;
 use super::{open, payload, small, TempDir};
-use crate::journal::SyncPolicy;
+use crate::journal::{Options, SyncPolicy};
 
 /// The kinds of the records in `dir`'s segments, in log order.
 pub(super) fn kinds(dir: &TempDir) -> Vec<Kind> {
@@ -120,4 +120,91 @@ fn a_log_of_the_first_version_gets_an_ack_per_message() {
     let (_journal, replay) = open(dir.path(), small(SyncPolicy::Buffered)).unwrap();
     let ids: Vec<u64> = replay.messages.iter().map(|m| m.id).collect();
     assert_eq!(ids, [7, 8, 9, 10]);
+}
+
+/// The ack runs' spans in `dir`'s segments, in log order.
+fn ack_runs(dir: &TempDir) -> Vec<(u64, u64)> {
+    let mut runs = Vec::new();
+    for path in dir.segments() {
+        let buf = std::fs::read(path).unwrap();
+        let mut at = 0;
+        while let Step::Record { record, next, .. } = record::decode(&buf, at) {
+            match record {
+                Record::AckRange { first, last } => runs.push((first, last)),
+                Record::Ack { id } => runs.push((id, id)),
+                _ => {}
+            }
+            at = next;
+        }
+    }
+    runs
+}
+
+#[test]
+fn acks_without_the_lock_are_written_in_runs_of_at_most_max_run() {
+    // One thread acking in order: after the first two acks of a run, the
+    // rest widen it without the lock (`writer/acks.rs`); a run stops at
+    // 4096 ids.
+    let dir = TempDir::new("ack-runs-lock-free");
+    let n = 10_000;
+    {
+        let options = Options::new("test:v1").sync(SyncPolicy::Buffered);
+        let (journal, _) = open(dir.path(), options).unwrap();
+        for id in 1..=n {
+            journal.enqueue_nowait(id, &[1; 8]).unwrap();
+        }
+        journal.flush().unwrap();
+        for id in 1..=n {
+            journal.ack(id).unwrap();
+        }
+        journal.flush().unwrap();
+    }
+    let runs = ack_runs(&dir);
+    // Every id acked once, in order, in runs no longer than the bound.
+    let acked: Vec<u64> = runs.iter().flat_map(|&(f, l)| f..=l).collect();
+    assert_eq!(acked, (1..=n).collect::<Vec<_>>());
+    assert!(runs.iter().all(|&(f, l)| l - f < 4096), "{runs:?}");
+    assert!(runs.len() < 100, "{} runs", runs.len());
+    let options = Options::new("test:v1").sync(SyncPolicy::Buffered);
+    let (_journal, replay) = open(dir.path(), options).unwrap();
+    assert!(replay.messages.is_empty());
+}
+
+#[test]
+fn acks_racing_other_records_are_all_kept() {
+    // A consumer acks in order (mostly without the lock) while another
+    // thread dead-letters other ids, each of which freezes the open run:
+    // no ack may be lost or land in a record that is not written. (One
+    // segment, so that every record stays to be read back.)
+    let dir = TempDir::new("ack-runs-race");
+    let n = 5_000u64;
+    let options = || Options::new("test:v1").sync(SyncPolicy::Buffered);
+    {
+        let (journal, _) = open(dir.path(), options()).unwrap();
+        for id in 1..=2 * n {
+            journal.enqueue_nowait(id, &[2; 4]).unwrap();
+        }
+        journal.flush().unwrap();
+        let journal = &journal;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for id in 1..=n {
+                    journal.ack(id).unwrap();
+                }
+            });
+            s.spawn(move || {
+                for id in (n + 1..=2 * n).filter(|id| id % 3 != 0) {
+                    journal.dead_letter(id).unwrap();
+                }
+            });
+        });
+        journal.flush().unwrap();
+    }
+    let mut acked: Vec<u64> = ack_runs(&dir).iter().flat_map(|&(f, l)| f..=l).collect();
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=n).collect::<Vec<_>>());
+    let (_journal, replay) = open(dir.path(), options()).unwrap();
+    let left: Vec<u64> = replay.messages.iter().map(|m| m.id).collect();
+    let expected: Vec<u64> = (n + 1..=2 * n).filter(|id| id % 3 == 0).collect();
+    assert_eq!(left, expected);
 }

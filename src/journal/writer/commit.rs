@@ -146,7 +146,7 @@ impl Writer {
         q.leader = true;
         q.lingering_since = None;
         // The batch takes the open ack run's bytes as they are now.
-        Writer::close_acks(&mut q);
+        self.close_acks(&mut q);
         let (spare_buf, spare_ops) = mem::take(&mut q.spare);
         let buf = mem::replace(&mut q.buf, spare_buf);
         let ops = mem::replace(&mut q.ops, spare_ops);
@@ -204,6 +204,8 @@ impl Writer {
             Err(e) => {
                 q.failed = Some(Arc::new(e));
                 self.covered.revoke();
+                // No ack may join a run that will not be written.
+                self.close_acks(&mut q);
             }
         }
         // Keep the larger allocations for the next batch.
@@ -259,6 +261,8 @@ impl Writer {
             Err(e) => {
                 q.failed = Some(Arc::new(e));
                 self.covered.revoke();
+                // No ack may join a run that will not be written.
+                self.close_acks(&mut q);
             }
         }
         q.syncing = false;
