@@ -22,15 +22,17 @@ src = sys.argv[1] if len(sys.argv) > 1 else "src"
 modules = {}
 for entry in sorted(os.listdir(src)):
     path = os.path.join(src, entry)
+    # A module may be both src/NAME.rs and src/NAME/ (its submodules):
+    # every file of either belongs to it.
     if entry.endswith(".rs") and entry != "lib.rs":
-        modules[entry[:-3]] = [path]
+        modules.setdefault(entry[:-3], []).append(path)
     elif os.path.isdir(path):
-        modules[entry] = [
+        modules.setdefault(entry, []).extend(
             os.path.join(root, name)
             for root, _, names in os.walk(path)
             for name in names
             if name.endswith(".rs")
-        ]
+        )
 
 bad = 0
 for module, files in sorted(modules.items()):

@@ -90,8 +90,6 @@ impl<T: Send> Core<T> {
                 .is_none_or(|cold| cold.outcomes.delayed.load(Ordering::SeqCst) == 0)
     }
 
-    /// Closes the queue and tells waiting selects (and receives waiting for a
-    /// prefetch slot).
     /// Records why the mailbox closes, unless an earlier reason was.
     pub(in crate::mailbox) fn record_close(&self, why: ClosedReason) {
         let _ = self
@@ -113,6 +111,9 @@ impl<T: Send> Core<T> {
         self.close();
     }
 
+    /// Closes the queue and wakes everyone who waits on it: selects,
+    /// receivers (also those waiting for a prefetch slot) and senders
+    /// waiting for room.
     pub(in crate::mailbox) fn close(&self) {
         self.queue.close();
         self.watchers.notify();
