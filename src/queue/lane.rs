@@ -194,6 +194,25 @@ impl<S> Ends<S> {
         self.rx.try_recv().map(S::unpack)
     }
 
+    /// `try_recv` into `buf` until it holds `max` more, the channel runs
+    /// dry or `stop` says so (asked before each), unpacking each slot
+    /// straight into the buffer. Returns how many it appended.
+    #[inline(always)]
+    fn drain_into<T>(&self, buf: &mut Vec<Message<T>>, max: usize, stop: impl Fn() -> bool) -> usize
+    where
+        S: Form<T>,
+    {
+        let mut n = 0;
+        while n < max && !stop() {
+            let Ok(slot) = self.rx.try_recv() else {
+                break;
+            };
+            buf.push(slot.unpack());
+            n += 1;
+        }
+        n
+    }
+
     /// Whether the channel holds no slot (a SeqCst look at crossbeam's
     /// head and tail).
     #[inline]
@@ -255,6 +274,19 @@ impl<T> Lane<T> {
     #[inline(always)]
     pub(super) fn try_recv(&self) -> Result<Message<T>, cb::TryRecvError> {
         each_form!(self, ends => ends.try_recv())
+    }
+
+    /// Takes up to `max` messages into `buf` while `stop` says no (asked
+    /// before each): a batch receive picks the slot form once, not once
+    /// per message. Returns how many it appended.
+    #[inline(always)]
+    pub(super) fn drain_into(
+        &self,
+        buf: &mut Vec<Message<T>>,
+        max: usize,
+        stop: impl Fn() -> bool,
+    ) -> usize {
+        each_form!(self, ends => ends.drain_into(buf, max, &stop))
     }
 
     /// Adds a send on this lane to `sel`; returns its index.

@@ -419,15 +419,8 @@ impl<T: Send> Queue<T> for Fifo<T> {
     /// token for the batch (one stands for any amount of room); requeued
     /// messages, a late lane and a close go through `try_pop`.
     fn try_pop_many(&self, buf: &mut Vec<Message<T>>, max: usize) -> Result<usize, PopError> {
-        let mut n = 0;
         // A requeue is looked for before each pop, as `try_pop` does.
-        while n < max && !self.maybe_requeued() {
-            let Ok(msg) = self.lane.try_recv() else {
-                break;
-            };
-            buf.push(msg);
-            n += 1;
-        }
+        let n = self.lane.drain_into(buf, max, || self.maybe_requeued());
         if n > 0 {
             self.room_freed();
         }
