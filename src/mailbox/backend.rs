@@ -158,6 +158,21 @@ impl<T: Send> Backend<T> {
         dispatch!(self, q => q.try_pop_many(buf, max))
     }
 
+    /// `try_pop_many`, and whether every message taken is known to be
+    /// plain (no header extension): the FIFO backend knows it from its
+    /// slots; for the others `false` means "look".
+    #[inline]
+    pub(super) fn try_pop_many_plain(
+        &self,
+        buf: &mut Vec<Message<T>>,
+        max: usize,
+    ) -> Result<(usize, bool), PopError> {
+        match self {
+            Backend::Fifo(q) => q.take_many(buf, max),
+            _ => self.try_pop_many(buf, max).map(|n| (n, false)),
+        }
+    }
+
     pub(super) fn len(&self) -> usize {
         match self {
             Backend::Other(Other::Lazy(lazy)) => lazy.made().map_or(0, |q| q.len()),

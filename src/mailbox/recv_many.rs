@@ -182,14 +182,14 @@ impl<T: Send> Receiver<T> {
             let from = buf.len();
             // Empty, or closed and empty: the batch ends with what it has;
             // the next receive reports the close.
-            if core.queue.try_pop_many(buf, len - from).is_err() {
+            let Ok((_, known_plain)) = core.queue.try_pop_many_plain(buf, len - from) else {
                 break;
-            }
+            };
             core.rooms_freed(buf.len() - from);
             // Expiry and receipts live in the header's extension, and the
             // log is there only on durable mailboxes: a batch of plain
             // messages has nothing more to settle.
-            if buf[from..].iter().all(|m| !m.header().has_ext()) {
+            if known_plain || buf[from..].iter().all(|m| !m.header().has_ext()) {
                 break;
             }
             all_plain = false;

@@ -56,6 +56,10 @@ pub(super) trait Form<T>: Sized {
 
     /// The message again, as it was packed.
     fn unpack(self) -> Message<T>;
+
+    /// Whether the slot is the lean form: its message has no rarely used
+    /// header fields (no expiry, no receipt).
+    fn is_lean(&self) -> bool;
 }
 
 /// A mailbox's slot: no source inline.
@@ -99,6 +103,11 @@ impl<T> Form<T> for Bare<T> {
             Bare::Boxed(msg) => *msg,
         }
     }
+
+    #[inline(always)]
+    fn is_lean(&self) -> bool {
+        matches!(self, Bare::Lean { .. })
+    }
 }
 
 /// A process inbox's slot: the source inline.
@@ -141,6 +150,11 @@ impl<T> Form<T> for Sourced<T> {
             Sourced::Lean { meta, source, body } => Message::from_lean(meta.get(), source, body),
             Sourced::Boxed(msg) => *msg,
         }
+    }
+
+    #[inline(always)]
+    fn is_lean(&self) -> bool {
+        matches!(self, Sourced::Lean { .. })
     }
 }
 
@@ -196,21 +210,29 @@ impl<S> Ends<S> {
 
     /// `try_recv` into `buf` until it holds `max` more, the channel runs
     /// dry or `stop` says so (asked before each), unpacking each slot
-    /// straight into the buffer. Returns how many it appended.
+    /// straight into the buffer. Returns how many it appended, and whether
+    /// every one came in the lean form.
     #[inline(always)]
-    fn drain_into<T>(&self, buf: &mut Vec<Message<T>>, max: usize, stop: impl Fn() -> bool) -> usize
+    fn drain_into<T>(
+        &self,
+        buf: &mut Vec<Message<T>>,
+        max: usize,
+        stop: impl Fn() -> bool,
+    ) -> (usize, bool)
     where
         S: Form<T>,
     {
         let mut n = 0;
+        let mut lean = true;
         while n < max && !stop() {
             let Ok(slot) = self.rx.try_recv() else {
                 break;
             };
+            lean &= slot.is_lean();
             buf.push(slot.unpack());
             n += 1;
         }
-        n
+        (n, lean)
     }
 
     /// Whether the channel holds no slot (a SeqCst look at crossbeam's
@@ -278,14 +300,15 @@ impl<T> Lane<T> {
 
     /// Takes up to `max` messages into `buf` while `stop` says no (asked
     /// before each): a batch receive picks the slot form once, not once
-    /// per message. Returns how many it appended.
+    /// per message. Returns how many it appended, and whether each came
+    /// lean (then none has an expiry or a receipt to settle).
     #[inline(always)]
     pub(super) fn drain_into(
         &self,
         buf: &mut Vec<Message<T>>,
         max: usize,
         stop: impl Fn() -> bool,
-    ) -> usize {
+    ) -> (usize, bool) {
         each_form!(self, ends => ends.drain_into(buf, max, &stop))
     }
 

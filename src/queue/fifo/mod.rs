@@ -339,6 +339,40 @@ impl<T: Send> Fifo<T> {
         Some(msg)
     }
 
+    /// [`Queue::try_pop_many`], and whether every message taken is known
+    /// to be plain (it travelled lean: no expiry, no receipt), so that a
+    /// batch receive need not look at each header again. `false` says
+    /// only "not known".
+    #[inline(always)]
+    pub(crate) fn take_many(
+        &self,
+        buf: &mut Vec<Message<T>>,
+        max: usize,
+    ) -> Result<(usize, bool), PopError> {
+        // A requeue is looked for before each pop, as `try_pop` does.
+        let (n, lean) = self.lane.drain_into(buf, max, || self.maybe_requeued());
+        if n > 0 {
+            self.room_freed();
+        }
+        // Full, or crossbeam ran dry with nothing requeued, no late lane
+        // and no close: `try_pop` would find nothing either (and another
+        // look at crossbeam's tail, which the sender keeps writing, is a
+        // cache miss a batch need not pay).
+        let special = self.status.load(Ordering::SeqCst) & (CLOSED | LATE) != 0;
+        if n == max || !(special || self.maybe_requeued()) {
+            return if n > 0 || max == 0 {
+                Ok((n, lean))
+            } else {
+                Err(PopError::Empty)
+            };
+        }
+        match crate::queue::try_pop_each(self, buf, max - n) {
+            Ok(more) => Ok((n + more, false)),
+            Err(_) if n > 0 => Ok((n, false)),
+            Err(err) => Err(err),
+        }
+    }
+
     /// The send fast path of a mailbox that sits on this queue directly: a
     /// message without rare header fields into crossbeam's channel, if no
     /// permit, late lane or close gates the queue and there is room. `Err`
@@ -419,28 +453,7 @@ impl<T: Send> Queue<T> for Fifo<T> {
     /// token for the batch (one stands for any amount of room); requeued
     /// messages, a late lane and a close go through `try_pop`.
     fn try_pop_many(&self, buf: &mut Vec<Message<T>>, max: usize) -> Result<usize, PopError> {
-        // A requeue is looked for before each pop, as `try_pop` does.
-        let n = self.lane.drain_into(buf, max, || self.maybe_requeued());
-        if n > 0 {
-            self.room_freed();
-        }
-        // Full, or crossbeam ran dry with nothing requeued, no late lane
-        // and no close: `try_pop` would find nothing either (and another
-        // look at crossbeam's tail, which the sender keeps writing, is a
-        // cache miss a batch need not pay).
-        let special = self.status.load(Ordering::SeqCst) & (CLOSED | LATE) != 0;
-        if n == max || !(special || self.maybe_requeued()) {
-            return if n > 0 || max == 0 {
-                Ok(n)
-            } else {
-                Err(PopError::Empty)
-            };
-        }
-        match crate::queue::try_pop_each(self, buf, max - n) {
-            Ok(more) => Ok(n + more),
-            Err(_) if n > 0 => Ok(n),
-            Err(err) => Err(err),
-        }
+        self.take_many(buf, max).map(|(n, _)| n)
     }
 
     /// Counts the requeued messages too (so a bounded queue may report more
