@@ -49,6 +49,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -185,14 +186,35 @@ pub(super) struct Log<T> {
 
 /// The receipts of messages logged but not yet durable, each with the
 /// sequence number the log must reach.
+///
+/// The log tells it every advance (once per batch under `Buffered`), and
+/// most often no receipt waits: `waiting` lets that case skip the lock.
+/// Why it cannot miss a receipt: the registering thread sets `waiting`
+/// then reads the durable sequence number, the log stores an advance then
+/// loads the number it reports, and the callback then reads `waiting`, all
+/// four `SeqCst`; so either the callback sees the receipt waiting, or the
+/// registering thread sees the advance and checks the receipt itself.
 #[derive(Default)]
 struct DurableWatch {
     pending: Mutex<Vec<(u64, Weak<Tracker>)>>,
+    /// `pending`'s length, kept under its lock.
+    waiting: AtomicUsize,
 }
 
 impl DurableWatch {
+    /// Registers `tracker` to be marked once the log is durable up to
+    /// `target`.
+    fn watch(&self, target: u64, tracker: Weak<Tracker>) {
+        let mut pending = self.pending.lock();
+        pending.push((target, tracker));
+        self.waiting.store(pending.len(), Ordering::SeqCst);
+    }
+
     /// The log is durable up to `seq`: marks every receipt it covers.
     fn reached(&self, seq: u64) {
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         let due: Vec<Weak<Tracker>> = {
             let mut pending = self.pending.lock();
             let mut due = Vec::new();
@@ -204,6 +226,7 @@ impl DurableWatch {
                     true
                 }
             });
+            self.waiting.store(pending.len(), Ordering::SeqCst);
             due
         };
         for tracker in due.iter().filter_map(Weak::upgrade) {
@@ -283,11 +306,9 @@ impl<T> Log<T> {
             tracker.mark_durable();
             return;
         }
-        self.watch
-            .pending
-            .lock()
-            .push((target, Arc::downgrade(tracker)));
-        // The log may have got there while this was registered.
+        self.watch.watch(target, Arc::downgrade(tracker));
+        // The log may have got there while this was registered (a `SeqCst`
+        // load after `watch`'s store: see `DurableWatch`).
         self.watch.reached(journal.durable_seq());
     }
 
