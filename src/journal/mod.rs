@@ -152,9 +152,7 @@ use std::time::Instant;
 
 pub(crate) use self::error::AppendError;
 pub use self::error::{OpenError, Recovery};
-pub(crate) use self::replay::Replay;
-#[cfg(test)]
-pub(crate) use self::replay::Restored;
+pub(crate) use self::replay::{Replay, Restored};
 pub(crate) use self::writer::{JournalStats, OnDurable};
 
 use self::record::Record;

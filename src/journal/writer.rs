@@ -209,7 +209,7 @@ pub(crate) struct Writer {
     /// The open ack run's last id, for acks that need no lock (`acks.rs`).
     ack_tail: AckTail,
     /// Callbacks told each advance of `durable`.
-    callbacks: RwLock<Vec<OnDurable>>,
+    callbacks: RwLock<Arc<[OnDurable]>>,
     /// The last durable sequence number told to the callbacks; held while
     /// telling them, so that they see the numbers in increasing order.
     reported: Mutex<u64>,
@@ -290,7 +290,7 @@ impl Writer {
             durable: AtomicU64::new(last),
             covered: Covered::new(),
             ack_tail: AckTail::new(),
-            callbacks: RwLock::new(Vec::new()),
+            callbacks: RwLock::new(Arc::new([])),
             reported: Mutex::new(last),
             report_requests: AtomicU64::new(0),
             _lock: lock,
@@ -464,14 +464,10 @@ impl Writer {
         self.background.notify_all();
     }
 
-    /// The durable sequence number (synced, or written for `Buffered`).
+    /// The durable sequence number (synced, or written for `Buffered`);
+    /// `SeqCst`, as the loads before the callbacks (see `report`).
     pub(crate) fn durable_seq(&self) -> u64 {
-        self.durable.load(Ordering::Acquire)
-    }
-
-    /// Adds a callback told the durable sequence number after each advance.
-    pub(crate) fn on_durable(&self, callback: OnDurable) {
-        self.callbacks.write().push(callback);
+        self.durable.load(Ordering::SeqCst)
     }
 
     /// The counters.

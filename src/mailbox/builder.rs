@@ -18,7 +18,8 @@ use crate::wake::WaitList;
 
 use super::backend::{Backend, LazyFifo, Other};
 use super::core::{BodyLimit, Core, Settings, ALIVE};
-use super::durable::{self, Durable, Opened};
+use super::durable::{self, Durable, Log, Opened};
+use super::restore;
 use super::{Mailbox, Receiver, Sender, Sink, DEFAULT_CAPACITY};
 
 /// Which backend the builder will build.
@@ -270,43 +271,70 @@ impl<T: Send, K> MailboxBuilder<T, K> {
 
     /// Builds the mailbox, sending dead letters to the user's sender if one
     /// was named and to `fallback` otherwise.
-    pub(crate) fn build_with(self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
-        self.build_logged(fallback, None)
+    pub(crate) fn build_with(mut self, fallback: Sink<T>) -> (Sender<T>, Receiver<T>) {
+        let (queue, hook) = self.take_queue();
+        let core = self.assemble(fallback, queue, hook, None);
+        (Sender::attach(Arc::clone(&core)), Receiver::attach(core))
     }
 
-    /// Builds the mailbox over an opened log (if any) and restores what the
-    /// log held.
-    pub(super) fn build_logged(
+    /// Builds the mailbox over an opened log and restores what the log
+    /// held. The messages are decoded into the queue before the mailbox
+    /// exists, one at a time, each pushed as soon as it is decoded (as
+    /// sends would: see `restore.rs` for why the order of allocations
+    /// matters); nothing is written before every message decoded.
+    fn build_opened(
+        mut self,
+        fallback: Sink<T>,
+        opened: Opened<T>,
+    ) -> Result<(Sender<T>, Receiver<T>), OpenError> {
+        let (queue, hook) = self.take_queue();
+        let Opened {
+            log,
+            messages,
+            max_id,
+        } = opened;
+        let restoring = restore::fill(&log, messages, max_id, self.max_redeliveries, &queue)?;
+        let core = self.assemble(fallback, queue, hook, Some(Box::new(log)));
+        core.restore(restoring);
+        Ok((Sender::attach(Arc::clone(&core)), Receiver::attach(core)))
+    }
+
+    /// The queue the builder chose, and its readiness hook's target if it
+    /// is a custom one (the choice is left as the default FIFO).
+    fn take_queue(&mut self) -> (Backend<T>, Option<HookTarget<T>>) {
+        let choice = std::mem::replace(&mut self.backend, BackendChoice::Fifo);
+        match choice {
+            BackendChoice::Fifo => {
+                let queue = match self.capacity {
+                    Some(0) => Backend::Priority(Box::new(Priority::fifo_rendezvous())),
+                    cap if self.lazy => Backend::Other(Other::Lazy(LazyFifo::new(cap))),
+                    Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
+                    None => Backend::Fifo(Fifo::unbounded()),
+                };
+                (queue, None)
+            }
+            BackendChoice::Priority(levels) => (
+                Backend::Priority(Box::new(Priority::new(levels, self.capacity))),
+                None,
+            ),
+            BackendChoice::Custom(queue, target) => {
+                (Backend::Other(Other::Custom(queue)), Some(target))
+            }
+        }
+    }
+
+    /// The mailbox's core over `queue` and the log (if any), its readiness
+    /// hook installed.
+    fn assemble(
         self,
         fallback: Sink<T>,
-        opened: Option<Opened<T>>,
-    ) -> (Sender<T>, Receiver<T>) {
-        let (log, restored) = match opened {
-            Some(opened) => (
-                Some(Box::new(opened.log)),
-                Some((opened.messages, opened.max_id)),
-            ),
-            None => (None, None),
-        };
+        queue: Backend<T>,
+        hook: Option<HookTarget<T>>,
+        log: Option<Box<Log<T>>>,
+    ) -> Arc<Core<T>> {
         let sink = match self.dead_letters {
             Some(tx) => Sink::Typed(Box::new(tx)),
             None => fallback,
-        };
-        let mut hook = None;
-        let queue = match self.backend {
-            BackendChoice::Fifo => match self.capacity {
-                Some(0) => Backend::Priority(Box::new(Priority::fifo_rendezvous())),
-                cap if self.lazy => Backend::Other(Other::Lazy(LazyFifo::new(cap))),
-                Some(cap) => Backend::Fifo(Fifo::bounded(cap)),
-                None => Backend::Fifo(Fifo::unbounded()),
-            },
-            BackendChoice::Priority(levels) => {
-                Backend::Priority(Box::new(Priority::new(levels, self.capacity)))
-            }
-            BackendChoice::Custom(queue, target) => {
-                hook = Some(target);
-                Backend::Other(Other::Custom(queue))
-            }
         };
         let levels = queue.priority_levels();
         let plain = matches!(queue, Backend::Fifo(_))
@@ -344,12 +372,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             let hooked = queue.ready_hook(ReadyHook::new(target(&core)));
             core.polls.store(!hooked, Ordering::Relaxed);
         }
-        if let Some((messages, max_id)) = restored {
-            core.restore(messages, max_id);
-        }
-        let sender = Sender::attach(Arc::clone(&core));
-        let receiver = Receiver::attach(core);
-        (sender, receiver)
+        core
     }
 }
 
@@ -389,7 +412,7 @@ impl<T: Send, K> DurableBuilder<T, K> {
         fallback: Sink<T>,
     ) -> Result<(Sender<T>, Receiver<T>), OpenError> {
         let opened = (self.open)()?;
-        Ok(self.builder.build_logged(fallback, Some(opened)))
+        self.builder.build_opened(fallback, opened)
     }
 }
 

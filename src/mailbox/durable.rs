@@ -49,7 +49,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -57,13 +57,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::codec::Codec;
 use crate::id::{MessageId, Pid};
-use crate::journal::{self, Journal, OpenError, Recovery, Replay, SyncPolicy};
+use crate::journal::{self, Journal, OpenError, Recovery, Replay, Restored, SyncPolicy};
 use crate::message::Message;
-use crate::reason::DeadLetterReason;
 use crate::receipt::Tracker;
-
-use super::core::Core;
-use super::ids::reserve_ids_above;
 
 /// The payload format's version.
 const VERSION: u8 = 1;
@@ -190,14 +186,35 @@ pub(super) struct Log<T> {
 
 /// The receipts of messages logged but not yet durable, each with the
 /// sequence number the log must reach.
+///
+/// The log tells it every advance (once per batch under `Buffered`), and
+/// most often no receipt waits: `waiting` lets that case skip the lock.
+/// Why it cannot miss a receipt: the registering thread sets `waiting`
+/// then reads the durable sequence number, the log stores an advance then
+/// loads the number it reports, and the callback then reads `waiting`, all
+/// four `SeqCst`; so either the callback sees the receipt waiting, or the
+/// registering thread sees the advance and checks the receipt itself.
 #[derive(Default)]
 struct DurableWatch {
     pending: Mutex<Vec<(u64, Weak<Tracker>)>>,
+    /// `pending`'s length, kept under its lock.
+    waiting: AtomicUsize,
 }
 
 impl DurableWatch {
+    /// Registers `tracker` to be marked once the log is durable up to
+    /// `target`.
+    fn watch(&self, target: u64, tracker: Weak<Tracker>) {
+        let mut pending = self.pending.lock();
+        pending.push((target, tracker));
+        self.waiting.store(pending.len(), Ordering::SeqCst);
+    }
+
     /// The log is durable up to `seq`: marks every receipt it covers.
     fn reached(&self, seq: u64) {
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
         let due: Vec<Weak<Tracker>> = {
             let mut pending = self.pending.lock();
             let mut due = Vec::new();
@@ -209,6 +226,7 @@ impl DurableWatch {
                     true
                 }
             });
+            self.waiting.store(pending.len(), Ordering::SeqCst);
             due
         };
         for tracker in due.iter().filter_map(Weak::upgrade) {
@@ -217,18 +235,17 @@ impl DurableWatch {
     }
 }
 
-/// What opening found, for the mailbox to restore.
+/// What opening found, for the mailbox to restore (`restore.rs`).
 pub(super) struct Opened<T> {
     pub(super) log: Log<T>,
-    /// The messages to restore, decoded, in log order, each with whether
-    /// its redelivery count was raised (it may have been delivered).
-    pub(super) messages: Vec<(Message<T>, bool)>,
+    /// The messages to restore, still encoded, in log order.
+    pub(super) messages: Vec<Restored>,
     /// The highest message id the log names.
     pub(super) max_id: u64,
 }
 
-/// Opens the log of `durable` and decodes what it holds. Nothing is
-/// written before every message decoded.
+/// Opens the log of `durable`. Its messages are decoded by the builder
+/// (`restore::fill`), before anything is written.
 pub(super) fn open<T, C: Codec<T> + 'static>(durable: Durable<C>) -> Result<Opened<T>, OpenError> {
     let options = journal::Options::new(durable.codec.name())
         .sync(durable.sync)
@@ -250,62 +267,11 @@ pub(super) fn open<T, C: Codec<T> + 'static>(durable: Durable<C>) -> Result<Open
     let Replay {
         messages, max_id, ..
     } = replay;
-    let mut decoded = Vec::with_capacity(messages.len());
-    for restored in messages {
-        let mut msg = log
-            .decode(&restored.payload)
-            .map_err(|reason| OpenError::Undecodable {
-                id: restored.id,
-                reason,
-            })?;
-        let header = msg.header_mut();
-        header.stamp(MessageId::from_raw(restored.id));
-        let mut redeliveries = msg.header().redeliveries().max(restored.redeliveries);
-        if restored.possibly_delivered {
-            redeliveries = redeliveries.saturating_add(1);
-        }
-        msg.header_mut().set_redeliveries(redeliveries);
-        decoded.push((msg, restored.possibly_delivered));
-    }
     Ok(Opened {
         log,
-        messages: decoded,
+        messages,
         max_id,
     })
-}
-
-impl<T: Send> Core<T> {
-    /// Puts back what a log held when the mailbox was opened, in log order:
-    /// into the queue whatever its capacity (the messages were accepted
-    /// once), or to dead letters if their redeliveries ran out or their time
-    /// to live did while the process was down. New ids start above every
-    /// restored one.
-    pub(super) fn restore(&self, messages: Vec<(Message<T>, bool)>, max_id: u64) {
-        reserve_ids_above(max_id);
-        for (msg, raised) in messages {
-            let redeliveries = msg.header().redeliveries();
-            if raised {
-                if let Some(log) = self.log.as_deref() {
-                    // Kept if the next stop is a clean one.
-                    log.requeued(msg.header().id(), redeliveries);
-                }
-                self.cold()
-                    .outcomes
-                    .redelivered
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            if self
-                .max_redeliveries()
-                .is_some_and(|max| redeliveries > max)
-            {
-                self.discard(msg, DeadLetterReason::MaxRedeliveries);
-            } else if self.outlived(&msg) {
-                self.discard(msg, DeadLetterReason::Expired);
-            } else if let Err(msg) = self.queue.restore(msg) {
-                self.discard(msg, DeadLetterReason::Overflow);
-            }
-        }
-    }
 }
 
 impl<T> Log<T> {
@@ -340,11 +306,9 @@ impl<T> Log<T> {
             tracker.mark_durable();
             return;
         }
-        self.watch
-            .pending
-            .lock()
-            .push((target, Arc::downgrade(tracker)));
-        // The log may have got there while this was registered.
+        self.watch.watch(target, Arc::downgrade(tracker));
+        // The log may have got there while this was registered (a `SeqCst`
+        // load after `watch`'s store: see `DurableWatch`).
         self.watch.reached(journal.durable_seq());
     }
 
@@ -448,7 +412,7 @@ impl<T> Log<T> {
 
     /// A message back from an `Enqueue` payload (its id is set by the
     /// caller). `Err` with the reason if the bytes do not decode.
-    fn decode(&self, payload: &[u8]) -> Result<Message<T>, String> {
+    pub(super) fn decode(&self, payload: &[u8]) -> Result<Message<T>, String> {
         let mut bytes = Reader(payload);
         let version = bytes.u8()?;
         if version != VERSION {

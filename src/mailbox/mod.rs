@@ -59,6 +59,7 @@ mod receiver;
 mod recv_async;
 mod recv_many;
 mod requeue;
+mod restore;
 mod send_async;
 mod sender;
 mod sink;

@@ -301,6 +301,39 @@ fn the_durable_seq_advances_and_callbacks_see_it_in_order() {
     assert_eq!(seen.last(), Some(&journal.durable_seq()));
 }
 
+/// A callback may add another (no lock is held while callbacks run); one
+/// added after an advance hears the advances after it, in order.
+#[test]
+fn a_callback_added_later_hears_later_advances() {
+    let dir = TempDir::new("callbacks");
+    let (journal, _) = open(dir.path(), Options::new("t").sync(SyncPolicy::Buffered)).unwrap();
+    let journal = Arc::new(journal);
+    let first = Arc::new(Mutex::new(Vec::new()));
+    let second = Arc::new(Mutex::new(Vec::new()));
+    let (log, added, weak) = (first.clone(), second.clone(), Arc::downgrade(&journal));
+    journal.on_durable(Arc::new(move |seq| {
+        let mut log = log.lock().unwrap();
+        log.push(seq);
+        if log.len() == 1 {
+            let added = added.clone();
+            if let Some(journal) = weak.upgrade() {
+                journal.on_durable(Arc::new(move |seq| added.lock().unwrap().push(seq)));
+            }
+        }
+    }));
+    let one = journal.enqueue(1, b"x").unwrap();
+    let two = journal.enqueue(2, b"y").unwrap();
+    let three = journal.enqueue(3, b"z").unwrap();
+    assert!(one < two && two < three);
+    let first = first.lock().unwrap().clone();
+    let second = second.lock().unwrap().clone();
+    assert_eq!(first.first(), Some(&one), "{first:?}");
+    assert_eq!(first.last(), Some(&three), "{first:?}");
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+    // Every advance after the first, and only those.
+    assert_eq!(second, first[1..], "{first:?} {second:?}");
+}
+
 #[test]
 fn buffered_is_durable_when_written_and_every_syncs_in_the_background() {
     let dir = TempDir::new("policies");

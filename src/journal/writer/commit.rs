@@ -44,7 +44,7 @@ use parking_lot::MutexGuard;
 use super::super::batch::Done;
 use super::super::error::AppendError;
 use super::super::SyncPolicy;
-use super::{Need, Queue, Writer, LINGER};
+use super::{Need, OnDurable, Queue, Writer, LINGER};
 
 /// How many ids' worth of records the background thread tallies per hold
 /// of the `io` lock (a few hundred microseconds at most: a leader, a
@@ -317,8 +317,20 @@ impl Writer {
         }
     }
 
+    /// Adds a callback told the durable sequence number after each advance
+    /// (a new list, so that `report` takes the current one by an `Arc`
+    /// clone rather than a copy: no allocation per report).
+    pub(crate) fn on_durable(&self, callback: OnDurable) {
+        let mut callbacks = self.callbacks.write();
+        *callbacks = callbacks.iter().cloned().chain([callback]).collect();
+    }
+
     /// Tells the callbacks the durable sequence number, in increasing order,
-    /// outside the queue lock (a callback may append).
+    /// outside the queue lock (a callback may append). The number each is
+    /// told is loaded `SeqCst` after the advance was stored, so that a
+    /// callback that checks a `SeqCst` flag of its own (the durable
+    /// mailbox's `DurableWatch`) and a thread that sets that flag and then
+    /// reads [`Writer::durable_seq`] cannot both miss each other.
     fn report(&self) {
         self.report_requests.fetch_add(1, Ordering::SeqCst);
         loop {
@@ -331,8 +343,8 @@ impl Writer {
             let now = self.durable.load(Ordering::SeqCst);
             if now > *reported {
                 *reported = now;
-                let callbacks = self.callbacks.read().clone();
-                for callback in &callbacks {
+                let callbacks = Arc::clone(&self.callbacks.read());
+                for callback in callbacks.iter() {
                     callback(now);
                 }
             }
