@@ -133,7 +133,7 @@ pub(crate) fn scan<'a>(
 ///
 /// A fresh segment is megabytes of zeros, so the scan goes back in 64-byte
 /// chunks (each one's bytes ORed together) and looks byte by byte only in
-/// the chunk that holds the last non-zero byte and in the unaligned head:
+/// the chunk that holds the last non-zero byte (or in the unaligned head):
 /// the same result as `rposition` over the bytes, at about a tenth of the
 /// instructions.
 pub(crate) fn written_after(buf: &[u8], from: usize) -> u64 {
@@ -141,7 +141,7 @@ pub(crate) fn written_after(buf: &[u8], from: usize) -> u64 {
     let rest = buf.get(from..).unwrap_or(&[]);
     let chunks = rest.rchunks_exact(CHUNK);
     // The first `rest.len() % CHUNK` bytes, which no whole chunk holds.
-    let head = chunks.remainder();
+    let head = chunks.remainder().len();
     let mut end = rest.len();
     for chunk in chunks {
         if !all_zero(chunk) {
@@ -149,18 +149,14 @@ pub(crate) fn written_after(buf: &[u8], from: usize) -> u64 {
         }
         end -= CHUNK;
     }
-    // Past `head`, `end` is the end of the chunk that holds the last
-    // non-zero byte; else every byte after `head` is zero.
-    let tail = rest.get(..end).unwrap_or(&[]);
-    let look = if end > head.len() {
-        tail.get(end - CHUNK..).unwrap_or(tail)
-    } else {
-        tail
-    };
-    let before = tail.len() - look.len();
-    look.iter()
+    // `end` ends the chunk that holds the last non-zero byte, or the head
+    // if every whole chunk is zeros: only that stretch is looked at bytewise.
+    let start = if end > head { end - CHUNK } else { 0 };
+    rest.get(start..end)
+        .unwrap_or(&[])
+        .iter()
         .rposition(|&b| b != 0)
-        .map_or(0, |i| (before + i) as u64 + 1)
+        .map_or(0, |i| (start + i) as u64 + 1)
 }
 
 /// Whether a chunk is all zeros: its bytes ORed, with no early exit, which

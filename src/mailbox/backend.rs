@@ -148,19 +148,10 @@ impl<T: Send> Backend<T> {
     }
 
     /// Takes up to `max` queued messages into `buf` (see
-    /// `Queue::try_pop_many`): one dispatch for the batch.
-    #[inline]
-    pub(super) fn try_pop_many(
-        &self,
-        buf: &mut Vec<Message<T>>,
-        max: usize,
-    ) -> Result<usize, PopError> {
-        dispatch!(self, q => q.try_pop_many(buf, max))
-    }
-
-    /// `try_pop_many`, and whether every message taken is known to be
-    /// plain (no header extension): the FIFO backend knows it from its
-    /// slots; for the others `false` means "look".
+    /// `Queue::try_pop_many`), one dispatch for the batch, and says whether
+    /// every message taken is known to be plain (no header extension): the
+    /// FIFO backend knows it from its slots; for the others `false` means
+    /// "look".
     #[inline]
     pub(super) fn try_pop_many_plain(
         &self,
@@ -169,7 +160,7 @@ impl<T: Send> Backend<T> {
     ) -> Result<(usize, bool), PopError> {
         match self {
             Backend::Fifo(q) => q.take_many(buf, max),
-            _ => self.try_pop_many(buf, max).map(|n| (n, false)),
+            _ => dispatch!(self, q => q.try_pop_many(buf, max)).map(|n| (n, false)),
         }
     }
 
