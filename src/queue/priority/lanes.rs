@@ -83,6 +83,14 @@ impl<T> Lanes<T> {
             return Err(msg);
         };
         lane.try_send(msg).map_err(|err| err.into_inner())?;
+        self.publish(level);
+        Ok(())
+    }
+
+    /// After a message went into `level`'s lane: the fence, then the
+    /// level's bit set if it was not.
+    #[inline(always)]
+    fn publish(&self, level: usize) {
         fence_seqcst();
         let (word, bit) = (level >> 6, 1u64 << (level & 63));
         if self.occupied[word].load(Ordering::Relaxed) & bit == 0 {
@@ -91,7 +99,6 @@ impl<T> Lanes<T> {
             // (SeqCst does on hardware; loom needs the fence).
             handshake_fence();
         }
-        Ok(())
     }
 
     /// The highest level whose bit is set.
