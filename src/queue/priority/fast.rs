@@ -50,9 +50,26 @@ impl<T: Send> Priority<T> {
     /// takes offers: [`Queue::pop`](crate::Queue::pop) does that).
     #[inline(always)]
     pub(crate) fn take_queued(&self) -> Option<Message<T>> {
+        if self.uses_lanes() {
+            return self.take();
+        }
         if self.is_rendezvous() {
             return None;
         }
-        self.take()
+        self.take_locked()
+    }
+
+    /// `take` on a bounded queue, whose lanes stay empty (its every
+    /// message is held under the lock): no look at them.
+    #[inline]
+    fn take_locked(&self) -> Option<Message<T>> {
+        if self.hot.len_hint.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut state = self.hot.state.lock();
+        let msg = state.pop_highest()?;
+        self.hot.len_hint.store(state.len, Ordering::SeqCst);
+        self.room_freed(&state);
+        Some(msg)
     }
 }
