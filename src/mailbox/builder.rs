@@ -337,11 +337,7 @@ impl<T: Send, K> MailboxBuilder<T, K> {
             None => fallback,
         };
         let levels = queue.priority_levels();
-        let plain = matches!(queue, Backend::Fifo(_))
-            && log.is_none()
-            && self.ttl.is_none()
-            && self.max_body_len.is_none()
-            && levels.is_none();
+        let plain = log.is_none() && self.ttl.is_none() && self.max_body_len.is_none();
         let settings = Settings {
             max_body_len: self.max_body_len,
             ttl: self.ttl,

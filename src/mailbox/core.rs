@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::message::Message;
 use crate::overflow::Overflow;
-use crate::queue::{Fifo, Ready};
+use crate::queue::{Fifo, Priority, Ready};
 use crate::reason::DeadLetterReason;
 use crate::signal::Watchers;
 use crate::stats::{Outcomes, Tally};
@@ -99,9 +99,10 @@ pub(super) struct Core<T: Send> {
     /// A durable mailbox's log (`durable.rs`); boxed, so that other
     /// mailboxes pay one word for it.
     pub(super) log: Option<Box<Log<T>>>,
-    /// A FIFO mailbox without a log, default time to live, body limit or
-    /// priority levels: its sends take the fast path (`plain_fifo`), one
-    /// load instead of four checks. Set once when it is built.
+    /// A mailbox without a log, default time to live or body limit: a
+    /// FIFO one's sends take the fast path (`plain_fifo`), one load instead
+    /// of four checks, and a priority one's check only the priority
+    /// (`plain_priority`). Set once when it is built.
     pub(super) plain: bool,
 }
 
@@ -204,17 +205,30 @@ impl<T: Send> Core<T> {
         }
     }
 
-    /// The receive fast path: the head of a FIFO mailbox, with its room
-    /// passed on to waiting tasks. `None`: take the general path (another
-    /// backend, nothing ready, a requeue). A durable mailbox takes it too:
-    /// its log hears of the receive after the pop, on every path
-    /// (`Receiver::settle`, `Acker::wrap`).
+    /// The priority queue of a mailbox whose sends need nothing but the
+    /// queue and the check of the priority: no log, default time to live
+    /// or body limit.
+    #[inline(always)]
+    pub(super) fn plain_priority(&self) -> Option<&Priority<T>> {
+        match &self.queue {
+            Backend::Priority(queue) if self.plain => Some(queue),
+            _ => None,
+        }
+    }
+
+    /// The receive fast path: the head of a FIFO mailbox, or the most
+    /// urgent message of a buffered priority one, with its room passed on
+    /// to waiting tasks. `None`: take the general path (another backend,
+    /// nothing ready, a requeue on FIFO, a rendezvous). A durable mailbox
+    /// takes it too: its log hears of the receive after the pop, on every
+    /// path (`Receiver::settle`, `Acker::wrap`).
     #[inline(always)]
     pub(super) fn take_plain(&self) -> Option<Message<T>> {
-        let Backend::Fifo(fifo) = &self.queue else {
-            return None;
+        let msg = match &self.queue {
+            Backend::Fifo(fifo) => fifo.take()?,
+            Backend::Priority(queue) => queue.take_queued()?,
+            Backend::Other(_) => return None,
         };
-        let msg = fifo.take()?;
         self.room_freed();
         Some(msg)
     }

@@ -208,6 +208,13 @@ impl<S> Ends<S> {
         self.rx.try_recv().map(S::unpack)
     }
 
+    /// crossbeam's `try_recv`, of the slot itself: for a caller that has
+    /// more to do before it unpacks the message (less to keep across it).
+    #[inline(always)]
+    pub(super) fn try_recv_slot(&self) -> Result<S, cb::TryRecvError> {
+        self.rx.try_recv()
+    }
+
     /// `try_recv` into `buf` until it holds `max` more, the channel runs
     /// dry or `stop` says so (asked before each), unpacking each slot
     /// straight into the buffer. Returns how many it appended, and whether

@@ -51,6 +51,22 @@ impl<T: Send> Sender<T> {
                 Err(msg) => self.deliver_general(msg, seq, deadline),
             };
         }
+        if let (None, Confirm::Queued, Some(queue)) = (source, confirm, self.core.plain_priority())
+        {
+            // A plain priority mailbox: the same, once the priority is known
+            // to be valid (an invalid one is refused the general way).
+            if msg.header().priority() < queue.levels() {
+                let (seq, id) = self.number();
+                msg.header_mut().stamp(id);
+                return match queue.put(msg) {
+                    Ok(()) => {
+                        self.landed(seq);
+                        Ok(())
+                    }
+                    Err(msg) => self.deliver_general(msg, seq, deadline),
+                };
+            }
+        }
         self.send_general(msg, deadline, confirm, source)
     }
 

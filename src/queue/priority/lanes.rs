@@ -5,6 +5,9 @@
 //! not set. A pop finds the highest set bit and takes the front of that
 //! lane; when the lane turns out empty it clears the bit, then looks at the
 //! lane once more and sets the bit again if a message arrived meanwhile.
+//! While pops keep finding such stale bits above set ones (mixed priorities
+//! that the receivers keep up with), a take that leaves its lane empty
+//! clears the bit at once, the same way (`Lanes::eager`).
 //!
 //! Why no message is left behind a cleared bit: a push reads the bitmap
 //! only after its message is in the lane and a SeqCst fence; a pop clears
@@ -22,10 +25,10 @@
 //! by the first push at all: an idle mailbox pays for neither, and a
 //! mailbox that uses two of 256 levels pays for two channels.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::message::Message;
-use crate::queue::lane::{Bare, Ends};
+use crate::queue::lane::{Bare, Ends, Form};
 use crate::sync::{fence_seqcst, handshake_fence, AtomicU64, OnceLock};
 
 use super::state::level_of;
@@ -42,6 +45,12 @@ pub(super) struct Lanes<T> {
     words: usize,
     /// Number of levels.
     levels: u8,
+    /// Whether a take that leaves its lane empty, above another set bit,
+    /// clears the lane's bit at once (see `take_or_clear`): set when a pop
+    /// finds such a stale bit, cleared when the look finds the lane still
+    /// holding messages. A hint, written only when it flips; a std atomic
+    /// (not the loom facade's): no outcome depends on it.
+    eager: AtomicBool,
     /// One lane per level, each made by its first push; the table made by
     /// the first push at all.
     table: OnceLock<Box<[OnceLock<Lane<T>>]>>,
@@ -54,6 +63,7 @@ impl<T> Lanes<T> {
             occupied: [0; 4].map(AtomicU64::new),
             words: usize::from(levels).div_ceil(64),
             levels,
+            eager: AtomicBool::new(false),
             table: OnceLock::new(),
         }
     }
@@ -83,6 +93,14 @@ impl<T> Lanes<T> {
             return Err(msg);
         };
         lane.try_send(msg).map_err(|err| err.into_inner())?;
+        self.publish(level);
+        Ok(())
+    }
+
+    /// After a message went into `level`'s lane: the fence, then the
+    /// level's bit set if it was not.
+    #[inline(always)]
+    fn publish(&self, level: usize) {
         fence_seqcst();
         let (word, bit) = (level >> 6, 1u64 << (level & 63));
         if self.occupied[word].load(Ordering::Relaxed) & bit == 0 {
@@ -91,7 +109,6 @@ impl<T> Lanes<T> {
             // (SeqCst does on hardware; loom needs the fence).
             handshake_fence();
         }
-        Ok(())
     }
 
     /// The highest level whose bit is set.
@@ -133,7 +150,9 @@ impl<T> Lanes<T> {
     }
 
     /// Takes the front of `level`'s lane; if it is empty, clears the
-    /// level's bit and returns `None`, so that the caller looks again.
+    /// level's bit and returns `None`, so that the caller looks again. A
+    /// take that leaves the lane empty clears the bit too, if a lower
+    /// level's bit is set.
     ///
     /// If a message arrived meanwhile, the bit is set again (see the module
     /// docs) and `reopened` runs: while the bit was clear, a receiver about
@@ -149,9 +168,43 @@ impl<T> Lanes<T> {
             self.occupied[word].fetch_and(!bit, Ordering::SeqCst);
             return None;
         };
-        if let Ok(msg) = lane.try_recv() {
-            return Some(msg);
+        if let Ok(slot) = lane.try_recv_slot() {
+            // A lane left empty while a lower one has its bit set costs the
+            // next pop a failed take before it clears the bit: in
+            // mixed-priority traffic that keeps up with its senders, nearly
+            // one per message. Clearing it now costs one look, wasted when
+            // the lane holds more: so only while such looks pay off.
+            if self.eager.load(Ordering::Relaxed) && self.set_below(word, bit) {
+                if lane.is_empty() {
+                    self.clear(word, bit, lane, reopened);
+                } else {
+                    self.eager.store(false, Ordering::Relaxed);
+                }
+            }
+            return Some(slot.unpack());
         }
+        if !self.eager.load(Ordering::Relaxed) && self.set_below(word, bit) {
+            // A stale bit above a set one: looks after a take would pay.
+            self.eager.store(true, Ordering::Relaxed);
+        }
+        self.clear(word, bit, lane, reopened);
+        None
+    }
+
+    /// Whether a level below `word`'s `bit` has its bit set (a hint).
+    #[inline(always)]
+    fn set_below(&self, word: usize, bit: u64) -> bool {
+        self.occupied[word].load(Ordering::Relaxed) & (bit - 1) != 0
+            || self.occupied[..word]
+                .iter()
+                .any(|w| w.load(Ordering::Relaxed) != 0)
+    }
+
+    /// Clears the bit of a lane found empty, then looks at the lane again
+    /// and sets the bit back if a message arrived meanwhile (see the module
+    /// docs and `take_or_clear`).
+    #[inline]
+    fn clear(&self, word: usize, bit: u64, lane: &Lane<T>, reopened: &impl Fn()) {
         self.occupied[word].fetch_and(!bit, Ordering::SeqCst);
         fence_seqcst();
         if !lane.is_empty() {
@@ -159,7 +212,6 @@ impl<T> Lanes<T> {
             handshake_fence();
             reopened();
         }
-        None
     }
 
     /// Messages in the lanes (a snapshot).
@@ -219,6 +271,31 @@ mod tests {
         assert!(lanes.push(msg(2, 5)).is_ok());
         assert_eq!(lanes.highest(), Some(5));
         assert_eq!(bodies(&lanes), [2]);
+    }
+
+    #[test]
+    fn once_stale_bits_are_seen_a_take_that_empties_its_lane_clears_its_bit() {
+        let lanes = Lanes::new(8);
+        for (body, priority) in [(1, 0), (2, 1)] {
+            assert!(lanes.push(msg(body, priority)).is_ok());
+        }
+        assert_eq!(lanes.pop_highest(|| {}).map(|m| *m.body()), Some(2));
+        assert_eq!(lanes.highest(), Some(1), "lazy at first: the bit stays");
+        assert_eq!(lanes.pop_highest(|| {}).map(|m| *m.body()), Some(1));
+        // That pop found lane 1's bit stale above lane 0's: now eager.
+        for (body, priority) in [(3, 0), (4, 1)] {
+            assert!(lanes.push(msg(body, priority)).is_ok());
+        }
+        assert_eq!(lanes.pop_highest(|| {}).map(|m| *m.body()), Some(4));
+        assert_eq!(lanes.highest(), Some(0), "emptied above a set bit: cleared");
+        // A look that finds the lane still holding messages ends it.
+        for (body, priority) in [(5, 1), (6, 1)] {
+            assert!(lanes.push(msg(body, priority)).is_ok());
+        }
+        assert_eq!(lanes.pop_highest(|| {}).map(|m| *m.body()), Some(5));
+        assert_eq!(lanes.pop_highest(|| {}).map(|m| *m.body()), Some(6));
+        assert_eq!(lanes.highest(), Some(1), "lazy again: the bit stays");
+        assert_eq!(bodies(&lanes), [3]);
     }
 
     #[test]

@@ -58,6 +58,7 @@
 //! blocked senders and hand-offs to parked receivers, all under the lock (a
 //! rendezvous holds no new message, so it has no lanes).
 
+mod fast;
 mod lanes;
 mod rendezvous;
 mod room;
