@@ -315,7 +315,7 @@ fn worker(me: Process<()>, config: Config, report: &Mutex<WorkerReport>) {
     // The deliveries this worker holds, oldest first: the one it works on and
     // those taken ahead, up to the prefetch limit. If the worker panics, the
     // unwinding drops them all unanswered, and each goes back to the mailbox.
-    let mut hand: VecDeque<Delivery<ProfileRequest>> = VecDeque::with_capacity(config.prefetch);
+    let mut hand: VecDeque<Delivery<'_, ProfileRequest>> = VecDeque::with_capacity(config.prefetch);
     loop {
         if hand.is_empty() {
             match rx.recv_ack() {
@@ -363,7 +363,7 @@ fn worker(me: Process<()>, config: Config, report: &Mutex<WorkerReport>) {
 }
 
 /// Stamps a delivery's first taking (a redelivery keeps the first stamp).
-fn taken(mut job: Delivery<ProfileRequest>) -> Delivery<ProfileRequest> {
+fn taken(mut job: Delivery<'_, ProfileRequest>) -> Delivery<'_, ProfileRequest> {
     let redeliveries = job.header().redeliveries();
     let request = job.body_mut();
     request.first_taken.get_or_insert_with(Instant::now);

@@ -138,7 +138,7 @@ macro_rules! ack_methods {
         /// dropped unanswered, it is requeued. Fails only once the source is
         /// closed and empty.
         #[inline]
-        pub fn recv_ack(&self) -> Result<$crate::Delivery<T>, $crate::RecvError>
+        pub fn recv_ack(&self) -> Result<$crate::Delivery<'_, T>, $crate::RecvError>
         where
             T: 'static,
         {
@@ -149,7 +149,7 @@ macro_rules! ack_methods {
         /// there now, never waiting: `PrefetchFull`, `Empty` or `Closed`
         /// otherwise (see
         /// [`Receiver::try_recv_ack`](crate::Receiver::try_recv_ack)).
-        pub fn try_recv_ack(&self) -> Result<$crate::Delivery<T>, $crate::TryRecvAckError>
+        pub fn try_recv_ack(&self) -> Result<$crate::Delivery<'_, T>, $crate::TryRecvAckError>
         where
             T: 'static,
         {
@@ -162,7 +162,7 @@ macro_rules! ack_methods {
         pub fn recv_ack_timeout(
             &self,
             timeout: std::time::Duration,
-        ) -> Result<$crate::Delivery<T>, $crate::RecvTimeoutError>
+        ) -> Result<$crate::Delivery<'_, T>, $crate::RecvTimeoutError>
         where
             T: 'static,
         {
@@ -175,7 +175,7 @@ macro_rules! ack_methods {
         pub fn recv_ack_deadline(
             &self,
             deadline: std::time::Instant,
-        ) -> Result<$crate::Delivery<T>, $crate::RecvTimeoutError>
+        ) -> Result<$crate::Delivery<'_, T>, $crate::RecvTimeoutError>
         where
             T: 'static,
         {
@@ -187,7 +187,7 @@ macro_rules! ack_methods {
         pub fn recv_ack_with(
             &self,
             wait: $crate::Wait,
-        ) -> Result<$crate::Delivery<T>, $crate::RecvTimeoutError>
+        ) -> Result<$crate::Delivery<'_, T>, $crate::RecvTimeoutError>
         where
             T: 'static,
         {
@@ -199,9 +199,9 @@ macro_rules! ack_methods {
         /// (see [`Receiver::recv_ack_many`](crate::Receiver::recv_ack_many)):
         /// waits for the first, then takes what is queued now. Fails only
         /// once the source is closed and empty.
-        pub fn recv_ack_many(
-            &self,
-            buf: &mut Vec<$crate::Delivery<T>>,
+        pub fn recv_ack_many<'a>(
+            &'a self,
+            buf: &mut Vec<$crate::Delivery<'a, T>>,
             max: usize,
         ) -> Result<usize, $crate::RecvError>
         where
@@ -213,9 +213,9 @@ macro_rules! ack_methods {
         /// Receives up to `max` messages at once with acknowledgement if a
         /// message and a prefetch slot are there now, never waiting:
         /// `PrefetchFull`, `Empty` or `Closed` otherwise.
-        pub fn try_recv_ack_many(
-            &self,
-            buf: &mut Vec<$crate::Delivery<T>>,
+        pub fn try_recv_ack_many<'a>(
+            &'a self,
+            buf: &mut Vec<$crate::Delivery<'a, T>>,
             max: usize,
         ) -> Result<usize, $crate::TryRecvAckError>
         where
@@ -226,9 +226,9 @@ macro_rules! ack_methods {
 
         /// Receives up to `max` messages at once with acknowledgement,
         /// waiting at most `timeout` for the first and its prefetch slot.
-        pub fn recv_ack_many_timeout(
-            &self,
-            buf: &mut Vec<$crate::Delivery<T>>,
+        pub fn recv_ack_many_timeout<'a>(
+            &'a self,
+            buf: &mut Vec<$crate::Delivery<'a, T>>,
             max: usize,
             timeout: std::time::Duration,
         ) -> Result<usize, $crate::RecvTimeoutError>
@@ -304,11 +304,11 @@ macro_rules! async_receive_methods {
         /// without blocking a thread: the async form of `recv_ack_many` (see
         /// [`Receiver::recv_ack_many_async`](crate::Receiver::recv_ack_many_async)).
         /// Cancel-safe, and leaves no trace.
-        pub fn recv_ack_many_async<'a>(
+        pub fn recv_ack_many_async<'a, 'b>(
             &'a self,
-            buf: &'a mut Vec<$crate::Delivery<T>>,
+            buf: &'b mut Vec<$crate::Delivery<'a, T>>,
             max: usize,
-        ) -> $crate::RecvAckMany<'a, T>
+        ) -> $crate::RecvAckMany<'a, 'b, T>
         where
             T: 'static,
         {

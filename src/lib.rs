@@ -386,7 +386,7 @@ pub use crate::error::{
 pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
-    Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, Permit, Receiver,
+    Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, OwnedDelivery, Permit, Receiver,
     Recv, RecvAck, RecvAckMany, RecvMany, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter,
     DEFAULT_CAPACITY,
 };

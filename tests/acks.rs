@@ -179,7 +179,7 @@ fn office_mailbox(
 
 /// Takes one delivery, waiting at most [`TIMEOUT`].
 #[track_caller]
-fn take<T: Send + 'static>(rx: &Receiver<T>) -> Delivery<T> {
+fn take<T: Send + 'static>(rx: &Receiver<T>) -> Delivery<'_, T> {
     rx.recv_ack_timeout(TIMEOUT)
         .expect("a delivery within the timeout")
 }
@@ -645,7 +645,7 @@ fn prefetch_full_at_the_limit(b: Backend) {
         assert_eq!(rx.prefetch(), Some(n));
         let count = n as u32 + 1;
         let feed = feed(b, &tx, (0..count).collect());
-        let mut held: Vec<Delivery<u32>> = (0..n).map(|_| take(&rx)).collect();
+        let mut held: Vec<Delivery<'_, u32>> = (0..n).map(|_| take(&rx)).collect();
         assert_eq!(rx.unacked(), n as u64);
 
         // At the limit: a message is there (queued, or waiting in its
@@ -1737,8 +1737,9 @@ fn delivery_outlives_its_receiver_handle(b: Backend) {
     let (tx, rx) = builder::<u32>(b).build();
     let feed = feed(b, &tx, vec![1u32, 2]);
     let short_lived = rx.clone().with_prefetch(2);
-    let d1 = take(&short_lived);
-    let d2 = take(&short_lived);
+    // Owned deliveries: they outlive the handle, and may change threads.
+    let d1 = take(&short_lived).into_owned();
+    let d2 = take(&short_lived).into_owned();
     drop(short_lived);
     feed.finish();
     assert!(!rx.is_closed(), "another receiver keeps it open");
@@ -1768,8 +1769,8 @@ fn delivery_outliving_the_last_receiver_ends_in_dead_letters(b: Backend) {
     let (dead_tx, dead_rx) = dead_letter_box::<u32>();
     let (tx, rx) = builder::<u32>(b).dead_letters(dead_tx).build();
     let feed = feed(b, &tx, vec![1u32, 2]);
-    let d1 = take(&rx);
-    let d2 = take(&rx);
+    let d1 = take(&rx).into_owned();
+    let d2 = take(&rx).into_owned();
     feed.finish();
     drop(rx);
     assert!(tx.is_closed());

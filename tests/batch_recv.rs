@@ -201,7 +201,7 @@ fn closed_and_drained_is_an_error_like_recv() {
     }
     drop(tx);
     let mut buf = Vec::new();
-    let mut deliveries: Vec<Delivery<u32>> = Vec::new();
+    let mut deliveries: Vec<Delivery<'_, u32>> = Vec::new();
     // What was queued is still delivered.
     assert_eq!(rx.recv_many(&mut buf, 10), Ok(3));
     assert_eq!(rx.recv_many(&mut buf, 10), Err(RecvError));
@@ -469,6 +469,8 @@ fn a_batch_at_its_limit_waits_for_an_answer() {
     }
     let mut held = Vec::new();
     assert_eq!(rx.recv_ack_many(&mut held, 64), Ok(2));
+    // Owned: held while the handle moves to the waiting thread.
+    let mut held: Vec<_> = held.into_iter().map(Delivery::into_owned).collect();
     let waiter = spawn("recv_ack_many at its limit", move || {
         let mut batch = Vec::new();
         let n = rx.recv_ack_many(&mut batch, 64).unwrap();
@@ -803,10 +805,12 @@ fn batch_futures_are_send_and_debug() {
     /// A body that is neither `Debug` nor `Sync`.
     struct Opaque(std::cell::Cell<u32>);
     let (tx, rx) = Mailbox::<Opaque>::builder().build();
-    let mut buf = Vec::new();
-    let mut deliveries = Vec::new();
-    is_send_debug(&rx.recv_many_async(&mut buf, 4));
-    is_send_debug(&rx.recv_ack_many_async(&mut deliveries, 4));
+    {
+        let mut buf = Vec::new();
+        let mut deliveries = Vec::new();
+        is_send_debug(&rx.recv_many_async(&mut buf, 4));
+        is_send_debug(&rx.recv_ack_many_async(&mut deliveries, 4));
+    }
     tx.send(Opaque(std::cell::Cell::new(5))).unwrap();
     let rt = runtime();
     let task = rt.spawn(async move {

@@ -182,7 +182,7 @@ fn crash_child() {
                 let n = number_of(delivery.body()).unwrap();
                 say(format_args!("got {n} {}", delivery.header().redeliveries()));
                 if held(n) {
-                    holding.push(delivery);
+                    holding.push(delivery.into_owned());
                 } else {
                     delivery.ack();
                     say(format_args!("acked {n}"));

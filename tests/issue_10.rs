@@ -439,8 +439,10 @@ fn a_prefetch_limit_counts_deliveries_taken_before_it() {
     for n in 0..4 {
         tx.send(n).unwrap();
     }
-    let first = rx.try_recv_ack().unwrap();
-    let second = rx.try_recv_ack().unwrap();
+    // Owned: they outlive the borrow of the handle that `with_prefetch`
+    // consumes.
+    let first = rx.try_recv_ack().unwrap().into_owned();
+    let second = rx.try_recv_ack().unwrap().into_owned();
     let rx = rx.with_prefetch(2);
     assert_eq!(rx.unacked(), 2);
     assert_eq!(

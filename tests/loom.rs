@@ -536,7 +536,7 @@ mod acks {
 
     /// What a model's one look for a redelivery found: acks it (`true`) if
     /// it came.
-    fn ack_if_redelivered(looked: Result<Delivery<u32>, TryRecvAckError>) -> bool {
+    fn ack_if_redelivered(looked: Result<Delivery<'_, u32>, TryRecvAckError>) -> bool {
         match looked {
             Ok(again) => {
                 assert!(again.is_redelivered());
@@ -591,7 +591,7 @@ mod acks {
 
     /// Checks that nobody else holds one of a prefetch(1) handle's
     /// deliveries while `d` is out, then acks it.
-    fn hold_and_ack(rx: &Receiver<u32>, d: Delivery<u32>, held: &AtomicUsize) -> u32 {
+    fn hold_and_ack(rx: &Receiver<u32>, d: Delivery<'_, u32>, held: &AtomicUsize) -> u32 {
         assert_eq!(
             held.fetch_add(1, SeqCst),
             0,
@@ -811,7 +811,7 @@ mod acks {
             let (tx, rx) = builder.build();
             let receipt = tx.send_tracked(1).unwrap();
             let other = rx.clone();
-            let delivery = rx.recv_ack().unwrap();
+            let delivery = rx.recv_ack().unwrap().into_owned();
             drop(rx);
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
             let acked = ack_if_redelivered(other.try_recv_ack());
@@ -841,7 +841,7 @@ mod acks {
             let (builder, dead_rx) = dead_lettered(Port::builder().unbounded());
             let (tx, port) = builder.build();
             let receipt = tx.send_tracked(1).unwrap();
-            let delivery = port.recv_ack().unwrap();
+            let delivery = port.recv_ack().unwrap().into_owned();
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
             let acked = ack_if_redelivered(port.try_recv_ack());
             drop(port); // destroys it
@@ -880,7 +880,7 @@ mod acks {
             let taker = office.connect_receiver::<u32>("jobs").unwrap();
             let other = office.connect_receiver::<u32>("jobs").unwrap();
             let receipt = tx.send_tracked(1).unwrap();
-            let delivery = taker.recv_ack().unwrap();
+            let delivery = taker.recv_ack().unwrap().into_owned();
             drop(taker);
             let nacker = thread::spawn(move || delivery.nack(Requeue::Yes));
             let acked = ack_if_redelivered(other.try_recv_ack());

@@ -82,9 +82,12 @@ pub enum Requeue {
 /// | [`nack(Requeue::After(d))`](Delivery::nack) | the same, but back after `d` |
 /// | [`nack(Requeue::No)`](Delivery::nack) / [`reject`](Delivery::reject) | to dead letters (`Rejected`) |
 ///
-/// A delivery owns what it needs to answer (it may be moved to another
-/// thread, and may outlive its receiver handle). Dropping it unanswered,
-/// also during a panic, requeues the message.
+/// A delivery borrows the receiver handle it came from (`'a`), as tokio's
+/// `Permit` borrows its sender: a worker loop that answers each job before
+/// it takes the next moves no reference count per message. To move a
+/// delivery to another thread or task, or keep it past its handle, take
+/// [`into_owned`](Delivery::into_owned) (an [`OwnedDelivery`]). Dropping a
+/// delivery unanswered, also during a panic, requeues the message.
 ///
 /// # Examples
 ///
@@ -112,21 +115,80 @@ pub enum Requeue {
 /// assert_eq!(receipt.state(), ReceiptState::Acked);
 /// assert_eq!(rx.stats().acked, 1);
 /// ```
-pub struct Delivery<T: Send + 'static> {
+pub struct Delivery<'a, T: Send + 'static> {
     /// The message; `None` once answered (so `Drop` knows).
     msg: Option<Message<T>>,
     /// The receiver handle's answering side.
-    acker: Arc<Acker<T>>,
+    acker: AckerRef<'a, T>,
     /// Whether this delivery holds one of its handle's prefetch slots.
     slot: bool,
 }
 
-impl<T: Send + 'static> Delivery<T> {
-    pub(crate) fn new(msg: Message<T>, acker: Arc<Acker<T>>, slot: bool) -> Delivery<T> {
+/// A delivery that owns what it needs to answer: it may be moved to another
+/// thread or task, and may outlive its receiver handle (while the handle
+/// lives, it counts the delivery in
+/// [`Receiver::unacked`](crate::Receiver::unacked)). Made by
+/// [`Delivery::into_owned`].
+///
+/// # Examples
+///
+/// A job handed to another thread, answered there after its handle is gone:
+///
+/// ```
+/// use postbox::{Mailbox, OwnedDelivery};
+/// use std::thread;
+///
+/// let (tx, rx) = Mailbox::<u32>::builder().build();
+/// tx.send(7).unwrap();
+/// let job: OwnedDelivery<u32> = rx.recv_ack().unwrap().into_owned();
+/// drop(rx);
+/// let done = thread::spawn(move || job.ack().into_body()).join().unwrap();
+/// assert_eq!(done, 7);
+/// ```
+pub type OwnedDelivery<T> = Delivery<'static, T>;
+
+/// How a delivery reaches its handle's answering side: borrowed from the
+/// handle (no reference count moves), or owned (`into_owned`).
+enum AckerRef<'a, T: Send> {
+    /// The handle's own reference, for as long as the handle is borrowed.
+    Lent(&'a Arc<Acker<T>>),
+    /// A reference of the delivery's own.
+    Owned(Arc<Acker<T>>),
+}
+
+impl<T: Send> AckerRef<'_, T> {
+    #[inline(always)]
+    fn get(&self) -> &Acker<T> {
+        match self {
+            AckerRef::Lent(acker) => acker,
+            AckerRef::Owned(acker) => acker,
+        }
+    }
+}
+
+impl<'a, T: Send + 'static> Delivery<'a, T> {
+    #[inline(always)]
+    pub(crate) fn new(msg: Message<T>, acker: &'a Arc<Acker<T>>, slot: bool) -> Delivery<'a, T> {
         Delivery {
             msg: Some(msg),
-            acker,
+            acker: AckerRef::Lent(acker),
             slot,
+        }
+    }
+
+    /// This delivery with a reference of its own to what it answers
+    /// through, no longer borrowing its receiver handle: to move it to
+    /// another thread or task, or keep it after the handle is gone. Costs
+    /// one reference count.
+    pub fn into_owned(mut self) -> OwnedDelivery<T> {
+        let acker = match &self.acker {
+            AckerRef::Lent(acker) => Arc::clone(acker),
+            AckerRef::Owned(acker) => Arc::clone(acker),
+        };
+        Delivery {
+            msg: self.msg.take(),
+            acker: AckerRef::Owned(acker),
+            slot: self.slot,
         }
     }
 
@@ -137,7 +199,7 @@ impl<T: Send + 'static> Delivery<T> {
     #[inline]
     pub fn ack(mut self) -> Message<T> {
         let mut msg = self.take();
-        self.acker.ack(&mut msg, self.slot);
+        self.acker.get().ack(&mut msg, self.slot);
         msg
     }
 
@@ -148,7 +210,7 @@ impl<T: Send + 'static> Delivery<T> {
     /// requeued message goes to dead letters (`Destroyed` or `NoReceivers`).
     pub fn nack(mut self, requeue: Requeue) {
         let msg = self.take();
-        self.acker.nack(msg, requeue, self.slot);
+        self.acker.get().nack(msg, requeue, self.slot);
     }
 
     /// Refuses the message: it goes to dead letters with reason
@@ -174,7 +236,7 @@ impl<T: Send + 'static> Delivery<T> {
     }
 }
 
-impl<T: Send + 'static> Deref for Delivery<T> {
+impl<T: Send + 'static> Deref for Delivery<'_, T> {
     type Target = Message<T>;
 
     fn deref(&self) -> &Message<T> {
@@ -185,7 +247,7 @@ impl<T: Send + 'static> Deref for Delivery<T> {
     }
 }
 
-impl<T: Send + 'static> DerefMut for Delivery<T> {
+impl<T: Send + 'static> DerefMut for Delivery<'_, T> {
     fn deref_mut(&mut self) -> &mut Message<T> {
         match &mut self.msg {
             Some(msg) => msg,
@@ -194,17 +256,17 @@ impl<T: Send + 'static> DerefMut for Delivery<T> {
     }
 }
 
-impl<T: Send + 'static> Drop for Delivery<T> {
+impl<T: Send + 'static> Drop for Delivery<'_, T> {
     fn drop(&mut self) {
         // Unanswered (the worker returned early, or is unwinding from a
         // panic): the message goes back, to be processed by someone.
         if let Some(msg) = self.msg.take() {
-            self.acker.nack(msg, Requeue::Yes, self.slot);
+            self.acker.get().nack(msg, Requeue::Yes, self.slot);
         }
     }
 }
 
-impl<T: Send + 'static> fmt::Debug for Delivery<T> {
+impl<T: Send + 'static> fmt::Debug for Delivery<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Delivery");
         if let Some(msg) = &self.msg {

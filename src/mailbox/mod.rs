@@ -66,7 +66,7 @@ mod sink;
 
 pub(crate) use ack::AckPopError;
 pub use builder::{DurableBuilder, MailboxBuilder};
-pub use delivery::{Delivery, Requeue};
+pub use delivery::{Delivery, OwnedDelivery, Requeue};
 pub use durable::Durable;
 pub use iter::{IntoIter, Iter, TryIter};
 pub use receiver::Receiver;

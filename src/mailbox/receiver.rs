@@ -58,8 +58,9 @@ pub struct Receiver<T: Send> {
     core: Arc<Core<T>>,
     /// This handle's receive counts.
     local: Arc<RecvCounters>,
-    /// What this handle's deliveries answer through (shared with them, so a
-    /// delivery can outlive the handle). Made by the first acknowledged
+    /// What this handle's deliveries answer through: borrowed by them, and
+    /// shared with owned ones (`Delivery::into_owned`), which may outlive
+    /// the handle. Made by the first acknowledged
     /// receive or prefetch setting: a handle that only uses plain receives
     /// (a million idle mailboxes) does not pay for it.
     acker: OnceLock<sync::Arc<Acker<T>>>,
@@ -354,7 +355,7 @@ impl<T: Send + 'static> Receiver<T> {
     /// assert!(rx.recv_ack().unwrap().is_redelivered());
     /// ```
     #[inline]
-    pub fn recv_ack(&self) -> Result<Delivery<T>, RecvError> {
+    pub fn recv_ack(&self) -> Result<Delivery<'_, T>, RecvError> {
         self.recv_ack_inner(Deadline::Never).map_err(|_| RecvError)
     }
 
@@ -367,7 +368,7 @@ impl<T: Send + 'static> Receiver<T> {
     /// a closed mailbox still waits for a delayed requeue), and
     /// [`TryRecvAckError::Closed`] once the mailbox is closed and empty for
     /// good.
-    pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
+    pub fn try_recv_ack(&self) -> Result<Delivery<'_, T>, TryRecvAckError> {
         self.recv_ack_inner(Deadline::Now).map_err(|err| match err {
             AckPopError::Pop(PopError::Closed) => TryRecvAckError::Closed,
             AckPopError::Pop(_) => TryRecvAckError::Empty,
@@ -380,20 +381,20 @@ impl<T: Send + 'static> Receiver<T> {
     /// [`RecvTimeoutError::Timeout`] if either did not come in time, and with
     /// [`RecvTimeoutError::Closed`] once the mailbox is closed and empty for
     /// good.
-    pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
+    pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Timeout(timeout))
     }
 
     /// Receives with acknowledgement, waiting until `deadline` at the latest
     /// (see [`recv_ack_timeout`](Receiver::recv_ack_timeout)).
-    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<T>, RecvTimeoutError> {
+    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Deadline(deadline))
     }
 
     /// Receives with acknowledgement with the wait chosen for this call. A
     /// non-blocking wait that finds no message, or no prefetch slot, fails
     /// with `Timeout`; a closed and empty mailbox with `Closed`.
-    pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
+    pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_inner(wait.deadline())
             .map_err(|err| match err {
                 AckPopError::Pop(PopError::Closed) => RecvTimeoutError::Closed,
@@ -404,7 +405,7 @@ impl<T: Send + 'static> Receiver<T> {
     /// The primitive every acknowledged receive wraps: a prefetch slot if the
     /// handle has a limit, then a message, as one delivery.
     #[inline(always)]
-    fn recv_ack_inner(&self, deadline: Deadline) -> Result<Delivery<T>, AckPopError> {
+    fn recv_ack_inner(&self, deadline: Deadline) -> Result<Delivery<'_, T>, AckPopError> {
         let acker = self.acker();
         let (msg, slot) = self.pop_ack(acker, deadline)?;
         Ok(Acker::deliver(acker, msg, slot))
@@ -439,7 +440,7 @@ impl<T: Send + 'static> Receiver<T> {
         &self,
         msg: Message<T>,
         deadline: Deadline,
-    ) -> Result<Delivery<T>, (Message<T>, AckPopError)> {
+    ) -> Result<Delivery<'_, T>, (Message<T>, AckPopError)> {
         let acker = self.acker();
         // The message is in hand: a close does not make the slot useless.
         match acker.reserve(deadline, false) {

@@ -186,7 +186,7 @@ impl<T: Send + 'static> Receiver<T> {
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Delivery<T>, RecvError>> {
+    ) -> Poll<Result<Delivery<'_, T>, RecvError>> {
         self.poll_delivering(waiting, slot_bell, cx, |acker, msg, slot| {
             Acker::deliver(acker, msg, slot)
         })
@@ -196,12 +196,12 @@ impl<T: Send + 'static> Receiver<T> {
     /// message (and the prefetch slot taken for it) to `deliver`, which
     /// makes the delivery, or a batch of them starting with it.
     #[inline(always)]
-    pub(super) fn poll_delivering<R>(
-        &self,
+    pub(super) fn poll_delivering<'a, R>(
+        &'a self,
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
         cx: &mut Context<'_>,
-        mut deliver: impl FnMut(&sync::Arc<Acker<T>>, Message<T>, bool) -> R,
+        mut deliver: impl FnMut(&'a sync::Arc<Acker<T>>, Message<T>, bool) -> R,
     ) -> Poll<Result<R, RecvError>> {
         let core = self.core();
         let acker = self.acker();
@@ -321,8 +321,8 @@ pub struct RecvAck<'a, T: Send + 'static> {
     slot_bell: Option<Arc<Signal>>,
 }
 
-impl<T: Send + 'static> Future for RecvAck<'_, T> {
-    type Output = Result<Delivery<T>, RecvError>;
+impl<'a, T: Send + 'static> Future for RecvAck<'a, T> {
+    type Output = Result<Delivery<'a, T>, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -463,7 +463,7 @@ impl<T: Send + 'static> Receiver<T> {
         msg: Message<T>,
         slot_bell: &mut Option<Arc<Signal>>,
         cx: &mut Context<'_>,
-    ) -> Result<Delivery<T>, Message<T>> {
+    ) -> Result<Delivery<'_, T>, Message<T>> {
         let acker = self.acker();
         let mut msg = msg;
         loop {

@@ -297,9 +297,9 @@ impl<T: Send + 'static> Receiver<T> {
     /// assert!(again[0].is_redelivered());
     /// assert_eq!(*again[1].body(), 2);
     /// ```
-    pub fn recv_ack_many(
-        &self,
-        buf: &mut Vec<Delivery<T>>,
+    pub fn recv_ack_many<'a>(
+        &'a self,
+        buf: &mut Vec<Delivery<'a, T>>,
         max: usize,
     ) -> Result<usize, RecvError> {
         self.recv_ack_many_inner(buf, max, Deadline::Never)
@@ -311,9 +311,9 @@ impl<T: Send + 'static> Receiver<T> {
     /// [`recv_ack_many`](Receiver::recv_ack_many)): `PrefetchFull`,
     /// `Empty` or `Closed` as [`try_recv_ack`](Receiver::try_recv_ack)
     /// says when not even one could be taken. `max` 0 returns `Ok(0)`.
-    pub fn try_recv_ack_many(
-        &self,
-        buf: &mut Vec<Delivery<T>>,
+    pub fn try_recv_ack_many<'a>(
+        &'a self,
+        buf: &mut Vec<Delivery<'a, T>>,
         max: usize,
     ) -> Result<usize, TryRecvAckError> {
         self.recv_ack_many_inner(buf, max, Deadline::Now)
@@ -328,9 +328,9 @@ impl<T: Send + 'static> Receiver<T> {
     /// at most `timeout` for the first message and its prefetch slot (see
     /// [`recv_ack_many`](Receiver::recv_ack_many)). `max` 0 returns
     /// `Ok(0)`.
-    pub fn recv_ack_many_timeout(
-        &self,
-        buf: &mut Vec<Delivery<T>>,
+    pub fn recv_ack_many_timeout<'a>(
+        &'a self,
+        buf: &mut Vec<Delivery<'a, T>>,
         max: usize,
         timeout: Duration,
     ) -> Result<usize, RecvTimeoutError> {
@@ -343,9 +343,9 @@ impl<T: Send + 'static> Receiver<T> {
 
     /// The primitive of the acknowledged batch receives: the first slot and
     /// message waited for until `deadline`, then the rest of the batch.
-    fn recv_ack_many_inner(
-        &self,
-        buf: &mut Vec<Delivery<T>>,
+    fn recv_ack_many_inner<'a>(
+        &'a self,
+        buf: &mut Vec<Delivery<'a, T>>,
         max: usize,
         deadline: Deadline,
     ) -> Result<usize, AckPopError> {
@@ -360,10 +360,10 @@ impl<T: Send + 'static> Receiver<T> {
     /// Hands out `first` (with the slot taken for it) and up to `max - 1`
     /// more deliveries queued now, each with a slot of its own while the
     /// prefetch limit allows; counts them at once. Returns how many.
-    fn deliver_many(
+    fn deliver_many<'a>(
         &self,
-        acker: &sync::Arc<Acker<T>>,
-        buf: &mut Vec<Delivery<T>>,
+        acker: &'a sync::Arc<Acker<T>>,
+        buf: &mut Vec<Delivery<'a, T>>,
         max: usize,
         first: Message<T>,
         slot: bool,
@@ -397,11 +397,11 @@ impl<T: Send + 'static> Receiver<T> {
     /// messages are taken in the poll that returns them; a future dropped
     /// before that took none, counted no redelivery and left `buf` as it
     /// was.
-    pub fn recv_ack_many_async<'a>(
+    pub fn recv_ack_many_async<'a, 'b>(
         &'a self,
-        buf: &'a mut Vec<Delivery<T>>,
+        buf: &'b mut Vec<Delivery<'a, T>>,
         max: usize,
-    ) -> RecvAckMany<'a, T> {
+    ) -> RecvAckMany<'a, 'b, T> {
         RecvAckMany {
             receiver: self,
             buf,
@@ -454,11 +454,11 @@ impl<T: Send> fmt::Debug for RecvMany<'_, T> {
 
 /// The future of [`Receiver::recv_ack_many_async`].
 #[must_use = "futures do nothing unless polled"]
-pub struct RecvAckMany<'a, T: Send + 'static> {
+pub struct RecvAckMany<'a, 'b, T: Send + 'static> {
     /// The receiver it takes from.
     receiver: &'a Receiver<T>,
     /// Where the deliveries go.
-    buf: &'a mut Vec<Delivery<T>>,
+    buf: &'b mut Vec<Delivery<'a, T>>,
     /// The most deliveries in the batch.
     max: usize,
     /// Its place in the mailbox's receive wait list.
@@ -467,7 +467,7 @@ pub struct RecvAckMany<'a, T: Send + 'static> {
     slot_bell: Option<Arc<Signal>>,
 }
 
-impl<T: Send + 'static> Future for RecvAckMany<'_, T> {
+impl<T: Send + 'static> Future for RecvAckMany<'_, '_, T> {
     type Output = Result<usize, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -485,14 +485,14 @@ impl<T: Send + 'static> Future for RecvAckMany<'_, T> {
     }
 }
 
-impl<T: Send + 'static> Drop for RecvAckMany<'_, T> {
+impl<T: Send + 'static> Drop for RecvAckMany<'_, '_, T> {
     fn drop(&mut self) {
         self.receiver.cancel_slot_wait(&mut self.slot_bell);
         self.waiting.cancel(&self.receiver.core().recv_wakers);
     }
 }
 
-impl<T: Send + 'static> fmt::Debug for RecvAckMany<'_, T> {
+impl<T: Send + 'static> fmt::Debug for RecvAckMany<'_, '_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecvAckMany")
             .field("max", &self.max)

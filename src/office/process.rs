@@ -197,14 +197,14 @@ impl<T: Send + 'static> Process<T> {
     /// assert_eq!(*delivery.body(), "job");
     /// delivery.ack();
     /// ```
-    pub fn recv_ack(&self) -> Result<Delivery<T>, RecvError> {
+    pub fn recv_ack(&self) -> Result<Delivery<'_, T>, RecvError> {
         self.recv_ack_with(Wait::Blocking).map_err(|_| RecvError)
     }
 
     /// Receives with acknowledgement if a message and a prefetch slot are
     /// there now, never waiting: `PrefetchFull`, `Empty` or `Closed`
     /// otherwise (see [`Receiver::try_recv_ack`]).
-    pub fn try_recv_ack(&self) -> Result<Delivery<T>, TryRecvAckError> {
+    pub fn try_recv_ack(&self) -> Result<Delivery<'_, T>, TryRecvAckError> {
         match self.deliver_saved(Deadline::Now) {
             Some(delivered) => delivered.map_err(|_| TryRecvAckError::PrefetchFull),
             None => self.inbox.try_recv_ack(),
@@ -214,20 +214,20 @@ impl<T: Send + 'static> Process<T> {
     /// Receives with acknowledgement, waiting at most `timeout` for a
     /// prefetch slot and a message: `Timeout` if they did not come, `Closed`
     /// once the inbox is closed and empty.
-    pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<T>, RecvTimeoutError> {
+    pub fn recv_ack_timeout(&self, timeout: Duration) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Timeout(timeout))
     }
 
     /// Receives with acknowledgement, waiting until `deadline` for a
     /// prefetch slot and a message: `Timeout` if they did not come, `Closed`
     /// once the inbox is closed and empty.
-    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<T>, RecvTimeoutError> {
+    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Deadline(deadline))
     }
 
     /// Receives with acknowledgement with the wait chosen for this call (a
     /// non-blocking wait that finds nothing fails with `Timeout`).
-    pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<T>, RecvTimeoutError> {
+    pub fn recv_ack_with(&self, wait: Wait) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         let deadline = wait.deadline();
         match self.deliver_saved(deadline) {
             Some(delivered) => delivered.map_err(|_| RecvTimeoutError::Timeout),

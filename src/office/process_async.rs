@@ -29,7 +29,7 @@ use super::process::Process;
 use super::selective::{from, SetAside};
 use crate::error::RecvError;
 use crate::id::Pid;
-use crate::mailbox::Delivery;
+use crate::mailbox::{Delivery, OwnedDelivery};
 use crate::message::{Header, Message};
 use crate::signal::Signal;
 use crate::wake::Waiting;
@@ -76,7 +76,9 @@ impl<T: Send + 'static> Process<T> {
     /// Receives from anyone with acknowledgement without blocking a thread:
     /// the async form of [`recv_ack`](Process::recv_ack). Messages a
     /// selective receive set aside come first (each waits for a prefetch
-    /// slot, if the inbox has a limit, first in line).
+    /// slot, if the inbox has a limit, first in line). The delivery is an
+    /// [`OwnedDelivery`]: the future borrows the process mutably (to be
+    /// `Send`), a borrow its output cannot share.
     ///
     /// **Cancel-safe, and leaves no trace.** The slot and the message are
     /// taken together in the poll that returns the delivery; a set-aside
@@ -220,20 +222,24 @@ impl<T: Send + 'static> Process<T> {
     }
 
     /// One poll of an acknowledged receive: the oldest saved message (with
-    /// a prefetch slot), else the inbox.
+    /// a prefetch slot), else the inbox. The delivery is owned: the future
+    /// holds the process by a mutable borrow that its output cannot share.
     fn poll_recv_ack_any(
         &self,
         waiting: &mut Waiting,
         slot_bell: &mut Option<Arc<Signal>>,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Delivery<T>, RecvError>> {
+    ) -> Poll<Result<OwnedDelivery<T>, RecvError>> {
         let Some(msg) = self.take_saved() else {
-            return self.receiver().poll_recv_ack(waiting, slot_bell, cx);
+            return self
+                .receiver()
+                .poll_recv_ack(waiting, slot_bell, cx)
+                .map_ok(Delivery::into_owned);
         };
         match self.receiver().poll_deliver_taken(msg, slot_bell, cx) {
             Ok(delivery) => {
                 self.receiver().end_recv_wait(waiting);
-                Poll::Ready(Ok(delivery))
+                Poll::Ready(Ok(delivery.into_owned()))
             }
             Err(msg) => {
                 // No slot: first in line again, in this same poll; the
@@ -321,7 +327,7 @@ pub struct ProcessRecvAck<'a, T: Send + 'static> {
 }
 
 impl<T: Send + 'static> Future for ProcessRecvAck<'_, T> {
-    type Output = Result<Delivery<T>, RecvError>;
+    type Output = Result<OwnedDelivery<T>, RecvError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();

@@ -208,7 +208,7 @@ impl<T: Send + 'static> Process<T> {
     pub(super) fn deliver_saved(
         &self,
         deadline: Deadline,
-    ) -> Option<Result<Delivery<T>, AckPopError>> {
+    ) -> Option<Result<Delivery<'_, T>, AckPopError>> {
         let msg = self.take_saved()?;
         Some(
             self.receiver()
