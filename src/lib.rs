@@ -30,7 +30,7 @@
 //! | message format | header + body | [`Message`]: [`Header`] (id, source, priority, correlation id, reply-to, redeliveries, expiry) + any body `T` |
 //! | | fixed / variable length | any `T`; [`MailboxBuilder::max_body_len`] refuses longer bodies ([`BodyLen`]) |
 //! | queueing discipline | FIFO / priority | one [`Queue`] trait: [`Fifo`] (crossbeam-channel), [`Priority`] (levels, FIFO within a level), or your own |
-//! | delivery guarantees | consumer acknowledgement (at least once) | [`Receiver::recv_ack`] → [`Delivery`]: [`ack`](Delivery::ack), [`nack`](Delivery::nack)`(`[`Requeue`]`)`, [`reject`](Delivery::reject); dropped unanswered (a panic too) = requeued at the front of its level; plain `recv` = auto-ack |
+//! | delivery guarantees | consumer acknowledgement (at least once) | [`Receiver::recv_ack`] → [`Delivery`]: [`ack`](Delivery::ack), [`nack`](Delivery::nack)`(`[`Requeue`]`)`, [`reject`](Delivery::reject); dropped unanswered (a panic too) = requeued at the front of its level; a delivery borrows its handle, [`into_owned`](Delivery::into_owned) ([`OwnedDelivery`]) to move it; plain `recv` = auto-ack |
 //! | | redelivery limit | [`MailboxBuilder::max_redeliveries`]; [`Header::redeliveries`] counts them |
 //! | | fair dispatch | [`Receiver::with_prefetch`]: at most `n` unanswered deliveries per receiver handle |
 //! | | confirmation of processing | [`Confirm::Acked`], [`Receipt::wait_acked`]; [`ReceiptState`] `Queued → Received → Acked / Requeued / DeadLettered / Expired / Dropped` |
@@ -386,9 +386,9 @@ pub use crate::error::{
 pub use crate::id::{MessageId, Pid, SubscriberId};
 pub use crate::journal::{OpenError, Recovery, SyncPolicy};
 pub use crate::mailbox::{
-    Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, OwnedDelivery, Permit, Receiver,
-    Recv, RecvAck, RecvAckMany, RecvMany, RecvStream, Requeue, Reserve, SendAsync, Sender, TryIter,
-    DEFAULT_CAPACITY,
+    Delivery, Durable, DurableBuilder, IntoIter, Iter, Mailbox, MailboxBuilder, OwnedDelivery,
+    Permit, Receiver, Recv, RecvAck, RecvAckMany, RecvMany, RecvStream, Requeue, Reserve,
+    SendAsync, Sender, TryIter, DEFAULT_CAPACITY,
 };
 pub use crate::message::{BodyLen, Header, Message};
 pub use crate::office::{

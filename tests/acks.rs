@@ -91,6 +91,7 @@ on_backends!(every_backend: {
     destroy_sends_delayed_messages_to_dead_letters_at_once,
     delivery_outlives_its_receiver_handle,
     delivery_outliving_the_last_receiver_ends_in_dead_letters,
+    borrowed_and_owned_deliveries_answer_once,
 } =>
     fifo_bounded = FIFO_BOUNDED,
     fifo_unbounded = FIFO_UNBOUNDED,
@@ -1783,4 +1784,36 @@ fn delivery_outliving_the_last_receiver_ends_in_dead_letters(b: Backend) {
     assert_eq!(s.dead_letters.get(DeadLetterReason::NoReceivers), 1);
     assert_eq!((s.acked, s.unacked, s.len), (1, 0, 0));
     assert_balanced(&s, 2);
+}
+
+/// A borrowed delivery may be answered on a scoped thread while its handle
+/// lives; one made owned (twice over) still answers once, and one owned and
+/// dropped unanswered after its handle went is requeued, into dead letters.
+fn borrowed_and_owned_deliveries_answer_once(b: Backend) {
+    let (dead_tx, dead_rx) = dead_letter_box::<u32>();
+    let (tx, rx) = builder::<u32>(b).dead_letters(dead_tx).build();
+    let feed = feed(b, &tx, vec![1u32, 2, 3]);
+    let first = take(&rx);
+    let acked = thread::scope(|s| s.spawn(move || first.ack().into_body()).join());
+    assert_eq!(acked.ok(), Some(1), "{b:?}");
+    let second = take(&rx).into_owned().into_owned();
+    let third = take(&rx).into_owned();
+    feed.finish();
+    assert_eq!(
+        rx.unacked(),
+        2,
+        "{b:?}: owned deliveries count while the handle lives"
+    );
+    drop(rx);
+    assert_eq!(second.ack().into_body(), 2);
+    drop(third);
+    assert_eq!(drain_bodies(&dead_rx), [3], "{b:?}");
+    let s = tx.stats();
+    assert_eq!(
+        (s.acked, s.nacked, s.unacked, s.len),
+        (2, 1, 0, 0),
+        "{b:?}: {s:?}"
+    );
+    assert_eq!(s.dead_letters.get(DeadLetterReason::NoReceivers), 1);
+    assert_balanced(&s, 3);
 }

@@ -248,7 +248,11 @@ impl<T: Send + 'static> Acker<T> {
     /// counting it: a durable mailbox's log records it delivered, its
     /// receipt says `Received`.
     #[inline(always)]
-    pub(super) fn hand_out(acker: &sync::Arc<Self>, msg: Message<T>, slot: bool) -> Delivery<'_, T> {
+    pub(super) fn hand_out(
+        acker: &sync::Arc<Self>,
+        msg: Message<T>,
+        slot: bool,
+    ) -> Delivery<'_, T> {
         Acker::received(&msg);
         Acker::wrap(acker, msg, slot)
     }

@@ -387,7 +387,10 @@ impl<T: Send + 'static> Receiver<T> {
 
     /// Receives with acknowledgement, waiting until `deadline` at the latest
     /// (see [`recv_ack_timeout`](Receiver::recv_ack_timeout)).
-    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<'_, T>, RecvTimeoutError> {
+    pub fn recv_ack_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Deadline(deadline))
     }
 

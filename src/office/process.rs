@@ -221,7 +221,10 @@ impl<T: Send + 'static> Process<T> {
     /// Receives with acknowledgement, waiting until `deadline` for a
     /// prefetch slot and a message: `Timeout` if they did not come, `Closed`
     /// once the inbox is closed and empty.
-    pub fn recv_ack_deadline(&self, deadline: Instant) -> Result<Delivery<'_, T>, RecvTimeoutError> {
+    pub fn recv_ack_deadline(
+        &self,
+        deadline: Instant,
+    ) -> Result<Delivery<'_, T>, RecvTimeoutError> {
         self.recv_ack_with(Wait::Deadline(deadline))
     }
 
