@@ -54,7 +54,11 @@ impl<T: Send> Sender<T> {
         if let (None, Confirm::Queued, Some(queue)) = (source, confirm, self.core.plain_priority())
         {
             // A plain priority mailbox: the same, once the priority is known
-            // to be valid (an invalid one is refused the general way).
+            // to be valid (an invalid one is refused the general way). The
+            // two fast sends are written out on purpose: folded into one
+            // inlined helper (taking the put as a closure, or its result),
+            // the FIFO send+recv cost 4 instructions more (callgrind,
+            // 446.9 -> 450.9 per message).
             if msg.header().priority() < queue.levels() {
                 let (seq, id) = self.number();
                 msg.header_mut().stamp(id);
