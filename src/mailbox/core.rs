@@ -233,6 +233,18 @@ impl<T: Send> Core<T> {
         Some(msg)
     }
 
+    /// After [`take_plain`](Core::take_plain) found nothing: whether a
+    /// receive that does not wait may report `Empty` at once, without the
+    /// general path's second look (see `Fifo::empty_for_now`); `false` for
+    /// the other backends, whose second look costs no fence.
+    #[inline(always)]
+    pub(super) fn empty_for_now(&self) -> bool {
+        match &self.queue {
+            Backend::Fifo(fifo) => fifo.empty_for_now(),
+            _ => false,
+        }
+    }
+
     /// A message became available (a send landed, a requeue, a rendezvous
     /// sender's offer): rings the selects watching, and wakes one task
     /// waiting to receive. Two loads when nobody waits.

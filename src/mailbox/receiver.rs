@@ -95,15 +95,23 @@ impl<T: Send> Receiver<T> {
     /// First the fast path (see [`Core::take_plain`]): a message without
     /// rare header fields cannot expire, so a FIFO mailbox (durable or
     /// not) hands it out at once; everything else takes the general path.
+    /// A receive that does not wait and finds a FIFO mailbox plainly empty
+    /// reports it at once (see [`Core::empty_for_now`]).
     #[inline(always)]
     pub(super) fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
-        if let Some(msg) = self.core.take_plain() {
-            if !msg.header().has_ext() {
-                return Ok(msg);
+        match self.core.take_plain() {
+            Some(msg) => {
+                if !msg.header().has_ext() {
+                    return Ok(msg);
+                }
+                if let Some(msg) = self.unexpired(msg) {
+                    return Ok(msg);
+                }
             }
-            if let Some(msg) = self.unexpired(msg) {
-                return Ok(msg);
+            None if deadline == Deadline::Now && self.core.empty_for_now() => {
+                return Err(PopError::Empty);
             }
+            None => {}
         }
         self.pop_general(deadline)
     }

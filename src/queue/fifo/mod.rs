@@ -339,6 +339,18 @@ impl<T: Send> Fifo<T> {
         Some(msg)
     }
 
+    /// After [`take`](Fifo::take) found nothing: whether that is the whole
+    /// answer for a receive that does not wait (nothing requeued, no late
+    /// lane, not closed), so that it may report `Empty` without
+    /// [`Queue::try_pop`] looking at the channel again: on an empty bounded
+    /// channel each look is a SeqCst fence in crossbeam, and an async
+    /// receive looks twice per poll (before and after registering).
+    #[inline(always)]
+    pub(crate) fn empty_for_now(&self) -> bool {
+        let status = self.status.load(Ordering::SeqCst);
+        status & (CLOSED | LATE) == 0 && status < ONE_REQUEUED
+    }
+
     /// [`Queue::try_pop_many`], and whether every message taken is known
     /// to be plain (it travelled lean: no expiry, no receipt), so that a
     /// batch receive need not look at each header again. `false` says
@@ -535,5 +547,41 @@ impl<T> fmt::Debug for Fifo<T> {
             .field("capacity", &self.lane.capacity())
             .field("closed", &(status & CLOSED != 0))
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A non-blocking receive is told "empty" at once only when nothing is
+    /// behind the channel: with the channel empty, messages waiting in the
+    /// late lane (here restored past the capacity, as a durable mailbox
+    /// reopening does) or requeued ones, or a close, send it the general
+    /// way, which hands them out.
+    #[test]
+    fn empty_for_now_only_when_nothing_is_behind_the_channel() {
+        let fifo = Fifo::bounded(1);
+        assert!(fifo.empty_for_now(), "a new queue is plainly empty");
+        fifo.push_restored(Message::new(1u32));
+        fifo.push_restored(Message::new(2u32)); // past the capacity: late lane
+        assert_eq!(fifo.take().map(Message::into_body), Some(1));
+        assert!(fifo.take().is_none(), "the channel is empty");
+        assert!(!fifo.empty_for_now(), "the late lane holds a message");
+        assert_eq!(fifo.try_pop().ok().map(Message::into_body), Some(2));
+        assert!(fifo.empty_for_now());
+
+        assert!(fifo.requeue(Message::new(3u32)).is_ok());
+        assert!(
+            fifo.take().is_none(),
+            "a requeued message is not taken here"
+        );
+        assert!(!fifo.empty_for_now(), "a requeued message waits");
+        assert_eq!(fifo.try_pop().ok().map(Message::into_body), Some(3));
+        assert!(fifo.empty_for_now());
+
+        assert!(fifo.close(), "the first close");
+        assert!(!fifo.empty_for_now(), "closed: the general way says so");
+        assert_eq!(fifo.try_pop().err(), Some(PopError::Closed));
     }
 }
