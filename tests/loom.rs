@@ -72,8 +72,11 @@ fn last_sender_drop_wakes_receiver() {
     });
 }
 
-/// A sender parked on a full mailbox wakes with Closed (message handed back)
-/// when the last receiver goes; the queued message is counted as dropped.
+/// A sender blocked on a full mailbox wakes with Closed (message handed
+/// back) when the last receiver goes, and the queued message is counted as
+/// dropped. A send that races the close may instead find the room the
+/// close's drain freed and land, as the `Queue` contract allows: then its
+/// message is counted as dropped too. Either way nothing goes uncounted.
 #[test]
 fn last_receiver_drop_wakes_sender() {
     model(|| {
@@ -86,10 +89,15 @@ fn last_receiver_drop_wakes_sender() {
             Err(_) => panic!("unexpected error"),
         });
         drop(rx);
-        assert_eq!(sender.join().unwrap(), Some(2));
+        let handed_back = sender.join().unwrap();
         let stats = stats_tx.stats();
-        assert_eq!(stats.sent, 1);
-        assert_eq!(stats.dropped, 1);
+        match handed_back {
+            Some(body) => {
+                assert_eq!(body, 2);
+                assert_eq!((stats.sent, stats.dropped), (1, 1));
+            }
+            None => assert_eq!((stats.sent, stats.dropped), (2, 2)),
+        }
     });
 }
 

@@ -1,22 +1,27 @@
-//! The priority backend: one lock-free lane per level for the new messages
-//! of an unbounded queue, and a lock for the rest.
+//! The priority backend: one lock-free lane per level for the new messages,
+//! a lock-free room count for a bounded queue, and a lock for the rest.
 //!
-//! # Lanes: an unbounded queue's pushes and pops take no lock
+//! # Lanes: pushes and pops of new messages take no lock
 //!
-//! On an unbounded queue a push appends to its level's lane, a crossbeam
-//! channel, and a pop takes the front of the highest lane that holds a
-//! message (`lanes.rs` says how the bitmap of lanes stays right without a
-//! lock). The single lock that every push and pop took before was what kept
-//! this backend at 3.5–5.5x crossbeam with several producers: its threads
-//! were switched out 0.025–0.035 times per message against FIFO's 0.0002
+//! A push appends to its level's lane, a crossbeam channel, and a pop
+//! takes the front of the highest lane that holds a message (`lanes.rs`
+//! says how the bitmap of lanes stays right without a lock). The single
+//! lock that every push and pop took before was what kept this backend at
+//! 3.5–5.5x crossbeam with several producers: its threads were switched
+//! out 0.025–0.035 times per message against FIFO's 0.0002
 //! (`benches/parks.rs`), each a yield or a park over the lock.
 //!
-//! A bounded queue keeps its messages under the lock (`state.rs`). Its
-//! lanes would need a shared room count that every push and pop writes,
-//! and measured with one (`cargo bench --bench throughput`, 4 interleaved
-//! rounds) they were no faster with one priority and slower with mixed
-//! ones (2x2 bounded(1024): 8.8x crossbeam against 3.1x under the lock), the
-//! bitmap's bits being cleared and set again on nearly every message.
+//! A bounded queue claims room before the lane and gives it back after
+//! the pop, on two counters, one written by each side (`room.rs`). Measured
+//! (`cargo bench --bench throughput`, 4 interleaved rounds, bounded(1024),
+//! median ns per message, lock / lanes): one priority spsc 371–403 /
+//! 231–308, mpsc ×2 228–306 / 151–162, mpsc ×4 234–250 / 157–166, mpmc 2×2
+//! 248–274 / 173–204. Mixed priorities gain nothing (mpsc ×4 is slower,
+//! 289 / 379–401): the bitmap's bits are cleared and set again on nearly
+//! every message. One counter written by both sides, tried before, was no
+//! faster than the lock. One thread alone pays more instructions on the
+//! lanes (callgrind send+recv 372 under the lock, 623 on lanes), and the
+//! lock was kept for that case until threaded runs were measured.
 //!
 //! What goes through the lock on every capacity: requeued messages, which
 //! go to the *front* of their level and so cannot enter a lane (a pop looks
@@ -28,8 +33,9 @@
 //!   before the lanes' messages of its level: a pop that finds messages
 //!   held takes, under the lock, the more urgent of the highest held level
 //!   and the highest lane, the held one on a tie.
-//! - **Capacity.** A bounded queue's messages and permits are counted under
-//!   the lock (`room.rs`); an unbounded queue counts nothing.
+//! - **Capacity.** A bounded queue's messages and permits are counted by
+//!   its room (`room.rs`), claimed before a message enters its lane and
+//!   given back after it leaves; an unbounded queue counts nothing.
 //! - **No lost wake-up.** A receiver that finds nothing counts itself in
 //!   `Gate::sleepers` under the lock, looks once more, and parks on
 //!   `not_empty`. A push into a lane fences (SeqCst) after its message is
@@ -38,8 +44,9 @@
 //!   receiver's second look comes after the push in the SeqCst order and
 //!   finds it. A pop that sets a lane's bit again after clearing it wakes a
 //!   receiver too (`lanes.rs` says why). Pushes under the lock notify under
-//!   it. Senders waiting for room count themselves under the lock, where
-//!   every pop of a bounded queue frees its room.
+//!   it. Senders waiting for room count themselves under the lock and look
+//!   again; a pop that frees room reads that count after freeing
+//!   (`room.rs` has the handshake).
 //! - **Close.** A push racing with `close` may still land in a lane after
 //!   the last look of a receiver that then reports `Closed`; the `Queue`
 //!   contract allows this (the mailbox sweeps such stragglers), and any pop
@@ -79,6 +86,7 @@ use crate::sync::{
 };
 
 use lanes::Lanes;
+use room::Room;
 use state::{End, State};
 
 /// The priority queueing discipline: highest priority first, FIFO within a
@@ -108,6 +116,9 @@ pub struct Priority<T> {
     ignores_priorities: bool,
     /// The most messages held, `None` for unbounded.
     capacity: Option<usize>,
+    /// A bounded queue's room count (`room.rs`); `None` when unbounded
+    /// and on a rendezvous, which hold no room.
+    room: Option<Box<Room>>,
     /// What every push and pop of a buffered queue touches, on lines of its
     /// own: the lanes and the counts read without the lock.
     gate: CachePadded<Gate<T>>,
@@ -127,6 +138,9 @@ struct Gate<T> {
     /// Receivers of a buffered queue parked on `not_empty`: changed under
     /// the lock, read by pushes after their message is in.
     sleepers: AtomicUsize,
+    /// Senders of a bounded queue parked on `not_full` for room: changed
+    /// under the lock, read by whoever frees room (`room.rs`).
+    waiting: AtomicUsize,
     /// Mirror of `state.closed` for the lock-free checks.
     closed: AtomicBool,
 }
@@ -134,8 +148,7 @@ struct Gate<T> {
 /// The lock and the length hint, on one cache line.
 #[repr(C)]
 struct Hot<T> {
-    /// `state.len` (the messages under the lock: requeued ones, and all of
-    /// a bounded queue's), readable
+    /// `state.len` (the messages under the lock: requeued ones), readable
     /// without the lock: a pop looks there first while it is not 0.
     len_hint: AtomicUsize,
     /// The requeued messages, the rendezvous and the closed flag, changed
@@ -152,9 +165,13 @@ impl<T> Priority<T> {
             levels,
             ignores_priorities: false,
             capacity,
+            room: capacity
+                .filter(|&cap| cap > 0)
+                .map(|cap| Box::new(Room::new(cap))),
             gate: CachePadded(Gate {
                 lanes: Lanes::new(levels),
                 sleepers: AtomicUsize::new(0),
+                waiting: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
             }),
             hot: CachePadded(Hot {
@@ -202,13 +219,6 @@ impl<T> Priority<T> {
     #[inline]
     fn is_rendezvous(&self) -> bool {
         self.capacity == Some(0)
-    }
-
-    /// Whether new messages go through the lanes: on an unbounded queue.
-    /// A bounded queue keeps them under the lock (see the module docs).
-    #[inline]
-    fn uses_lanes(&self) -> bool {
-        self.capacity.is_none()
     }
 
     /// Wakes a receiver parked for a message, if one is: after a push into
@@ -259,33 +269,26 @@ impl<T> Priority<T> {
         }
     }
 
-    /// `try_push` of a bounded or rendezvous queue: under the lock.
-    #[inline]
-    fn try_push_locked(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        let mut state = self.hot.state.lock();
+    /// `try_push` of a rendezvous queue: under the lock, only into the
+    /// hands of a receiver parked in `pop`.
+    fn try_push_rendezvous(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        let state = self.hot.state.lock();
         if state.closed {
             return Err(PushError::Closed(msg));
         }
-        if self.is_rendezvous() {
-            // Only into the hands of a receiver parked in `pop`.
-            return self.hand_over(state, msg);
-        }
-        if !self.has_room(&state) {
-            return Err(PushError::Full(msg));
-        }
-        state.push(msg, self.levels, End::Back);
-        self.publish_and_wake(state);
-        Ok(())
+        self.hand_over(state, msg)
     }
 
     /// The most urgent message queued on a buffered queue: from the lanes,
-    /// or, while messages are held under the lock (requeued ones, and every
-    /// message of a bounded queue), the more urgent of those and the lanes.
+    /// or, while messages are held under the lock (requeued ones), the more
+    /// urgent of those and the lanes.
     /// Gives the message's room back.
     #[inline]
     fn take(&self) -> Option<Message<T>> {
         if self.hot.len_hint.load(Ordering::SeqCst) == 0 {
-            return self.gate.lanes.pop_highest(|| self.message_arrived());
+            let msg = self.gate.lanes.pop_highest(|| self.message_arrived())?;
+            self.room_freed(1);
+            return Some(msg);
         }
         self.take_with_held(|state, lanes| {
             let lane = lanes.highest();
@@ -311,7 +314,7 @@ impl<T> Priority<T> {
                 Source::Held(take) => {
                     let msg = take(&mut state)?;
                     self.hot.len_hint.store(state.len, Ordering::SeqCst);
-                    self.room_freed(&state);
+                    self.room_freed_locked();
                     return Some(msg);
                 }
                 Source::Lane(level) => {
@@ -323,6 +326,7 @@ impl<T> Priority<T> {
                         }
                     };
                     if let Some(msg) = self.gate.lanes.take_or_clear(level, &reopened) {
+                        self.room_freed_locked();
                         return Some(msg);
                     }
                 }
@@ -396,11 +400,14 @@ impl<T: Send> Priority<T> {
 impl<T: Send> Queue<T> for Priority<T> {
     #[inline]
     fn try_push(&self, msg: Message<T>) -> Result<(), PushError<T>> {
-        if !self.uses_lanes() {
-            return self.try_push_locked(msg);
+        if self.is_rendezvous() {
+            return self.try_push_rendezvous(msg);
         }
         if self.gate.closed.load(Ordering::Acquire) {
             return Err(PushError::Closed(msg));
+        }
+        if !self.claim_room() {
+            return Err(PushError::Full(msg));
         }
         self.enter(msg);
         Ok(())
@@ -530,6 +537,7 @@ impl<T: Send> Queue<T> for Priority<T> {
     /// `State::free_receiver` counts it, so that `try_push` does not hand a
     /// message to the parked receiver this requeue wakes.
     fn requeue(&self, msg: Message<T>) -> Result<(), PushError<T>> {
+        self.hold_anyway();
         let mut state = self.hot.state.lock();
         // Wakes a parked receiver exactly as a push does: the receiver
         // re-checks for messages under the lock, so the wake-up cannot be lost.

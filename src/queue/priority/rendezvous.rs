@@ -48,7 +48,7 @@
 //! receiver, and no hand-off outlives the receivers it was counted against.
 //! A receiver that timed out or woke spuriously counts as woken: it looks
 //! before it leaves. Senders on a rendezvous are not
-//! counted in `parked_senders`: they wait for their offer to be taken, not for
+//! counted in `Gate::waiting`: they wait for their offer to be taken, not for
 //! room, so a pop or an eviction of a held message never wakes them. Whoever
 //! takes an offer wakes exactly its sender (see `took`), and `close` wakes
 //! every sender with an offer (`wake_offers`). The sender looks at its ticket

@@ -25,9 +25,6 @@ pub(super) struct State<T> {
     /// queue counts its sleeping receivers in `Gate::sleepers`, where
     /// pushers that take no lock can read them.)
     pub(super) parked_receivers: usize,
-    /// Senders of a bounded queue parked on `not_full` waiting for room
-    /// (not rendezvous senders: see `rendezvous.rs`).
-    pub(super) parked_senders: usize,
     /// One FIFO per level, index = priority; empty until the first push
     /// (an idle mailbox does not pay for its levels' queue headers, 32 bytes
     /// each: 256 for 8 levels). Only a set bit of `occupied` leads a pop to a
@@ -35,9 +32,6 @@ pub(super) struct State<T> {
     pub(super) queues: Box<[VecDeque<Message<T>>]>,
     /// Bit `p` is set while level `p` holds messages.
     pub(super) occupied: [u64; 4],
-    /// Room held by permits (`reserve`): counted as taken until the
-    /// permit's message comes or the permit is dropped.
-    pub(super) reserved: usize,
     /// No more pushes once set.
     pub(super) closed: bool,
     /// The hand-offs and offers of a rendezvous queue, made by its first push
@@ -69,10 +63,8 @@ impl<T> State<T> {
         State {
             len: 0,
             parked_receivers: 0,
-            parked_senders: 0,
             queues: Box::default(),
             occupied: [0; 4],
-            reserved: 0,
             closed: false,
             rendezvous: None,
         }
