@@ -12,10 +12,9 @@ use super::Priority;
 
 impl<T: Send> Priority<T> {
     /// A stamped message into its lane, if the queue is open and has room
-    /// (`room.rs`). `Err` hands the
-    /// message back untouched for [`Queue::push`](crate::Queue::push)
-    /// (full, closed, a rendezvous: it sorts them out), so it carries no
-    /// reason.
+    /// (`room.rs`). `Err` hands the message back untouched for
+    /// [`Queue::push`](crate::Queue::push) (full, closed, a rendezvous: it
+    /// sorts them out), so it carries no reason.
     #[inline(always)]
     pub(crate) fn put(&self, msg: Message<T>) -> Result<(), Message<T>> {
         if self.is_rendezvous() || self.gate.closed.load(Ordering::Acquire) || !self.claim_room() {
