@@ -109,17 +109,6 @@ impl Room {
         }
     }
 
-    /// Whether nothing holds room: no message queued (each holds its unit
-    /// from before it enters its lane until after it leaves) and no
-    /// permit. `freed` is read first: it only grows, so the difference
-    /// overstates what is held, and `true` means nothing was held when
-    /// `taken` was read.
-    #[inline]
-    fn holds_nothing(&self) -> bool {
-        let freed = self.freed.load(Ordering::SeqCst);
-        self.senders.taken.load(Ordering::SeqCst) == freed
-    }
-
     /// Counts a unit held whatever the capacity (a requeued or restored
     /// message), so that giving it back when it leaves keeps the count.
     #[inline]
@@ -140,15 +129,6 @@ impl<T> Priority<T> {
     #[inline]
     pub(super) fn claim_room(&self) -> bool {
         self.room.as_ref().is_none_or(|room| room.claim())
-    }
-
-    /// Whether a bounded queue is known to hold nothing (see
-    /// `Room::holds_nothing`): a receive that finds it so need not look at
-    /// the lanes, whose stale bits it would clear only for the next send
-    /// to set them again.
-    #[inline]
-    pub(super) fn known_empty(&self) -> bool {
-        self.room.as_ref().is_some_and(|room| room.holds_nothing())
     }
 
     /// Counts a message that ignores the capacity (requeued, restored) as
