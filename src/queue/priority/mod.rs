@@ -283,10 +283,10 @@ impl<T> Priority<T> {
         self.hand_over(state, msg)
     }
 
-    /// The most urgent message queued on a buffered queue: from the lanes,
-    /// or, while messages are held under the lock (requeued ones), the more
-    /// urgent of those and the lanes.
-    /// Gives the message's room back.
+    /// The most urgent message queued on a buffered queue, its room given
+    /// back. The lanes' branch is written out rather than calling
+    /// `take_keeping_room`: passing the message up through one more
+    /// `Option` cost 13 instructions per receive (callgrind).
     #[inline]
     fn take(&self) -> Option<Message<T>> {
         if self.hot.len_hint.load(Ordering::SeqCst) == 0 {
@@ -294,6 +294,24 @@ impl<T> Priority<T> {
             self.room_freed(1);
             return Some(msg);
         }
+        let msg = self.take_held_first()?;
+        self.room_freed(1);
+        Some(msg)
+    }
+
+    /// [`take`](Priority::take) without giving the room back, for a batch
+    /// that gives it back once.
+    #[inline]
+    fn take_keeping_room(&self) -> Option<Message<T>> {
+        if self.hot.len_hint.load(Ordering::SeqCst) == 0 {
+            return self.gate.lanes.pop_highest(|| self.message_arrived());
+        }
+        self.take_held_first()
+    }
+
+    /// While messages are held under the lock (requeued ones): the more
+    /// urgent of those and the lanes, the held one on a tie.
+    fn take_held_first(&self) -> Option<Message<T>> {
         self.take_with_held(|state, lanes| {
             let lane = lanes.highest();
             match (state.highest_level(), lane) {
@@ -306,7 +324,8 @@ impl<T> Priority<T> {
     }
 
     /// Takes under the lock from where `choose` says, looking again while a
-    /// chosen lane turns out empty.
+    /// chosen lane turns out empty. Keeps the message's room: the caller
+    /// gives it back once the lock is released.
     #[inline(never)]
     fn take_with_held(
         &self,
@@ -318,7 +337,6 @@ impl<T> Priority<T> {
                 Source::Held(take) => {
                     let msg = take(&mut state)?;
                     self.hot.len_hint.store(state.len, Ordering::SeqCst);
-                    self.room_freed_locked();
                     return Some(msg);
                 }
                 Source::Lane(level) => {
@@ -330,7 +348,6 @@ impl<T> Priority<T> {
                         }
                     };
                     if let Some(msg) = self.gate.lanes.take_or_clear(level, &reopened) {
-                        self.room_freed_locked();
                         return Some(msg);
                     }
                 }
@@ -466,11 +483,14 @@ impl<T: Send> Queue<T> for Priority<T> {
         }
         let mut n = 0;
         while n < max {
-            let Some(msg) = self.take() else {
+            let Some(msg) = self.take_keeping_room() else {
                 break;
             };
             buf.push(msg);
             n += 1;
+        }
+        if n > 0 {
+            self.room_freed(n);
         }
         if n == 0 {
             return self.try_pop().map(|msg| {
@@ -567,6 +587,8 @@ impl<T: Send> Queue<T> for Priority<T> {
                 _ => None,
             }
         })?;
+        // The eviction made room: a parked sender may take it.
+        self.room_freed(1);
         Some(msg)
     }
 }

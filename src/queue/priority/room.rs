@@ -153,19 +153,6 @@ impl<T> Priority<T> {
         }
     }
 
-    /// [`room_freed`](Priority::room_freed) with the lock held: a sender
-    /// that counted itself is parked already, so no lock is taken.
-    #[inline]
-    pub(super) fn room_freed_locked(&self) {
-        if let Some(room) = &self.room {
-            room.give_back(1);
-            handshake_fence();
-            if self.gate.waiting.load(Ordering::SeqCst) > 0 {
-                self.not_full.notify_one();
-            }
-        }
-    }
-
     /// Wakes up to `n` senders parked for room. Taking the lock first waits
     /// until a sender that counted itself is parked.
     #[cold]
