@@ -322,11 +322,14 @@ impl Waiting {
     }
 
     /// Leaves `list` after the wait was used (the future got what it waited
-    /// for). A wake it received is passed on only if `more` says another
-    /// waiter could use it.
+    /// for). A wake it received is passed on only if another task waits
+    /// and `more` says it could use it. `more` is asked last: it looks at
+    /// the queue, and with one task per end (ping-pong) nobody else waits.
+    /// A task that registers after the look at `waiting` looks at the
+    /// queue itself after registering.
     pub(crate) fn done(&mut self, list: &WaitList, more: impl FnOnce() -> bool) {
-        if self.key.is_some() && list.remove(&mut self.key) && more() {
-            list.notify_one();
+        if self.key.is_some() && list.remove(&mut self.key) && list.is_waited() && more() {
+            list.wake_one();
         }
     }
 

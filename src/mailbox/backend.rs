@@ -171,6 +171,13 @@ impl<T: Send> Backend<T> {
         }
     }
 
+    pub(super) fn is_empty(&self) -> bool {
+        match self {
+            Backend::Other(Other::Lazy(lazy)) => lazy.made().is_none_or(|q| q.is_empty()),
+            _ => dispatch!(self, q => q.is_empty()),
+        }
+    }
+
     pub(super) fn capacity(&self) -> Option<usize> {
         match self {
             Backend::Other(Other::Lazy(lazy)) => lazy.capacity,

@@ -235,13 +235,15 @@ impl<T: Send> Core<T> {
 
     /// After [`take_plain`](Core::take_plain) found nothing: whether a
     /// receive that does not wait may report `Empty` at once, without the
-    /// general path's second look (see `Fifo::empty_for_now`); `false` for
-    /// the other backends, whose second look costs no fence.
+    /// general path's second look (see `Fifo::empty_for_now`; on a priority
+    /// mailbox that look is a second walk of the lanes); `false` for the
+    /// other backends.
     #[inline(always)]
     pub(super) fn empty_for_now(&self) -> bool {
         match &self.queue {
             Backend::Fifo(fifo) => fifo.empty_for_now(),
-            _ => false,
+            Backend::Priority(queue) => queue.empty_for_now(),
+            Backend::Other(_) => false,
         }
     }
 
@@ -271,7 +273,7 @@ impl<T: Send> Core<T> {
 
     /// Whether nothing is queued.
     pub(super) fn queue_is_empty(&self) -> bool {
-        self.queue.len() == 0
+        self.queue.is_empty()
     }
 
     /// A message left the queue: wakes one task waiting for room. One load

@@ -95,8 +95,8 @@ impl<T: Send> Receiver<T> {
     /// First the fast path (see [`Core::take_plain`]): a message without
     /// rare header fields cannot expire, so a FIFO mailbox (durable or
     /// not) hands it out at once; everything else takes the general path.
-    /// A receive that does not wait and finds a FIFO mailbox plainly empty
-    /// reports it at once (see [`Core::empty_for_now`]).
+    /// A receive that does not wait and finds a FIFO or buffered priority
+    /// mailbox plainly empty reports it at once (see [`Core::empty_for_now`]).
     #[inline(always)]
     pub(super) fn pop_live(&self, deadline: Deadline) -> Result<Message<T>, PopError> {
         match self.core.take_plain() {
@@ -276,7 +276,7 @@ impl<T: Send> Receiver<T> {
 
     /// Whether no message is queued.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.core.queue.is_empty()
     }
 
     /// Whether a bounded mailbox is at capacity (never for unbounded).

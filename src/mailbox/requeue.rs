@@ -185,7 +185,7 @@ impl<T: Send> Core<T> {
         loop {
             // Something to take now (a delayed message back, or a delivery
             // given back at once): look again.
-            if self.queue.len() > 0 {
+            if !self.queue.is_empty() {
                 return Ok(());
             }
             if cold.outcomes.delayed.load(Ordering::Relaxed) == 0 {

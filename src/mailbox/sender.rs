@@ -303,7 +303,7 @@ impl<T: Send> Sender<T> {
 
     /// Whether no message is queued.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.core.queue.is_empty()
     }
 
     /// Whether a bounded mailbox is at capacity (never for unbounded).

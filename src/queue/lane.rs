@@ -350,6 +350,11 @@ impl<T> Lane<T> {
         each_form!(self, ends => ends.rx.len())
     }
 
+    /// Whether the channel holds no message (two loads, where `len` loops).
+    pub(super) fn is_empty(&self) -> bool {
+        each_form!(self, ends => ends.rx.is_empty())
+    }
+
     /// The channel's capacity (`None`: unbounded).
     pub(super) fn capacity(&self) -> Option<usize> {
         each_form!(self, ends => ends.tx.capacity())

@@ -83,7 +83,7 @@ impl<T: Send> Core<T> {
     pub(in crate::mailbox) fn drained(&self) -> bool {
         // Closed first: a message pushed before the close is in `len` then.
         self.queue.is_closed()
-            && self.queue.len() == 0
+            && self.queue.is_empty()
             && self
                 .cold
                 .get()

@@ -480,6 +480,13 @@ impl<T: Send> Queue<T> for Fifo<T> {
         self.lane.len() + status / ONE_REQUEUED + late
     }
 
+    fn is_empty(&self) -> bool {
+        let status = self.status.load(Ordering::SeqCst);
+        status < ONE_REQUEUED
+            && (status & LATE == 0 || self.late_len() == 0)
+            && self.lane.is_empty()
+    }
+
     fn capacity(&self) -> Option<usize> {
         self.lane.capacity()
     }

@@ -34,4 +34,13 @@ impl<T: Send> Priority<T> {
         }
         self.take()
     }
+
+    /// After [`take_queued`](Priority::take_queued) found nothing: whether
+    /// [`Queue::try_pop`](crate::Queue::try_pop) would report `Empty` too
+    /// (a buffered queue, not closed), so that a receive that does not wait
+    /// may say so without walking the lanes again.
+    #[inline(always)]
+    pub(crate) fn empty_for_now(&self) -> bool {
+        !self.is_rendezvous() && !self.gate.closed.load(Ordering::SeqCst)
+    }
 }

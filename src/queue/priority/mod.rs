@@ -520,6 +520,10 @@ impl<T: Send> Queue<T> for Priority<T> {
         self.len_snapshot()
     }
 
+    fn is_empty(&self) -> bool {
+        self.hot.len_hint.load(Ordering::Acquire) == 0 && self.gate.lanes.is_empty()
+    }
+
     fn capacity(&self) -> Option<usize> {
         self.capacity
     }
