@@ -43,6 +43,27 @@ fn priority_bounded_send_recv() {
     });
 }
 
+/// The same over bounded(2), whose messages go through the lanes (a
+/// bounded(1) queue keeps its one message under the lock): the producer
+/// blocks on the third send until the consumer frees room, and every
+/// message arrives once.
+#[test]
+fn priority_bounded_lanes_send_recv() {
+    model(|| {
+        let (tx, rx) = Mailbox::<u32>::builder().priority(4).capacity(2).build();
+        let producer = thread::spawn(move || {
+            for (body, priority) in [(1, 1), (2, 3), (3, 2)] {
+                tx.send(Message::new(body).priority(priority)).unwrap();
+            }
+        });
+        let mut got: Vec<u32> = (0..3).map(|_| rx.recv().unwrap().into_body()).collect();
+        producer.join().unwrap();
+        assert!(rx.recv().is_err(), "closed once the producer is gone");
+        got.sort();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
 /// Two consumers parked on an empty mailbox: two sends wake both (no lost
 /// wake-up with notify_one).
 #[test]

@@ -20,12 +20,14 @@
 //! 289 / 379–401): the bitmap's bits are cleared and set again on nearly
 //! every message. One counter written by both sides, tried before, was no
 //! faster than the lock. One thread alone pays more instructions on the
-//! lanes (callgrind send+recv 372 under the lock, 623 on lanes), and so
-//! does a ping-pong over bounded(1) (async, against tokio: 1.33x under the
-//! lock, 1.90x on lanes). A receive that skipped the lanes whenever the
-//! room counters said nothing was held took that to 1.77x, but reading the
-//! senders' counter on every receive made bounded(1024) one-priority
-//! throughput 1.5–2.2x slower, so it went.
+//! lanes (callgrind send+recv 372 under the lock, 623 on lanes).
+//!
+//! A bounded(1) queue keeps its message under the lock instead: every
+//! message there is a hand-off, paid in latency, and the lock touches
+//! fewer lines than a room claim, a lane and its bit. Async ping-pong over
+//! bounded(1), against tokio (`cargo bench --bench async`, 3 interleaved
+//! rounds): 1.58x on lanes, 1.15x under the lock. Tried at capacities up
+//! to 16, the lock was 2x slower with 4 producers (`thr`, bounded(16)).
 //!
 //! What goes through the lock on every capacity: requeued messages, which
 //! go to the *front* of their level and so cannot enter a lane (a pop looks
@@ -70,6 +72,7 @@
 //! rendezvous holds no new message, so it has no lanes).
 
 mod fast;
+mod held;
 mod lanes;
 mod rendezvous;
 mod room;
@@ -89,6 +92,7 @@ use crate::sync::{
     SPIN_LIMIT,
 };
 
+use held::Source;
 use lanes::Lanes;
 use room::Room;
 use state::{End, State};
@@ -118,6 +122,9 @@ pub struct Priority<T> {
     /// One level that accepts every priority and ignores it: the FIFO
     /// rendezvous a mailbox builds on this engine (see `fifo_rendezvous`).
     ignores_priorities: bool,
+    /// Bounded(1): new messages wait under the lock, not in the lanes
+    /// (see the module docs).
+    locked_slot: bool,
     /// The most messages held, `None` for unbounded.
     capacity: Option<usize>,
     /// A bounded queue's room count (`room.rs`); `None` when unbounded
@@ -168,6 +175,7 @@ impl<T> Priority<T> {
         Priority {
             levels,
             ignores_priorities: false,
+            locked_slot: capacity == Some(1),
             capacity,
             room: capacity
                 .filter(|&cap| cap > 0)
@@ -243,10 +251,16 @@ impl<T> Priority<T> {
         self.not_empty.notify_one();
     }
 
-    /// A message whose room is claimed (or needs none) into its lane.
+    /// A message whose room is claimed (or needs none) into its lane, or,
+    /// on a bounded(1) queue, under the lock (see the module docs).
     #[inline]
     fn enter(&self, msg: Message<T>) {
-        if let Err(msg) = self.gate.lanes.push(msg) {
+        let lane = if self.locked_slot {
+            Err(msg)
+        } else {
+            self.gate.lanes.push(msg)
+        };
+        if let Err(msg) = lane {
             // A lane takes every message (unbounded, and both ends live as
             // long as the queue); were one refused, it waits under the lock.
             let mut state = self.hot.state.lock();
@@ -309,66 +323,12 @@ impl<T> Priority<T> {
         self.take_held_first()
     }
 
-    /// While messages are held under the lock (requeued ones): the more
-    /// urgent of those and the lanes, the held one on a tie.
-    fn take_held_first(&self) -> Option<Message<T>> {
-        self.take_with_held(|state, lanes| {
-            let lane = lanes.highest();
-            match (state.highest_level(), lane) {
-                (Some(held), Some(lane)) if lane > held => Some(Source::Lane(lane)),
-                (Some(_), _) => Some(Source::Held(State::pop_highest)),
-                (None, Some(lane)) => Some(Source::Lane(lane)),
-                (None, None) => None,
-            }
-        })
-    }
-
-    /// Takes under the lock from where `choose` says, looking again while a
-    /// chosen lane turns out empty. Keeps the message's room: the caller
-    /// gives it back once the lock is released.
-    #[inline(never)]
-    fn take_with_held(
-        &self,
-        choose: impl Fn(&State<T>, &Lanes<T>) -> Option<Source<T>>,
-    ) -> Option<Message<T>> {
-        let mut state = self.hot.state.lock();
-        loop {
-            match choose(&state, &self.gate.lanes)? {
-                Source::Held(take) => {
-                    let msg = take(&mut state)?;
-                    self.hot.len_hint.store(state.len, Ordering::SeqCst);
-                    return Some(msg);
-                }
-                Source::Lane(level) => {
-                    // Under the lock: a receiver that counted itself is
-                    // parked already, so notify without taking it again.
-                    let reopened = || {
-                        if self.gate.sleepers.load(Ordering::SeqCst) > 0 {
-                            self.not_empty.notify_one();
-                        }
-                    };
-                    if let Some(msg) = self.gate.lanes.take_or_clear(level, &reopened) {
-                        return Some(msg);
-                    }
-                }
-            }
-        }
-    }
-
     /// Whether anything may be queued, without the lock (for spinning and
     /// for a receiver's last look before it parks).
     #[inline]
     fn queued_hint(&self) -> bool {
         self.hot.len_hint.load(Ordering::SeqCst) > 0 || self.gate.lanes.any()
     }
-}
-
-/// Where a take under the lock finds its message.
-enum Source<T> {
-    /// Held under the lock: taken with this.
-    Held(fn(&mut State<T>) -> Option<Message<T>>),
-    /// The front of this level's lane.
-    Lane(usize),
 }
 
 impl<T: Send> Priority<T> {
