@@ -259,26 +259,42 @@ impl<T: Send> Future for SendAsync<'_, T> {
         loop {
             match &this.stage {
                 Stage::Start(_) => {
-                    let Stage::Start(mut msg) = std::mem::replace(&mut this.stage, Stage::Done)
-                    else {
+                    let Stage::Start(msg) = std::mem::replace(&mut this.stage, Stage::Done) else {
                         return Poll::Ready(Ok(()));
                     };
-                    if let Some(limit) = core.violated_limit(&msg) {
-                        return Poll::Ready(Err(blocking_error(limit.refuse(msg))));
-                    }
-                    let seq = sender.stamp(&mut msg);
-                    if let Some(pid) = this.source {
-                        msg.header_mut().set_source(pid);
-                    }
-                    if sender.logged(&msg).is_err() {
-                        return Poll::Ready(Err(blocking_error(sender.not_logged(msg))));
-                    }
-                    this.confirm = match sender.confirm_mode() {
-                        Confirm::Queued => None,
-                        Confirm::Received => {
-                            Some((sender.track_logged(&mut msg), Milestone::Received))
+                    // A plain mailbox's plain send first takes the fast
+                    // path of the blocking one.
+                    let fast = if this.source.is_none() && sender.confirm_mode() == Confirm::Queued
+                    {
+                        sender.put_plain(msg)
+                    } else {
+                        Err((msg, None))
+                    };
+                    let (msg, seq) = match fast {
+                        Ok(()) => return Poll::Ready(Ok(())),
+                        Err((msg, Some(seq))) => (msg, seq),
+                        Err((mut msg, None)) => {
+                            if let Some(limit) = core.violated_limit(&msg) {
+                                return Poll::Ready(Err(blocking_error(limit.refuse(msg))));
+                            }
+                            let seq = sender.stamp(&mut msg);
+                            if let Some(pid) = this.source {
+                                msg.header_mut().set_source(pid);
+                            }
+                            if sender.logged(&msg).is_err() {
+                                return Poll::Ready(Err(blocking_error(sender.not_logged(msg))));
+                            }
+                            this.confirm = match sender.confirm_mode() {
+                                Confirm::Queued => None,
+                                Confirm::Received => {
+                                    Some((sender.track_logged(&mut msg), Milestone::Received))
+                                }
+                                Confirm::Acked => {
+                                    Some((sender.track_logged(&mut msg), Milestone::Acked))
+                                }
+                            };
+                            (msg, seq)
                         }
-                        Confirm::Acked => Some((sender.track_logged(&mut msg), Milestone::Acked)),
                     };
                     if core.queue.rendezvous().is_some() {
                         match sender.offer(msg, &mut this.stage, cx) {

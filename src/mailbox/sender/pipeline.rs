@@ -74,6 +74,40 @@ impl<T: Send> Sender<T> {
         self.send_general(msg, deadline, confirm, source)
     }
 
+    /// The fast path of `send_inner` for an async send's first try (which
+    /// never waits): a plain FIFO or priority mailbox's message stamped and
+    /// put straight into its queue. `Err` hands the message back for the
+    /// general way: with its sequence number if it was stamped (the put
+    /// found the queue full, gated or closed: only the push is left to do),
+    /// without if the mailbox or the message is not plain.
+    #[inline(always)]
+    pub(in crate::mailbox) fn put_plain(
+        &self,
+        mut msg: Message<T>,
+    ) -> Result<(), (Message<T>, Option<u64>)> {
+        let put = if let Some(fifo) = self.core.plain_fifo() {
+            let (seq, id) = self.number();
+            msg.header_mut().stamp(id);
+            fifo.put(msg).map(|()| seq).map_err(|msg| (msg, seq))
+        } else {
+            match self.core.plain_priority() {
+                Some(queue) if msg.header().priority() < queue.levels() => {
+                    let (seq, id) = self.number();
+                    msg.header_mut().stamp(id);
+                    queue.put(msg).map(|()| seq).map_err(|msg| (msg, seq))
+                }
+                _ => return Err((msg, None)),
+            }
+        };
+        match put {
+            Ok(seq) => {
+                self.landed(seq);
+                Ok(())
+            }
+            Err((msg, seq)) => Err((msg, Some(seq))),
+        }
+    }
+
     /// Every send the fast path does not take: validate, stamp (with the
     /// default time to live), log, push, and wait for the confirmation.
     /// Inlined: out of line, the call boundary cost the priority backend's
