@@ -36,11 +36,36 @@ impl<T: Send> Sender<T> {
         confirm: Confirm,
         source: Option<Pid>,
     ) -> Result<(), SendTimeoutError<T>> {
-        let mut msg = msg.into();
-        if let (None, Confirm::Queued, Some(fifo)) = (source, confirm, self.core.plain_fifo()) {
-            // A plain FIFO mailbox: no limit to check, no time to live to
-            // set, no log to write; a message the fast push hands back goes
-            // the general way from the push on.
+        let msg = match (source, confirm) {
+            (None, Confirm::Queued) => match self.put_plain(msg.into()) {
+                Ok(()) => return Ok(()),
+                // The fast push handed the stamped message back: it goes
+                // the general way from the push on.
+                Err((msg, Some(seq))) => return self.deliver_general(msg, seq, deadline),
+                Err((msg, None)) => msg,
+            },
+            _ => msg.into(),
+        };
+        self.send_general(msg, deadline, confirm, source)
+    }
+
+    /// The fast path of every send that asks no confirmation and names no
+    /// source: a plain FIFO or priority mailbox's message stamped and put
+    /// straight into its queue (no limit to check, no time to live to set,
+    /// no log to write; a priority mailbox's message once its priority is
+    /// known to be valid). `Err` hands the message back for the general
+    /// way: with its sequence number if it was stamped (the put found the
+    /// queue full, gated or closed: only the push is left to do), without
+    /// if the mailbox or the message is not plain. The two puts are written
+    /// out on purpose: folded into one (taking the put as a closure, or its
+    /// result), the FIFO send+recv cost 4 instructions more (callgrind,
+    /// 446.9 -> 450.9 per message).
+    #[inline(always)]
+    pub(in crate::mailbox) fn put_plain(
+        &self,
+        mut msg: Message<T>,
+    ) -> Result<(), (Message<T>, Option<u64>)> {
+        if let Some(fifo) = self.core.plain_fifo() {
             let (seq, id) = self.number();
             msg.header_mut().stamp(id);
             return match fifo.put(msg) {
@@ -48,17 +73,10 @@ impl<T: Send> Sender<T> {
                     self.landed(seq);
                     Ok(())
                 }
-                Err(msg) => self.deliver_general(msg, seq, deadline),
+                Err(msg) => Err((msg, Some(seq))),
             };
         }
-        if let (None, Confirm::Queued, Some(queue)) = (source, confirm, self.core.plain_priority())
-        {
-            // A plain priority mailbox: the same, once the priority is known
-            // to be valid (an invalid one is refused the general way). The
-            // two fast sends are written out on purpose: folded into one
-            // inlined helper (taking the put as a closure, or its result),
-            // the FIFO send+recv cost 4 instructions more (callgrind,
-            // 446.9 -> 450.9 per message).
+        if let Some(queue) = self.core.plain_priority() {
             if msg.header().priority() < queue.levels() {
                 let (seq, id) = self.number();
                 msg.header_mut().stamp(id);
@@ -67,45 +85,11 @@ impl<T: Send> Sender<T> {
                         self.landed(seq);
                         Ok(())
                     }
-                    Err(msg) => self.deliver_general(msg, seq, deadline),
+                    Err(msg) => Err((msg, Some(seq))),
                 };
             }
         }
-        self.send_general(msg, deadline, confirm, source)
-    }
-
-    /// The fast path of `send_inner` for an async send's first try (which
-    /// never waits): a plain FIFO or priority mailbox's message stamped and
-    /// put straight into its queue. `Err` hands the message back for the
-    /// general way: with its sequence number if it was stamped (the put
-    /// found the queue full, gated or closed: only the push is left to do),
-    /// without if the mailbox or the message is not plain.
-    #[inline(always)]
-    pub(in crate::mailbox) fn put_plain(
-        &self,
-        mut msg: Message<T>,
-    ) -> Result<(), (Message<T>, Option<u64>)> {
-        let put = if let Some(fifo) = self.core.plain_fifo() {
-            let (seq, id) = self.number();
-            msg.header_mut().stamp(id);
-            fifo.put(msg).map(|()| seq).map_err(|msg| (msg, seq))
-        } else {
-            match self.core.plain_priority() {
-                Some(queue) if msg.header().priority() < queue.levels() => {
-                    let (seq, id) = self.number();
-                    msg.header_mut().stamp(id);
-                    queue.put(msg).map(|()| seq).map_err(|msg| (msg, seq))
-                }
-                _ => return Err((msg, None)),
-            }
-        };
-        match put {
-            Ok(seq) => {
-                self.landed(seq);
-                Ok(())
-            }
-            Err((msg, seq)) => Err((msg, Some(seq))),
-        }
+        Err((msg, None))
     }
 
     /// Every send the fast path does not take: validate, stamp (with the

@@ -12,8 +12,8 @@ use super::Priority;
 
 impl<T> Priority<T> {
     /// While messages are held under the lock (requeued ones, or a
-    /// bounded(1) queue's): the more
-    /// urgent of those and the lanes, the held one on a tie.
+    /// bounded(1) queue's): the more urgent of those and the lanes, the
+    /// held one on a tie.
     pub(super) fn take_held_first(&self) -> Option<Message<T>> {
         self.take_with_held(|state, lanes| {
             let lane = lanes.highest();
