@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{mpsc, Arc, Barrier};
 use std::task::{Context, Waker};
 use std::thread;
 use std::time::Duration;
@@ -43,6 +43,17 @@ fn assert_exactly_once(mut got: Vec<u64>, n: u64) {
 }
 
 fn is_send<T: Send>(_: &T) {}
+
+/// A producer's wait, before its last message, for the consumer's first
+/// cancellation: the timer's first tick comes with the runtime's next
+/// timer turn (up to 1 ms), and a fast consumer could otherwise take every
+/// message before any receive was cancelled, leaving the test's point
+/// untested (and its `cancelled > 0` failing about once in 20 runs).
+fn hold_last_until(first_cancel: &mpsc::Receiver<()>) {
+    first_cancel
+        .recv()
+        .expect("the consumer ended before its first cancellation");
+}
 
 /// A timer that fires constantly, to cancel the futures raced against it.
 /// Missed ticks are delayed, not burst: a burst of a thousand ticks per
@@ -351,14 +362,22 @@ fn cancelled_port_recv_async_loses_nothing() {
     for rt in runtimes() {
         // Port, recv_async.
         let (tx, port) = Port::<u64>::builder().capacity(32).build();
-        let producer = thread::spawn(move || (0..N).for_each(|n| tx.send(n).unwrap()));
+        let (cancelled_once, first_cancel) = mpsc::sync_channel(1);
+        let producer = thread::spawn(move || {
+            (0..N - 1).for_each(|n| tx.send(n).unwrap());
+            hold_last_until(&first_cancel);
+            tx.send(N - 1).unwrap();
+        });
         let (got, cancelled) = rt.block_on(async {
             let (mut got, mut cancelled) = (Vec::new(), 0);
             let mut tick = ticker();
             loop {
                 tokio::select! {
                     biased;
-                    _ = tick.tick() => cancelled += 1,
+                    _ = tick.tick() => {
+                        cancelled += 1;
+                        let _ = cancelled_once.try_send(());
+                    }
                     m = port.recv_async() => match m {
                         Ok(m) => got.push(m.into_body()),
                         Err(_) => break,
@@ -381,15 +400,22 @@ fn cancelled_subscriber_recv_ack_async_leaves_no_trace() {
     for rt in runtimes() {
         let topic = Topic::<u64>::builder().capacity(32).build();
         let sub = topic.subscribe().with_prefetch(2);
-        let publisher =
-            thread::spawn(move || (0..N).for_each(|n| assert_eq!(topic.publish(n).unwrap(), 1)));
+        let (cancelled_once, first_cancel) = mpsc::sync_channel(1);
+        let publisher = thread::spawn(move || {
+            (0..N - 1).for_each(|n| assert_eq!(topic.publish(n).unwrap(), 1));
+            hold_last_until(&first_cancel);
+            assert_eq!(topic.publish(N - 1).unwrap(), 1);
+        });
         let (got, cancelled) = rt.block_on(async {
             let (mut got, mut cancelled) = (Vec::new(), 0);
             let mut tick = ticker();
             loop {
                 tokio::select! {
                     biased;
-                    _ = tick.tick() => cancelled += 1,
+                    _ = tick.tick() => {
+                        cancelled += 1;
+                        let _ = cancelled_once.try_send(());
+                    }
                     d = sub.recv_ack_async() => match d {
                         Ok(d) => {
                             assert!(!d.is_redelivered());
