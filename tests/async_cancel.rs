@@ -4,22 +4,13 @@
 //! message exactly once.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use postbox::{Mailbox, Message, Receiver, Sender};
 
-const MESSAGES: u64 = 100_000;
+mod common;
+use common::cancel::{first_cancel, ticker, Cancelled, FirstCancel};
 
-/// A timer that fires constantly: every microsecond, skipping the ticks it
-/// missed (a burst of catch-up ticks would win every race and starve the
-/// branch under test). `select!` polls its branches in random order, so the
-/// future under test is often polled, registered and then dropped when the
-/// tick wins.
-fn ticker() -> tokio::time::Interval {
-    let mut tick = tokio::time::interval(Duration::from_micros(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tick
-}
+const MESSAGES: u64 = 100_000;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -30,15 +21,24 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Receives every message through `recv_async` futures that a constantly
-/// firing interval keeps cancelling; returns the bodies and how many
-/// receives were cancelled.
-async fn receive_all_cancelling(rx: Receiver<u64>) -> (Vec<u64>, u64) {
+/// firing interval keeps cancelling (each cancellation noted to
+/// `cancelled_once`, if given); returns the bodies and how many receives
+/// were cancelled.
+async fn receive_all_cancelling(
+    rx: Receiver<u64>,
+    cancelled_once: Option<Cancelled>,
+) -> (Vec<u64>, u64) {
     let mut got = Vec::with_capacity(MESSAGES as usize);
     let mut cancelled = 0;
     let mut tick = ticker();
     loop {
         tokio::select! {
-            _ = tick.tick() => cancelled += 1,
+            _ = tick.tick() => {
+                cancelled += 1;
+                if let Some(signal) = &cancelled_once {
+                    signal.note();
+                }
+            }
             msg = rx.recv_async() => match msg {
                 Ok(msg) => got.push(msg.into_body()),
                 Err(_) => break,
@@ -65,11 +65,30 @@ fn produce_blocking(tx: Sender<u64>) -> std::thread::JoinHandle<()> {
     })
 }
 
+/// Sends every message but the last, then waits for the consumer's first
+/// cancellation before sending it: however fast the consumer, at least one
+/// receive is cancelled while messages still flow.
+fn produce_gated(
+    tx: Sender<u64>,
+    priority: impl Fn(u64) -> u8 + Send + 'static,
+    first: FirstCancel,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for n in 0..MESSAGES {
+            if n == MESSAGES - 1 {
+                first.wait();
+            }
+            tx.send(Message::new(n).priority(priority(n))).unwrap();
+        }
+    })
+}
+
 #[test]
 fn cancelled_recv_async_loses_nothing_fifo() {
     let (tx, rx) = Mailbox::<u64>::builder().capacity(64).build();
-    let producer = produce_blocking(tx);
-    let (got, cancelled) = runtime().block_on(receive_all_cancelling(rx));
+    let (cancelled_once, first) = first_cancel();
+    let producer = produce_gated(tx, |_| 0, first);
+    let (got, cancelled) = runtime().block_on(receive_all_cancelling(rx, Some(cancelled_once)));
     producer.join().unwrap();
     assert!(cancelled > 0, "the timer never won: nothing was cancelled");
     assert_exactly_once(got);
@@ -78,12 +97,9 @@ fn cancelled_recv_async_loses_nothing_fifo() {
 #[test]
 fn cancelled_recv_async_loses_nothing_priority() {
     let (tx, rx) = Mailbox::<u64>::builder().priority(4).capacity(64).build();
-    let producer = std::thread::spawn(move || {
-        for n in 0..MESSAGES {
-            tx.send(Message::new(n).priority((n % 4) as u8)).unwrap();
-        }
-    });
-    let (got, cancelled) = runtime().block_on(receive_all_cancelling(rx));
+    let (cancelled_once, first) = first_cancel();
+    let producer = produce_gated(tx, |n| (n % 4) as u8, first);
+    let (got, cancelled) = runtime().block_on(receive_all_cancelling(rx, Some(cancelled_once)));
     producer.join().unwrap();
     assert!(cancelled > 0);
     assert_exactly_once(got);
@@ -99,8 +115,8 @@ fn cancelled_receivers_pass_their_wakes_on() {
     let rt = runtime();
     let (a, b) = rt.block_on(async {
         let rx2 = rx.clone();
-        let a = tokio::spawn(receive_all_cancelling(rx));
-        let b = tokio::spawn(receive_all_cancelling(rx2));
+        let a = tokio::spawn(receive_all_cancelling(rx, None));
+        let b = tokio::spawn(receive_all_cancelling(rx2, None));
         (a.await.unwrap(), b.await.unwrap())
     });
     producer.join().unwrap();
@@ -150,15 +166,23 @@ fn cancelled_reserve_async_drops_nothing() {
         Mailbox::<u64>::builder().priority(3).capacity(16),
     ] {
         let (tx, rx) = builder.build();
-        let consumer =
-            std::thread::spawn(move || rx.iter().map(|m| m.into_body()).collect::<Vec<_>>());
+        // The consumer starts once a reservation was cancelled: until then
+        // the mailbox fills and `reserve_async` waits for room.
+        let (cancelled_once, first) = first_cancel();
+        let consumer = std::thread::spawn(move || {
+            first.wait();
+            rx.iter().map(|m| m.into_body()).collect::<Vec<_>>()
+        });
         let cancelled = runtime().block_on(async move {
             let mut cancelled = 0u64;
             let mut tick = ticker();
             let mut next = 0;
             while next < MESSAGES {
                 tokio::select! {
-                            _ = tick.tick() => cancelled += 1,
+                    _ = tick.tick() => {
+                        cancelled += 1;
+                        cancelled_once.note();
+                    }
                     permit = tx.reserve_async() => {
                         permit.unwrap().send(next).unwrap();
                         next += 1;

@@ -8,7 +8,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Barrier};
+use std::sync::{Arc, Barrier};
 use std::task::{Context, Waker};
 use std::thread;
 use std::time::Duration;
@@ -17,6 +17,9 @@ use futures_util::StreamExt;
 use postbox::{
     ExitReason, Message, Monitor, Port, PostOffice, Process, PublishError, RequestError, Topic,
 };
+
+mod common;
+use common::cancel::{first_cancel, ticker};
 
 /// Both runtimes: the multi-threaded one (2 workers) and the current-thread
 /// one, on which a future that blocked its thread would stall every task.
@@ -43,28 +46,6 @@ fn assert_exactly_once(mut got: Vec<u64>, n: u64) {
 }
 
 fn is_send<T: Send>(_: &T) {}
-
-/// A producer's wait, before its last message, for the consumer's first
-/// cancellation: the timer's first tick comes with the runtime's next
-/// timer turn (up to 1 ms), and a fast consumer could otherwise take every
-/// message before any receive was cancelled, leaving the test's point
-/// untested (and its `cancelled > 0` failing about once in 20 runs).
-fn hold_last_until(first_cancel: &mpsc::Receiver<()>) {
-    first_cancel
-        .recv()
-        .expect("the consumer ended before its first cancellation");
-}
-
-/// A timer that fires constantly, to cancel the futures raced against it.
-/// Missed ticks are delayed, not burst: a burst of a thousand ticks per
-/// timer turn (1 µs against the driver's 1 ms) that each cost more than a
-/// microsecond (a debug build on a loaded machine) would never catch up,
-/// and a `biased` select would never poll the other branch again.
-fn ticker() -> tokio::time::Interval {
-    let mut tick = tokio::time::interval(Duration::from_micros(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick
-}
 
 // ---- ports ----------------------------------------------------------------
 
@@ -273,9 +254,14 @@ fn cancelled_publish_async_is_all_or_nothing() {
     const N: u64 = 1_000;
     for rt in runtimes() {
         let topic = Topic::<u64>::builder().capacity(1).build();
+        // The slow reader stops before its second-to-last message until a
+        // publish was cancelled: the last publish then waits for room.
+        let (cancelled_once, first) = first_cancel();
+        let mut first = Some(first);
         let readers: Vec<_> = (0..3)
             .map(|i| {
                 let sub = topic.subscribe();
+                let gate = if i == 0 { first.take() } else { None };
                 thread::spawn(move || {
                     let mut got = Vec::new();
                     for m in sub.iter() {
@@ -283,6 +269,9 @@ fn cancelled_publish_async_is_all_or_nothing() {
                             thread::sleep(Duration::from_micros(50)); // the slow one
                         }
                         got.push(m.into_body());
+                        if let Some(gate) = gate.as_ref().filter(|_| got.len() as u64 == N - 2) {
+                            gate.wait();
+                        }
                     }
                     got
                 })
@@ -295,7 +284,10 @@ fn cancelled_publish_async_is_all_or_nothing() {
                 loop {
                     tokio::select! {
                         biased;
-                        _ = tick.tick() => cancelled += 1,
+                        _ = tick.tick() => {
+                            cancelled += 1;
+                            cancelled_once.note();
+                        }
                         count = topic.publish_async(n) => {
                             assert_eq!(count.unwrap(), 3);
                             break;
@@ -362,10 +354,10 @@ fn cancelled_port_recv_async_loses_nothing() {
     for rt in runtimes() {
         // Port, recv_async.
         let (tx, port) = Port::<u64>::builder().capacity(32).build();
-        let (cancelled_once, first_cancel) = mpsc::sync_channel(1);
+        let (cancelled_once, first) = first_cancel();
         let producer = thread::spawn(move || {
             (0..N - 1).for_each(|n| tx.send(n).unwrap());
-            hold_last_until(&first_cancel);
+            first.wait();
             tx.send(N - 1).unwrap();
         });
         let (got, cancelled) = rt.block_on(async {
@@ -376,7 +368,7 @@ fn cancelled_port_recv_async_loses_nothing() {
                     biased;
                     _ = tick.tick() => {
                         cancelled += 1;
-                        let _ = cancelled_once.try_send(());
+                        cancelled_once.note();
                     }
                     m = port.recv_async() => match m {
                         Ok(m) => got.push(m.into_body()),
@@ -400,10 +392,10 @@ fn cancelled_subscriber_recv_ack_async_leaves_no_trace() {
     for rt in runtimes() {
         let topic = Topic::<u64>::builder().capacity(32).build();
         let sub = topic.subscribe().with_prefetch(2);
-        let (cancelled_once, first_cancel) = mpsc::sync_channel(1);
+        let (cancelled_once, first) = first_cancel();
         let publisher = thread::spawn(move || {
             (0..N - 1).for_each(|n| assert_eq!(topic.publish(n).unwrap(), 1));
-            hold_last_until(&first_cancel);
+            first.wait();
             assert_eq!(topic.publish(N - 1).unwrap(), 1);
         });
         let (got, cancelled) = rt.block_on(async {
@@ -414,7 +406,7 @@ fn cancelled_subscriber_recv_ack_async_leaves_no_trace() {
                     biased;
                     _ = tick.tick() => {
                         cancelled += 1;
-                        let _ = cancelled_once.try_send(());
+                        cancelled_once.note();
                     }
                     d = sub.recv_ack_async() => match d {
                         Ok(d) => {
@@ -454,11 +446,16 @@ fn monitor_recv_async_counts_every_end() {
             pids.insert(p.pid());
             processes.push(p);
         }
+        // The last process ends only once a receive was cancelled.
+        let (cancelled_once, first) = first_cancel();
         let ender = thread::spawn(move || {
+            let last = processes.pop();
             for p in processes {
                 drop(p);
                 thread::sleep(Duration::from_micros(20));
             }
+            first.wait();
+            drop(last);
         });
         let (seen, cancelled) = rt.block_on(async {
             let fut = monitor.recv_async();
@@ -469,7 +466,10 @@ fn monitor_recv_async_counts_every_end() {
             while seen.len() < PROCESSES {
                 tokio::select! {
                     biased;
-                    _ = tick.tick() => cancelled += 1,
+                    _ = tick.tick() => {
+                        cancelled += 1;
+                        cancelled_once.note();
+                    }
                     down = monitor.recv_async() => {
                         let down = down.unwrap();
                         assert_eq!(down.reason(), &ExitReason::Normal);

@@ -16,6 +16,7 @@ use postbox::{
     RecvError, RecvTimeoutError, Requeue, SyncPolicy, Topic, TryRecvAckError, TryRecvError, Wait,
 };
 
+use common::cancel::{first_cancel, ticker};
 use common::{assert_balanced, spawn, Backend, BACKENDS, TIMEOUT};
 
 fn bodies<T: Copy + Send>(batch: &[Message<T>]) -> Vec<T> {
@@ -631,14 +632,6 @@ fn async_batches_from_a_thread_producer() {
     assert_eq!(got, (0..N).collect::<Vec<_>>());
 }
 
-/// A timer that fires constantly (see `async_cancel.rs`): the batch future
-/// is often polled, registered and dropped when the tick wins.
-fn ticker() -> tokio::time::Interval {
-    let mut tick = tokio::time::interval(Duration::from_micros(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    tick
-}
-
 const CANCEL_MESSAGES: u64 = 20_000;
 
 fn assert_exactly_once(mut got: Vec<u64>, n: u64) {
@@ -656,8 +649,14 @@ fn assert_exactly_once(mut got: Vec<u64>, n: u64) {
 fn cancelled_recv_many_async_takes_nothing() {
     for b in [common::FIFO_BOUNDED, common::PRIORITY_BOUNDED] {
         let (tx, rx) = b.build::<u64>();
+        // The last message waits for the first cancelled batch: however
+        // fast the consumer, one is cancelled while messages still flow.
+        let (cancelled_once, first) = first_cancel();
         let producer = spawn("producer", move || {
             for n in 0..CANCEL_MESSAGES {
+                if n == CANCEL_MESSAGES - 1 {
+                    first.wait();
+                }
                 tx.send(Message::new(n).priority((n % 4) as u8)).unwrap();
             }
         });
@@ -672,6 +671,7 @@ fn cancelled_recv_many_async_takes_nothing() {
                         // A cancelled batch left the buffer as it was.
                         assert!(buf.is_empty());
                         cancelled += 1;
+                        cancelled_once.note();
                     }
                     taken = rx.recv_many_async(&mut buf, 8) => match taken {
                         Ok(n) => {

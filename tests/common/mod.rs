@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests: the list of backends the shared
-//! suites run against, a drop-counting body, bounded waits, and the
-//! statistics' accounting invariant.
+//! suites run against, a drop-counting body, bounded waits, the statistics'
+//! accounting invariant, and the cancellation tests' timer and gate.
 //!
 //! Every blocking wait in a test is bounded by [`TIMEOUT`]: a missing wake-up
 //! must fail the test, not hang CI.
@@ -8,6 +8,7 @@
 // Each test file uses a different part of this module.
 #![allow(dead_code)]
 
+pub(crate) mod cancel;
 #[path = "../../examples/support/deadline_queue.rs"]
 mod deadline_queue;
 
