@@ -97,6 +97,29 @@ pub struct Header {
     ext: Option<Box<HeaderExt>>,
 }
 
+impl Header {
+    /// Drops the header with the one check most headers need inline. The
+    /// glue that drops an extension (receipt link and all) is a call,
+    /// which a receive keeping only the body paid on every message: 11
+    /// instructions of `recv` + `into_body` (callgrind).
+    #[inline(always)]
+    fn dispose(self) {
+        if self.ext.is_some() {
+            drop_with_ext(self);
+        } else {
+            // An extension-less header owns no memory: nothing to free.
+            std::mem::forget(self);
+        }
+    }
+}
+
+/// A header with an extension, dropped out of line.
+#[cold]
+#[inline(never)]
+fn drop_with_ext(header: Header) {
+    drop(header);
+}
+
 /// Bits of `Header::meta` below the id.
 const PRIORITY_BITS: u32 = 8;
 
@@ -412,8 +435,11 @@ impl<T> Message<T> {
     }
 
     /// Consumes the message and returns its body.
+    #[inline]
     pub fn into_body(self) -> T {
-        self.body
+        let Message { header, body } = self;
+        header.dispose();
+        body
     }
 
     /// Consumes the message and returns its header and body.
@@ -560,6 +586,19 @@ mod tests {
         let m = m.priority(3);
         assert_eq!(m.header().id(), MessageId::from_raw(MAX_MESSAGE_ID));
         assert_eq!(m.header().priority(), 3);
+    }
+
+    #[test]
+    fn into_body_drops_the_extension() {
+        // A header with an extension is dropped whole (its receipt link
+        // tells the receipt the message is gone); one without owns nothing.
+        let tracker = Arc::new(Tracker::new(MessageId::from_raw(5)));
+        let receipt = crate::Receipt::new(Arc::clone(&tracker));
+        let mut m = Message::new(7u8);
+        m.header_mut().set_tracker(tracker);
+        assert_eq!(m.into_body(), 7);
+        assert_eq!(receipt.state(), ReceiptState::Dropped);
+        assert_eq!(Message::new(String::from("plain")).into_body(), "plain");
     }
 
     #[test]
