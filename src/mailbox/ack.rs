@@ -106,10 +106,15 @@ impl<T: Send> Acker<T> {
         if self.prefetch.load(Ordering::Relaxed) == 0 {
             return Ok(false);
         }
+        if self.try_take_slot() {
+            return Ok(true);
+        }
         self.reserve_slot(deadline, give_up_when_drained)
             .map(|()| true)
     }
 
+    /// [`reserve`](Acker::reserve) once every slot was taken at the first
+    /// look: out of line, so that taking a free slot stays in the caller.
     #[inline(never)]
     fn reserve_slot(
         &self,
@@ -188,6 +193,7 @@ impl<T: Send> Acker<T> {
     }
 
     /// Takes a slot if fewer than the limit are taken.
+    #[inline(always)]
     fn try_take_slot(&self) -> bool {
         let limit = self.prefetch.load(Ordering::SeqCst);
         let mut taken = self.slots.load(Ordering::SeqCst);
@@ -208,6 +214,7 @@ impl<T: Send> Acker<T> {
     }
 
     /// Frees a slot and wakes a receive waiting for one.
+    #[inline(always)]
     pub(super) fn release(&self) {
         self.slots.fetch_sub(1, Ordering::SeqCst);
         sync::handshake_fence();
@@ -216,6 +223,7 @@ impl<T: Send> Acker<T> {
         }
     }
 
+    #[inline(never)]
     fn wake_waiters(&self) {
         for bell in self.waiting.lock().iter() {
             bell.raise();
