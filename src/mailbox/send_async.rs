@@ -386,7 +386,26 @@ impl<T: Send> Future for SendAsync<'_, T> {
 }
 
 impl<T: Send> Drop for SendAsync<'_, T> {
+    /// A completed send leaves nothing to undo: three inline looks, and
+    /// the undoing out of line (as a call, every async send paid it).
+    #[inline(always)]
     fn drop(&mut self) {
+        if !matches!(self.stage, Stage::Done)
+            || self.counted_waiting
+            || self.waiting.is_registered()
+        {
+            self.undo();
+        }
+    }
+}
+
+impl<T: Send> SendAsync<'_, T> {
+    /// What a send dropped before it completed undoes: its message taken
+    /// back (counted as refused), its place in the waiting count and the
+    /// wait list given up.
+    #[cold]
+    #[inline(never)]
+    fn undo(&mut self) {
         let core = self.sender.core();
         let unsent = match std::mem::replace(&mut self.stage, Stage::Done) {
             Stage::Pushing(msg, _) => Some(msg),
