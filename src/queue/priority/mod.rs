@@ -261,8 +261,9 @@ impl<T> Priority<T> {
             self.gate.lanes.push(msg)
         };
         if let Err(msg) = lane {
-            // A lane takes every message (unbounded, and both ends live as
-            // long as the queue); were one refused, it waits under the lock.
+            // A bounded(1) queue's message, by design. (A lane takes every
+            // message: unbounded, and both ends live as long as the queue;
+            // were one refused, it would wait here too.)
             let mut state = self.hot.state.lock();
             state.push(msg, self.levels, End::Back);
             self.publish_and_wake(state);
