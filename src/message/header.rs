@@ -200,17 +200,19 @@ impl Header {
         self.ext.get_or_insert_with(Box::default)
     }
 
-    /// Sets the priority, keeping the id (the low byte of `meta`).
+    /// Sets the priority (the low byte of `meta`), keeping the id.
     #[inline]
     pub(super) fn set_priority(&mut self, priority: u8) {
         self.meta = (self.meta & !0xff) | u64::from(priority);
     }
 
+    /// Sets the correlation id (allocates the rare fields if need be).
     #[inline]
     pub(super) fn set_correlation_id(&mut self, id: u64) {
         self.ext_mut().correlation_id = Some(id);
     }
 
+    /// Names the process replies should go to.
     #[inline]
     pub(super) fn set_reply_to(&mut self, pid: Pid) {
         self.ext_mut().reply_to = Some(pid);
@@ -222,6 +224,8 @@ impl Header {
         self.ext_mut().expiry = Expiry::after(ttl);
     }
 
+    /// The instant from which the message is stale, overriding any
+    /// earlier expiry.
     #[inline]
     pub(super) fn set_expires_at(&mut self, at: Instant) {
         self.ext_mut().expiry = Expiry::At(at);
