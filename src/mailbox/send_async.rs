@@ -273,17 +273,11 @@ impl<T: Send> Future for SendAsync<'_, T> {
                     let (msg, seq) = match fast {
                         Ok(()) => return Poll::Ready(Ok(())),
                         Err((msg, Some(seq))) => (msg, seq),
-                        Err((mut msg, None)) => {
-                            if let Some(limit) = core.violated_limit(&msg) {
-                                return Poll::Ready(Err(blocking_error(limit.refuse(msg))));
-                            }
-                            let seq = sender.stamp(&mut msg);
-                            if let Some(pid) = this.source {
-                                msg.header_mut().set_source(pid);
-                            }
-                            if sender.logged(&msg).is_err() {
-                                return Poll::Ready(Err(blocking_error(sender.not_logged(msg))));
-                            }
+                        Err((msg, None)) => {
+                            let (mut msg, seq) = match sender.admit(msg, this.source) {
+                                Ok(admitted) => admitted,
+                                Err(err) => return Poll::Ready(Err(blocking_error(err))),
+                            };
                             this.confirm = match sender.confirm_mode() {
                                 Confirm::Queued => None,
                                 Confirm::Received => {
@@ -541,20 +535,13 @@ impl<T: Send> Permit<'_, T> {
     /// pushes into the held room.
     fn send_inner<R>(
         mut self,
-        mut msg: Message<T>,
+        msg: Message<T>,
         attach: impl FnOnce(&mut Message<T>) -> R,
     ) -> Result<R, SendError<T>> {
         let sender = self.sender;
         let core = sender.core();
-        if let Some(limit) = core.violated_limit(&msg) {
-            // Dropping `self` gives the room back.
-            return Err(blocking_error(limit.refuse(msg)));
-        }
-        let seq = sender.stamp(&mut msg);
-        // Not logged: dropping `self` gives the room back.
-        if sender.logged(&msg).is_err() {
-            return Err(blocking_error(sender.not_logged(msg)));
-        }
+        // Refused or not logged: dropping `self` gives the room back.
+        let (mut msg, seq) = sender.admit(msg, None).map_err(blocking_error)?;
         let held = std::mem::take(&mut self.held);
         let receipt = attach(&mut msg);
         let pushed = if held {

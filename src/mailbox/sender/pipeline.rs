@@ -99,11 +99,29 @@ impl<T: Send> Sender<T> {
     #[inline(always)]
     fn send_general(
         &self,
-        mut msg: Message<T>,
+        msg: Message<T>,
         deadline: Deadline,
         confirm: Confirm,
         source: Option<Pid>,
     ) -> Result<(), SendTimeoutError<T>> {
+        let (msg, seq) = self.admit(msg, source)?;
+        match confirm {
+            Confirm::Queued => self.deliver(msg, seq, deadline),
+            Confirm::Received => self.deliver_confirmed(msg, seq, deadline, Milestone::Received),
+            Confirm::Acked => self.deliver_confirmed(msg, seq, deadline, Milestone::Acked),
+        }
+    }
+
+    /// The general prelude of a send the fast path did not take (blocking,
+    /// async, or a permit's): checks the mailbox's limits, stamps the
+    /// message (with the source of a direct send) and logs it. Returns the
+    /// message and its sequence number, or the error that hands it back.
+    #[inline(always)]
+    pub(in crate::mailbox) fn admit(
+        &self,
+        mut msg: Message<T>,
+        source: Option<Pid>,
+    ) -> Result<(Message<T>, u64), SendTimeoutError<T>> {
         if let Some(limit) = self.core.violated_limit(&msg) {
             return Err(limit.refuse(msg));
         }
@@ -114,11 +132,7 @@ impl<T: Send> Sender<T> {
         if self.logged(&msg).is_err() {
             return Err(self.not_logged(msg));
         }
-        match confirm {
-            Confirm::Queued => self.deliver(msg, seq, deadline),
-            Confirm::Received => self.deliver_confirmed(msg, seq, deadline, Milestone::Received),
-            Confirm::Acked => self.deliver_confirmed(msg, seq, deadline, Milestone::Acked),
-        }
+        Ok((msg, seq))
     }
 
     /// Counts the send and numbers the message with one uncontended RMW (a
