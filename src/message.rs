@@ -144,8 +144,9 @@ impl<T> Message<T> {
     /// queue may carry such a message without the extension's pointer.
     #[inline(always)]
     pub(crate) fn into_lean(self) -> Result<(u64, u64, T), Message<T>> {
-        if self.header.ext.is_none() {
-            Ok((self.header.meta, self.header.source, self.body))
+        if !self.header.has_ext() {
+            let (meta, source) = self.header.lean_words();
+            Ok((meta, source, self.body))
         } else {
             Err(self)
         }
@@ -155,11 +156,7 @@ impl<T> Message<T> {
     #[inline(always)]
     pub(crate) fn from_lean(meta: u64, source: u64, body: T) -> Message<T> {
         Message {
-            header: Header {
-                meta,
-                source,
-                ext: None,
-            },
+            header: Header::from_lean_words(meta, source),
             body,
         }
     }

@@ -121,9 +121,6 @@ impl<T: Send> Acker<T> {
         deadline: Deadline,
         give_up_when_drained: bool,
     ) -> Result<(), AckPopError> {
-        if self.try_take_slot() {
-            return Ok(());
-        }
         let at = match deadline {
             Deadline::Now => return Err(AckPopError::PrefetchFull),
             Deadline::At(at) => Some(at),

@@ -10,7 +10,7 @@ use crate::receipt::{ReceiptState, Tracker};
 
 /// The rarely used header fields, boxed so that plain messages stay small.
 #[derive(Default)]
-pub(super) struct HeaderExt {
+struct HeaderExt {
     /// Ties a reply to its request.
     correlation_id: Option<u64>,
     /// Where a reply should go.
@@ -81,12 +81,12 @@ pub struct Header {
     /// The id (assigned by the mailbox on send; 0 until then) in the high 56
     /// bits and the priority in the low 8: one word, because channels copy
     /// whole messages and every byte of header costs on every send.
-    pub(super) meta: u64,
+    meta: u64,
     /// The pid of the process that sent the message (direct sends only); 0
     /// for none, a pid no office hands out.
-    pub(super) source: u64,
+    source: u64,
     /// Everything else, allocated only when used.
-    pub(super) ext: Option<Box<HeaderExt>>,
+    ext: Option<Box<HeaderExt>>,
 }
 
 impl Header {
@@ -198,6 +198,24 @@ impl Header {
 
     fn ext_mut(&mut self) -> &mut HeaderExt {
         self.ext.get_or_insert_with(Box::default)
+    }
+
+    /// The id-and-priority word and the source: all a header without
+    /// rarely used fields holds, which a queue may carry in its place.
+    #[inline(always)]
+    pub(super) fn lean_words(&self) -> (u64, u64) {
+        (self.meta, self.source)
+    }
+
+    /// A header without rarely used fields, from its
+    /// [`lean_words`](Header::lean_words).
+    #[inline(always)]
+    pub(super) fn from_lean_words(meta: u64, source: u64) -> Header {
+        Header {
+            meta,
+            source,
+            ext: None,
+        }
     }
 
     /// Sets the priority (the low byte of `meta`), keeping the id.
